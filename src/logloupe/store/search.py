@@ -21,7 +21,7 @@ from logloupe.store.timerange import parse_duration_us
 
 # Bucket sizes the histogram picks from, in seconds (what Kibana users expect to see).
 _BUCKETS_S = [1, 5, 10, 30, 60, 300, 600, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 7 * 86400]
-MAX_BUCKETS = 10000
+MAX_BUCKETS = 50000
 
 
 def now_us() -> int:
