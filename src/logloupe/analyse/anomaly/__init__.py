@@ -1,0 +1,8 @@
+"""Anomaly detection without labels.
+
+- ``sessions``: a model of normal sessions (or windows) learned from unlabelled training data,
+  scoring new sessions by event rarity, transition rarity and count-vector structure.
+- ``rates``: robust online baselines (EWMA + MAD, same hour on previous days).
+- ``online``: the detector the pipeline feeds, per tenant and service.
+- ``metrics``: precision, recall, F1 and AUROC with per-sample weights, for the benchmark and tests.
+"""
