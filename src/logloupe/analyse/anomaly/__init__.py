@@ -6,3 +6,14 @@
 - ``online``: the detector the pipeline feeds, per tenant and service.
 - ``metrics``: precision, recall, F1 and AUROC with per-sample weights, for the benchmark and tests.
 """
+
+from logloupe.analyse.anomaly.online import OnlineDetector, OnlineSettings
+from logloupe.analyse.anomaly.sessions import SessionModel, SessionScore, read_sessions_csv
+
+__all__ = [
+    "OnlineDetector",
+    "OnlineSettings",
+    "SessionModel",
+    "SessionScore",
+    "read_sessions_csv",
+]
