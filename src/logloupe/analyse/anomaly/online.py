@@ -47,9 +47,11 @@ class OnlineSettings:
     min_delta: float = 10.0
     # Silence: the service was expected to send at least this many events per bucket.
     silence_min_rate: float = 1.0
+    # A silence this long (in buckets) becomes the service's new normal.
+    silence_learn_after: int = 60
     min_ratio_events: int = 20
-    # |z| that maps to ``threshold`` (the score curve is z / (z + k)).
-    z_at_threshold: float = 6.0
+    # |z| that scores 0.7 (the score curve is |z| / (|z| + k)); independent of ``threshold``.
+    z_reference: float = 6.0
     max_evidence: int = 20
     # Longest gap filled bucket by bucket; longer gaps count as this many empty buckets.
     max_gap_buckets: int = 1440
@@ -221,7 +223,11 @@ class OnlineDetector:
         out += self._check_spike(tenant, service, total, hour, end_us, "events", top, drivers)
         out += self._check_drop(tenant, service, svc, hour, end_us)
         out += self._check_ratio(tenant, service, svc, end_us)
-        self._learn(total, hour)
+        if 0 < svc.silent_buckets <= self.settings.silence_learn_after:
+            total.count = 0  # a silent stretch is not learned as normal until it has lasted
+            total.evidence.clear()
+        else:
+            self._learn(total, hour)
         svc.errors = 0
         svc.error_patterns.clear()
         svc.error_evidence.clear()
@@ -264,7 +270,7 @@ class OnlineDetector:
                 tenant,
                 service,
                 "rate_spike",
-                squash(z, s.z_at_threshold, s.threshold),
+                squash(z, s.z_reference),
                 end_us,
                 explanation,
                 patterns,
@@ -291,7 +297,7 @@ class OnlineDetector:
                     tenant,
                     service,
                     "rate_drop",
-                    squash(z, s.z_at_threshold, s.threshold),
+                    squash(z, s.z_reference),
                     end_us,
                     f"{series.count} events in {s.bucket_s}s against a usual {mean:.1f} (z={z:.1f})",
                     (),
@@ -307,7 +313,7 @@ class OnlineDetector:
         # Zero events over k buckets where ~E were expected: spread adds up over the buckets.
         k = svc.silent_buckets
         z = svc.silent_expected / (sigma * sigma * k + svc.silent_expected + 1.0) ** 0.5
-        score = squash(z, s.z_at_threshold, s.threshold)
+        score = squash(z, s.z_reference)
         if score < s.threshold:
             return []
         svc.silence_reported = True
@@ -341,7 +347,7 @@ class OnlineDetector:
                         tenant,
                         service,
                         "error_ratio",
-                        squash(z, s.z_at_threshold, s.threshold),
+                        squash(z, s.z_reference),
                         end_us,
                         f"{svc.errors} of {total} events were errors ({svc.errors / total:.1%}) "
                         f"against a usual {base.ewma.mean:.1%} (z={z:.1f}); top error patterns: "

@@ -110,8 +110,8 @@ class RatioBaseline:
         self.ewma.update(ratio)
 
 
-def squash(z: float, at_threshold: float = 6.0, threshold: float = 0.7) -> float:
-    """Maps |z| ≥ 0 to [0, 1) so that ``|z| == at_threshold`` gives ``threshold``."""
-    k = at_threshold * (1 - threshold) / threshold
+def squash(z: float, z_reference: float = 6.0, score_reference: float = 0.7) -> float:
+    """Maps |z| ≥ 0 to [0, 1) so that ``|z| == z_reference`` scores ``score_reference``."""
+    k = z_reference * (1 - score_reference) / score_reference
     z = abs(z)
     return z / (z + k)

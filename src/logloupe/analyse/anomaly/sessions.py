@@ -150,9 +150,11 @@ class SessionModel:
             self.residual_basis = np.zeros((n_dims, 0))
             self.residual_threshold = math.inf
             return
-        _, singular, vt = np.linalg.svd(centred, full_matrices=True)
-        eigen = np.zeros(n_dims)
-        eigen[: len(singular)] = singular**2 / (len(data) - 1)
+        # Eigen-decomposition of the (events × events) covariance: cheap for any number of sessions.
+        eigen, vectors = np.linalg.eigh(centred.T @ centred / (len(data) - 1))
+        order = np.argsort(eigen)[::-1]
+        eigen = np.clip(eigen[order], 0.0, None)
+        vt = vectors[:, order].T
         total = float(eigen.sum())
         if total <= 0:
             self.residual_basis = np.zeros((n_dims, 0))
