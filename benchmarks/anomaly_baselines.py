@@ -105,7 +105,7 @@ class InvariantsMiningDetector:
         return float((np.abs(x @ theta) < self.epsilon).mean())
 
     def _space_size(self, x: np.ndarray) -> int:
-        _, _, vt = np.linalg.svd(x, full_matrices=True)
+        _, _, vt = np.linalg.svd(x, full_matrices=False)
         size = 0
         for vec in vt[::-1]:
             if self._holds(x, vec) < self.support:

@@ -26,7 +26,7 @@ _IN = click.Path(exists=True, dir_okay=False, readable=True, path_type=Path)
 @click.option(
     "--rare-probability",
     type=click.FloatRange(0, 1, min_open=True, max_open=True),
-    default=1e-3,
+    default=0.01,
     show_default=True,
     help="An event in fewer than this share of training sessions (or never seen) is anomalous.",
 )

@@ -97,12 +97,13 @@ class SessionModel:
 
     def __init__(
         self,
-        rare_probability: float = 1e-3,
+        rare_probability: float = 0.01,
         pca_variance: float = 0.95,
         pca_alpha: float = 0.001,
         residual_quantile: float = 0.999,
         residual_margin: float = 1.5,
         transition_weight: float = 0.0,
+        boundary_weight: float = 1.0,
     ) -> None:
         if not 0 < rare_probability < 1:
             raise InvalidInput("rare_probability must lie in (0, 1)")
@@ -114,11 +115,13 @@ class SessionModel:
         self.residual_quantile = residual_quantile
         self.residual_margin = residual_margin
         self.transition_weight = transition_weight
+        self.boundary_weight = boundary_weight
         self.n_sessions = 0
         self.doc_freq: Counter[str] = Counter()
         self.state_count: Counter[str] = Counter()
         self.transitions: Counter[tuple[str, str]] = Counter()
         self.vocab: dict[str, int] = {}
+        self.windows = False
         self.mean: FloatArray = np.zeros(0)
         self.residual_basis: FloatArray = np.zeros((0, 0))
         self.residual_threshold = math.inf
@@ -138,6 +141,10 @@ class SessionModel:
                 self.state_count[a] += 1
                 self.transitions[(a, b)] += 1
         self.vocab = {e: i for i, e in enumerate(sorted(self.doc_freq))}
+        # Fixed windows (nearly all of one length) cut the stream anywhere: how they start and end
+        # means nothing there, while a session (a block, a request) that ends early is a symptom.
+        lengths = Counter(len(events) for events in data)
+        self.windows = lengths.most_common(1)[0][1] >= 0.95 * len(data) and len(lengths) <= 2
         self._fit_structure(data)
         return self
 
@@ -217,7 +224,11 @@ class SessionModel:
             if from_count == 0:
                 continue  # an unseen event: event rarity already speaks for it
             surprise = -math.log((self.transitions.get(step, 0) + 0.5) / (from_count + 1))
-            ratio = self.transition_weight * surprise / self._rarity_limit(from_count)
+            boundary = START in step or END in step
+            weight = self.transition_weight
+            if boundary:
+                weight = 0.0 if self.windows else self.boundary_weight
+            ratio = weight * surprise / self._rarity_limit(from_count)
             if ratio > transition:
                 transition, rare_step = ratio, step
         excess = max(rarity, transition, structure)
