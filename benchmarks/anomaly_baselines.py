@@ -19,19 +19,22 @@ from collections.abc import Sequence
 import numpy as np
 from sklearn.ensemble import IsolationForest
 
+OOV = "<unseen>"
+
 
 def count_matrix(
     sessions: Sequence[Sequence[str]], vocab: dict[str, int] | None = None
 ) -> tuple[np.ndarray, dict[str, int]]:
-    """Event-count vectors; events outside a given vocabulary are dropped, as in loglizer."""
+    """Event-count vectors over the training vocabulary plus one column counting events never
+    seen in training (loglizer's ``oov=True``), so that every method can see new events."""
     if vocab is None:
-        vocab = {e: i for i, e in enumerate(sorted({e for s in sessions for e in s}))}
+        events = sorted({e for s in sessions for e in s})
+        vocab = {e: i for i, e in enumerate([*events, OOV])}
+    oov = vocab[OOV]
     x = np.zeros((len(sessions), len(vocab)))
     for row, events in enumerate(sessions):
         for event, count in Counter(events).items():
-            col = vocab.get(event)
-            if col is not None:
-                x[row, col] = count
+            x[row, vocab.get(event, oov)] += count
     return x, vocab
 
 
@@ -89,11 +92,15 @@ class IsolationForestDetector:
 
 
 class InvariantsMiningDetector:
-    """Lou et al.'s search: the size of the invariant space from the SVD, then a brute-force
-    search over small event groups for integer null vectors with enough support."""
+    """Lou et al.'s search as loglizer implements it: the size ``r`` of the invariant space from
+    the SVD (right singular vectors that ``percentage`` of sessions satisfy within ``epsilon``);
+    every all-zero column is an invariant; then groups of 2, 3… columns (skipping supersets of
+    groups that already carry an invariant) whose smallest eigenvector, scaled to small
+    integers, is satisfied exactly by ``percentage`` of the sessions; stop at ``r`` invariants.
+    A session breaking any invariant is anomalous."""
 
     def __init__(
-        self, support: float = 0.98, epsilon: float = 0.5, longest: int = 3, scales: Sequence[int] = (1, 2, 3)
+        self, support: float = 0.98, epsilon: float = 0.5, longest: int = 4, scales: Sequence[int] = (1, 2, 3)
     ) -> None:
         self.support = support
         self.epsilon = epsilon
@@ -101,56 +108,57 @@ class InvariantsMiningDetector:
         self.scales = scales
         self.invariants: list[np.ndarray] = []
 
-    def _holds(self, x: np.ndarray, theta: np.ndarray) -> float:
-        return float((np.abs(x @ theta) < self.epsilon).mean())
-
     def _space_size(self, x: np.ndarray) -> int:
         _, _, vt = np.linalg.svd(x, full_matrices=False)
         size = 0
         for vec in vt[::-1]:
-            if self._holds(x, vec) < self.support:
+            if float((np.abs(x @ vec) < self.epsilon).mean()) < self.support:
                 break
             size += 1
         return size
 
     def fit(self, x: np.ndarray) -> InvariantsMiningDetector:
-        # Columns that are never used carry no relation; 1-event invariants ("never happens")
-        # are what loglizer finds first, then pairs and triples not implied by them.
-        target = max(self._space_size(x), 1)
+        target = self._space_size(x)
         self.invariants = []
         found_groups: list[set[int]] = []
-        cols = [c for c in range(x.shape[1]) if (x[:, c] != 0).any()]
-        for size in range(1, self.longest + 1):
-            for group in itertools.combinations(cols, size):
+        live = []
+        for col in range(x.shape[1]):
+            if not (x[:, col] != 0).any():
+                theta = np.zeros(x.shape[1])
+                theta[col] = 1.0
+                self.invariants.append(theta)
+            else:
+                live.append(col)
+        for size in range(2, self.longest + 1):
+            if len(self.invariants) >= target:
+                break
+            for group in itertools.combinations(live, size):
                 if any(g <= set(group) for g in found_groups):
                     continue
-                sub = x[:, group]
-                theta = self._null_vector(sub)
+                theta = self._integer_null_vector(x[:, group])
                 if theta is None:
                     continue
                 full = np.zeros(x.shape[1])
                 full[list(group)] = theta
-                if self._holds(x, full) >= self.support:
-                    self.invariants.append(full)
-                    found_groups.append(set(group))
-                    if len(self.invariants) >= target:
-                        return self
+                self.invariants.append(full)
+                found_groups.append(set(group))
+                if len(self.invariants) >= target:
+                    break
         return self
 
-    def _null_vector(self, sub: np.ndarray) -> np.ndarray | None:
-        if sub.shape[1] == 1:
-            return np.ones(1)
-        _, _, vt = np.linalg.svd(sub, full_matrices=False)
-        vec = vt[-1]
-        nonzero = np.abs(vec) > 1e-6
-        if not nonzero.all():
-            return None  # a smaller group already carries this relation
-        vec = vec / np.abs(vec[nonzero]).min()
+    def _integer_null_vector(self, sub: np.ndarray) -> np.ndarray | None:
+        _, vectors = np.linalg.eigh(sub.T @ sub)
+        vec = vectors[:, 0]
+        if (np.abs(vec) < 1e-6).any():
+            return None  # a smaller group carries this relation
+        smallest = int(np.argmin(np.abs(vec)))
         for scale in self.scales:
-            scaled = vec * scale
-            rounded = np.round(scaled)
-            if np.allclose(scaled, rounded, atol=0.05):
-                return rounded
+            theta = np.round(vec * (scale / vec[smallest]))
+            theta[smallest] = scale
+            if (theta == 0).any():
+                continue
+            if float((np.abs(sub @ theta) < 1e-8).mean()) >= self.support:
+                return theta
         return None
 
     def score(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -158,5 +166,5 @@ class InvariantsMiningDetector:
             zeros = np.zeros(x.shape[0])
             return zeros, zeros.astype(int)
         theta = np.stack(self.invariants, axis=1)
-        violated = (np.abs(x @ theta) >= self.epsilon).sum(axis=1).astype(float)
-        return violated, (violated > 0).astype(int)
+        violation = np.abs(x @ theta).sum(axis=1)
+        return violation, (violation > 1e-6).astype(int)

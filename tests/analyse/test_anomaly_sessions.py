@@ -52,3 +52,21 @@ def test_cannot_fit_nothing_or_score_unfitted():
         SessionModel().fit([])
     with pytest.raises(InvalidInput):
         SessionModel().score(["a"])
+
+
+def test_fixed_windows_ignore_where_they_start_and_end():
+    rng = random.Random(4)
+    stream = [rng.choice("abc") for _ in range(20_000)]
+    windows = [stream[i : i + 100] for i in range(0, len(stream), 100)]
+    model = SessionModel().fit(windows)
+    assert model.windows
+    # Starts and ends on a rare-at-the-boundary event, but every event and count is ordinary.
+    probe = ["c"] * 33 + ["a"] * 34 + ["b"] * 33
+    result = model.score(probe)
+    assert not result.anomaly, result
+
+
+def test_a_session_that_ends_early_is_anomalous(model):
+    result = model.score(["alloc"] + ["recv"] * 3 + ["stored"] * 3)
+    assert result.anomaly
+    assert any("→ $" in reason for reason in result.reasons)
