@@ -119,3 +119,13 @@ def test_squash_maps_to_the_threshold():
     assert squash(6.0, 6.0, 0.7) == pytest.approx(0.7)
     assert squash(0.0) == 0.0
     assert 0 < squash(1e9) < 1
+
+
+def test_idle_series_are_forgotten():
+    detector = OnlineDetector(OnlineSettings(idle_forget_s=3600))
+    detector.observe("t1", "a", T0, Level.INFO, 1, "x")
+    detector.observe("t1", "b", T0, Level.INFO, 1, "y")
+    detector.observe("t1", "b", T0 + 3000 * 1_000_000, Level.INFO, 2, "z")
+    detector.tick(T0 + 5000 * 1_000_000)
+    assert ("t1", "a") not in detector._services
+    assert set(detector._services[("t1", "b")].patterns) == {2}

@@ -138,6 +138,10 @@ class OnlineDetector:
             if now_us - svc.total.last_seen_us > forget_us and svc.total.last_seen_us:
                 del self._services[key]
                 continue
+            # Patterns idle that long are forgotten too (one that returns counts as new again).
+            stale = [p for p, ser in svc.patterns.items() if now_us - ser.last_seen_us > forget_us]
+            for pattern_id in stale:
+                del svc.patterns[pattern_id]
             if bucket > svc.total.bucket:
                 out += self._close_service(key[0], key[1], svc, bucket)
         return [a for a in out if a.score >= self.settings.threshold]
