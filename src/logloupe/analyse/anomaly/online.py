@@ -80,7 +80,6 @@ class _Service:
     errors: int = 0
     error_evidence: deque[str] = field(default_factory=deque)
     error_patterns: Counter[int] = field(default_factory=Counter)
-    bucket_patterns: Counter[int] = field(default_factory=Counter)
     ratio: RatioBaseline = field(default_factory=RatioBaseline)
     silent_buckets: int = 0
     silent_expected: float = 0.0
@@ -115,7 +114,6 @@ class OnlineDetector:
             svc.patterns[pattern_id] = self._new_series(bucket)
         self._count(svc.total, ts_us, event_id)
         self._count(svc.patterns[pattern_id], ts_us, event_id)
-        svc.bucket_patterns[pattern_id] += 1
         if level >= Level.WARN:
             series = svc.levels.get(level)
             if series is None:
@@ -138,12 +136,12 @@ class OnlineDetector:
             if now_us - svc.total.last_seen_us > forget_us and svc.total.last_seen_us:
                 del self._services[key]
                 continue
-            # Patterns idle that long are forgotten too (one that returns counts as new again).
-            stale = [p for p, ser in svc.patterns.items() if now_us - ser.last_seen_us > forget_us]
-            for pattern_id in stale:
-                del svc.patterns[pattern_id]
             if bucket > svc.total.bucket:
                 out += self._close_service(key[0], key[1], svc, bucket)
+                # Patterns idle that long are forgotten too (one that returns counts as new again).
+                stale = [p for p, ser in svc.patterns.items() if now_us - ser.last_seen_us > forget_us]
+                for pattern_id in stale:
+                    del svc.patterns[pattern_id]
         return [a for a in out if a.score >= self.settings.threshold]
 
     # -- internals --------------------------------------------------------------------------
@@ -156,8 +154,10 @@ class OnlineDetector:
 
     def _count(self, series: _Series, ts_us: int, event_id: str) -> None:
         series.count += 1
-        series.last_seen_us = max(series.last_seen_us, ts_us)
-        self._keep(series.evidence, event_id)
+        if ts_us > series.last_seen_us:
+            series.last_seen_us = ts_us
+        if len(series.evidence) < self.settings.max_evidence:
+            series.evidence.append(event_id)
 
     def _hour(self, bucket: int) -> int:
         return (bucket * self.settings.bucket_s // 3600) % 24
@@ -235,7 +235,6 @@ class OnlineDetector:
         svc.errors = 0
         svc.error_patterns.clear()
         svc.error_evidence.clear()
-        svc.bucket_patterns.clear()
         return out
 
     def _learn(self, series: _Series, hour: int) -> None:
