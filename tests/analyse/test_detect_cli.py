@@ -58,3 +58,14 @@ def test_detect_rejects_a_file_without_the_columns(tmp_path):
     result = CliRunner().invoke(main, [*args, "--output", str(tmp_path / "o.csv")])
     assert result.exit_code == 2
     assert "SessionId" in result.output
+
+
+def test_detect_reads_very_long_sessions(tmp_path):
+    long_session = " ".join(["E1"] * 60_000)  # ~180 KB in one field
+    write_sessions(tmp_path / "train.csv", [("a", 0, long_session), ("b", 0, "E1 E2")])
+    write_sessions(tmp_path / "test.csv", [("c", 0, long_session)])
+    out = tmp_path / "out.csv"
+    args = ["detect", "--train", str(tmp_path / "train.csv"), "--test", str(tmp_path / "test.csv")]
+    result = CliRunner().invoke(main, [*args, "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    assert next(csv.DictReader(out.open(newline="")))["SessionId"] == "c"

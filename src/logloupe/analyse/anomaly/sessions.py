@@ -59,6 +59,8 @@ class SessionRow:
 
 def read_sessions_csv(path: Path) -> list[SessionRow]:
     """Rows of a ``SessionId,EventSequence`` CSV; other columns (``Label``…) are ignored."""
+    # A long session is one long field; the csv module's default cap is 128 KiB.
+    csv.field_size_limit(max(csv.field_size_limit(), 1 << 30))
     try:
         with path.open(newline="", encoding="utf-8") as fh:
             reader = csv.DictReader(fh)
