@@ -129,3 +129,31 @@ def test_idle_series_are_forgotten():
     detector.tick(T0 + 5000 * 1_000_000)
     assert ("t1", "a") not in detector._services
     assert set(detector._services[("t1", "b")].patterns) == {2}
+
+
+def test_an_error_burst_raises_a_level_spike_naming_its_pattern(warmed):
+    detector, _ = warmed
+    minute = 180
+    for i in range(60):
+        detector.observe("t1", "api", T0 + minute * MIN + i * 500_000, Level.ERROR, 900, f"err-{i}")
+    found = steady(detector, 1, start_min=minute + 1, seed=11)
+    level_spikes = [a for a in found if a.kind == "rate_spike" and "ERROR events" in a.explanation]
+    assert level_spikes, found
+    assert 900 in level_spikes[0].pattern_ids
+
+
+def test_anomaly_api_shape():
+    from logloupe.model import Anomaly
+
+    anomaly = Anomaly("t1", "api", "silence", 0.8, 1_700_000_000_000_000, "went silent", (255,), ("e1",))
+    body = anomaly.to_api()
+    assert body == {
+        "tenant": "t1",
+        "service": "api",
+        "kind": "silence",
+        "score": 0.8,
+        "ts": "2023-11-14T22:13:20.000000Z",
+        "explanation": "went silent",
+        "pattern_ids": ["00000000000000ff"],
+        "event_ids": ["e1"],
+    }
