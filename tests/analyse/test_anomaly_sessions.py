@@ -66,7 +66,17 @@ def test_fixed_windows_ignore_where_they_start_and_end():
     assert not result.anomaly, result
 
 
-def test_a_session_that_ends_early_is_anomalous(model):
+def test_judging_session_ends_names_the_early_end():
+    rng = random.Random(5)
+    model = SessionModel(boundary_weight=1.0).fit([normal_session(rng) for _ in range(2000)])
     result = model.score(["alloc"] + ["recv"] * 3 + ["stored"] * 3)
     assert result.anomaly
-    assert any("→ $" in reason for reason in result.reasons)
+    assert any("stored → $" in reason for reason in result.reasons)
+
+
+def test_structure_survives_a_few_anomalies_in_training():
+    rng = random.Random(6)
+    train = [normal_session(rng) for _ in range(1940)] + [["alloc", "recv"]] * 60  # 3 % truncated
+    assert SessionModel().fit(train).score(["alloc", "recv"]).anomaly
+    # Without trimming, the anomalies' own direction joins the "normal" subspace.
+    assert not SessionModel(structure_trim=0.0).fit(train).score(["alloc", "recv"]).anomaly

@@ -7,14 +7,18 @@ session is surprising in three ways, each measured against its own threshold so 
 
 - **event rarity**: an event seen in few training sessions (or never) — ``-log`` of its
   smoothed document frequency against ``-log(max(rare_probability, 1/(N+1)))``;
-- **transition rarity**: a step ``a → b`` (including session start and end) rarely taken from
-  ``a`` in training — catches truncated and reordered sessions made of common events;
+- **transition rarity** (off by default): a step ``a → b`` rarely taken from ``a`` in training;
+  ``boundary_weight`` judges only how sessions start and end (never for fixed windows),
+  ``transition_weight`` every interior step — concurrent writers make those noisy;
 - **count structure**: the residual of the session's log-count vector outside the principal
   subspace of the training vectors (Xu et al., SOSP 2009), against the Q-statistic threshold
-  (Jackson & Mudholkar) or, if larger, the training residuals' own high quantile.
+  (Jackson & Mudholkar) or, if larger, the training residuals' own high quantile. The subspace is
+  fitted after trimming the ``structure_trim`` share of training sessions farthest from the bulk
+  (three rounds), so that a small cluster of anomalies in the training data does not claim a
+  principal direction of its own.
 
-The session's excess is the largest of the three ratios; ``score = excess / (1 + excess)`` puts
-the threshold at 0.5 and keeps the score in [0, 1].
+The session's excess is the largest of the ratios; ``score = excess / (1 + excess)`` puts the
+threshold at 0.5 and keeps the score in [0, 1].
 """
 
 from __future__ import annotations
@@ -105,7 +109,8 @@ class SessionModel:
         residual_quantile: float = 0.999,
         residual_margin: float = 1.5,
         transition_weight: float = 0.0,
-        boundary_weight: float = 1.0,
+        boundary_weight: float = 0.0,
+        structure_trim: float = 0.05,
     ) -> None:
         if not 0 < rare_probability < 1:
             raise InvalidInput("rare_probability must lie in (0, 1)")
@@ -118,6 +123,7 @@ class SessionModel:
         self.residual_margin = residual_margin
         self.transition_weight = transition_weight
         self.boundary_weight = boundary_weight
+        self.structure_trim = structure_trim
         self.n_sessions = 0
         self.doc_freq: Counter[str] = Counter()
         self.state_count: Counter[str] = Counter()
@@ -152,32 +158,49 @@ class SessionModel:
 
     def _fit_structure(self, data: list[tuple[str, ...]]) -> None:
         x = self._vectors(data)
-        self.mean = x.mean(axis=0)
-        centred = x - self.mean
         n_dims = x.shape[1]
+        self.mean = x.mean(axis=0) if len(data) else np.zeros(n_dims)
+        self.residual_basis = np.zeros((n_dims, 0))
+        self.residual_threshold = math.inf
         if n_dims == 0 or len(data) < 2:
-            self.residual_basis = np.zeros((n_dims, 0))
-            self.residual_threshold = math.inf
             return
-        # Eigen-decomposition of the (events × events) covariance: cheap for any number of sessions.
-        eigen, vectors = np.linalg.eigh(centred.T @ centred / (len(data) - 1))
-        order = np.argsort(eigen)[::-1]
-        eigen = np.clip(eigen[order], 0.0, None)
-        vt = vectors[:, order].T
-        total = float(eigen.sum())
-        if total <= 0:
-            self.residual_basis = np.zeros((n_dims, 0))
-            self.residual_threshold = math.inf
-            return
-        k = int(np.searchsorted(np.cumsum(eigen) / total, self.pca_variance) + 1)
-        k = min(k, n_dims)
+        keep = np.ones(len(data), dtype=bool)
+        rounds = 3 if self.structure_trim > 0 else 1
+        for round_ in range(rounds):
+            fitted = self._fit_pca(x[keep])
+            if fitted is None:
+                return
+            eigen, vt, k = fitted
+            if round_ == rounds - 1:
+                break
+            # Trim the sessions farthest from the bulk (in the whole space, not only the
+            # residual): a cluster of anomalies would otherwise claim a principal direction.
+            proj = (x - self.mean) @ vt.T
+            floor = 1e-3 * float(eigen.mean()) + 1e-12
+            dist = (proj**2 / (eigen + floor)).sum(axis=1)
+            keep = dist <= np.quantile(dist, 1.0 - self.structure_trim)
         self.residual_basis = vt[k:].T.copy()
-        spe = ((centred @ self.residual_basis) ** 2).sum(axis=1)
+        spe = (((x[keep] - self.mean) @ self.residual_basis) ** 2).sum(axis=1)
         q_limit = _q_statistic(eigen[k:], _C_ALPHA[self.pca_alpha])
         empirical = float(np.quantile(spe, self.residual_quantile)) * self.residual_margin
         # The Q limit assumes Gaussian data; count vectors are not, so the training residuals'
         # own tail (with a margin) is a floor that keeps quirky-but-seen sessions quiet.
         self.residual_threshold = max(q_limit, empirical, 1e-9)
+
+    def _fit_pca(self, x: FloatArray) -> tuple[FloatArray, FloatArray, int] | None:
+        """Sets ``mean``; returns eigenvalues (descending), eigenvectors as rows, and k."""
+        self.mean = x.mean(axis=0)
+        centred = x - self.mean
+        # Eigen-decomposition of the (events × events) covariance: cheap for any number of sessions.
+        eigen, vectors = np.linalg.eigh(centred.T @ centred / max(len(x) - 1, 1))
+        order = np.argsort(eigen)[::-1]
+        eigen = np.clip(eigen[order], 0.0, None)
+        vt = vectors[:, order].T
+        total = float(eigen.sum())
+        if total <= 0:
+            return None
+        k = int(np.searchsorted(np.cumsum(eigen) / total, self.pca_variance) + 1)
+        return eigen, vt, min(k, x.shape[1])
 
     def _vectors(self, data: Sequence[Sequence[str]]) -> FloatArray:
         x = np.zeros((len(data), len(self.vocab)))
