@@ -1,6 +1,7 @@
 """Anomaly detection benchmark: LogLoupe against PCA, IsolationForest and Invariants Mining.
 
     PYTHONPATH=src python benchmarks/anomaly.py [--data ../shared/data] [--json out.json]
+        [--only LogLoupe] [--set structure_trim=0.02] [--no-online]
 
 Data sets and protocol (see ../shared/data/README.md):
 
@@ -112,8 +113,12 @@ def regimes(split: Split) -> list[tuple[str, list[Session]]]:
 Detector = Callable[[list[Session], list[Session]], tuple[Sequence[float], Sequence[int], float]]
 
 
+# SessionModel keyword arguments, from --set (the sensitivity table in docs/anomaly.md).
+LOGLOUPE_OPTIONS: dict[str, float] = {}
+
+
 def run_logloupe(train: list[Session], test: list[Session]) -> tuple[Sequence[float], Sequence[int], float]:
-    model = SessionModel().fit(train)
+    model = SessionModel(**LOGLOUPE_OPTIONS).fit(train)
     start = time.perf_counter()
     scores = model.score_many(test)
     elapsed = time.perf_counter() - start
@@ -164,14 +169,29 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[1] / "../shared/data")
     parser.add_argument("--json", type=Path, help="Also write the results as JSON here.")
+    parser.add_argument(
+        "--only", action="append", choices=sorted(DETECTORS), help="Run only these methods (repeatable)."
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="A SessionModel option for LogLoupe, e.g. structure_trim=0.02 (repeatable).",
+    )
+    parser.add_argument("--no-online", action="store_true", help="Skip the online throughput run.")
     args = parser.parse_args()
+    for item in args.set:
+        key, _, value = item.partition("=")
+        LOGLOUPE_OPTIONS[key] = float(value)
+    detectors = {k: v for k, v in DETECTORS.items() if not args.only or k in args.only}
     results: list[dict[str, object]] = []
     print("| data | training regime | method | precision | recall | F1 | AUROC | scoring events/s |")
     print("|---|---|---|---:|---:|---:|---:|---:|")
     for split in (load_hdfs(args.data), load_bgl(args.data)):
         n_test_events = sum(len(s) for s in split.test)
         for regime, train in regimes(split):
-            for method, run in DETECTORS.items():
+            for method, run in detectors.items():
                 scores, predicted, elapsed = run(train, split.test)
                 m: Metrics = evaluate(split.test_labels, scores, predicted, split.test_weights)
                 rate = n_test_events / elapsed if elapsed > 0 else float("inf")
@@ -191,8 +211,9 @@ def main() -> None:
                         "scoring_events_per_s": rate,
                     }
                 )
-    online = online_throughput()
-    print(f"\nOnlineDetector.observe: {online:,.0f} events/s (one core, synthetic stream of 200,000 events)")
+    online = float("nan") if args.no_online else online_throughput()
+    if not args.no_online:
+        print(f"\nOnlineDetector.observe: {online:,.0f} events/s (one core, 200,000 synthetic events)")
     if args.json:
         args.json.write_text(json.dumps({"results": results, "online_events_per_s": online}, indent=2))
 
