@@ -157,3 +157,18 @@ def test_anomaly_api_shape():
         "pattern_ids": ["00000000000000ff"],
         "event_ids": ["e1"],
     }
+
+
+def test_feedback_mutes_a_false_positive_and_real_lifts_it():
+    settings = OnlineSettings(warmup_events=0, warmup_s=0)
+    detector = OnlineDetector(settings)
+    detector.observe("t1", "api", T0, Level.INFO, 1, "a")
+    first = detector.observe("t1", "api", T0 + 1, Level.ERROR, 2, "b")
+    assert [a.kind for a in first] == ["new_pattern"]
+    detector.feedback(first[0], real=False)
+    # A muted key: the same kind for the same service and pattern is not returned again.
+    assert detector._emit(first) == []
+    other = detector.observe("t1", "api", T0 + 2, Level.ERROR, 3, "c")
+    assert [a.pattern_ids for a in other] == [(3,)]
+    detector.feedback(first[0], real=True)
+    assert detector._emit(first) == first

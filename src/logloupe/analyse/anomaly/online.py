@@ -91,6 +91,7 @@ class OnlineDetector:
         self.settings = settings or OnlineSettings()
         self._bucket_us = self.settings.bucket_s * 1_000_000
         self._services: dict[tuple[str, str], _Service] = {}
+        self._muted: set[tuple[str, str, str, int]] = set()
 
     # -- feeding ----------------------------------------------------------------------------
     def observe(
@@ -124,7 +125,7 @@ class OnlineDetector:
             svc.error_patterns[pattern_id] += 1
             self._keep(svc.error_evidence, event_id)
         svc.events += 1
-        return [a for a in out if a.score >= self.settings.threshold]
+        return self._emit(out)
 
     def tick(self, now_us: int) -> list[Anomaly]:
         """Closes every bucket that ended before ``now_us``: drops and silence surface here."""
@@ -142,7 +143,23 @@ class OnlineDetector:
                 stale = [p for p, ser in svc.patterns.items() if now_us - ser.last_seen_us > forget_us]
                 for pattern_id in stale:
                     del svc.patterns[pattern_id]
-        return [a for a in out if a.score >= self.settings.threshold]
+        return self._emit(out)
+
+    def feedback(self, anomaly: Anomaly, real: bool) -> None:
+        """A false positive mutes that kind of anomaly for that service (and pattern) from now
+        on; confirming one as real lifts such a mute."""
+        key = _mute_key(anomaly)
+        if real:
+            self._muted.discard(key)
+        else:
+            self._muted.add(key)
+
+    def _emit(self, found: list[Anomaly]) -> list[Anomaly]:
+        return [
+            a
+            for a in found
+            if a.score >= self.settings.threshold and (not self._muted or _mute_key(a) not in self._muted)
+        ]
 
     # -- internals --------------------------------------------------------------------------
     def _new_series(self, bucket: int) -> _Series:
@@ -361,3 +378,8 @@ class OnlineDetector:
                 )
         base.update(svc.errors, total)
         return out
+
+
+def _mute_key(anomaly: Anomaly) -> tuple[str, str, str, int]:
+    pattern_id = anomaly.pattern_ids[0] if anomaly.pattern_ids else 0
+    return (anomaly.tenant, anomaly.service, anomaly.kind, pattern_id)
