@@ -53,6 +53,8 @@ class SessionScore:
     transition: float
     structure: float
     reasons: tuple[str, ...]
+    # The session's rarest event (the evidence when ``rarity`` drove the score).
+    rarest: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,6 +276,7 @@ class SessionModel:
             transition=transition,
             structure=structure,
             reasons=tuple(reasons),
+            rarest=rare_event,
         )
 
 
