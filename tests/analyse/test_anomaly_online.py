@@ -172,3 +172,13 @@ def test_feedback_mutes_a_false_positive_and_real_lifts_it():
     assert [a.pattern_ids for a in other] == [(3,)]
     detector.feedback(first[0], real=True)
     assert detector._emit(first) == first
+
+
+def test_unknown_levels_do_not_break_counting():
+    detector = OnlineDetector(OnlineSettings(warmup_events=0, warmup_s=0))
+    for minute in range(40):
+        for i in range(20):
+            detector.observe("t1", "api", T0 + minute * MIN + i, 9, 1, f"e{minute}-{i}")
+    found = detector.observe("t1", "api", T0 + 41 * MIN, 9, 2, "new")
+    assert [a.kind for a in found] == ["new_pattern"]
+    assert "level 9" in found[0].explanation

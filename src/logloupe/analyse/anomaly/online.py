@@ -185,8 +185,8 @@ class OnlineDetector:
         s = self.settings
         if svc.events < s.warmup_events or ts_us - svc.first_us < s.warmup_s * 1_000_000:
             return []
-        weight = LEVEL_WEIGHTS.get(int(level), 0.5)
-        name = Level(level).name if level in Level._value2member_map_ else str(level)
+        weight = LEVEL_WEIGHTS[min(max(int(level), Level.TRACE), Level.FATAL)]
+        name = _level_name(level)
         return [
             Anomaly(
                 tenant,
@@ -237,7 +237,7 @@ class OnlineDetector:
         top = tuple(p for d, p in drivers[:3] if d > 0)
         for level, series in svc.levels.items():
             out += self._check_spike(
-                tenant, service, series, hour, end_us, f"{Level(level).name} events", top
+                tenant, service, series, hour, end_us, f"{_level_name(level)} events", top
             )
             self._learn(series, hour)
 
@@ -383,3 +383,10 @@ class OnlineDetector:
 def _mute_key(anomaly: Anomaly) -> tuple[str, str, str, int]:
     pattern_id = anomaly.pattern_ids[0] if anomaly.pattern_ids else 0
     return (anomaly.tenant, anomaly.service, anomaly.kind, pattern_id)
+
+
+def _level_name(level: int) -> str:
+    try:
+        return Level(level).name
+    except ValueError:
+        return f"level {level}"
