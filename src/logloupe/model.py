@@ -136,3 +136,34 @@ def parse_pattern_id(text: str) -> int:
 
 def iso_micros(ts_us: int) -> str:
     return from_micros(ts_us).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass(frozen=True, slots=True)
+class Anomaly:
+    """Something changed in a tenant's service; emitted by the online detectors.
+
+    ``kind`` is one of ``new_pattern``, ``rate_spike``, ``rate_drop``, ``silence``,
+    ``error_ratio``. ``score`` lies in [0, 1]; ``explanation`` says what changed and what drove it;
+    ``pattern_ids`` and ``event_ids`` are the evidence (event ids as ``LogEvent.id``).
+    """
+
+    tenant: str
+    service: str
+    kind: str
+    score: float
+    ts_us: int
+    explanation: str
+    pattern_ids: tuple[int, ...] = ()
+    event_ids: tuple[str, ...] = ()
+
+    def to_api(self) -> dict[str, Any]:
+        return {
+            "tenant": self.tenant,
+            "service": self.service,
+            "kind": self.kind,
+            "score": self.score,
+            "ts": iso_micros(self.ts_us),
+            "explanation": self.explanation,
+            "pattern_ids": [format_pattern_id(p) for p in self.pattern_ids],
+            "event_ids": list(self.event_ids),
+        }

@@ -1,0 +1,283 @@
+"""A model of normal sessions learned without labels, and its reader for session CSV files.
+
+A session is a sequence of event (pattern) ids: the events of one block, request or trace, or a
+fixed window of one service's events. Training data is unlabelled and assumed mostly normal. A new
+session is surprising in three ways, each measured against its own threshold so that 1.0 means
+"just at the threshold":
+
+- **event rarity**: an event seen in few training sessions (or never) — ``-log`` of its
+  smoothed document frequency against ``-log(max(rare_probability, 1/(N+1)))``;
+- **transition rarity** (off by default): a step ``a → b`` rarely taken from ``a`` in training;
+  ``boundary_weight`` judges only how sessions start and end (never for fixed windows),
+  ``transition_weight`` every interior step — concurrent writers make those noisy;
+- **count structure**: the residual of the session's log-count vector outside the principal
+  subspace of the training vectors (Xu et al., SOSP 2009), against the Q-statistic threshold
+  (Jackson & Mudholkar) or, if larger, the training residuals' own high quantile. The subspace is
+  fitted after trimming the ``structure_trim`` share of training sessions farthest from the bulk
+  (three rounds), so that a small cluster of anomalies in the training data does not claim a
+  principal direction of its own.
+
+The session's excess is the largest of the ratios; ``score = excess / (1 + excess)`` puts the
+threshold at 0.5 and keeps the score in [0, 1].
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from itertools import pairwise
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from logloupe.errors import InvalidInput
+
+START = "^"
+END = "$"
+
+FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True, slots=True)
+class SessionScore:
+    """How surprising one session is; ``reasons`` say which events or steps drove it."""
+
+    score: float
+    anomaly: bool
+    excess: float
+    rarity: float
+    transition: float
+    structure: float
+    reasons: tuple[str, ...]
+    # The session's rarest event (the evidence when ``rarity`` drove the score).
+    rarest: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRow:
+    session_id: str
+    events: tuple[str, ...]
+
+
+def read_sessions_csv(path: Path) -> list[SessionRow]:
+    """Rows of a ``SessionId,EventSequence`` CSV; other columns (``Label``…) are ignored."""
+    # A long session is one long field; the csv module's default cap is 128 KiB.
+    csv.field_size_limit(max(csv.field_size_limit(), 1 << 30))
+    try:
+        with path.open(newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh)
+            fields = reader.fieldnames or []
+            if "SessionId" not in fields or "EventSequence" not in fields:
+                raise InvalidInput(f"{path}: needs columns SessionId and EventSequence, has {fields}")
+            return [SessionRow(row["SessionId"], tuple((row["EventSequence"] or "").split())) for row in reader]
+    except OSError as exc:
+        raise InvalidInput(f"{path}: {exc.strerror or exc}") from exc
+    except (csv.Error, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"{path}: not a readable CSV file ({exc})") from exc
+
+
+def _q_statistic(residual_eigenvalues: FloatArray, c_alpha: float) -> float:
+    """Jackson & Mudholkar's upper limit of the squared prediction error."""
+    phi1 = float(residual_eigenvalues.sum())
+    phi2 = float((residual_eigenvalues**2).sum())
+    phi3 = float((residual_eigenvalues**3).sum())
+    if phi1 <= 0 or phi2 <= 0:
+        return 0.0
+    h0 = 1.0 - 2.0 * phi1 * phi3 / (3.0 * phi2**2)
+    if abs(h0) < 1e-9:
+        h0 = 1e-9
+    inner = c_alpha * math.sqrt(2.0 * phi2 * h0**2) / phi1 + 1.0 + phi2 * h0 * (h0 - 1.0) / phi1**2
+    return float(phi1 * max(inner, 0.0) ** (1.0 / h0))
+
+
+# Standard normal quantiles for the Q-statistic's usual confidence levels.
+_C_ALPHA = {0.05: 1.6449, 0.01: 2.3263, 0.001: 3.0902, 0.0001: 3.7190}
+
+
+class SessionModel:
+    """Learns what normal sessions look like from unlabelled ones; scores new sessions."""
+
+    def __init__(
+        self,
+        rare_probability: float = 0.01,
+        pca_variance: float = 0.95,
+        pca_alpha: float = 0.001,
+        residual_quantile: float = 0.999,
+        residual_margin: float = 1.5,
+        transition_weight: float = 0.0,
+        boundary_weight: float = 0.0,
+        structure_trim: float = 0.05,
+    ) -> None:
+        if not 0 < rare_probability < 1:
+            raise InvalidInput("rare_probability must lie in (0, 1)")
+        if pca_alpha not in _C_ALPHA:
+            raise InvalidInput(f"pca_alpha must be one of {sorted(_C_ALPHA)}")
+        self.rare_probability = rare_probability
+        self.pca_variance = pca_variance
+        self.pca_alpha = pca_alpha
+        self.residual_quantile = residual_quantile
+        self.residual_margin = residual_margin
+        self.transition_weight = transition_weight
+        self.boundary_weight = boundary_weight
+        self.structure_trim = structure_trim
+        self.n_sessions = 0
+        self.doc_freq: Counter[str] = Counter()
+        self.state_count: Counter[str] = Counter()
+        self.transitions: Counter[tuple[str, str]] = Counter()
+        self.vocab: dict[str, int] = {}
+        self.windows = False
+        self.mean: FloatArray = np.zeros(0)
+        self.residual_basis: FloatArray = np.zeros((0, 0))
+        self.residual_threshold = math.inf
+
+    # -- training ---------------------------------------------------------------------------
+    def fit(self, sessions: Iterable[Sequence[str]]) -> SessionModel:
+        data = [tuple(s) for s in sessions]
+        if not data:
+            raise InvalidInput("cannot learn from zero sessions")
+        self.n_sessions = len(data)
+        self.doc_freq = Counter()
+        self.state_count = Counter()
+        self.transitions = Counter()
+        for events in data:
+            self.doc_freq.update(set(events))
+            for a, b in _steps(events):
+                self.state_count[a] += 1
+                self.transitions[(a, b)] += 1
+        self.vocab = {e: i for i, e in enumerate(sorted(self.doc_freq))}
+        # Fixed windows (nearly all of one length) cut the stream anywhere: how they start and end
+        # means nothing there, while a session (a block, a request) that ends early is a symptom.
+        lengths = Counter(len(events) for events in data)
+        self.windows = lengths.most_common(1)[0][1] >= 0.95 * len(data) and len(lengths) <= 2
+        self._fit_structure(data)
+        return self
+
+    def _fit_structure(self, data: list[tuple[str, ...]]) -> None:
+        x = self._vectors(data)
+        n_dims = x.shape[1]
+        self.mean = x.mean(axis=0) if len(data) else np.zeros(n_dims)
+        self.residual_basis = np.zeros((n_dims, 0))
+        self.residual_threshold = math.inf
+        if n_dims == 0 or len(data) < 2:
+            return
+        keep = np.ones(len(data), dtype=bool)
+        rounds = 3 if self.structure_trim > 0 else 1
+        for round_ in range(rounds):
+            fitted = self._fit_pca(x[keep])
+            if fitted is None:
+                return
+            eigen, vt, k = fitted
+            if round_ == rounds - 1:
+                break
+            # Trim the sessions farthest from the bulk (in the whole space, not only the
+            # residual): a cluster of anomalies would otherwise claim a principal direction.
+            proj = (x - self.mean) @ vt.T
+            floor = 1e-3 * float(eigen.mean()) + 1e-12
+            dist = (proj**2 / (eigen + floor)).sum(axis=1)
+            keep = dist <= np.quantile(dist, 1.0 - self.structure_trim)
+        self.residual_basis = vt[k:].T.copy()
+        spe = (((x[keep] - self.mean) @ self.residual_basis) ** 2).sum(axis=1)
+        q_limit = _q_statistic(eigen[k:], _C_ALPHA[self.pca_alpha])
+        empirical = float(np.quantile(spe, self.residual_quantile)) * self.residual_margin
+        # The Q limit assumes Gaussian data; count vectors are not, so the training residuals'
+        # own tail (with a margin) is a floor that keeps quirky-but-seen sessions quiet.
+        self.residual_threshold = max(q_limit, empirical, 1e-9)
+
+    def _fit_pca(self, x: FloatArray) -> tuple[FloatArray, FloatArray, int] | None:
+        """Sets ``mean``; returns eigenvalues (descending), eigenvectors as rows, and k."""
+        self.mean = x.mean(axis=0)
+        centred = x - self.mean
+        # Eigen-decomposition of the (events × events) covariance: cheap for any number of sessions.
+        eigen, vectors = np.linalg.eigh(centred.T @ centred / max(len(x) - 1, 1))
+        order = np.argsort(eigen)[::-1]
+        eigen = np.clip(eigen[order], 0.0, None)
+        vt = vectors[:, order].T
+        total = float(eigen.sum())
+        if total <= 0:
+            return None
+        k = int(np.searchsorted(np.cumsum(eigen) / total, self.pca_variance) + 1)
+        return eigen, vt, min(k, x.shape[1])
+
+    def _vectors(self, data: Sequence[Sequence[str]]) -> FloatArray:
+        x = np.zeros((len(data), len(self.vocab)))
+        for row, events in enumerate(data):
+            for event, count in Counter(events).items():
+                col = self.vocab.get(event)
+                if col is not None:
+                    x[row, col] = math.log1p(count)
+        return x
+
+    # -- scoring ----------------------------------------------------------------------------
+    def _rarity_limit(self, population: int) -> float:
+        return -math.log(max(self.rare_probability, 1.0 / (population + 1)))
+
+    def score_many(self, sessions: Sequence[Sequence[str]]) -> list[SessionScore]:
+        if self.n_sessions == 0:
+            raise InvalidInput("the model has not been fitted")
+        data = [tuple(s) for s in sessions]
+        structure = self._structure(data)
+        return [self._score_one(events, float(r)) for events, r in zip(data, structure, strict=True)]
+
+    def score(self, session: Sequence[str]) -> SessionScore:
+        return self.score_many([session])[0]
+
+    def _structure(self, data: list[tuple[str, ...]]) -> FloatArray:
+        if self.residual_basis.shape[1] == 0 or not data:
+            return np.zeros(len(data))
+        centred = self._vectors(data) - self.mean
+        spe = ((centred @ self.residual_basis) ** 2).sum(axis=1)
+        return np.asarray(spe / self.residual_threshold, dtype=np.float64)
+
+    def _score_one(self, events: tuple[str, ...], structure: float) -> SessionScore:
+        n = self.n_sessions
+        limit = self._rarity_limit(n)
+        rarity = 0.0
+        rare_event = ""
+        for event in set(events):
+            surprise = -math.log((self.doc_freq.get(event, 0) + 0.5) / (n + 1))
+            ratio = surprise / limit
+            if ratio > rarity or (ratio == rarity and event < rare_event):
+                rarity, rare_event = ratio, event
+        transition = 0.0
+        rare_step = ("", "")
+        for step in set(_steps(events)):
+            from_count = self.state_count.get(step[0], 0)
+            if from_count == 0:
+                continue  # an unseen event: event rarity already speaks for it
+            surprise = -math.log((self.transitions.get(step, 0) + 0.5) / (from_count + 1))
+            boundary = START in step or END in step
+            weight = self.transition_weight
+            if boundary:
+                weight = 0.0 if self.windows else self.boundary_weight
+            ratio = weight * surprise / self._rarity_limit(from_count)
+            if ratio > transition:
+                transition, rare_step = ratio, step
+        excess = max(rarity, transition, structure)
+        reasons: list[str] = []
+        if rarity >= 1:
+            seen = self.doc_freq.get(rare_event, 0)
+            reasons.append(f"event {rare_event} seen in {seen} of {n} training sessions")
+        if transition >= 1:
+            seen = self.transitions.get(rare_step, 0)
+            reasons.append(f"step {rare_step[0]} → {rare_step[1]} taken {seen} times in training")
+        if structure >= 1:
+            reasons.append(f"event counts break learned relations ({structure:.1f}× the residual limit)")
+        return SessionScore(
+            score=excess / (1.0 + excess),
+            anomaly=excess >= 1.0,
+            excess=excess,
+            rarity=rarity,
+            transition=transition,
+            structure=structure,
+            reasons=tuple(reasons),
+            rarest=rare_event,
+        )
+
+
+def _steps(events: Sequence[str]) -> list[tuple[str, str]]:
+    seq = [START, *events, END]
+    return list(pairwise(seq))

@@ -1,0 +1,66 @@
+"""``logloupe detect``: score sessions against a model of normal learned from unlabelled ones."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import click
+
+from logloupe.analyse.anomaly.sessions import SessionModel, read_sessions_csv
+from logloupe.errors import InvalidInput
+
+_IN = click.Path(exists=True, dir_okay=False, readable=True, path_type=Path)
+
+
+@click.command("detect")
+@click.option("--train", "train_path", type=_IN, required=True, help="Unlabelled training sessions (CSV).")
+@click.option("--test", "test_path", type=_IN, required=True, help="Sessions to score (CSV).")
+@click.option(
+    "--output",
+    "output_path",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    required=True,
+    help="Where to write SessionId,Score,Anomaly.",
+)
+@click.option(
+    "--rare-probability",
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    default=0.01,
+    show_default=True,
+    help="An event in fewer than this share of training sessions (or never seen) is anomalous.",
+)
+@click.option(
+    "--explain/--no-explain",
+    default=False,
+    help="Add a Reasons column saying which events or relations drove each flagged session.",
+)
+def detect(train_path: Path, test_path: Path, output_path: Path, rare_probability: float, explain: bool) -> None:
+    """Learn normal sessions from TRAIN (labels ignored) and score every session of TEST.
+
+    Inputs are CSV with columns SessionId and EventSequence (event ids separated by spaces); any
+    other column is ignored. The output has one row per test session, in input order: a score in
+    [0, 1] and Anomaly 1 where the score reaches the detector's own threshold (0.5).
+    """
+    train = read_sessions_csv(train_path)
+    test = read_sessions_csv(test_path)
+    if not train:
+        raise InvalidInput(f"{train_path}: no training sessions")
+    model = SessionModel(rare_probability=rare_probability).fit([row.events for row in train])
+    scores = model.score_many([row.events for row in test])
+    try:
+        with output_path.open("w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(["SessionId", "Score", "Anomaly", *(["Reasons"] if explain else [])])
+            for row, result in zip(test, scores, strict=True):
+                line = [row.session_id, f"{result.score:.6f}", int(result.anomaly)]
+                if explain:
+                    line.append("; ".join(result.reasons))
+                writer.writerow(line)
+    except OSError as exc:
+        raise InvalidInput(f"{output_path}: {exc.strerror or exc}") from exc
+    flagged = sum(1 for result in scores if result.anomaly)
+    click.echo(f"scored {len(test)} sessions, {flagged} anomalous; trained on {len(train)}", err=True)
+
+
+commands: list[click.Command] = [detect]

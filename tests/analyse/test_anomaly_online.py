@@ -1,0 +1,184 @@
+import random
+
+import pytest
+
+from logloupe.analyse.anomaly.online import OnlineDetector, OnlineSettings
+from logloupe.analyse.anomaly.rates import RateBaseline, squash
+from logloupe.model import Level
+
+MIN = 60_000_000
+T0 = 1_700_000_000_000_000 - 1_700_000_000_000_000 % (3600 * 1_000_000)
+PATTERNS = [101, 102, 103, 104]
+
+
+def steady(detector, minutes, rate=30, start_min=0, seed=0, service="api", errors=0.02):
+    """Poisson-ish steady traffic: ``rate`` events a minute over a few INFO patterns."""
+    rng = random.Random(seed)
+    found = []
+    for minute in range(start_min, start_min + minutes):
+        n = max(0, int(rng.gauss(rate, rate**0.5)))
+        for i in range(n):
+            ts = T0 + minute * MIN + int(i * MIN / max(n, 1))
+            level = Level.ERROR if rng.random() < errors else Level.INFO
+            pattern = 900 if level == Level.ERROR else rng.choice(PATTERNS)
+            found += detector.observe("t1", service, ts, level, pattern, f"{service}-{minute}-{i}")
+        found += detector.tick(T0 + (minute + 1) * MIN)
+    return found
+
+
+@pytest.fixture
+def warmed():
+    detector = OnlineDetector()
+    noise = steady(detector, 180)
+    return detector, noise
+
+
+def test_steady_traffic_raises_nothing(warmed):
+    detector, noise = warmed
+    assert noise == []
+    assert steady(detector, 120, start_min=180, seed=1) == []
+
+
+def test_a_spike_is_caught_and_explained_by_its_pattern(warmed):
+    detector, _ = warmed
+    minute = 180
+    for i in range(300):
+        detector.observe("t1", "api", T0 + minute * MIN + i * 100_000, Level.INFO, 103, f"spike-{i}")
+    found = steady(detector, 2, start_min=minute + 1, seed=5)
+    spikes = [a for a in found if a.kind == "rate_spike"]
+    assert spikes, found
+    service_spike = next(a for a in spikes if "grew most" in a.explanation)
+    assert service_spike.pattern_ids[0] == 103
+    assert 0.7 <= service_spike.score <= 1
+    assert service_spike.event_ids and service_spike.event_ids[0] == "spike-0"
+
+
+def test_silence_is_reported_once_from_tick(warmed):
+    detector, _ = warmed
+    found = []
+    for minute in range(180, 200):
+        found += detector.tick(T0 + (minute + 1) * MIN)
+    silences = [a for a in found if a.kind == "silence"]
+    assert len(silences) == 1
+    assert "went silent" in silences[0].explanation
+    assert silences[0].service == "api"
+
+
+def test_new_patterns_weighted_by_level(warmed):
+    detector, _ = warmed
+    ts = T0 + 180 * MIN + 1
+    assert detector.observe("t1", "api", ts, Level.INFO, 555, "info-new") == []  # 0.5 < 0.7
+    found = detector.observe("t1", "api", ts + 1, Level.ERROR, 556, "err-new")
+    assert [a.kind for a in found] == ["new_pattern"]
+    assert found[0].score == pytest.approx(0.9)
+    assert found[0].pattern_ids == (556,) and found[0].event_ids == ("err-new",)
+    assert detector.observe("t1", "api", ts + 2, Level.ERROR, 556, "err-again") == []
+
+
+def test_no_new_pattern_alerts_during_warm_up():
+    detector = OnlineDetector()
+    assert detector.observe("t1", "fresh", T0, Level.FATAL, 1, "e1") == []
+
+
+def test_error_ratio_jump(warmed):
+    detector, _ = warmed
+    found = steady(detector, 3, start_min=180, seed=9, errors=0.5)
+    ratio = [a for a in found if a.kind == "error_ratio"]
+    assert ratio
+    assert 900 in ratio[0].pattern_ids
+    assert "errors" in ratio[0].explanation
+
+
+def test_threshold_is_configurable():
+    detector = OnlineDetector(OnlineSettings(threshold=0.4, warmup_events=0, warmup_s=0))
+    detector.observe("t1", "api", T0, Level.INFO, 1, "a")
+    found = detector.observe("t1", "api", T0 + 1, Level.INFO, 2, "b")
+    assert [a.kind for a in found] == ["new_pattern"]
+
+
+def test_tenants_and_services_are_separate(warmed):
+    detector, _ = warmed
+    steady(detector, 180, service="other")
+    ts = T0 + 400 * MIN
+    # A pattern known to "api" of tenant t1 is new to tenant t2 (still warming up: no alert)
+    assert detector.observe("t2", "api", ts, Level.ERROR, 900, "x") == []
+
+
+def test_baseline_learns_a_lasting_change_but_not_a_single_spike():
+    base = RateBaseline()
+    for _ in range(200):
+        base.update(10, 0)
+    base.update(1000, 0)
+    assert base.expected(0)[0] < 20
+    for _ in range(200):
+        base.update(100, 0)
+    assert base.expected(0)[0] == pytest.approx(100, rel=0.1)
+
+
+def test_squash_maps_to_the_threshold():
+    assert squash(6.0, 6.0, 0.7) == pytest.approx(0.7)
+    assert squash(0.0) == 0.0
+    assert 0 < squash(1e9) < 1
+
+
+def test_idle_series_are_forgotten():
+    detector = OnlineDetector(OnlineSettings(idle_forget_s=3600))
+    detector.observe("t1", "a", T0, Level.INFO, 1, "x")
+    detector.observe("t1", "b", T0, Level.INFO, 1, "y")
+    detector.observe("t1", "b", T0 + 3000 * 1_000_000, Level.INFO, 2, "z")
+    detector.tick(T0 + 5000 * 1_000_000)
+    assert ("t1", "a") not in detector._services
+    assert set(detector._services[("t1", "b")].patterns) == {2}
+
+
+def test_an_error_burst_raises_a_level_spike_naming_its_pattern(warmed):
+    detector, _ = warmed
+    minute = 180
+    for i in range(60):
+        detector.observe("t1", "api", T0 + minute * MIN + i * 500_000, Level.ERROR, 900, f"err-{i}")
+    found = steady(detector, 1, start_min=minute + 1, seed=11)
+    level_spikes = [a for a in found if a.kind == "rate_spike" and "ERROR events" in a.explanation]
+    assert level_spikes, found
+    assert 900 in level_spikes[0].pattern_ids
+
+
+def test_anomaly_api_shape():
+    from logloupe.model import Anomaly
+
+    anomaly = Anomaly("t1", "api", "silence", 0.8, 1_700_000_000_000_000, "went silent", (255,), ("e1",))
+    body = anomaly.to_api()
+    assert body == {
+        "tenant": "t1",
+        "service": "api",
+        "kind": "silence",
+        "score": 0.8,
+        "ts": "2023-11-14T22:13:20.000000Z",
+        "explanation": "went silent",
+        "pattern_ids": ["00000000000000ff"],
+        "event_ids": ["e1"],
+    }
+
+
+def test_feedback_mutes_a_false_positive_and_real_lifts_it():
+    settings = OnlineSettings(warmup_events=0, warmup_s=0)
+    detector = OnlineDetector(settings)
+    detector.observe("t1", "api", T0, Level.INFO, 1, "a")
+    first = detector.observe("t1", "api", T0 + 1, Level.ERROR, 2, "b")
+    assert [a.kind for a in first] == ["new_pattern"]
+    detector.feedback(first[0], real=False)
+    # A muted key: the same kind for the same service and pattern is not returned again.
+    assert detector._emit(first) == []
+    other = detector.observe("t1", "api", T0 + 2, Level.ERROR, 3, "c")
+    assert [a.pattern_ids for a in other] == [(3,)]
+    detector.feedback(first[0], real=True)
+    assert detector._emit(first) == first
+
+
+def test_unknown_levels_do_not_break_counting():
+    detector = OnlineDetector(OnlineSettings(warmup_events=0, warmup_s=0))
+    for minute in range(40):
+        for i in range(20):
+            detector.observe("t1", "api", T0 + minute * MIN + i, 9, 1, f"e{minute}-{i}")
+    found = detector.observe("t1", "api", T0 + 41 * MIN, 9, 2, "new")
+    assert [a.kind for a in found] == ["new_pattern"]
+    assert "level 9" in found[0].explanation

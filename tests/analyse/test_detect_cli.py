@@ -1,0 +1,71 @@
+import csv
+import random
+
+from click.testing import CliRunner
+
+from logloupe.cli.main import main
+
+
+def write_sessions(path, rows):
+    with path.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["SessionId", "Label", "EventSequence"])
+        writer.writerows(rows)
+
+
+def normal(rng):
+    served = ["E3"] * rng.choice([0, 1])
+    return " ".join(["E22"] + ["E5"] * 3 + ["E9", "E11", "E26"] * 3 + served + ["E21"] * 3)
+
+
+def test_detect_end_to_end(tmp_path):
+    rng = random.Random(3)
+    train = [(f"t{i}", 0, normal(rng)) for i in range(300)]
+    test = [(f"n{i}", 0, normal(rng)) for i in range(20)]
+    # The Label column must be ignored: lie in it.
+    test += [("bad-new-event", 0, "E22 E5 E5 E5 E7 E9 E11 E26"), ("bad-truncated", 0, "E22 E5")]
+    write_sessions(tmp_path / "train.csv", train)
+    write_sessions(tmp_path / "test.csv", test)
+    out = tmp_path / "out.csv"
+    args = ["detect", "--train", str(tmp_path / "train.csv"), "--test", str(tmp_path / "test.csv")]
+    result = CliRunner().invoke(main, [*args, "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    with out.open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert list(rows[0]) == ["SessionId", "Score", "Anomaly"]
+    assert [r["SessionId"] for r in rows] == [t[0] for t in test]
+    assert all(0 <= float(r["Score"]) <= 1 for r in rows)
+    flagged = {r["SessionId"] for r in rows if r["Anomaly"] == "1"}
+    assert flagged == {"bad-new-event", "bad-truncated"}
+
+
+def test_detect_explains(tmp_path):
+    write_sessions(tmp_path / "train.csv", [(f"t{i}", 0, "A B C") for i in range(50)])
+    write_sessions(tmp_path / "test.csv", [("x", 1, "A B Z")])
+    out = tmp_path / "out.csv"
+    args = ["detect", "--train", str(tmp_path / "train.csv"), "--test", str(tmp_path / "test.csv")]
+    result = CliRunner().invoke(main, [*args, "--output", str(out), "--explain"])
+    assert result.exit_code == 0, result.output
+    row = next(csv.DictReader(out.open(newline="")))
+    assert row["Anomaly"] == "1"
+    assert "Z" in row["Reasons"]
+
+
+def test_detect_rejects_a_file_without_the_columns(tmp_path):
+    (tmp_path / "train.csv").write_text("a,b\n1,2\n")
+    (tmp_path / "test.csv").write_text("SessionId,EventSequence\nx,A\n")
+    args = ["detect", "--train", str(tmp_path / "train.csv"), "--test", str(tmp_path / "test.csv")]
+    result = CliRunner().invoke(main, [*args, "--output", str(tmp_path / "o.csv")])
+    assert result.exit_code == 2
+    assert "SessionId" in result.output
+
+
+def test_detect_reads_very_long_sessions(tmp_path):
+    long_session = " ".join(["E1"] * 60_000)  # ~180 KB in one field
+    write_sessions(tmp_path / "train.csv", [("a", 0, long_session), ("b", 0, "E1 E2")])
+    write_sessions(tmp_path / "test.csv", [("c", 0, long_session)])
+    out = tmp_path / "out.csv"
+    args = ["detect", "--train", str(tmp_path / "train.csv"), "--test", str(tmp_path / "test.csv")]
+    result = CliRunner().invoke(main, [*args, "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    assert next(csv.DictReader(out.open(newline="")))["SessionId"] == "c"
