@@ -128,15 +128,18 @@ def login(body: LoginBody, request: Request, services: Annotated[Services, Depen
         LOGINS.labels("rate_limited").inc()
         retry = int(by_client[0] + settings.auth_login_window_s - now) + 1
         raise TooManyRequests("too many failed logins from this address; try later", retry_after_s=max(retry, 1))
-    by_name = accounts.recent_failures(identifier=identifier, since=now - settings.auth_lockout_s)
+    user = accounts.find_user(identifier)
+    # Lock the account, not the spelling: a username and its email share one counter.
+    lock_key = f"user:{user.id}" if user else f"name:{identifier.lower()}"
+    by_name = accounts.recent_failures(identifier=lock_key, since=now - settings.auth_lockout_s)
     if len(by_name) >= settings.auth_lockout_failures:
         LOGINS.labels("locked").inc()
+        AUTH_FAILURES.labels("locked").inc()
         retry = int(by_name[-1] + settings.auth_lockout_s - now) + 1
         raise TooManyRequests("this account is locked after repeated failed logins; try later", retry_after_s=retry)
-    user = accounts.find_user(identifier)
     ok = auth.verify_password(user.password_hash if user else None, body.password)
     if user is None or not ok or user.disabled:
-        accounts.record_attempt(identifier, client, False)
+        accounts.record_attempt(lock_key, client, False)
         LOGINS.labels("bad_credentials").inc()
         AUTH_FAILURES.labels("bad_password").inc()
         raise Unauthorized("wrong username or password")
@@ -145,9 +148,8 @@ def login(body: LoginBody, request: Request, services: Annotated[Services, Depen
         wanted = body.tenant.lower()
         memberships = [m for m in memberships if m["tenant"] == body.tenant or m["name"].lower() == wanted]
     if not memberships:
-        accounts.record_attempt(identifier, client, False)
         raise Forbidden("this account is not a member of that organisation")
-    accounts.record_attempt(identifier, client, True)
+    accounts.record_attempt(lock_key, client, True)
     if auth.hasher.check_needs_rehash(user.password_hash):
         accounts.set_password_hash(user.id, auth.hash_password(body.password))
     LOGINS.labels("ok").inc()
