@@ -82,9 +82,13 @@ class Settings(BaseSettings):
     )
     auth_invitation_ttl_s: int = Field(default=7 * 86400, ge=60, description="Lifetime of an invitation token.")
     auth_lockout_failures: int = Field(
-        default=5, ge=1, description="Failed logins for one account (its username and email share a count) before it is locked."
+        default=5,
+        ge=1,
+        description="Failed logins for one account (its username and email share a count) before it is locked.",
     )
-    auth_lockout_s: int = Field(default=900, ge=1, description="How long a locked account stays locked after its last failed login.")
+    auth_lockout_s: int = Field(
+        default=900, ge=1, description="How long a locked account stays locked after its last failed login."
+    )
     auth_login_ip_failures: int = Field(
         default=30, ge=1, description="Failed logins from one client address in the window before it gets 429."
     )
