@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from logloupe.pipeline.assemble import assemble
 from logloupe.parse.records import Limits, record_fields
+from logloupe.pipeline.assemble import assemble
 from logloupe.serve.app import create_app
 from logloupe.serve.auth import principal_from_headers
 from logloupe.serve.deps import Principal
