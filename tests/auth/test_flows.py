@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from logloupe.errors import Forbidden, Unauthorized
 from logloupe.parse.records import Limits, record_fields
 from logloupe.pipeline.assemble import assemble
 from logloupe.serve.app import create_app
-from logloupe.serve.auth import principal_from_headers
+from logloupe.serve.auth import principal_from_headers, principal_from_key
 from logloupe.serve.deps import Principal
 from logloupe.serve.services import Services
 from logloupe.settings import Settings
@@ -186,9 +187,14 @@ def test_principal_from_headers_for_protocol_modules(app_client: TestClient) -> 
     h = bearer(login(c, "pia")["access_token"])
     key = c.post("/api/v1/keys", json={"name": "loki", "sources": ["loki"]}, headers=h).json()["key"]
     services: Services = c.app.state.services  # type: ignore[attr-defined]
-    p = principal_from_headers(services, {"x-api-key": key, "x-scope-orgid": tenant})
+    p = principal_from_headers(services, {"X-API-Key": key, "X-Scope-OrgID": tenant})
     assert p == Principal(tenant=tenant, user="key:loki", role="ingest", sources=("loki",), via="key")
-    assert principal_from_headers(services, {"Authorization": h["Authorization"]}).role == "admin"
+    assert principal_from_headers(services, {"authorization": h["Authorization"]}).role == "admin"
+    with pytest.raises(Forbidden):
+        principal_from_headers(services, {"x-api-key": key, "x-scope-orgid": "someone-else"})
+    with pytest.raises(Unauthorized):
+        principal_from_headers(services, {"X-Scope-OrgID": tenant})
+    assert principal_from_key(services, key).tenant == tenant
 
 
 def test_login_page_posts_and_stores_the_token(app_client: TestClient) -> None:

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import click
 import httpx
 import pytest
 from click.testing import CliRunner
@@ -73,7 +74,19 @@ def test_real_server_first_admin_login_ingest_search(server: tuple[str, Path]) -
         key = c.post("/api/v1/keys", json={"name": "es"}, headers=h).json()["key"]
         basic = httpx.BasicAuth("elastic", key)
         assert c.post("/api/v1/logs", json={"message": "basic"}, auth=basic).status_code == 200
+        reader = c.post("/api/v1/keys", json={"name": "cli", "role": "viewer"}, headers=h).json()["key"]
     assert (data / "jwt.secret").stat().st_mode & 0o077 == 0
+
+    # The CLI as a client of the real server: refused without credentials, fine with a key.
+    log = data.parent / "app.log"
+    log.write_text("ERROR cli line one\nINFO cli line two\n")
+    runner = CliRunner()
+    refused = runner.invoke(main, ["ingest", str(log), "--server", url])
+    assert refused.exit_code == 2 and "LOGLOUPE_API_KEY" in refused.output
+    done = runner.invoke(main, ["ingest", str(log), "--server", url], env={"LOGLOUPE_API_KEY": key})
+    assert done.exit_code == 0 and "ingested 2 events" in done.output
+    found = runner.invoke(main, ["search", "cli", "--json", "--server", url], env={"LOGLOUPE_API_KEY": reader})
+    assert found.exit_code == 0 and '"total":2' in found.output
 
 
 def test_create_admin_rejects_bad_input(tmp_path: Path) -> None:
@@ -97,3 +110,12 @@ def test_create_admin_in_default_tenant(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert "of tenant default" in result.output
+
+
+def test_auth_allows_binding_other_interfaces() -> None:
+    from logloupe.cli.store_commands import _check_bind
+    from logloupe.settings import Settings
+
+    _check_bind(Settings(host="0.0.0.0", auth_enabled=True))  # no error
+    with pytest.raises(click.UsageError):
+        _check_bind(Settings(host="0.0.0.0", auth_enabled=False))

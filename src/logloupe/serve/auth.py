@@ -39,6 +39,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from fastapi import Depends, FastAPI, Request
 from fastapi.openapi.utils import get_openapi
+from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from logloupe.errors import Forbidden, LogLoupeError, TooManyRequests, Unauthorized
@@ -228,10 +229,8 @@ def auth_of(services: Services) -> Auth:
 
 
 def _header(headers: Mapping[str, str], name: str) -> str:
-    value = headers.get(name)
-    if value is None:
-        value = headers.get(name.title()) or headers.get(name.upper())
-    return (value or "").strip()
+    """``name`` is lower case; Starlette's Headers are case-insensitive, other mappings are lowered."""
+    return (headers.get(name) or "").strip()
 
 
 def _key_from_apikey_scheme(value: str) -> str:
@@ -288,6 +287,8 @@ def principal_from_headers(services: Services, headers: Mapping[str, str]) -> Pr
     """
     if not services.settings.auth_enabled:
         return Principal(tenant=services.settings.default_tenant)
+    if not isinstance(headers, Headers):
+        headers = {str(k).lower(): str(v) for k, v in headers.items()}
     authorization = _header(headers, "authorization")
     scheme, _, value = authorization.partition(" ")
     scheme, value = scheme.lower(), value.strip()
