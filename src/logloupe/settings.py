@@ -96,6 +96,9 @@ class Settings(BaseSettings):
     auth_argon2_time_cost: int = Field(default=3, ge=1, description="argon2id iterations for password hashes.")
     auth_argon2_memory_kib: int = Field(default=65536, ge=1024, description="argon2id memory cost in KiB.")
 
+    retention_sweep_s: int = Field(
+        default=3600, ge=0, description="Seconds between sweeps deleting events past their tenant's retention; 0: off."
+    )
     api_key: str = Field(
         default="",
         description="Credentials `ingest` and `search` send to a server run with --auth: an API key or access token.",

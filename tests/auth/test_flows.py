@@ -116,6 +116,27 @@ def test_retention_deletes_old_events_from_the_store(tmp_path: Path) -> None:
         assert c.get("/api/v1/search", headers=h).json()["events"][0]["message"] == "recent"
 
 
+def test_retention_sweeper_deletes_past_retention_per_tenant(tmp_path: Path) -> None:
+    settings = auth_settings(tmp_path / "data")
+    with TestClient(create_app(settings)) as c:
+        short = register(c, "sam", "Short Org")["tenant"]
+        long = register(c, "lena", "Long Org")["tenant"]
+        services: Services = c.app.state.services  # type: ignore[attr-defined]
+        then = now_us() - 20 * DAY_US
+        for tenant in (short, long):
+            services.writer.write(
+                assemble([record_fields({"message": "old"}, Limits())], tenant=tenant, now_us=then, position=tenant)
+            )
+        services.meta.set_retention(short, 7)  # straight to the store: only the sweeper can enforce it
+        assert services.extras["retention_sweeper"].run_once() == {short: 1}
+
+        def stored(tenant: str) -> int:
+            return int(services.store.scalar("SELECT count() FROM events WHERE tenant = {t:String}", {"t": tenant}))
+
+        assert stored(short) == 0 and stored(long) == 1
+        assert services.extras["retention_sweeper"].run_once() == {}
+
+
 def test_rate_and_burst_quota_answer_429(app_client: TestClient) -> None:
     c = app_client
     register(c, "quin", "Quota Org")

@@ -7,6 +7,8 @@ forge). Reads of the tenant record are open to members; changes need the admin r
 from __future__ import annotations
 
 import asyncio
+import logging
+import threading
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
@@ -19,6 +21,8 @@ from logloupe.serve.services import Services
 from logloupe.store.accounts import Accounts
 from logloupe.store.retention import enforce_retention
 from logloupe.store.search import now_us
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/api/v1", tags=["tenant"])
 
@@ -159,3 +163,66 @@ def list_invitations(services: Svc, principal: Admin) -> dict[str, Any]:
 def delete_invitation(invitation_id: str, services: Svc, principal: Admin) -> dict[str, Any]:
     _accounts(services).delete_invitation(principal.tenant, invitation_id)
     return {"deleted": invitation_id}
+
+
+# -- retention, enforced in the background too ---------------------------------------------------------
+
+
+class RetentionSweeper:
+    """Deletes every tenant's events older than its retention, every ``retention_sweep_s`` seconds.
+
+    Rows carry a TTL, but the engine applies TTLs at merges, hours later; this makes the promise hold
+    within one interval. A cheap count first, so a tenant with nothing to delete costs no mutation.
+    """
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def run_once(self) -> dict[str, int]:
+        deleted: dict[str, int] = {}
+        now = now_us()
+        for tenant in self.services.meta.list_tenants():
+            cutoff = now - tenant.retention_days * 86_400_000_000
+            n = int(
+                self.services.store.scalar(
+                    "SELECT count() FROM events WHERE tenant = {tenant:String}"
+                    " AND observed_ts < fromUnixTimestamp64Micro({cutoff:Int64}, 'UTC')",
+                    {"tenant": tenant.id, "cutoff": cutoff},
+                )
+                or 0
+            )
+            if n:
+                enforce_retention(self.services.store, tenant.id, tenant.retention_days, now)
+                deleted[tenant.id] = n
+        return deleted
+
+    def _loop(self, interval_s: float) -> None:
+        while not self._stop.wait(interval_s):
+            try:
+                self.run_once()
+            except Exception:  # the sweeper must outlive a failed sweep; the next one retries
+                log.exception("retention sweep failed")
+
+    def start(self, interval_s: float) -> None:
+        self._thread = threading.Thread(target=self._loop, args=(interval_s,), name="retention-sweep", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+
+
+def setup(services: Services) -> None:
+    sweeper = RetentionSweeper(services)
+    services.extras["retention_sweeper"] = sweeper
+    if services.settings.retention_sweep_s > 0:
+        sweeper.start(services.settings.retention_sweep_s)
+
+
+def teardown(services: Services) -> None:
+    sweeper = services.extras.pop("retention_sweeper", None)
+    if isinstance(sweeper, RetentionSweeper):
+        sweeper.stop()
