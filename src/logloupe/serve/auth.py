@@ -153,6 +153,8 @@ class Auth:
     hasher: PasswordHasher
     # A hash to verify against when the user does not exist, so both paths cost the same.
     dummy_hash: str = ""
+    # argon2 takes auth_argon2_memory_kib per hash: a flood of logins must not take all the memory.
+    hashing: threading.BoundedSemaphore = field(default_factory=lambda: threading.BoundedSemaphore(4))
 
     @classmethod
     def open(cls, services: Services) -> Auth:
@@ -164,11 +166,14 @@ class Auth:
     # -- passwords --
 
     def hash_password(self, password: str) -> str:
-        return self.hasher.hash(password)
+        with self.hashing:
+            return self.hasher.hash(password)
 
     def verify_password(self, password_hash: str | None, password: str) -> bool:
         try:
-            return self.hasher.verify(password_hash or self.dummy_hash, password) and password_hash is not None
+            with self.hashing:
+                ok = self.hasher.verify(password_hash or self.dummy_hash, password)
+            return ok and password_hash is not None
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return False
 
