@@ -575,6 +575,12 @@ def test_brute_force_locks_the_account(world: World) -> None:
     )
 
 
+@pytest.mark.parametrize("path", ["/api/v1/auth/login", "/api/v1/auth/register", "/api/v1/auth/refresh"])
+def test_oversized_body_to_a_public_endpoint_is_413(world: World, path: str) -> None:
+    r = world.client.post(path, content=b'{"username": "' + b"a" * 70_000 + b'"}')
+    assert r.status_code == 413
+
+
 def test_unknown_and_known_users_fail_alike(world: World) -> None:
     a = world.client.post("/api/v1/auth/login", json={"username": "nobody-here", "password": "x" * 10})
     b = world.client.post("/api/v1/auth/login", json={"username": "gina", "password": "x" * 10})
@@ -610,5 +616,6 @@ def test_attack_count() -> None:
         + 1  # CSRF
         + 2 * len(SQLISH)
         + 2  # lockout, enumeration
+        + 3  # oversized bodies to public endpoints
     )
     assert cases >= 50, cases

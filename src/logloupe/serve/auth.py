@@ -42,7 +42,7 @@ from fastapi.openapi.utils import get_openapi
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from logloupe.errors import Forbidden, LogLoupeError, TooManyRequests, Unauthorized
+from logloupe.errors import Forbidden, LogLoupeError, PayloadTooLarge, TooManyRequests, Unauthorized
 from logloupe.metrics import AUTH_FAILURES, QUOTA_REJECTED
 from logloupe.serve.deps import Principal, get_principal
 from logloupe.serve.services import Services
@@ -446,29 +446,49 @@ class CredentialGate:
             await self.app(scope, receive, send)
             return
         path: str = scope.get("path", "")
+        method: str = scope.get("method", "")
         app = scope.get("app")
         services = getattr(getattr(app, "state", None), "services", None)
-        if (
-            services is None
-            or services.extras.get("principal_resolver") is None
-            or path in PUBLIC_PATHS
-            or (scope.get("method") in ("GET", "HEAD") and not path.startswith(GATED_PREFIXES))
-        ):
+        if services is None or services.extras.get("principal_resolver") is None:
+            await self.app(scope, receive, send)
+            return
+        if path in PUBLIC_PATHS:
+            if method == "POST" and not _small_body(scope):
+                await _send_error(send, PayloadTooLarge(f"send at most {PUBLIC_BODY_MAX} bytes, with Content-Length"))
+                return
+            await self.app(scope, receive, send)
+            return
+        if method in ("GET", "HEAD") and not path.startswith(GATED_PREFIXES):
             await self.app(scope, receive, send)
             return
         request = Request(scope)
         try:
             principal = await asyncio.to_thread(resolve_request, request)
         except LogLoupeError as exc:
-            body = orjson.dumps(exc.body())
-            headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-            if exc.status == 401:
-                headers.append((b"www-authenticate", b'Bearer realm="logloupe"'))
-            await send({"type": "http.response.start", "status": exc.status, "headers": headers})
-            await send({"type": "http.response.body", "body": body})
+            await _send_error(send, exc)
             return
         scope.setdefault("state", {})["principal"] = principal
         await self.app(scope, receive, send)
+
+
+# Unauthenticated endpoints (login, register, refresh) take small JSON bodies only.
+PUBLIC_BODY_MAX = 65536
+
+
+def _small_body(scope: Scope) -> bool:
+    for name, value in scope.get("headers", []):
+        if name == b"content-length":
+            return value.isdigit() and int(value) <= PUBLIC_BODY_MAX
+    return False
+
+
+async def _send_error(send: Send, exc: LogLoupeError) -> None:
+    body = orjson.dumps(exc.body())
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if exc.status == 401:
+        headers.append((b"www-authenticate", b'Bearer realm="logloupe"'))
+    await send({"type": "http.response.start", "status": exc.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 SECURITY_SCHEMES: dict[str, Any] = {
