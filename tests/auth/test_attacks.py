@@ -283,7 +283,7 @@ FORGED: list[tuple[str, Callable[[World], str]]] = [
         lambda w: jwt.encode({k: v for k, v in _claims(w).items() if k != "exp"}, _secret(w), algorithm="HS256"),
     ),
     ("garbage", lambda w: "not.a.jwt"),
-    ("API key as bearer", lambda w: w.keys["acme-viewer"]),
+    ("unknown API key as bearer", lambda w: "llk_" + "B" * 43),
     ("empty bearer", lambda w: ""),
     (
         "right secret, user not a member of the tenant",
@@ -318,12 +318,14 @@ def _key_headers(style: str, key: str) -> dict[str, str]:
         return {"X-API-Key": key}
     if style == "apikey":
         return {"Authorization": f"ApiKey {key}"}
+    if style == "bearer":
+        return {"Authorization": f"Bearer {key}"}
     if style == "apikey-es":
         return {"Authorization": "ApiKey " + base64.b64encode(f"someid:{key}".encode()).decode()}
     return {"Authorization": "Basic " + base64.b64encode(f"elastic:{key}".encode()).decode()}
 
 
-KEY_STYLES = ["x-api-key", "apikey", "apikey-es", "basic"]
+KEY_STYLES = ["x-api-key", "apikey", "apikey-es", "basic", "bearer"]
 
 
 @pytest.mark.parametrize("style", KEY_STYLES)

@@ -7,6 +7,7 @@ caller's tenant and role or raises 401/403. Without it the server runs in single
 Credentials, in the order they are tried:
 
     Authorization: Bearer <access JWT>     a member's session (HS256, short-lived, revocable)
+    Authorization: Bearer <key>            an API key (``llk_...``), for clients that only speak Bearer
     Authorization: ApiKey <key>            an API key (also ES style: base64("id:key"))
     X-API-Key: <key>                       an API key
     Authorization: Basic base64(user:key)  an API key as the password (Elasticsearch clients)
@@ -297,7 +298,9 @@ def principal_from_headers(services: Services, headers: Mapping[str, str]) -> Pr
     authorization = _header(headers, "authorization")
     scheme, _, value = authorization.partition(" ")
     scheme, value = scheme.lower(), value.strip()
-    if scheme == "bearer" and value:
+    if scheme == "bearer" and value.startswith("llk_"):
+        principal = principal_from_key(services, value)  # OTLP exporters and others that only speak Bearer
+    elif scheme == "bearer" and value:
         principal = principal_from_bearer(services, value)
     elif scheme == "apikey" and value:
         principal = principal_from_key(services, _key_from_apikey_scheme(value))
