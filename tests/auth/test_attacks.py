@@ -195,6 +195,12 @@ def test_admin_of_one_tenant_cannot_touch_another(world: World, case: Callable[[
     assert world.invitation_ids["acme"] in [i["id"] for i in invs]
 
 
+def test_metrics_show_no_other_tenants_series(world: World) -> None:
+    text = world.client.get("/metrics", headers=_globex(world)).text
+    assert f'tenant="{world.tenants["globex"]}"' in text
+    assert world.tenants["acme"] not in text
+
+
 def test_members_list_shows_only_own_members(world: World) -> None:
     names = {m["username"] for m in world.client.get("/api/v1/tenant/members", headers=_globex(world)).json()["items"]}
     assert names == {"gina"}
@@ -602,7 +608,7 @@ def test_attack_count() -> None:
         + 6  # facets, histogram, cursor, saved list, saved delete, quarantine
         + 1  # ingest into another tenant
         + len(CROSS_ADMIN)
-        + 3  # members list, login into other tenant, register existing org
+        + 4  # metrics, members list, login into other tenant, register existing org
         + 1
         + 3
         + 1  # X-Scope-OrgID

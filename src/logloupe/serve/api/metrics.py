@@ -19,7 +19,18 @@ router = APIRouter(tags=["metrics"])
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
 def metrics(
     services: Annotated[Services, Depends(get_services)],
-    _principal: Annotated[Principal, Depends(require_role("admin"))],
+    principal: Annotated[Principal, Depends(require_role("admin"))],
 ) -> Response:
     WRITER_QUEUE.set(services.writer.queued)
-    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+    text = generate_latest(REGISTRY)
+    if principal.tenant != services.settings.default_tenant:
+        text = own_tenant_only(text, principal.tenant)
+    return Response(text, media_type=CONTENT_TYPE_LATEST)
+
+
+def own_tenant_only(text: bytes, tenant: str) -> bytes:
+    """Drop samples labelled with another tenant. The default tenant's admins (the operators) see all."""
+    mine = f'tenant="{tenant}"'.encode()
+    return b"\n".join(
+        line for line in text.split(b"\n") if line.startswith(b"#") or b'tenant="' not in line or mine in line
+    )
