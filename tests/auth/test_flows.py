@@ -75,6 +75,21 @@ def test_logout_revokes_access_and_refresh(app_client: TestClient) -> None:
     assert c.post("/api/v1/auth/refresh", json={"refresh_token": t["refresh_token"]}).status_code == 401
 
 
+def test_password_change_ends_sessions(app_client: TestClient) -> None:
+    c = app_client
+    register(c, "pat", "Pat Org")
+    t = login(c, "pat")
+    h = bearer(t["access_token"])
+    wrong = c.post("/api/v1/auth/password", json={"current_password": "nope-nope", "new_password": "x" * 12}, headers=h)
+    assert wrong.status_code == 403
+    r = c.post("/api/v1/auth/password", json={"current_password": PASSWORD, "new_password": "brand new pw"}, headers=h)
+    assert r.status_code == 200
+    assert c.get("/api/v1/search", headers=h).status_code == 401
+    assert c.post("/api/v1/auth/refresh", json={"refresh_token": t["refresh_token"]}).status_code == 401
+    assert c.post("/api/v1/auth/login", json={"username": "pat", "password": PASSWORD}).status_code == 401
+    assert login(c, "pat", "brand new pw")["role"] == "admin"
+
+
 def test_api_key_shown_once_listed_without_secret_last_used(app_client: TestClient) -> None:
     c = app_client
     register(c, "kim", "Kim Org")

@@ -200,6 +200,41 @@ def logout(
     return {"revoked": True}
 
 
+class PasswordBody(BaseModel):
+    current_password: str = Field(max_length=MAX_PASSWORD)
+    new_password: str = Field(max_length=MAX_PASSWORD)
+
+
+@router.post("/password", summary="Change your password; every session of the account ends")
+def change_password(
+    body: PasswordBody,
+    request: Request,
+    services: Annotated[Services, Depends(get_services)],
+    principal: Annotated[Principal, Depends(get_principal)],
+) -> dict[str, Any]:
+    auth = _auth(services)
+    if principal.via != "bearer":
+        raise BadRequest("change a password with a bearer token")
+    user = auth.accounts.find_user(principal.user)
+    if user is None:
+        raise Unauthorized("unknown account")
+    lock_key = f"user:{user.id}"
+    failures = auth.accounts.recent_failures(identifier=lock_key, since=time.time() - services.settings.auth_lockout_s)
+    if len(failures) >= services.settings.auth_lockout_failures:
+        raise TooManyRequests("this account is locked after repeated failed attempts; try later", retry_after_s=60)
+    if not auth.verify_password(user.password_hash, body.current_password):
+        auth.accounts.record_attempt(lock_key, _client(request), False)
+        AUTH_FAILURES.labels("bad_password").inc()
+        raise Forbidden("the current password is wrong")
+    validate_account(user.username, user.email, body.new_password)
+    auth.accounts.set_password_hash(user.id, auth.hash_password(body.new_password))
+    auth.accounts.revoke_all_refresh(user.id)
+    token = request.headers.get("authorization", "").partition(" ")[2].strip()
+    claims = auth.decode(token, "access")
+    auth.accounts.revoke_access(str(claims["jti"]), float(claims["exp"]))
+    return {"changed": True}
+
+
 @router.get("/me", summary="Who you are: tenant, role, and your organisations")
 def me(
     services: Annotated[Services, Depends(get_services)],
