@@ -357,6 +357,7 @@ class Accounts:
 
     def add_refresh(self, jti: str, user_id: str, tenant: str, expires_at: float) -> None:
         with self.engine.begin() as conn:
+            conn.execute(refresh_tokens.delete().where(refresh_tokens.c.expires_at < time.time()))
             conn.execute(
                 refresh_tokens.insert().values(
                     jti=jti, user_id=user_id, tenant=tenant, created_at=time.time(), expires_at=expires_at

@@ -54,7 +54,7 @@ class LogoutBody(BaseModel):
 
 def _auth(services: Services) -> core.Auth:
     if not services.settings.auth_enabled:
-        raise BadRequest("authentication is off: this server runs in single-user local mode", code_hint="local_mode")
+        raise BadRequest("authentication is off: this server runs in single-user local mode")
     return core.auth_of(services)
 
 
