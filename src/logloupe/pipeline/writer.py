@@ -16,10 +16,12 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 
+import pyarrow as pa
+
 from logloupe.errors import TooManyRequests, Unavailable
 from logloupe.metrics import STORE_INSERT_SECONDS
 from logloupe.model import LogEvent
-from logloupe.store.events import EventStore, event_row
+from logloupe.store.events import EventStore, record_batch
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +45,7 @@ class StoreWriter:
         self.queue_events = queue_events
         self.retention_days = retention_days
         self.after_store: list[AfterStore] = []
-        self._pending: deque[tuple[list[LogEvent], Future[int]]] = deque()
+        self._pending: deque[tuple[list[LogEvent], pa.RecordBatch, Future[int]]] = deque()
         self._queued = 0
         self._cond = threading.Condition()
         self._closed = False
@@ -63,6 +65,8 @@ class StoreWriter:
         if not events:
             future.set_result(0)
             return future
+        # Built here, in the producer's thread, so it overlaps the writer's insert (chDB releases the GIL).
+        batch = record_batch(events, self.retention_days)
         deadline = time.monotonic() + wait_s
         with self._cond:
             while self._queued + len(events) > self.queue_events and not self._closed:
@@ -72,7 +76,7 @@ class StoreWriter:
                 self._cond.wait(remaining)
             if self._closed:
                 raise Unavailable("the store writer is shut down")
-            self._pending.append((events, future))
+            self._pending.append((events, batch, future))
             self._queued += len(events)
             self._cond.notify_all()
         return future
@@ -88,7 +92,7 @@ class StoreWriter:
             while (self._pending or self._busy) and time.monotonic() < deadline:
                 self._cond.wait(0.05)
 
-    def _take_batch(self) -> list[tuple[list[LogEvent], Future[int]]]:
+    def _take_batch(self) -> list[tuple[list[LogEvent], pa.RecordBatch, Future[int]]]:
         with self._cond:
             while not self._pending and not self._closed:
                 self._cond.wait(0.5)
@@ -100,7 +104,7 @@ class StoreWriter:
                 if remaining <= 0:
                     break
                 self._cond.wait(remaining)
-            batch: list[tuple[list[LogEvent], Future[int]]] = []
+            batch: list[tuple[list[LogEvent], pa.RecordBatch, Future[int]]] = []
             rows = 0
             while self._pending and (rows < self.batch_rows or not batch):
                 item = self._pending.popleft()
@@ -117,27 +121,26 @@ class StoreWriter:
                     return
                 continue
             try:
-                rows = [event_row(e, self.retention_days(e.tenant)) for events, _ in batch for e in events]
                 with STORE_INSERT_SECONDS.time():
-                    self.store.insert_rows(rows)
+                    n = self.store.insert_batches([b for _, b, _ in batch])
             except Exception as exc:
                 self.failed_batches += 1
                 log.exception("store insert failed")
-                for _, fut in batch:
+                for _, _, fut in batch:
                     fut.set_exception(exc)
             else:
-                self.stored_total += len(rows)
-                stored = [e for events, _ in batch for e in events]
+                self.stored_total += n
+                stored = [e for events, _, _ in batch for e in events]
                 for hook in self.after_store:
                     try:
                         hook(stored)
                     except Exception:  # a hook must never lose stored events' acknowledgements
                         log.exception("after-store hook failed")
-                for events, fut in batch:
+                for events, _, fut in batch:
                     fut.set_result(len(events))
             finally:
                 with self._cond:
-                    self._queued -= sum(len(events) for events, _ in batch)
+                    self._queued -= sum(len(events) for events, _, _ in batch)
                     self._busy = False
                     self._cond.notify_all()
 

@@ -14,12 +14,13 @@ from __future__ import annotations
 import fcntl
 import os
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import chdb
 import orjson
+import pyarrow as pa
 
 from logloupe.errors import BadRequest, LogLoupeError, Unavailable
 from logloupe.model import Level, LogEvent
@@ -76,6 +77,67 @@ def event_row(event: LogEvent, retention_days: int) -> dict[str, Any]:
         "anomaly_score": event.anomaly_score,
         "retention_days": retention_days,
     }
+
+
+# The insert format: Arrow is ~4× cheaper for the engine to read than JSONEachRow (benchmarks/store.py).
+ARROW_SCHEMA = pa.schema(
+    [
+        ("tenant", pa.string()),
+        ("ts", pa.timestamp("us", tz="UTC")),
+        ("observed_ts", pa.timestamp("us", tz="UTC")),
+        ("uid", pa.uint64()),
+        ("service", pa.string()),
+        ("host", pa.string()),
+        ("level", pa.int8()),
+        ("level_raw", pa.string()),
+        ("message", pa.string()),
+        ("pattern_id", pa.uint64()),
+        ("pattern_vars", pa.list_(pa.string())),
+        ("attributes", pa.map_(pa.string(), pa.string())),
+        ("source", pa.string()),
+        ("trace_id", pa.string()),
+        ("span_id", pa.string()),
+        ("flags", pa.list_(pa.string())),
+        ("classification", pa.string()),
+        ("anomaly_score", pa.float32()),
+        ("retention_days", pa.uint16()),
+    ]
+)
+
+
+def record_batch(events: Sequence[LogEvent], retention_days: Callable[[str], int]) -> pa.RecordBatch:
+    """Events → one Arrow record batch. Pure and thread-safe: producers build, the writer inserts."""
+    cache: dict[str, int] = {}
+
+    def keep(tenant: str) -> int:
+        days = cache.get(tenant)
+        if days is None:
+            days = cache[tenant] = retention_days(tenant)
+        return days
+
+    columns = [
+        [e.tenant for e in events],
+        [e.ts_us for e in events],
+        [e.observed_ts_us for e in events],
+        [e.uid for e in events],
+        [e.service for e in events],
+        [e.host for e in events],
+        [int(e.level) for e in events],
+        [e.level_raw for e in events],
+        [e.message for e in events],
+        [e.pattern_id for e in events],
+        [e.pattern_vars for e in events],
+        [list(e.attributes.items()) for e in events],
+        [e.source for e in events],
+        [e.trace_id for e in events],
+        [e.span_id for e in events],
+        [e.flags for e in events],
+        [e.classification for e in events],
+        [e.anomaly_score for e in events],
+        [keep(e.tenant) for e in events],
+    ]
+    arrays = [pa.array(col, type=f.type) for col, f in zip(columns, ARROW_SCHEMA, strict=True)]
+    return pa.RecordBatch.from_arrays(arrays, schema=ARROW_SCHEMA)
 
 
 def row_to_event(row: dict[str, Any]) -> LogEvent:
@@ -158,26 +220,66 @@ class EventStore:
     # -- writes ---------------------------------------------------------------------
 
     def insert_rows(self, rows: Sequence[dict[str, Any]], *, dedup_token: str | None = None) -> int:
-        """Insert prepared rows in one block. With ``dedup_token``, a replay of the same batch is a no-op."""
+        """Insert JSON-shaped rows (``event_row``) in one block; prefer ``insert`` (Arrow, ~4× cheaper)."""
         if not rows:
             return 0
         data = b"\n".join(orjson.dumps(row) for row in rows)
-        settings = ["max_partitions_per_insert_block = 10000"]
-        if dedup_token:
-            safe = "".join(ch for ch in dedup_token if ch.isalnum() or ch in "-_.:")
-            settings.append(f"insert_deduplication_token = '{safe}'")
-        sql = f"INSERT INTO events SETTINGS {', '.join(settings)}"
         with self._lock:
             try:
-                with self._conn.send_insert(sql, "JSONEachRow") as inserter:
+                with self._conn.send_insert(self._insert_sql(dedup_token), "JSONEachRow") as inserter:
                     inserter.append(data)
                     inserter.finish()
             except Exception as exc:
                 raise _store_error(exc) from exc
         return len(rows)
 
-    def insert(self, events: Iterable[LogEvent], *, retention_days: int = 30, dedup_token: str | None = None) -> int:
-        return self.insert_rows([event_row(e, retention_days) for e in events], dedup_token=dedup_token)
+    def insert_batches(self, batches: Sequence[pa.RecordBatch], *, dedup_token: str | None = None) -> int:
+        """Insert Arrow batches as one block. With ``dedup_token``, a replay of the same batch is a no-op.
+
+        Without a token the engine still drops a block identical to a recent one (the table's
+        deduplication window): ids derive from content and position, so that is a replay too.
+        """
+        rows = int(sum(b.num_rows for b in batches))
+        if not rows:
+            return 0
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, ARROW_SCHEMA) as stream:
+            for batch in batches:
+                stream.write_batch(batch)
+        data = sink.getvalue().to_pybytes()
+        with self._lock:
+            try:
+                with self._conn.send_insert(self._insert_sql(dedup_token), "ArrowStream") as inserter:
+                    inserter.append(data)
+                    inserter.finish()
+            except Exception as exc:
+                raise _store_error(exc) from exc
+        return rows
+
+    def insert(
+        self,
+        events: Sequence[LogEvent],
+        *,
+        retention_days: int | Callable[[str], int] = 30,
+        dedup_token: str | None = None,
+    ) -> int:
+        if callable(retention_days):
+            keep = retention_days
+        else:
+            days = retention_days
+
+            def keep(_tenant: str) -> int:
+                return days
+
+        return self.insert_batches([record_batch(events, keep)], dedup_token=dedup_token)
+
+    @staticmethod
+    def _insert_sql(dedup_token: str | None) -> str:
+        settings = ["max_partitions_per_insert_block = 10000"]
+        if dedup_token:
+            safe = "".join(ch for ch in dedup_token if ch.isalnum() or ch in "-_.:")
+            settings.append(f"insert_deduplication_token = '{safe}'")
+        return f"INSERT INTO events SETTINGS {', '.join(settings)}"
 
     # -- lifecycle --------------------------------------------------------------------
 

@@ -16,6 +16,8 @@ LEVEL_ENUM = "Enum8('TRACE' = 1, 'DEBUG' = 2, 'INFO' = 3, 'WARN' = 4, 'ERROR' = 
 # Codecs chosen by measurement with benchmarks/store.py (see docs/storage.md):
 # ts is near-monotonic within a (tenant, service) run, so Delta+ZSTD packs it to ~1 byte;
 # uid is random and incompressible (8 bytes) and is the price of idempotent ids.
+# The text index: bit-packed posting lists and 2048-token dictionary blocks measured ~20% smaller
+# and faster on two-token queries than the defaults (300k Loghub-like events).
 _CREATE_EVENTS = f"""
 CREATE TABLE IF NOT EXISTS events (
     tenant LowCardinality(String),
@@ -37,7 +39,10 @@ CREATE TABLE IF NOT EXISTS events (
     classification LowCardinality(String),
     anomaly_score Float32 CODEC(ZSTD(1)),
     retention_days UInt16,
-    INDEX message_text message TYPE text(tokenizer = splitByNonAlpha, preprocessor = lower(message))
+    INDEX message_text message TYPE text(
+        tokenizer = splitByNonAlpha, preprocessor = lower(message),
+        posting_list_codec = 'bitpacking', dictionary_block_size = 2048
+    )
 )
 ENGINE = MergeTree
 PARTITION BY toDate(ts)
