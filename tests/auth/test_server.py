@@ -119,3 +119,27 @@ def test_auth_allows_binding_other_interfaces() -> None:
     _check_bind(Settings(host="0.0.0.0", auth_enabled=True))  # no error
     with pytest.raises(click.UsageError):
         _check_bind(Settings(host="0.0.0.0", auth_enabled=False))
+
+
+def test_set_password_and_list(tmp_path: Path) -> None:
+    runner = CliRunner()
+    d = str(tmp_path / "d")
+    made = runner.invoke(
+        main,
+        ["users", "create-admin", "--username", "ops", "--email", "ops@example.com", "--tenant", "Ops",
+         "--password", "first password", "--data-dir", d],
+        env=ENV_FAST,
+    )  # fmt: skip
+    assert made.exit_code == 0, made.output
+    reset = runner.invoke(
+        main, ["users", "set-password", "--username", "ops@example.com", "--password", "second password", "--data-dir", d],
+        env=ENV_FAST,
+    )  # fmt: skip
+    assert reset.exit_code == 0 and "password set for ops" in reset.output
+    missing = runner.invoke(
+        main, ["users", "set-password", "--username", "ghost", "--password", "x" * 10, "--data-dir", d]
+    )
+    assert missing.exit_code == 2 and "no account" in missing.output
+    listed = runner.invoke(main, ["users", "list", "--data-dir", d])
+    assert listed.exit_code == 0
+    assert "ops\tops@example.com\tOps (t" in listed.output and ": admin" in listed.output
