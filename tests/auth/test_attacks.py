@@ -110,6 +110,16 @@ def test_search_never_returns_another_tenants_events(world: World, q: str) -> No
         assert "acme-secret" not in r.text
 
 
+@pytest.mark.parametrize("field", ["id", "pattern_id", "trace_id"])
+def test_query_by_another_tenants_ids_finds_nothing(world: World, field: str) -> None:
+    event = world.client.get(f"/api/v1/events/{world.event_ids['acme']}", headers=world.h("alice")).json()
+    value = {"id": event["id"], "pattern_id": event["pattern_id"], "trace_id": event["trace_id"]}[field] or "0"
+    r = world.client.get("/api/v1/search", params={"q": f'{field}:"{value}"'}, headers=_globex(world))
+    assert r.status_code in (200, 400), r.text
+    if r.status_code == 200:
+        assert all(e["service"] != "acme-api" for e in r.json()["events"])
+
+
 @pytest.mark.parametrize("q", ["tenant:{acme}", "tenant:*", "TENANT:{acme}", "NOT tenant:{globex}", "-tenant:x"])
 def test_tenant_field_cannot_be_queried(world: World, q: str) -> None:
     r = world.client.get("/api/v1/search", params={"q": q.format(**world.tenants)}, headers=_globex(world))
@@ -605,6 +615,7 @@ def test_attack_count() -> None:
         + len(CROSS_READS)
         + len(QUERY_ATTACKS)
         + 5  # tenant field
+        + 3  # query by another tenant's event id, pattern id, trace id
         + 6  # facets, histogram, cursor, saved list, saved delete, quarantine
         + 1  # ingest into another tenant
         + len(CROSS_ADMIN)
