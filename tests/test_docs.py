@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-from fastapi.routing import APIRoute
+from starlette.routing import Route
 
 from logloupe.cli.main import main
 from logloupe.serve.app import create_app
@@ -27,11 +29,25 @@ def test_every_cli_command_is_documented() -> None:
     assert not missing, f"document these commands in docs/cli.md: {missing}"
 
 
+def _flat(routes: list[Any]) -> Iterator[Any]:
+    # FastAPI wraps included routers; their routes sit under ``original_router``.
+    for r in routes:
+        inner = getattr(r, "original_router", None)
+        if inner is not None:
+            yield from _flat(inner.routes)
+        else:
+            yield r
+
+
 def test_every_api_route_is_documented() -> None:
-    text = "\n".join(p.read_text() for p in DOCS.glob("*.md"))
+    # Path parameters may be named differently in prose ({id} vs {event_id}).
+    text = re.sub(r"\{[^}]*\}", "{}", "\n".join(p.read_text() for p in DOCS.glob("*.md")))
     app = create_app(Settings(data_dir=Path("/nonexistent-not-opened")))
-    paths = {r.path for r in app.routes if isinstance(r, APIRoute)}
-    missing = sorted(p for p in paths if p not in text)
+    paths = {re.sub(r"\{[^}]*\}", "{}", r.path) for r in _flat(app.routes) if isinstance(r, Route)}
+    assert len(paths) > 10, "the route listing found too few routes to be trusted"
+    missing = sorted(
+        p for p in paths if p not in text and p not in ("/docs", "/redoc", "/openapi.json", "/docs/oauth2-redirect")
+    )
     assert not missing, f"document these routes in docs/*.md: {missing}"
 
 

@@ -35,3 +35,21 @@ INGEST_LATENCY = Histogram(
 STORE_INSERT_SECONDS = Histogram(
     "logloupe_store_insert_seconds", "Duration of one batched insert into the event store.", registry=REGISTRY
 )
+AUTH_FAILURES = Counter(
+    "logloupe_auth_failures",
+    "Rejected credentials and permission checks, by reason.",
+    ["reason"],
+    registry=REGISTRY,
+)
+LOGINS = Counter(
+    "logloupe_logins",
+    "Login attempts, by outcome (ok, bad_credentials, locked, rate_limited).",
+    ["outcome"],
+    registry=REGISTRY,
+)
+QUOTA_REJECTED = Counter(
+    "logloupe_quota_rejected_events",
+    "Events refused with 429 because a tenant's ingest quota was reached, by tenant and quota.",
+    ["tenant", "quota"],
+    registry=REGISTRY,
+)

@@ -68,6 +68,42 @@ class Settings(BaseSettings):
         default=500000, ge=1000, description="Events queued for the store writer before producers wait."
     )
 
+    auth_jwt_secret: str = Field(
+        default="",
+        description="HS256 secret for access and refresh tokens; empty: generated once into"
+        " <data_dir>/jwt.secret (0600).",
+    )
+    auth_access_ttl_s: int = Field(default=900, ge=30, description="Lifetime of an access token (JWT), in seconds.")
+    auth_refresh_ttl_s: int = Field(
+        default=14 * 86400, ge=60, description="Lifetime of a refresh token, in seconds; each refresh rotates it."
+    )
+    auth_allow_registration: bool = Field(
+        default=True, description="Let anyone register a new organisation; off: only invitations create accounts."
+    )
+    auth_invitation_ttl_s: int = Field(default=7 * 86400, ge=60, description="Lifetime of an invitation token.")
+    auth_lockout_failures: int = Field(
+        default=5,
+        ge=1,
+        description="Failed logins for one account (its username and email share a count) before it is locked.",
+    )
+    auth_lockout_s: int = Field(
+        default=900, ge=1, description="How long a locked account stays locked after its last failed login."
+    )
+    auth_login_ip_failures: int = Field(
+        default=30, ge=1, description="Failed logins from one client address in the window before it gets 429."
+    )
+    auth_login_window_s: int = Field(default=900, ge=1, description="Window in which failed logins are counted.")
+    auth_argon2_time_cost: int = Field(default=3, ge=1, description="argon2id iterations for password hashes.")
+    auth_argon2_memory_kib: int = Field(default=65536, ge=1024, description="argon2id memory cost in KiB.")
+
+    retention_sweep_s: int = Field(
+        default=3600, ge=0, description="Seconds between sweeps deleting events past their tenant's retention; 0: off."
+    )
+    api_key: str = Field(
+        default="",
+        description="Credentials `ingest` and `search` send to a server run with --auth: an API key or access token.",
+    )
+
     @classmethod
     def settings_customise_sources(
         cls,

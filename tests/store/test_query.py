@@ -75,3 +75,9 @@ def test_tenant_is_not_a_user_filter() -> None:
 def test_backreferences_are_refused() -> None:
     with pytest.raises(QuerySyntaxError):
         compile_query(r"/(a)\1/", now_us=NOW)
+
+
+@pytest.mark.parametrize("query", ["@:[", "a:[x", "a:[x TO", "a:[x TO y", "a:{", "f:("])
+def test_unfinished_ranges_are_syntax_errors(query: str) -> None:
+    with pytest.raises(QuerySyntaxError):
+        compile_query(query, now_us=NOW)

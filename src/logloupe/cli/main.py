@@ -15,6 +15,7 @@ from logloupe.errors import LogLoupeError
 COMMAND_MODULES = [
     "logloupe.cli.store_commands",
     "logloupe.cli.anomaly_commands",
+    "logloupe.cli.auth_commands",
 ]
 
 

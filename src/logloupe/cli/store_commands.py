@@ -64,6 +64,15 @@ def running_server(settings: Settings) -> str | None:
     return None
 
 
+def client_headers(settings: Settings) -> dict[str, str]:
+    """Credentials for a server run with --auth: an API key (``llk_...``) or a bearer token."""
+    if not settings.api_key:
+        return {}
+    if settings.api_key.startswith("llk_"):
+        return {"X-API-Key": settings.api_key}
+    return {"Authorization": f"Bearer {settings.api_key}"}
+
+
 # -- serve / demo ----------------------------------------------------------------------------
 
 
@@ -203,7 +212,7 @@ def ingest(file: str, service: str, server: str | None, data_dir: Path | None) -
     source = "file:" + (Path(file).name if file != "-" else "stdin")
     try:
         if url:
-            with httpx.Client(base_url=url, timeout=120) as client:
+            with httpx.Client(base_url=url, timeout=120, headers=client_headers(settings)) as client:
                 for chunk in _chunks(stream):
                     body = b"".join(chunk)
                     is_json = _looks_json(chunk)
@@ -217,6 +226,9 @@ def ingest(file: str, service: str, server: str | None, data_dir: Path | None) -
                     ctype = "application/x-ndjson" if is_json else "text/plain"
                     resp = client.post("/api/v1/logs", content=body, headers={"content-type": ctype})
                     report = resp.json()
+                    if resp.status_code in (401, 403, 429):
+                        hint = " (set LOGLOUPE_API_KEY)" if resp.status_code == 401 else ""
+                        raise Unavailable(report.get("error", {}).get("message", resp.text) + hint)
                     report = report.get("error", report)
                     accepted += int(report.get("accepted", 0))
                     rejected += int(report.get("rejected", 0))
@@ -290,7 +302,7 @@ def search_command(
         params: dict[str, str | int] = {"q": query, "limit": limit}
         if from_:
             params["from"] = from_
-        resp = httpx.get(f"{url}/api/v1/search", params=params, timeout=60)
+        resp = httpx.get(f"{url}/api/v1/search", params=params, timeout=60, headers=client_headers(settings))
         body = resp.json()
         if resp.status_code != 200:
             raise Unavailable(body.get("error", {}).get("message", resp.text))

@@ -21,13 +21,17 @@ from logloupe.settings import Settings
 
 log = logging.getLogger(__name__)
 
-# One line per API module; each exposes ``router`` (and may expose ``setup(services)``).
+# One line per API module; each exposes ``router`` (and may expose ``setup(services)``, ``teardown(services)``
+# and ``configure_app(app)``, called once when the app is built: middleware, OpenAPI additions).
 ROUTER_MODULES = [
     "logloupe.serve.api.health",
     "logloupe.serve.api.search",
     "logloupe.serve.api.logs",
     "logloupe.serve.api.saved_searches",
     "logloupe.serve.api.metrics",
+    "logloupe.serve.api.auth",
+    "logloupe.serve.api.tenant_admin",
+    "logloupe.serve.ui.login.page",
 ]
 
 
@@ -112,4 +116,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
     for module in modules:
         app.include_router(module.router)
+    for module in modules:
+        configure: Callable[[FastAPI], None] | None = getattr(module, "configure_app", None)
+        if configure is not None:
+            configure(app)
     return app

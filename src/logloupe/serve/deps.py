@@ -13,7 +13,9 @@ from logloupe.serve.services import Services
 class Principal:
     tenant: str
     user: str = "local"
-    role: str = "admin"
+    role: str = "admin"  # viewer < editor < admin; "ingest" for ingest-only API keys
+    sources: tuple[str, ...] = ()  # an API key limited to these sources (fnmatch patterns); empty: any
+    via: str = "local"  # local, bearer or key
 
 
 def get_services(request: Request) -> Services:

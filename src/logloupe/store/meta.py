@@ -62,6 +62,107 @@ quarantine = sa.Table(
     sa.Column("raw", sa.LargeBinary, nullable=False),
 )
 
+# -- accounts, tenants and access control (the auth area; operations in store/accounts.py) --
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("username", sa.String(64), nullable=False, unique=True),
+    sa.Column("email", sa.String(254), nullable=False, unique=True),
+    sa.Column("password_hash", sa.Text, nullable=False),
+    sa.Column("disabled", sa.Boolean, nullable=False, default=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+memberships = sa.Table(
+    "memberships",
+    metadata,
+    sa.Column("tenant", sa.String(64), sa.ForeignKey("tenants.id"), primary_key=True),
+    sa.Column("user_id", sa.String(32), sa.ForeignKey("users.id"), primary_key=True),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("tenant", sa.String(64), sa.ForeignKey("tenants.id"), nullable=False, index=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("prefix", sa.String(16), nullable=False),
+    sa.Column("key_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("sources", sa.Text, nullable=False, default="[]"),
+    sa.Column("created_by", sa.String(200), nullable=False, default=""),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("last_used_at", sa.Float, nullable=True),
+    sa.Column("revoked_at", sa.Float, nullable=True),
+)
+
+refresh_tokens = sa.Table(
+    "refresh_tokens",
+    metadata,
+    sa.Column("jti", sa.String(64), primary_key=True),
+    sa.Column("user_id", sa.String(32), sa.ForeignKey("users.id"), nullable=False, index=True),
+    sa.Column("tenant", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False),
+    sa.Column("revoked_at", sa.Float, nullable=True),
+)
+
+revoked_tokens = sa.Table(
+    "revoked_tokens",
+    metadata,
+    sa.Column("jti", sa.String(64), primary_key=True),
+    sa.Column("expires_at", sa.Float, nullable=False),
+)
+
+invitations = sa.Table(
+    "invitations",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("tenant", sa.String(64), sa.ForeignKey("tenants.id"), nullable=False, index=True),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("email", sa.String(254), nullable=False, default=""),
+    sa.Column("created_by", sa.String(200), nullable=False, default=""),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False),
+    sa.Column("used_at", sa.Float, nullable=True),
+    sa.Column("used_by", sa.String(32), nullable=True),
+)
+
+login_attempts = sa.Table(
+    "login_attempts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("identifier", sa.String(254), nullable=False, index=True),
+    sa.Column("client", sa.String(64), nullable=False, index=True),
+    sa.Column("at", sa.Float, nullable=False, index=True),
+    sa.Column("ok", sa.Boolean, nullable=False),
+)
+
+tenant_policies = sa.Table(
+    "tenant_policies",
+    metadata,
+    sa.Column("tenant", sa.String(64), sa.ForeignKey("tenants.id"), primary_key=True),
+    sa.Column("ingest_rate_per_s", sa.Float, nullable=False, default=0.0),
+    sa.Column("ingest_burst", sa.Integer, nullable=False, default=0),
+    sa.Column("ingest_daily_bytes", sa.Integer, nullable=False, default=0),
+    sa.Column("llm_allowed_providers", sa.Text, nullable=False, default="[]"),
+    sa.Column("llm_masking_mode", sa.String(16), nullable=False, default="mask"),
+)
+
+ingest_usage = sa.Table(
+    "ingest_usage",
+    metadata,
+    sa.Column("tenant", sa.String(64), primary_key=True),
+    sa.Column("day", sa.String(10), primary_key=True),
+    sa.Column("events", sa.Integer, nullable=False, default=0),
+    sa.Column("bytes", sa.Integer, nullable=False, default=0),
+)
+
 # Raw input kept in quarantine is cut to this size; the reason says so.
 QUARANTINE_MAX_RAW = 16384
 
@@ -78,6 +179,12 @@ MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("0001_tenants", _create(tenants)),
     ("0002_saved_searches", _create(saved_searches)),
     ("0003_quarantine", _create(quarantine)),
+    ("0300_auth_users", _create(users, memberships)),
+    ("0301_auth_api_keys", _create(api_keys)),
+    ("0302_auth_tokens", _create(refresh_tokens, revoked_tokens)),
+    ("0303_auth_invitations", _create(invitations)),
+    ("0304_auth_login_attempts", _create(login_attempts)),
+    ("0305_auth_tenant_policies", _create(tenant_policies, ingest_usage)),
 ]
 
 

@@ -270,10 +270,12 @@ class _Parser:
         raise self.error(f"field '{name}' needs a value", tok)
 
     def range(self, name: str, open_tok: Token) -> Node:
-        low = self.take()
-        to = self.take()
-        high = self.take()
-        close = self.take()
+        parts = []
+        for _ in range(4):
+            if self.peek().kind == "EOF":
+                raise self.error("a range is written [low TO high]", open_tok)
+            parts.append(self.take())
+        low, to, high, close = parts
         if low.kind not in ("WORD", "PHRASE") or high.kind not in ("WORD", "PHRASE"):
             raise self.error("a range is written [low TO high]", open_tok)
         if to.kind != "WORD" or to.text.upper() != "TO":

@@ -17,6 +17,7 @@ from logloupe.ingest.bodies import Item, decompress, read_limited, split_json, s
 from logloupe.metrics import INGESTED, REJECTED
 from logloupe.parse.records import Limits, line_fields, record_fields
 from logloupe.pipeline.assemble import assemble
+from logloupe.serve.auth import require_ingest
 from logloupe.serve.deps import Principal, get_principal, get_services
 from logloupe.serve.services import Services
 from logloupe.store.search import now_us
@@ -32,7 +33,14 @@ def limits_of(services: Services) -> Limits:
 async def store_items(
     services: Services, principal: Principal, items: list[Item], *, source: str, position: str = ""
 ) -> dict[str, Any]:
-    """Parse, assemble and store items; quarantine the bad ones; return the per-item report."""
+    """Parse, assemble and store items; quarantine the bad ones; return the per-item report.
+
+    First the ``quota_checker`` (``serve/auth.py: QuotaChecker``) when installed: may this
+    principal ingest from this source, and is the tenant within its quotas (403 / 429 otherwise).
+    """
+    checker = services.extras.get("quota_checker")
+    if checker is not None:
+        await asyncio.to_thread(checker.check, principal, source, items)
     limits = limits_of(services)
     fields = []
     rejected = []
@@ -72,7 +80,7 @@ async def _body(request: Request, services: Services) -> bytes:
 async def ingest_logs(
     request: Request,
     services: Annotated[Services, Depends(get_services)],
-    principal: Annotated[Principal, Depends(get_principal)],
+    principal: Annotated[Principal, Depends(require_ingest)],
 ) -> JSONResponse:
     body = await _body(request, services)
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -90,7 +98,7 @@ async def ingest_logs(
 async def ingest_simple(
     request: Request,
     services: Annotated[Services, Depends(get_services)],
-    principal: Annotated[Principal, Depends(get_principal)],
+    principal: Annotated[Principal, Depends(require_ingest)],
 ) -> JSONResponse:
     return await ingest_logs(request, services, principal)
 

@@ -9,13 +9,28 @@ from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from logloupe.metrics import REGISTRY, WRITER_QUEUE
-from logloupe.serve.deps import get_services
+from logloupe.serve.auth import require_role
+from logloupe.serve.deps import Principal, get_services
 from logloupe.serve.services import Services
 
 router = APIRouter(tags=["metrics"])
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
-def metrics(services: Annotated[Services, Depends(get_services)]) -> Response:
+def metrics(
+    services: Annotated[Services, Depends(get_services)],
+    principal: Annotated[Principal, Depends(require_role("admin"))],
+) -> Response:
     WRITER_QUEUE.set(services.writer.queued)
-    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+    text = generate_latest(REGISTRY)
+    if principal.tenant != services.settings.default_tenant:
+        text = own_tenant_only(text, principal.tenant)
+    return Response(text, media_type=CONTENT_TYPE_LATEST)
+
+
+def own_tenant_only(text: bytes, tenant: str) -> bytes:
+    """Drop samples labelled with another tenant. The default tenant's admins (the operators) see all."""
+    mine = f'tenant="{tenant}"'.encode()
+    return b"\n".join(
+        line for line in text.split(b"\n") if line.startswith(b"#") or b'tenant="' not in line or mine in line
+    )

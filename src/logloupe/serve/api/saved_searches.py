@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
+from logloupe.serve.auth import require_role
 from logloupe.serve.deps import Principal, get_principal, get_services
 from logloupe.serve.services import Services
 from logloupe.store.query import parse_query
@@ -34,7 +35,7 @@ def list_saved(
 def save(
     body: SavedSearchBody,
     services: Annotated[Services, Depends(get_services)],
-    principal: Annotated[Principal, Depends(get_principal)],
+    principal: Annotated[Principal, Depends(require_role("editor"))],
 ) -> dict[str, Any]:
     parse_query(body.query)  # a saved search must be one that runs
     return services.meta.save_search(
@@ -46,7 +47,7 @@ def save(
 def delete(
     search_id: str,
     services: Annotated[Services, Depends(get_services)],
-    principal: Annotated[Principal, Depends(get_principal)],
+    principal: Annotated[Principal, Depends(require_role("editor"))],
 ) -> dict[str, Any]:
     services.meta.delete_saved_search(principal.tenant, search_id)
     return {"deleted": search_id}
