@@ -29,7 +29,7 @@ _MASKS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}(?::\d+)?\b"), "<IP>"),
     (re.compile(r"\b(?:[0-9a-f]{2}:){5}[0-9a-f]{2}\b", re.I), "<MAC>"),
     (re.compile(r"\b0x[0-9a-f]+\b", re.I), "<HEX>"),
-    (re.compile(r"\b[0-9a-f]*\d[0-9a-f]*[a-f][0-9a-f]*\b|\b[0-9a-f]*[a-f][0-9a-f]*\d[0-9a-f]*\b", re.I), "<HEX>"),
+    (re.compile(r"\b(?=[0-9a-f]*\d)(?=[0-9a-f]*[a-f])[0-9a-f]{6,}\b", re.I), "<HEX>"),
     (re.compile(r"[-+]?\d+(?:\.\d+)?"), "<NUM>"),
 )
 _VAR = re.compile(r"<(?:TS|UUID|IP|MAC|HEX|NUM)>")

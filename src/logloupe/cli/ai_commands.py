@@ -92,3 +92,91 @@ def train_classifier_command(
 
 
 commands: list[click.Command] = [classify_command, train_classifier_command]
+
+
+def _looks_like_path(target: str) -> bool:
+    return target == "-" or Path(target).is_file()
+
+
+@click.command("analyze")
+@click.argument("target")
+@click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json", "html"]), default="text",
+              show_default=True)
+@click.option("--output", "output_mode", type=click.Choice(["stdout", "file"]), default="stdout",
+              show_default=True, help="`file`: write to a timestamped file in the current directory.")
+@click.option("-o", "output_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the report to this path.")
+@click.option("--provider", default=None, help="offline, openai, anthropic or huggingface (default: settings).")
+@click.option("--model", default=None, help="Model of the provider (default: settings or the provider's).")
+@click.option("--base-url", default=None, help="Base URL of the provider's API.")
+@click.option("--budget-tokens", type=click.IntRange(500), default=None,
+              help="Input tokens the analysis may send to the LLM in total.")
+@click.option("--tenant", default=None)
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None)
+@click.option("--no-progress", is_flag=True, help="No progress bar on stderr.")
+def analyze_command(
+    target: str,
+    fmt: str,
+    output_mode: str,
+    output_path: Path | None,
+    provider: str | None,
+    model: str | None,
+    base_url: str | None,
+    budget_tokens: int | None,
+    tenant: str | None,
+    data_dir: Path | None,
+    no_progress: bool,
+) -> None:
+    """Analyse TARGET (a log file, plain or .gz, `-` for stdin, or one log line) and report.
+
+    Groups lines into patterns, classifies them, and explains incidents with the offline
+    knowledge base or an LLM, citing pattern ids and line numbers.
+    """
+    from logloupe.analyse.pipeline import run_analysis
+
+    settings = _settings(data_dir)
+    report = run_analysis(
+        target,
+        settings=settings,
+        is_file=_looks_like_path(target),
+        fmt=fmt,
+        provider_name=provider,
+        model=model,
+        base_url=base_url,
+        budget_tokens=budget_tokens,
+        tenant=tenant,
+        progress=not no_progress,
+    )
+    if output_path is None and output_mode == "file":
+        stamp = __import__("time").strftime("%Y%m%d-%H%M%S")
+        ext = {"text": "txt", "markdown": "md", "json": "json", "html": "html"}[fmt]
+        output_path = Path(f"logloupe-report-{stamp}.{ext}")
+    if output_path is None:
+        click.echo(report, nl=False)
+    else:
+        output_path.write_text(report, encoding="utf-8")
+        click.echo(f"report written to {output_path}", err=True)
+
+
+@click.command("feedback")
+@click.argument("pattern_id")
+@click.option("--template", required=True, help="The pattern's template text (for similarity search).")
+@click.option("--verdict", type=click.Choice(["helpful", "wrong", "fixed"]), required=True)
+@click.option("--resolution", default="", help='What fixed it ("fixed by ...").')
+@click.option("--tenant", default=None)
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None)
+def feedback_command(pattern_id: str, template: str, verdict: str, resolution: str, tenant: str | None,
+                     data_dir: Path | None) -> None:
+    """Record feedback on an insight; later analyses cite past resolutions of similar patterns."""
+    from logloupe.analyse.knowledge import Feedback, FeedbackStore
+
+    settings = _settings(data_dir)
+    try:
+        store = FeedbackStore(settings.data_dir, tenant or settings.default_tenant)
+        store.add(Feedback(pattern_id.lower(), template, verdict, resolution))
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from exc
+    click.echo(f"feedback stored in {store.path}")
+
+
+commands.extend([analyze_command, feedback_command])
