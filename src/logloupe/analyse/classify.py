@@ -17,6 +17,7 @@ every decision carries a confidence in [0, 1] and the reasons that produced it.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import re
@@ -103,7 +104,7 @@ def features(text: str, level: str | None = None) -> list[str]:
     """Uni- and bigrams of the words plus the level; what the linear model sees."""
     words = tokens(text)
     feats = [f"w:{w}" for w in words]
-    feats += [f"b:{a}_{b}" for a, b in zip(words, words[1:], strict=False)]
+    feats += [f"b:{a}_{b}" for a, b in itertools.pairwise(words)]
     feats.append(f"level:{level or 'none'}")
     return feats
 

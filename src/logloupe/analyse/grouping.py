@@ -106,7 +106,7 @@ def open_lines(path: str) -> Iterator[tuple[int, str]]:
         with open(path, "rb") as probe:
             magic = probe.read(2)
         if magic == b"\x1f\x8b":
-            stream = gzip.open(path, "rt", encoding="utf-8", errors="replace")
+            stream = gzip.open(path, "rt", encoding="utf-8", errors="replace")  # noqa: SIM115
         else:
             stream = open(path, encoding="utf-8", errors="replace")  # noqa: SIM115
         close = True

@@ -37,7 +37,8 @@ from logloupe.model import format_pattern_id
 MAX_EXEMPLARS = 3
 MAX_VAR_SLOTS = 8
 MAX_VAR_VALUES = 20
-MAX_LINE_CHARS = 300
+MAX_LINE_CHARS = 220
+PROMPT_EXEMPLARS = 2  # the first and last occurrence, when the budget allows
 _TIMESTAMP = re.compile(
     r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?|\d{4}-\d{2}-\d{2}-\d{2}\.\d{2}\.\d{2}(?:\.\d+)?|"
     r"\b[A-Z][a-z]{2} +\d{1,2} \d{2}:\d{2}:\d{2}|\d{2}/\d{2}/\d{2,4}[ :]\d{2}:\d{2}:\d{2}|"
@@ -82,11 +83,13 @@ class PatternStats:
         out = []
         for k, values in enumerate(self.variables):
             distinct = len(values)
-            out.append({
-                "slot": k + 1,
-                "distinct": f"{distinct}+" if distinct >= MAX_VAR_VALUES else str(distinct),
-                "top": [v for v, _ in values.most_common(3)],
-            })
+            out.append(
+                {
+                    "slot": k + 1,
+                    "distinct": f"{distinct}+" if distinct >= MAX_VAR_VALUES else str(distinct),
+                    "top": [v for v, _ in values.most_common(3)],
+                }
+            )
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -149,8 +152,14 @@ class Analysis:
         stats = self.patterns.get(pid)
         if stats is None:
             result = self.classifier.classify(line)
-            stats = PatternStats(pid, template, result.label, result.confidence, first_line=line_no,
-                                 first_seen=timestamp_of(line))
+            stats = PatternStats(
+                pid,
+                template,
+                result.label,
+                result.confidence,
+                first_line=line_no,
+                first_seen=timestamp_of(line),
+            )
             self.patterns[pid] = stats
         stats.count += 1
         stats.last_line = line_no
@@ -193,7 +202,11 @@ class Analysis:
         for p in patterns:
             p.last_seen = timestamp_of(p.last_text)
         timeline = [
-            {"from_line": i * self.bucket_lines + 1, "to_line": (i + 1) * self.bucket_lines, "levels": dict(c)}
+            {
+                "from_line": i * self.bucket_lines + 1,
+                "to_line": (i + 1) * self.bucket_lines,
+                "levels": dict(c),
+            }
             for i, c in enumerate(self.timeline)
         ]
         return AnalysisResult(patterns, self.total, self.levels, self.labels, timeline, self.bucket_lines)
@@ -309,33 +322,44 @@ def explain_offline(patterns: list[PatternStats], result: AnalysisResult) -> lis
         worst = INCIDENT if labels[INCIDENT] else (PREVENTIVE if labels[PREVENTIVE] else NORMAL)
         conf = min(0.95, 0.5 + 0.4 * max(p.confidence for p in members))
         head = max(members, key=lambda p: p.count)
-        out.append(Insight(
-            title=fam.title,
-            summary=(f"{fam.description} {len(members)} pattern(s), {lines} line(s), classified {worst}; "
-                     f"most frequent: \"{_short(head.template)}\" ({head.count}x, lines {head.first_line}-"
-                     f"{head.last_line})."),
-            error_description=fam.description,
-            probable_cause=fam.cause,
-            fixes=list(fam.fixes),
-            confidence=round(conf, 3),
-            citations=[_citation_for(p) for p in members[:8]],
-            source="offline:knowledge-base",
-            family=fam.id,
-        ))
+        out.append(
+            Insight(
+                title=fam.title,
+                summary=(
+                    f"{fam.description} {len(members)} pattern(s), {lines} line(s), classified {worst}; "
+                    f'most frequent: "{_short(head.template)}" ({head.count}x, lines {head.first_line}-'
+                    f"{head.last_line})."
+                ),
+                error_description=fam.description,
+                probable_cause=fam.cause,
+                fixes=list(fam.fixes),
+                confidence=round(conf, 3),
+                citations=[_citation_for(p) for p in members[:8]],
+                source="offline:knowledge-base",
+                family=fam.id,
+            )
+        )
     for p in unmatched:
-        out.append(Insight(
-            title=f"{p.label.replace('_', ' ').capitalize()}: {_short(p.template, 60)}",
-            summary=(f"Pattern seen {p.count}x (lines {p.first_line}-{p.last_line}), classified {p.label} "
-                     f"({p.confidence:.2f}); no known failure family matched its wording."),
-            error_description=_short(p.template, 200),
-            probable_cause="Unknown to the built-in knowledge base; read the exemplar lines and what precedes "
-                           "the first occurrence.",
-            fixes=["Inspect the cited lines and the events just before the first occurrence.",
-                   "Record the resolution as feedback so LogLoupe cites it next time."],
-            confidence=round(0.3 * p.confidence, 3),
-            citations=[_citation_for(p)],
-            source="offline:classifier",
-        ))
+        out.append(
+            Insight(
+                title=f"{p.label.replace('_', ' ').capitalize()}: {_short(p.template, 60)}",
+                summary=(
+                    f"Pattern seen {p.count}x (lines {p.first_line}-{p.last_line}), classified {p.label} "
+                    f"({p.confidence:.2f}); no known failure family matched its wording."
+                ),
+                error_description=_short(p.template, 200),
+                probable_cause="Unknown to the built-in knowledge base; read the exemplar lines and "
+                "what precedes "
+                "the first occurrence.",
+                fixes=[
+                    "Inspect the cited lines and the events just before the first occurrence.",
+                    "Record the resolution as feedback so LogLoupe cites it next time.",
+                ],
+                confidence=round(0.3 * p.confidence, 3),
+                citations=[_citation_for(p)],
+                source="offline:classifier",
+            )
+        )
     rank = {INCIDENT: 0, PREVENTIVE: 1, NORMAL: 2}
     by_id = result.by_id()
 
@@ -376,7 +400,7 @@ def _neutralise(text: str) -> str:
     return _DELIM.sub(lambda m: m.group(0).replace("log_data", "log-data"), text)
 
 
-def pattern_block(p: PatternStats, policy: RedactionPolicy, exemplars: int = MAX_EXEMPLARS) -> str:
+def pattern_block(p: PatternStats, policy: RedactionPolicy, exemplars: int = PROMPT_EXEMPLARS) -> str:
     def clean(text: str) -> str:
         return _neutralise(policy.apply(text[:MAX_LINE_CHARS]).replace("\n", " "))
 
@@ -387,10 +411,19 @@ def pattern_block(p: PatternStats, policy: RedactionPolicy, exemplars: int = MAX
         f"label={p.label}({p.confidence:.2f})",
         f"  template: {clean(p.template)}",
     ]
-    for var in p.variable_summary()[:4]:
-        top = ", ".join(clean(v)[:40] for v in var["top"])
-        lines.append(f"  var{var['slot']}: {var['distinct']} distinct, e.g. {top}")
-    for n, text in p.exemplars[:exemplars]:
+    varying = [v for v in p.variable_summary() if v["distinct"] != "1"][:3]
+    if varying:
+        lines.append(
+            "  vars: "
+            + "; ".join(
+                f"#{v['slot']} {v['distinct']} distinct e.g. {', '.join(clean(x)[:24] for x in v['top'][:2])}"
+                for v in varying
+            )
+        )
+    shown = p.exemplars[:1]
+    if exemplars > 1 and p.last_line != p.exemplars[0][0]:
+        shown = [*shown, (p.last_line, p.last_text)]
+    for n, text in shown:
         lines.append(f"  line {n}: {clean(text)}")
     return "\n".join(lines)
 
@@ -409,26 +442,28 @@ def build_prompts(
     context_tokens: int = 8000,
     policy: RedactionPolicy = DEFAULT_POLICY,
     nonce: str | None = None,
-) -> tuple[list[PromptChunk], int]:
+) -> tuple[list[PromptChunk], list[PatternStats]]:
     """Pack pattern blocks into prompts: each within ``context_tokens``, all within the budget.
 
-    Returns the chunks and how many patterns did not fit.
+    Returns the chunks and the patterns that did not fit.
     """
     nonce = nonce or secrets.token_hex(6)
     system_tokens = count_tokens(SYSTEM_PROMPT)
-    head = (f"Explain the failures in this log data. {{n}} pattern(s) below, from a file of "
-            f"deduplicated lines.\n<log_data id=\"{nonce}\">\n")
-    tail = f"</log_data id=\"{nonce}\">\nReply with the JSON object only."
+    head = (
+        f"Explain the failures in this log data. {{n}} pattern(s) below, from a file of "
+        f'deduplicated lines.\n<log_data id="{nonce}">\n'
+    )
+    tail = f'</log_data id="{nonce}">\nReply with the JSON object only.'
     overhead = system_tokens + count_tokens(head) + count_tokens(tail) + 4
     per_request = min(context_tokens, budget_tokens)
     chunks: list[PromptChunk] = []
     blocks: list[tuple[PatternStats, str, int, int]] = []
     spent = 0
-    omitted = 0
+    omitted: list[PatternStats] = []
     current_tokens = overhead
     for p in patterns:
         placed = False
-        for ex in (MAX_EXEMPLARS, 1):
+        for ex in sorted({PROMPT_EXEMPLARS, 1}, reverse=True):
             block = pattern_block(p, policy, ex)
             cost = count_tokens(block) + 1
             if spent + overhead * (not blocks) + cost > budget_tokens:
@@ -447,16 +482,20 @@ def build_prompts(
             placed = True
             break
         if not placed:
-            omitted += 1
+            omitted.append(p)
     if blocks:
         chunks.append(_chunk(head, tail, blocks, current_tokens))
     return chunks, omitted
 
 
-def _chunk(head: str, tail: str, blocks: list[tuple[PatternStats, str, int, int]], tokens: int) -> PromptChunk:
+def _chunk(
+    head: str, tail: str, blocks: list[tuple[PatternStats, str, int, int]], tokens: int
+) -> PromptChunk:
     user = head.replace("{n}", str(len(blocks))) + "\n".join(b for _, b, _, _ in blocks) + "\n" + tail
-    shown = {p.id: {n for n, _ in p.exemplars[:ex]} | {p.first_line, p.last_line} for p, _, _, ex in blocks}
-    return PromptChunk(user, [p for p, _, _, _ in blocks], count_tokens(SYSTEM_PROMPT) + count_tokens(user), shown)
+    shown = {p.id: {p.first_line, p.last_line} for p, _, _, _ in blocks}
+    return PromptChunk(
+        user, [p for p, _, _, _ in blocks], count_tokens(SYSTEM_PROMPT) + count_tokens(user), shown
+    )
 
 
 def parse_reply(text: str) -> list[dict[str, Any]]:
@@ -481,8 +520,11 @@ def ground(item: dict[str, Any], chunk: PromptChunk, source: str) -> Insight:
             continue
         pid = str(cite.get("pattern_id", "")).strip().lower()
         raw_lines = cite.get("lines")
-        lines = [int(n) for n in raw_lines if isinstance(n, int | float | str) and str(n).isdigit()] \
-            if isinstance(raw_lines, list) else []
+        lines = (
+            [int(n) for n in raw_lines if isinstance(n, int | float | str) and str(n).isdigit()]
+            if isinstance(raw_lines, list)
+            else []
+        )
         if pid not in chunk.shown_lines:
             rejected.append({"pattern_id": pid, "lines": lines, "reason": "unknown pattern"})
             continue
@@ -490,9 +532,15 @@ def ground(item: dict[str, Any], chunk: PromptChunk, source: str) -> Insight:
         bad = [n for n in lines if n not in chunk.shown_lines[pid]]
         if bad:
             rejected.append({"pattern_id": pid, "lines": bad, "reason": "line not in this pattern's data"})
-        valid.append(Citation(pid, good or sorted(chunk.shown_lines[pid])[:3], verified=bool(good) or not lines))
+        valid.append(
+            Citation(pid, good or sorted(chunk.shown_lines[pid])[:3], verified=bool(good) or not lines)
+        )
     fixes_raw = item.get("fixes")
-    fixes = [str(f) for f in fixes_raw] if isinstance(fixes_raw, list) else ([str(fixes_raw)] if fixes_raw else [])
+    fixes = (
+        [str(f) for f in fixes_raw]
+        if isinstance(fixes_raw, list)
+        else ([str(fixes_raw)] if fixes_raw else [])
+    )
     try:
         confidence = max(0.0, min(1.0, float(item.get("confidence", 0.5))))
     except (TypeError, ValueError):
@@ -545,7 +593,9 @@ class InsightCache:
         tmp.replace(self.path)
 
 
-def _insight_from_cache(data: dict[str, Any], by_id: dict[str, PatternStats], template_ids: dict[str, str]) -> Insight:
+def _insight_from_cache(
+    data: dict[str, Any], by_id: dict[str, PatternStats], template_ids: dict[str, str]
+) -> Insight:
     citations = []
     for cite in data.get("citations", []):
         pid = template_ids.get(cite.get("template", ""), cite.get("pattern_id", ""))
@@ -579,8 +629,9 @@ def explain(
     if provider is None:
         insights = explain_offline(selected, result)
     else:
-        insights = _explain_llm(selected, result, provider, budget_tokens, context_tokens, policy, cache, usage,
-                                max_output_tokens)
+        insights = _explain_llm(
+            selected, result, provider, budget_tokens, context_tokens, policy, cache, usage, max_output_tokens
+        )
     if memory is not None:
         for insight in insights:
             seen: set[tuple[str, str]] = set()
@@ -623,7 +674,11 @@ def _explain_llm(
                 reused.add(marker)
                 insights.append(_insight_from_cache(data, by_id, template_ids))
     chunks, omitted = build_prompts(todo, budget_tokens, context_tokens, policy)
-    usage.patterns_omitted = omitted
+    usage.patterns_omitted = len(omitted)
+    if omitted:  # over budget: still explained, from the knowledge base, and labelled as such
+        for extra in explain_offline(omitted, result):
+            extra.source += " (over token budget)"
+            insights.append(extra)
     source = f"{provider.name}:{provider.model}"
     for chunk in chunks:
         try:
@@ -662,8 +717,11 @@ def _explain_llm(
                     stored = []
                     for i in mine:
                         d = i.to_dict()
-                        d["citations"] = [{"pattern_id": c.pattern_id, "template": by_id[c.pattern_id].template}
-                                          for c in i.citations if c.pattern_id in by_id]
+                        d["citations"] = [
+                            {"pattern_id": c.pattern_id, "template": by_id[c.pattern_id].template}
+                            for c in i.citations
+                            if c.pattern_id in by_id
+                        ]
                         stored.append(d)
                     cache.put(p.template, provider.name, provider.model, stored)
     if cache is not None:

@@ -11,16 +11,34 @@ import re
 from dataclasses import dataclass
 
 _SECRET_RULES: tuple[tuple[str, re.Pattern[str], str], ...] = (
-    ("private_key", re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)", re.S),
-     "<PRIVATE_KEY>"),
+    (
+        "private_key",
+        re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)", re.S),
+        "<PRIVATE_KEY>",
+    ),
     ("jwt", re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\b"), "<JWT>"),
     ("bearer", re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}"), r"\1 <SECRET>"),
-    ("api_key", re.compile(r"\b(?:sk|pk|rk)-[A-Za-z0-9_-]{16,}\b|\bAKIA[0-9A-Z]{16}\b|\bgh[pousr]_[A-Za-z0-9]{20,}\b|"
-                           r"\bxox[abpr]-[A-Za-z0-9-]{10,}\b|\bhf_[A-Za-z0-9]{20,}\b"), "<SECRET>"),
-    ("assignment", re.compile(
-        r"(?i)\b(password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|client[_-]?secret|auth)"
-        r"(\s*[=:]\s*|\"\s*:\s*\")([^\s\"',;&]+)"), r"\1\2<SECRET>"),
-    ("url_credentials", re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^\s/:@]+:[^\s/@]+@"), r"\1<USER>:<SECRET>@"),
+    (
+        "api_key",
+        re.compile(
+            r"\b(?:sk|pk|rk)-[A-Za-z0-9_-]{16,}\b|\bAKIA[0-9A-Z]{16}\b|\bgh[pousr]_[A-Za-z0-9]{20,}\b|"
+            r"\bxox[abpr]-[A-Za-z0-9-]{10,}\b|\bhf_[A-Za-z0-9]{20,}\b"
+        ),
+        "<SECRET>",
+    ),
+    (
+        "assignment",
+        re.compile(
+            r"(?i)\b(password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|client[_-]?secret|auth)"
+            r"(\s*[=:]\s*|\"\s*:\s*\")([^\s\"',;&]+)"
+        ),
+        r"\1\2<SECRET>",
+    ),
+    (
+        "url_credentials",
+        re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^\s/:@]+:[^\s/@]+@"),
+        r"\1<USER>:<SECRET>@",
+    ),
 )
 _EMAIL = re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b")
 _CARD = re.compile(r"\b\d(?:[ -]?\d){12,18}\b")

@@ -39,5 +39,10 @@ def make_provider(
     if name not in kinds:
         raise LLMError(f"unknown provider {name!r}; one of {', '.join(PROVIDERS)}")
     cls = kinds[name]
-    return cls(client, model=model or cls.default_model, base_url=base_url or cls.default_base_url,
-               api_key=api_key, max_retries=max_retries)
+    return cls(
+        client,
+        model=model or cls.default_model,
+        base_url=base_url or cls.default_base_url,
+        api_key=api_key,
+        max_retries=max_retries,
+    )

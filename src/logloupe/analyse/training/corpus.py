@@ -303,8 +303,23 @@ _REGISTERS = [
     "floating point status",
 ]
 _WORDS = [
-    "orders", "users", "index", "cart", "session", "report", "metrics", "auth", "inventory",
-    "search", "billing", "upload", "catalog", "payments", "events", "status", "config",
+    "orders",
+    "users",
+    "index",
+    "cart",
+    "session",
+    "report",
+    "metrics",
+    "auth",
+    "inventory",
+    "search",
+    "billing",
+    "upload",
+    "catalog",
+    "payments",
+    "events",
+    "status",
+    "config",
 ]
 _PROCS = ["java", "python3", "nginx", "postgres", "mysqld", "node", "redis-server", "httpd", "sshd", "app"]
 _SVCS = ["api", "worker", "scheduler", "gateway", "indexer", "ingest", "billing", "auth"]
@@ -328,7 +343,8 @@ def _fill(template: str, rng: random.Random) -> str:
         "port": str(rng.randint(1024, 65535)),
         "host": rng.choice(["node", "db", "web", "cn", "dn", "app", "bn"]) + str(rng.randint(1, 999)),
         "user": rng.choice(["root", "admin", "alice", "bob", "deploy", "test", "oracle", "guest"]),
-        "path": "/" + "/".join(
+        "path": "/"
+        + "/".join(
             "".join(rng.choice(string.ascii_lowercase) for _ in range(rng.randint(2, 8)))
             for _ in range(rng.randint(1, 4))
         ),
@@ -380,7 +396,11 @@ def _header(rng: random.Random, level: str) -> str:
 def generate(seed: int = 7, per_template: int = 24) -> Iterator[dict[str, str]]:
     """Yield ``{"message", "label"}`` rows; deterministic for a seed."""
     rng = random.Random(seed)
-    groups = ((INCIDENT, _INCIDENT_TEMPLATES), (PREVENTIVE, _PREVENTIVE_TEMPLATES), (NORMAL, _NORMAL_TEMPLATES))
+    groups = (
+        (INCIDENT, _INCIDENT_TEMPLATES),
+        (PREVENTIVE, _PREVENTIVE_TEMPLATES),
+        (NORMAL, _NORMAL_TEMPLATES),
+    )
     for label, templates in groups:
         for template in templates:
             for _ in range(per_template):
