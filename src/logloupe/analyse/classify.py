@@ -50,6 +50,7 @@ _LEVEL_WORDS: dict[str, str] = {
     "error": "error",
     "err": "error",
     "e": "error",
+    "f": "fatal",
     "warn": "warn",
     "warning": "warn",
     "w": "warn",
@@ -67,8 +68,13 @@ _LEVEL_WORDS: dict[str, str] = {
 # is wording, not a level.
 _LEVEL_TOKEN = re.compile(
     r"(?:^|[\s\[<(|])(EMERG(?:ENCY)?|ALERT|PANIC|FATAL|CRIT(?:ICAL)?|FAILURE|SEVERE|ERROR|ERR|WARN(?:ING)?|"
-    r"NOTICE|INFO(?:RMATION)?|DEBUG|TRACE|FINE|[EWIDV](?=/))(?=$|[\s\]>):|,/])"
+    r"NOTICE|INFO(?:RMATION)?|DEBUG|TRACE|FINE)(?=$|[\s\]>):|,/])"
 )
+_BRACKETED_LEVEL = re.compile(
+    r"\[(emerg|alert|crit|critical|fatal|error|err|severe|warn|warning|notice|info|debug|trace)\]", re.IGNORECASE
+)
+# Android logcat: "I/ActivityManager( 123):"
+_LOGCAT = re.compile(r"(?:^|\s)([VDIWEF])/[A-Za-z][\w.$-]*\s*\(\s*\d+\)")
 _SYSLOG_PRI = re.compile(r"^<(\d{1,3})>")
 _SYSLOG_SEVERITY = ("fatal", "fatal", "fatal", "error", "warn", "info", "info", "debug")
 
@@ -82,7 +88,9 @@ def detect_level(line: str) -> str | None:
     if pri:
         return _SYSLOG_SEVERITY[int(pri.group(1)) % 8]
     # The level field sits in the header: look at the first part of the line only.
-    match = _LEVEL_TOKEN.search(line[:200])
+    match = (
+        _LEVEL_TOKEN.search(line[:200]) or _BRACKETED_LEVEL.search(line[:200]) or _LOGCAT.search(line[:200])
+    )
     if match is None:
         return None
     return _LEVEL_WORDS.get(match.group(1).lower())
