@@ -57,7 +57,10 @@ def _handler(llm: ScriptedLLM) -> type[BaseHTTPRequestHandler]:
                 for k in range(0, len(text), 7):
                     piece = text[k : k + 7]
                     if anthropic:
-                        event = {"type": "content_block_delta", "delta": {"type": "text_delta", "text": piece}}
+                        event = {
+                            "type": "content_block_delta",
+                            "delta": {"type": "text_delta", "text": piece},
+                        }
                     else:
                         event = {"choices": [{"delta": {"content": piece}}]}
                     self.wfile.write(f"data: {json.dumps(event)}\n\n".encode())
@@ -65,11 +68,21 @@ def _handler(llm: ScriptedLLM) -> type[BaseHTTPRequestHandler]:
                     self.wfile.write(b"data: [DONE]\n\n")
                 return
             if anthropic:
-                self._send(200, {"content": [{"type": "text", "text": text}],
-                                 "usage": {"input_tokens": 111, "output_tokens": 22}})
+                self._send(
+                    200,
+                    {
+                        "content": [{"type": "text", "text": text}],
+                        "usage": {"input_tokens": 111, "output_tokens": 22},
+                    },
+                )
             else:
-                self._send(200, {"choices": [{"message": {"role": "assistant", "content": text}}],
-                                 "usage": {"prompt_tokens": 111, "completion_tokens": 22}})
+                self._send(
+                    200,
+                    {
+                        "choices": [{"message": {"role": "assistant", "content": text}}],
+                        "usage": {"prompt_tokens": 111, "completion_tokens": 22},
+                    },
+                )
 
         def _send(self, status: int, data: dict[str, Any]) -> None:
             raw = json.dumps(data).encode()

@@ -71,7 +71,8 @@ _LEVEL_TOKEN = re.compile(
     r"NOTICE|INFO(?:RMATION)?|DEBUG|TRACE|FINE)(?=$|[\s\]>):|,/])"
 )
 _BRACKETED_LEVEL = re.compile(
-    r"\[(emerg|alert|crit|critical|fatal|error|err|severe|warn|warning|notice|info|debug|trace)\]", re.IGNORECASE
+    r"\[(emerg|alert|crit|critical|fatal|error|err|severe|warn|warning|notice|info|debug|trace)\]",
+    re.IGNORECASE,
 )
 # Android logcat: "I/ActivityManager( 123):"
 _LOGCAT = re.compile(r"(?:^|\s)([VDIWEF])/[A-Za-z][\w.$-]*\s*\(\s*\d+\)")
