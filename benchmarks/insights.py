@@ -70,9 +70,7 @@ class CountingProvider:
     def complete(self, system: str, user: str, max_tokens: int = 1024) -> Completion:
         self.prompts.append(user)
         text = '{"insights": []}'
-        return Completion(
-            text, count_tokens(system) + count_tokens(user), count_tokens(text), self.name, self.model
-        )
+        return Completion(text, count_tokens(system) + count_tokens(user), count_tokens(text), self.name, self.model)
 
     def stream(self, system: str, user: str, max_tokens: int = 1024) -> Iterator[str]:
         yield self.complete(system, user, max_tokens).text
@@ -135,9 +133,7 @@ def main() -> None:
     parser.add_argument("--budget", type=int, default=6000, help="LogLoupe's token budget (the default)")
     parser.add_argument("--skip-tokens", action="store_true")
     args = parser.parse_args()
-    report: dict[str, object] = {
-        "classifier_bgl_2k": classifier_benchmark(args.data / "loghub-2k/BGL/BGL_2k.log")
-    }
+    report: dict[str, object] = {"classifier_bgl_2k": classifier_benchmark(args.data / "loghub-2k/BGL/BGL_2k.log")}
     print(json.dumps(report, indent=2), flush=True)
     if not args.skip_tokens:
         tokens = token_benchmark(args.data, args.lines, args.budget)

@@ -61,15 +61,9 @@ class Settings(BaseSettings):
     )
     search_max_limit: int = Field(default=10000, ge=1, description="Largest `limit` a search may ask for.")
     query_timeout_s: float = Field(default=30.0, gt=0, description="Time limit of one store query.")
-    regex_max_length: int = Field(
-        default=256, ge=1, description="Longest `/regex/` the query language takes."
-    )
-    writer_batch_rows: int = Field(
-        default=20000, ge=1, description="Rows the store writer gathers into one insert."
-    )
-    writer_flush_ms: int = Field(
-        default=200, ge=1, description="Longest time the store writer waits to fill a batch."
-    )
+    regex_max_length: int = Field(default=256, ge=1, description="Longest `/regex/` the query language takes.")
+    writer_batch_rows: int = Field(default=20000, ge=1, description="Rows the store writer gathers into one insert.")
+    writer_flush_ms: int = Field(default=200, ge=1, description="Longest time the store writer waits to fill a batch.")
     writer_queue_events: int = Field(
         default=500000, ge=1000, description="Events queued for the store writer before producers wait."
     )
@@ -84,17 +78,13 @@ class Settings(BaseSettings):
     )
     llm_api_key: str = Field(default="", description="API key of the LLM provider; never logged.")
     llm_timeout_s: float = Field(default=60.0, gt=0, description="Time limit of one LLM request.")
-    llm_max_retries: int = Field(
-        default=2, ge=0, le=10, description="Retries on LLM 429/5xx/transport errors."
-    )
+    llm_max_retries: int = Field(default=2, ge=0, le=10, description="Retries on LLM 429/5xx/transport errors.")
     llm_budget_tokens: int = Field(
         default=6000,
         ge=500,
         description="Input tokens one analysis may send to the LLM, all requests together.",
     )
-    llm_context_tokens: int = Field(
-        default=8000, ge=1000, description="Largest prompt sent in one LLM request."
-    )
+    llm_context_tokens: int = Field(default=8000, ge=1000, description="Largest prompt sent in one LLM request.")
     redact_ip_addresses: bool = Field(
         default=False,
         description="Also mask IP addresses (secrets, e-mails, cards, phones are always masked).",

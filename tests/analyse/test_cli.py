@@ -40,9 +40,7 @@ def test_train_classifier_installs_a_tenant_model(runner: CliRunner, tmp_path: P
         rows.append({"message": f"widget {k} needs polishing soon", "label": "preventive_action"})
     data = tmp_path / "train.jsonl"
     data.write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
-    result = runner.invoke(
-        main, ["train-classifier", str(data), "--tenant", "acme", "--data-dir", str(tmp_path / "d")]
-    )
+    result = runner.invoke(main, ["train-classifier", str(data), "--tenant", "acme", "--data-dir", str(tmp_path / "d")])
     assert result.exit_code == 0, result.output
     assert "precision" in result.output and "incident" in result.output
     model = tmp_path / "d" / "models" / "acme" / "classifier_model.json"
@@ -74,9 +72,7 @@ def test_analyze_json_from_gzip(runner: CliRunner, tmp_path: Path) -> None:
 
 
 def test_analyze_one_line(runner: CliRunner) -> None:
-    result = runner.invoke(
-        main, ["analyze", "2024-01-01 ERROR kernel: Out of memory: Killed process 12 (java)"]
-    )
+    result = runner.invoke(main, ["analyze", "2024-01-01 ERROR kernel: Out of memory: Killed process 12 (java)"])
     assert result.exit_code == 0, result.output
     assert "Out of memory" in result.output and "Citations: pattern" in result.output
 
@@ -95,9 +91,7 @@ def test_analyze_html_escapes_log_text(runner: CliRunner, tmp_path: Path) -> Non
 
 
 def test_analyze_output_file_is_timestamped(runner: CliRunner, tmp_path: Path) -> None:
-    result = runner.invoke(
-        main, ["analyze", str(DATA / "app.log"), "--format", "markdown", "--output", "file"]
-    )
+    result = runner.invoke(main, ["analyze", str(DATA / "app.log"), "--format", "markdown", "--output", "file"])
     assert result.exit_code == 0, result.output
     written = list(tmp_path.glob("logloupe-report-*.md"))
     assert len(written) == 1 and written[0].read_text(encoding="utf-8").startswith("# LogLoupe analysis")

@@ -82,11 +82,7 @@ def test_prompt_is_budgeted_redacted_and_delimited() -> None:
     assert chunks and not omitted
     for chunk in chunks:
         assert chunk.tokens <= 1500
-        assert (
-            "hunter2" not in chunk.user
-            and "sk-abcdef" not in chunk.user
-            and "alice@example.com" not in chunk.user
-        )
+        assert "hunter2" not in chunk.user and "sk-abcdef" not in chunk.user and "alice@example.com" not in chunk.user
         assert chunk.user.count("<log_data id=") == 1 and chunk.user.count("</log_data") == 1
     few, left = build_prompts(result.patterns, budget_tokens=700, context_tokens=700)
     assert sum(c.tokens for c in few) <= 700 and left
@@ -127,9 +123,7 @@ def test_cache_avoids_second_request(llm_server: tuple[ScriptedLLM, str], tmp_pa
         provider = OpenAIProvider(client, model="m", base_url=url + "/v1")
         explain(result, provider, budget_tokens=4000, cache=InsightCache(cache_path))
         first = len(llm.requests)
-        insights, usage = explain(
-            analyse("app.log"), provider, budget_tokens=4000, cache=InsightCache(cache_path)
-        )
+        insights, usage = explain(analyse("app.log"), provider, budget_tokens=4000, cache=InsightCache(cache_path))
     assert usage.cached_patterns >= 1
     cached = next(i for i in insights if i.title == "Database refuses connections")
     assert cached.cached and cached.grounded
@@ -143,9 +137,7 @@ def test_retries_then_anthropic_answer(llm_server: tuple[ScriptedLLM, str]) -> N
     llm, url = llm_server
     llm.script((503, ""), (429, ""), (200, '{"insights": []}'))
     with httpx.Client() as client:
-        provider = AnthropicProvider(
-            client, model="claude-test", base_url=url, api_key="k", sleep=lambda s: None
-        )
+        provider = AnthropicProvider(client, model="claude-test", base_url=url, api_key="k", sleep=lambda s: None)
         completion = provider.complete("sys", "hello")
     assert completion.tokens_in == 111 and len(llm.requests) == 3
     assert llm.paths[-1] == "/v1/messages" and llm.headers[-1]["x-api-key"] == "k"
@@ -230,9 +222,7 @@ def test_memory_cites_past_resolutions(tmp_path: Path) -> None:
     store.add(Feedback("0000000000000002", "disk quota exceeded for user", "fixed", "cleaned /tmp"))
     insights, _ = explain(analyse("app.log"), memory=store)
     refused = next(i for i in insights if i.title == "Connection refused")
-    assert [p.resolution for p in refused.past_incidents] == [
-        "restarted PostgreSQL and raised max_connections"
-    ]
+    assert [p.resolution for p in refused.past_incidents] == ["restarted PostgreSQL and raised max_connections"]
     with pytest.raises(ValueError):
         store.add(Feedback("1", "x", "maybe"))
 

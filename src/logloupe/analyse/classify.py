@@ -89,9 +89,7 @@ def detect_level(line: str) -> str | None:
     if pri:
         return _SYSLOG_SEVERITY[int(pri.group(1)) % 8]
     # The level field sits in the header: look at the first part of the line only.
-    match = (
-        _LEVEL_TOKEN.search(line[:200]) or _BRACKETED_LEVEL.search(line[:200]) or _LOGCAT.search(line[:200])
-    )
+    match = _LEVEL_TOKEN.search(line[:200]) or _BRACKETED_LEVEL.search(line[:200]) or _LOGCAT.search(line[:200])
     if match is None:
         return None
     return _LEVEL_WORDS.get(match.group(1).lower())

@@ -488,14 +488,10 @@ def build_prompts(
     return chunks, omitted
 
 
-def _chunk(
-    head: str, tail: str, blocks: list[tuple[PatternStats, str, int, int]], tokens: int
-) -> PromptChunk:
+def _chunk(head: str, tail: str, blocks: list[tuple[PatternStats, str, int, int]], tokens: int) -> PromptChunk:
     user = head.replace("{n}", str(len(blocks))) + "\n".join(b for _, b, _, _ in blocks) + "\n" + tail
     shown = {p.id: {p.first_line, p.last_line} for p, _, _, _ in blocks}
-    return PromptChunk(
-        user, [p for p, _, _, _ in blocks], count_tokens(SYSTEM_PROMPT) + count_tokens(user), shown
-    )
+    return PromptChunk(user, [p for p, _, _, _ in blocks], count_tokens(SYSTEM_PROMPT) + count_tokens(user), shown)
 
 
 def parse_reply(text: str) -> list[dict[str, Any]]:
@@ -532,15 +528,9 @@ def ground(item: dict[str, Any], chunk: PromptChunk, source: str) -> Insight:
         bad = [n for n in lines if n not in chunk.shown_lines[pid]]
         if bad:
             rejected.append({"pattern_id": pid, "lines": bad, "reason": "line not in this pattern's data"})
-        valid.append(
-            Citation(pid, good or sorted(chunk.shown_lines[pid])[:3], verified=bool(good) or not lines)
-        )
+        valid.append(Citation(pid, good or sorted(chunk.shown_lines[pid])[:3], verified=bool(good) or not lines))
     fixes_raw = item.get("fixes")
-    fixes = (
-        [str(f) for f in fixes_raw]
-        if isinstance(fixes_raw, list)
-        else ([str(fixes_raw)] if fixes_raw else [])
-    )
+    fixes = [str(f) for f in fixes_raw] if isinstance(fixes_raw, list) else ([str(fixes_raw)] if fixes_raw else [])
     try:
         confidence = max(0.0, min(1.0, float(item.get("confidence", 0.5))))
     except (TypeError, ValueError):
@@ -593,9 +583,7 @@ class InsightCache:
         tmp.replace(self.path)
 
 
-def _insight_from_cache(
-    data: dict[str, Any], by_id: dict[str, PatternStats], template_ids: dict[str, str]
-) -> Insight:
+def _insight_from_cache(data: dict[str, Any], by_id: dict[str, PatternStats], template_ids: dict[str, str]) -> Insight:
     citations = []
     for cite in data.get("citations", []):
         pid = template_ids.get(cite.get("template", ""), cite.get("pattern_id", ""))

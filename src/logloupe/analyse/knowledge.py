@@ -335,9 +335,7 @@ class FeedbackStore:
             tmp.write_text(json.dumps(rows, indent=1), encoding="utf-8")
             tmp.replace(self.path)
 
-    def similar(
-        self, pattern_id: str, template: str, k: int = 3, threshold: float = 0.3
-    ) -> list[PastIncident]:
+    def similar(self, pattern_id: str, template: str, k: int = 3, threshold: float = 0.3) -> list[PastIncident]:
         """Past resolutions for this pattern id, then for textually similar ones (TF-IDF cosine)."""
         resolved = [f for f in self.all() if f.verdict == "fixed" and f.resolution]
         if not resolved:

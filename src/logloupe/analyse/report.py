@@ -82,8 +82,7 @@ def _text(data: dict[str, Any]) -> str:
         out.append(f"   Citations: {_cites(i)}")
         for past in i.get("past_incidents", []):
             out.append(
-                f"   Seen before on {past['seen']} (pattern {past['pattern_id']}), "
-                f"fixed by: {past['resolution']}"
+                f"   Seen before on {past['seen']} (pattern {past['pattern_id']}), fixed by: {past['resolution']}"
             )
     u = data["usage"]
     out.append(
@@ -110,9 +109,7 @@ def _markdown(data: dict[str, Any]) -> str:
         "|---:|---|---|---|",
     ]
     for p in data["patterns"][:20]:
-        out.append(
-            f"| {p['count']} | {p['label']} | `{p['pattern_id']}` | `{_md_escape(p['template'][:140])}` |"
-        )
+        out.append(f"| {p['count']} | {p['label']} | `{p['pattern_id']}` | `{_md_escape(p['template'][:140])}` |")
     out += ["", "## Insights"]
     for i in data["insights"]:
         out += [

@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import re
 
-_PRETOKEN = re.compile(
-    r"'(?:s|t|re|ve|m|ll|d)|\s?[A-Za-z\u00c0-\uffff]+|\d{1,3}|\s?[^\sA-Za-z\d\u00c0-\uffff]+|\s+"
-)
+_PRETOKEN = re.compile(r"'(?:s|t|re|ve|m|ll|d)|\s?[A-Za-z\u00c0-\uffff]+|\d{1,3}|\s?[^\sA-Za-z\d\u00c0-\uffff]+|\s+")
 
 
 def count_tokens(text: str) -> int:

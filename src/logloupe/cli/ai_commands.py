@@ -19,9 +19,7 @@ def _settings(data_dir: Path | None) -> Settings:
 
 @click.command("classify")
 @click.argument("file", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path))
-@click.option(
-    "--per-line", is_flag=True, help="One JSON object per input line, in order: label and confidence."
-)
+@click.option("--per-line", is_flag=True, help="One JSON object per input line, in order: label and confidence.")
 @click.option("--tenant", default=None, help="Use this tenant's installed model instead of the default one.")
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None)
 def classify_command(file: Path, per_line: bool, tenant: str | None, data_dir: Path | None) -> None:
@@ -65,9 +63,7 @@ def classify_command(file: Path, per_line: bool, tenant: str | None, data_dir: P
 
 @click.command("train-classifier")
 @click.argument("data", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option(
-    "--tenant", default=None, help="Tenant to install the model for (default: settings.default_tenant)."
-)
+@click.option("--tenant", default=None, help="Tenant to install the model for (default: settings.default_tenant).")
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None)
 @click.option("--holdout", default=0.2, show_default=True, type=click.FloatRange(0.05, 0.5))
 @click.option("--epochs", default=60, show_default=True, type=click.IntRange(1, 2000))
@@ -126,9 +122,7 @@ def _looks_like_path(target: str) -> bool:
     default=None,
     help="Write the report to this path.",
 )
-@click.option(
-    "--provider", default=None, help="offline, openai, anthropic or huggingface (default: settings)."
-)
+@click.option("--provider", default=None, help="offline, openai, anthropic or huggingface (default: settings).")
 @click.option("--model", default=None, help="Model of the provider (default: settings or the provider's).")
 @click.option("--base-url", default=None, help="Base URL of the provider's API.")
 @click.option(

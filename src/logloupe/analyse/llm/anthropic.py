@@ -35,9 +35,7 @@ class AnthropicProvider(HTTPProvider):
         blocks = data.get("content")
         if not isinstance(blocks, list):
             raise LLMError(f"{self.name}: no content in response")
-        text = "".join(
-            str(b.get("text", "")) for b in blocks if isinstance(b, dict) and b.get("type") == "text"
-        )
+        text = "".join(str(b.get("text", "")) for b in blocks if isinstance(b, dict) and b.get("type") == "text")
         usage = data.get("usage") or {}
         return Completion(
             text,

@@ -50,9 +50,7 @@ def read_examples(path: Path) -> list[Example]:
     return out
 
 
-def split(
-    examples: Sequence[Example], holdout: float = 0.2, seed: int = 13
-) -> tuple[list[Example], list[Example]]:
+def split(examples: Sequence[Example], holdout: float = 0.2, seed: int = 13) -> tuple[list[Example], list[Example]]:
     """Stratified random split so every label appears on both sides."""
     rng = random.Random(seed)
     train: list[Example] = []
@@ -120,9 +118,7 @@ class ClassScore:
     support: int
 
 
-def scores(
-    truth: Sequence[str], predicted: Sequence[str], labels: Iterable[str] = LABELS
-) -> list[ClassScore]:
+def scores(truth: Sequence[str], predicted: Sequence[str], labels: Iterable[str] = LABELS) -> list[ClassScore]:
     out: list[ClassScore] = []
     for label in labels:
         tp = sum(1 for t, p in zip(truth, predicted, strict=True) if t == label and p == label)
