@@ -8,6 +8,7 @@ miner with ``add(message, tenant=, service=) -> PatternMatch`` such as
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import io
@@ -23,23 +24,34 @@ class _MinerLike(Protocol):
     def add(self, message: str, tenant: str = ..., service: str = ...) -> Any: ...
 
 
-_MASKS: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"\b\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?"), "<TS>"),
-    (re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.I), "<UUID>"),
+# Applied per whitespace-separated token, and only to tokens holding a digit: most words have
+# none, and the result for a token is cached, which keeps masking cheap on million-line files.
+_TOKEN_MASKS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"\b(?i:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\b"), "<UUID>"),
     (re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}(?::\d+)?\b"), "<IP>"),
-    (re.compile(r"\b(?:[0-9a-f]{2}:){5}[0-9a-f]{2}\b", re.I), "<MAC>"),
-    (re.compile(r"\b0x[0-9a-f]+\b", re.I), "<HEX>"),
-    (re.compile(r"\b(?=[0-9a-f]*\d)(?=[0-9a-f]*[a-f])[0-9a-f]{6,}\b", re.I), "<HEX>"),
+    (re.compile(r"\b(?i:(?:[0-9a-f]{2}:){5}[0-9a-f]{2})\b"), "<MAC>"),
+    (re.compile(r"\b(?i:0x[0-9a-f]+)\b"), "<HEX>"),
+    (re.compile(r"\b(?i:(?=[0-9a-f]*\d)(?=[0-9a-f]*[a-f])[0-9a-f]{6,})\b"), "<HEX>"),
     (re.compile(r"[-+]?\d+(?:\.\d+)?"), "<NUM>"),
 )
+_TS = re.compile(r"\b\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?")
+_RUNS = re.compile(r"(?:<NUM>[-:./,]?){2,}")
 _VAR = re.compile(r"<(?:TS|UUID|IP|MAC|HEX|NUM)>")
+_DIGITS = frozenset("0123456789")
+
+
+@functools.lru_cache(maxsize=65536)
+def _mask_token(token: str) -> str:
+    for pattern, repl in _TOKEN_MASKS:
+        token = pattern.sub(repl, token)
+    return _RUNS.sub("<NUM>", token) if "<NUM>" in token else token
 
 
 def mask(text: str) -> str:
     """The line with timestamps, ids, addresses and numbers replaced by placeholders."""
-    for pattern, repl in _MASKS:
-        text = pattern.sub(repl, text)
-    return re.sub(r"(?:<NUM>[-:./]?){2,}", "<NUM>", text)
+    if "-" in text and ":" in text:
+        text = _TS.sub("<TS>", text)
+    return " ".join(_mask_token(tok) if not _DIGITS.isdisjoint(tok) else tok for tok in text.split(" "))
 
 
 def pattern_id_of(template: str) -> int:
@@ -65,13 +77,27 @@ class FallbackMiner:
         return pid, template
 
 
-def variables_of(template: str, message: str) -> list[str]:
+def template_regex(template: str) -> re.Pattern[str] | None:
+    """A regex capturing the values of the template's placeholders; None without placeholders."""
+    pieces: list[str] = []
+    last = 0
+    for m in _VAR.finditer(template):
+        pieces.append(re.escape(template[last : m.start()]))
+        # Values hold no whitespace (a timestamp may hold one space): keeps backtracking linear.
+        pieces.append(r"(\S+?(?:[ T]\S+?)?)" if m.group(0) == "<TS>" else r"(\S+?)")
+        last = m.end()
+    if not pieces:
+        return None
+    pieces.append(re.escape(template[last:]))
+    return re.compile("".join(pieces))
+
+
+def variables_of(template: str | re.Pattern[str] | None, message: str) -> list[str]:
     """The values the placeholders of ``template`` took in ``message`` (best effort)."""
-    parts = _VAR.split(template)
-    if len(parts) == 1:
+    regex = template_regex(template) if isinstance(template, str) else template
+    if regex is None:
         return []
-    regex = "(.*?)".join(re.escape(p) for p in parts)
-    m = re.fullmatch(regex, message.strip(), re.S)
+    m = regex.fullmatch(message.strip())
     return list(m.groups()) if m else []
 
 

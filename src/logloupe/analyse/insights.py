@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from logloupe.analyse.classify import INCIDENT, NORMAL, PREVENTIVE, Classifier, detect_level
-from logloupe.analyse.grouping import Grouper, default_grouper, variables_of
+from logloupe.analyse.grouping import Grouper, default_grouper, template_regex, variables_of
 from logloupe.analyse.knowledge import FeedbackStore, PastIncident, match_families
 from logloupe.analyse.llm.base import LLMError, Provider
 from logloupe.analyse.redact import DEFAULT_POLICY, RedactionPolicy
@@ -140,6 +140,7 @@ class Analysis:
         self.max_buckets = max_buckets
         self.bucket_lines = 1000
         self.timeline: list[Counter[str]] = []
+        self._regexes: dict[int, re.Pattern[str] | None] = {}
 
     def add(self, line_no: int, line: str) -> None:
         if not line.strip():
@@ -168,11 +169,13 @@ class Analysis:
         self.labels[stats.label] += 1
         if len(stats.exemplars) < MAX_EXEMPLARS and (not stats.exemplars or stats.exemplars[-1][1] != line):
             stats.exemplars.append((line_no, line[:2000]))
-        if stats.count <= 200 or stats.count % 97 == 0:  # a bounded sample is enough for a summary
+        if stats.count <= 50 or stats.count % 997 == 0:  # a bounded sample is enough for a summary
             self._variables(stats, line)
 
     def _variables(self, stats: PatternStats, line: str) -> None:
-        values = variables_of(stats.template, line)[:MAX_VAR_SLOTS]
+        if stats.pattern_id not in self._regexes:
+            self._regexes[stats.pattern_id] = template_regex(stats.template)
+        values = variables_of(self._regexes[stats.pattern_id], line)[:MAX_VAR_SLOTS]
         while len(stats.variables) < len(values):
             stats.variables.append(Counter())
         for slot, value in zip(stats.variables, values, strict=False):
