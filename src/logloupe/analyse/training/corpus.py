@@ -271,6 +271,47 @@ configuration reloaded
 jk2_init() Found child {pid} in scoreboard slot {n}
 workerEnv.init() ok {path}
 Step_LSC onStandStepChanged {n}
+kernel: Kernel command line: ro root=LABEL=/ console=ttyS0,115200
+kernel: Linux version 2.6.{n}-smp (gcc version 3.4.{n}) #1 SMP
+kernel: Memory: {n}k/{n}k available ({n}k kernel code, {n}k reserved, {n}k data)
+kernel: Freeing unused kernel memory: {n}k freed
+kernel: ACPI: PCI Interrupt 0000:00:{n}.{n}[A] -> GSI {n} (level, low) -> IRQ {n}
+kernel: ACPI: Processor [CPU{n}] (supports {n} throttling states)
+kernel: EXT3 FS on {dev}, internal journal
+kernel: EXT3-fs: mounted filesystem with ordered data mode.
+kernel: kjournald starting.  Commit interval 5 seconds
+kernel: hda: ATAPI {n}X CD-ROM drive, {n}kB Cache, UDMA(33)
+kernel: sd {n}:0:0:0: [{dev}] {n} 512-byte hardware sectors
+kernel: SCSI subsystem initialized
+kernel: NET: Registered protocol family {n}
+kernel: ip_tables: (C) 2000-2006 Netfilter Core Team
+kernel: device {iface} entered promiscuous mode
+kernel: {iface}: no IPv6 routers present
+kernel: ata{n}: SATA link up 1.5 Gbps (SStatus 113 SControl 300)
+kernel: CPU{n}: Intel(R) Xeon(TM) CPU 3.{n}GHz stepping {n}
+kernel: Total of {n} processors activated ({n}.{n} BogoMIPS).
+kernel: nfs: server {host} OK
+kernel: audit({n}.{n}:{n}): initialized
+kernel: Bluetooth: Core ver 2.{n}
+kernel: {nic}: driver version {n}.{n}.{n} loaded
+kernel: IRQ {n}/{iface}: IRQF_DISABLED is not guaranteed on shared IRQs
+kernel: interrupt handler for IRQ {n} registered
+kernel: Adding {n}k swap on /dev/{dev}.  Priority:-1 extents:1
+kernel: Losing some ticks... checking if CPU frequency changed.
+kernel: {proc}: module license 'unspecified' taints kernel.
+ntpd[{pid}]: kernel time sync enabled {n}
+ntpd[{pid}]: synchronized to {ip}, stratum {n}
+ntpd[{pid}]: time reset +0.{n} s
+syslogd 1.4.1: restart.
+xinetd[{pid}]: START: {proc} pid={pid} from={ip}
+dhcpd: DHCPREQUEST for {ip} from {hex} via {iface}
+dhcpd: DHCPACK on {ip} to {hex} via {iface}
+postfix/smtpd[{pid}]: connect from {host}[{ip}]
+crond[{pid}]: (root) CMD (/usr/lib/sa/sa1 1 1)
+gmond[{pid}]: sending metadata for {word}
+ib_sm.x[{pid}]: No topology change
+rpc.statd[{pid}]: Version 1.0.{n} Starting
+snmpd[{pid}]: Connection from UDP: [{ip}]:{port}
 """.strip().splitlines()
 
 _ARCH_EXCEPTIONS = [
