@@ -231,3 +231,17 @@ def test_token_counter_is_plausible() -> None:
     assert count_tokens("") == 0
     assert 8 <= count_tokens("Hello world, this is a simple English sentence.") <= 14
     assert count_tokens("a " * 1000) >= 900
+
+
+def test_redaction_policy_per_tenant(tmp_path: Path) -> None:
+    from logloupe.analyse.redact import RedactionPolicy, tenant_policy
+
+    text = "login bob@example.com from 10.1.2.3 with password=hunter2 card 4111 1111 1111 1111"
+    masked = RedactionPolicy().apply(text)
+    assert "hunter2" not in masked and "bob@example.com" not in masked and "4111" not in masked
+    assert "10.1.2.3" in masked
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "acme.json").write_text('{"ip_addresses": true}', encoding="utf-8")
+    strict = tenant_policy(tmp_path, "acme")
+    assert "10.1.2.3" not in strict.apply(text)
+    assert tenant_policy(tmp_path, "other") == RedactionPolicy()

@@ -14,7 +14,7 @@ from logloupe.analyse.grouping import default_grouper, open_lines
 from logloupe.analyse.insights import Analysis, InsightCache, explain
 from logloupe.analyse.knowledge import FeedbackStore
 from logloupe.analyse.llm import PROVIDERS, make_provider
-from logloupe.analyse.redact import RedactionPolicy
+from logloupe.analyse.redact import RedactionPolicy, tenant_policy
 from logloupe.analyse.report import render, report_dict
 from logloupe.errors import InvalidInput
 from logloupe.settings import Settings
@@ -74,7 +74,7 @@ def run_analysis(
         lines = iter([(1, target)])
         source = "one log line"
     result = analysis.feed(lines)
-    policy = RedactionPolicy(ip_addresses=settings.redact_ip_addresses)
+    policy = tenant_policy(settings.data_dir, tenant, RedactionPolicy(ip_addresses=settings.redact_ip_addresses))
     budget = budget_tokens or settings.llm_budget_tokens
     own_client = None
     provider = None

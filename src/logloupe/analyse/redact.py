@@ -7,8 +7,10 @@ often needs (set ``ip_addresses=True`` to mask them too).
 
 from __future__ import annotations
 
+import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
 
 _SECRET_RULES: tuple[tuple[str, re.Pattern[str], str], ...] = (
     (
@@ -77,6 +79,19 @@ class RedactionPolicy:
         if self.ip_addresses:
             text = _IPV4.sub("<IP>", text)
         return text
+
+
+def tenant_policy(data_dir: Path, tenant: str, base: RedactionPolicy | None = None) -> RedactionPolicy:
+    """``base`` overridden by ``<data_dir>/policies/<tenant>.json`` (booleans by field name), if present."""
+    policy = base or RedactionPolicy()
+    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", tenant) or tenant in {".", ".."}:
+        raise ValueError(f"invalid tenant name {tenant!r}")
+    path = data_dir / "policies" / f"{tenant}.json"
+    if not path.exists():
+        return policy
+    data = json.loads(path.read_text(encoding="utf-8"))
+    known = {f.name for f in fields(RedactionPolicy)}
+    return replace(policy, **{k: bool(v) for k, v in data.items() if k in known})
 
 
 def _card_repl(match: re.Match[str]) -> str:
