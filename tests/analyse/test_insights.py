@@ -245,3 +245,32 @@ def test_redaction_policy_per_tenant(tmp_path: Path) -> None:
     strict = tenant_policy(tmp_path, "acme")
     assert "10.1.2.3" not in strict.apply(text)
     assert tenant_policy(tmp_path, "other") == RedactionPolicy()
+
+
+def test_llm_labels_new_patterns_within_rails(llm_server: tuple[ScriptedLLM, str]) -> None:
+    from logloupe.analyse.llm_classify import apply_llm_labels, llm_labels
+
+    llm, url = llm_server
+    result = analyse("app.log")
+    disk = next(p for p in result.patterns if "full" in p.template)
+    llm.script(
+        (
+            200,
+            json.dumps(
+                {
+                    "labels": [
+                        {"pattern_id": disk.id, "label": "incident", "confidence": 1.0},
+                        {"pattern_id": "ffffffffffffffff", "label": "incident", "confidence": 1.0},
+                        {"pattern_id": result.patterns[0].id, "label": "catastrophe", "confidence": 1.0},
+                    ]
+                }
+            ),
+        )
+    )
+    with httpx.Client() as client:
+        labels = llm_labels(result.patterns, OpenAIProvider(client, model="m", base_url=url + "/v1"))
+    assert labels == {disk.id: ("incident", 1.0)}
+    expected = 1 if disk.confidence < 1.0 else 0
+    assert apply_llm_labels(result.patterns, labels) == expected
+    assert disk.label == "incident"
+    assert "hunter2" not in json.dumps(llm.requests[0])

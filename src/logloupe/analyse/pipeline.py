@@ -56,6 +56,7 @@ def run_analysis(
     tenant: str | None = None,
     progress: bool = True,
     client: httpx.Client | None = None,
+    llm_classify: bool = False,
 ) -> str:
     tenant = tenant or settings.default_tenant
     provider_name = provider_name or settings.llm_provider
@@ -89,6 +90,10 @@ def run_analysis(
             max_retries=settings.llm_max_retries,
         )
     try:
+        if provider is not None and llm_classify:
+            from logloupe.analyse.llm_classify import apply_llm_labels, llm_labels
+
+            apply_llm_labels(result.patterns, llm_labels(result.patterns[:200], provider, budget // 2, policy))
         cache = InsightCache(settings.data_dir / "cache" / f"insights-{tenant}.json") if provider else None
         insights, usage = explain(
             result,

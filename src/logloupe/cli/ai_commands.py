@@ -134,6 +134,7 @@ def _looks_like_path(target: str) -> bool:
 @click.option("--tenant", default=None)
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None)
 @click.option("--no-progress", is_flag=True, help="No progress bar on stderr.")
+@click.option("--llm-classify", is_flag=True, help="Also let the LLM provider relabel patterns (half the budget).")
 def analyze_command(
     target: str,
     fmt: str,
@@ -146,6 +147,7 @@ def analyze_command(
     tenant: str | None,
     data_dir: Path | None,
     no_progress: bool,
+    llm_classify: bool,
 ) -> None:
     """Analyse TARGET (a log file, plain or .gz, `-` for stdin, or one log line) and report.
 
@@ -166,6 +168,7 @@ def analyze_command(
         budget_tokens=budget_tokens,
         tenant=tenant,
         progress=not no_progress,
+        llm_classify=llm_classify,
     )
     if output_path is None and output_mode == "file":
         stamp = __import__("time").strftime("%Y%m%d-%H%M%S")
