@@ -44,9 +44,9 @@ def classify_command(file: Path, per_line: bool, tenant: str | None, data_dir: P
             out.write(orjson.dumps(result.to_dict()) + b"\n")
         out.flush()
         return
-    from logloupe.analyse.grouping import FallbackMiner
+    from logloupe.analyse.grouping import default_grouper
 
-    miner = FallbackMiner()
+    miner = default_grouper(tenant or "default")
     seen: dict[int, tuple[str, str, float, int]] = {}
     for _, line in open_lines(str(file)):
         pid, template = miner(line)
