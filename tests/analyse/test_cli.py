@@ -153,7 +153,19 @@ def test_feedback_then_analyze_cites_it(runner: CliRunner) -> None:
 def test_analyze_llm_classify_flag(runner: CliRunner, llm_server: tuple[ScriptedLLM, str]) -> None:
     llm, url = llm_server
     llm.script((200, '{"labels": []}'), (200, '{"insights": []}'))
-    result = runner.invoke(main, ["analyze", str(DATA / "app.log"), "--provider", "openai", "--base-url", url + "/v1",
-                                  "--llm-classify", "--format", "json"])
+    result = runner.invoke(
+        main,
+        [
+            "analyze",
+            str(DATA / "app.log"),
+            "--provider",
+            "openai",
+            "--base-url",
+            url + "/v1",
+            "--llm-classify",
+            "--format",
+            "json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert len(llm.requests) == 2 and "label log patterns" in llm.requests[0]["messages"][0]["content"]

@@ -274,3 +274,32 @@ def test_llm_labels_new_patterns_within_rails(llm_server: tuple[ScriptedLLM, str
     assert apply_llm_labels(result.patterns, labels) == expected
     assert disk.label == "incident"
     assert "hunter2" not in json.dumps(llm.requests[0])
+
+
+def test_known_pattern_with_invented_lines_is_not_grounded(llm_server: tuple[ScriptedLLM, str]) -> None:
+    llm, url = llm_server
+    result = analyse("app.log")
+    refused = next(p for p in result.patterns if "Connection refused" in p.template)
+    llm.script(
+        (
+            200,
+            json.dumps(
+                {
+                    "insights": [
+                        {
+                            "title": "T",
+                            "summary": "s",
+                            "fixes": [],
+                            "confidence": 0.9,
+                            "citations": [{"pattern_id": refused.id, "lines": [4242]}],
+                        }
+                    ]
+                }
+            ),
+        )
+    )
+    with httpx.Client() as client:
+        insights, _ = explain(result, OpenAIProvider(client, model="m", base_url=url + "/v1"), budget_tokens=4000)
+    t = next(i for i in insights if i.title == "T")
+    assert not t.grounded and t.rejected_citations[0]["lines"] == [4242]
+    assert t.citations[0].verified is False

@@ -538,7 +538,7 @@ def ground(item: dict[str, Any], chunk: PromptChunk, source: str) -> Insight:
         confidence = max(0.0, min(1.0, float(item.get("confidence", 0.5))))
     except (TypeError, ValueError):
         confidence = 0.5
-    grounded = bool(valid)
+    grounded = any(c.verified for c in valid)  # a known pattern with made-up lines is not grounding
     if not grounded:
         confidence = min(confidence, 0.2)
     return Insight(
