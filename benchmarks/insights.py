@@ -28,7 +28,11 @@ from logloupe.analyse.llm.base import Completion
 from logloupe.analyse.tokens import count_tokens
 
 HERE = Path(__file__).resolve().parent
-DEFAULT_DATA = HERE.parent.parent.parent / "shared" / "data"
+# ../shared/data from the project root (a git worktree sits one level deeper).
+DEFAULT_DATA = next(
+    (p for p in (HERE.parent.parent / "shared/data", HERE.parent.parent.parent / "shared/data") if p.exists()),
+    HERE.parent.parent / "shared/data",
+)
 
 
 def prf(truth: list[bool], pred: list[bool]) -> tuple[float, float, float]:

@@ -17,7 +17,16 @@ from logloupe.analyse.classify import (
 from logloupe.analyse.training.corpus import generate
 from logloupe.analyse.training.train import Example, evaluate, split, train_model
 
-BGL = Path(__file__).resolve().parents[4] / "shared" / "data" / "loghub-2k" / "BGL" / "BGL_2k.log"
+# ../shared/data from the project root (a worktree sits one level deeper).
+_ROOT = Path(__file__).resolve().parents[2]
+BGL = next(
+    (
+        p
+        for p in (r / "shared/data/loghub-2k/BGL/BGL_2k.log" for r in (_ROOT.parent, _ROOT.parent.parent))
+        if p.exists()
+    ),
+    _ROOT.parent / "shared/data/loghub-2k/BGL/BGL_2k.log",
+)
 
 
 @pytest.mark.parametrize(
