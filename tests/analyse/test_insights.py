@@ -303,3 +303,39 @@ def test_known_pattern_with_invented_lines_is_not_grounded(llm_server: tuple[Scr
     t = next(i for i in insights if i.title == "T")
     assert not t.grounded and t.rejected_citations[0]["lines"] == [4242]
     assert t.citations[0].verified is False
+
+
+def test_chunks_are_merged_by_title(llm_server: tuple[ScriptedLLM, str]) -> None:
+    llm, url = llm_server
+    result = analyse("app.log")
+    chunks, _ = build_prompts(select_patterns(result), budget_tokens=4000, context_tokens=700)
+    assert len(chunks) >= 2
+    replies = []
+    for chunk in chunks:
+        p = chunk.patterns[0]
+        replies.append(
+            (
+                200,
+                json.dumps(
+                    {
+                        "insights": [
+                            {
+                                "title": "Same problem",
+                                "summary": "s",
+                                "fixes": [p.id],
+                                "confidence": 0.5,
+                                "citations": [{"pattern_id": p.id, "lines": [p.first_line]}],
+                            }
+                        ]
+                    }
+                ),
+            )
+        )
+    llm.script(*replies)
+    with httpx.Client() as client:
+        insights, usage = explain(
+            result, OpenAIProvider(client, model="m", base_url=url + "/v1"), budget_tokens=4000, context_tokens=700
+        )
+    assert usage.requests == len(chunks)
+    same = [i for i in insights if i.title == "Same problem"]
+    assert len(same) == 1 and len(same[0].citations) == len(chunks) and same[0].grounded

@@ -717,4 +717,27 @@ def _explain_llm(
                     cache.put(p.template, provider.name, provider.model, stored)
     if cache is not None:
         cache.save()
-    return insights
+    return merge_insights(insights)
+
+
+def merge_insights(insights: list[Insight]) -> list[Insight]:
+    """Chunks may describe one problem twice: same title (case-insensitive) => one insight."""
+    out: list[Insight] = []
+    by_title: dict[str, Insight] = {}
+    for insight in insights:
+        key = " ".join(insight.title.lower().split())
+        first = by_title.get(key)
+        if first is None or first.source != insight.source:
+            by_title.setdefault(key, insight)
+            out.append(insight)
+            continue
+        known = {c.pattern_id for c in first.citations}
+        first.citations += [c for c in insight.citations if c.pattern_id not in known]
+        first.fixes += [f for f in insight.fixes if f not in first.fixes]
+        first.rejected_citations += insight.rejected_citations
+        first.grounded = first.grounded or insight.grounded
+        first.confidence = max(first.confidence, insight.confidence)
+        first.tokens_in += insight.tokens_in
+        first.tokens_out += insight.tokens_out
+        first.cost_usd = round(first.cost_usd + insight.cost_usd, 6)
+    return out

@@ -88,6 +88,7 @@ def run_analysis(
             base_url=base_url or settings.llm_base_url,
             api_key=settings.llm_api_key or os.environ.get(f"{provider_name.upper()}_API_KEY", ""),
             max_retries=settings.llm_max_retries,
+            timeout_s=settings.llm_timeout_s,
         )
     try:
         if provider is not None and llm_classify:

@@ -29,6 +29,7 @@ def make_provider(
     base_url: str = "",
     api_key: str = "",
     max_retries: int = 2,
+    timeout_s: float = 60.0,
 ) -> Provider:
     """A provider by name; ``offline`` is not an HTTP provider and is handled by the caller."""
     kinds: dict[str, type[OpenAIProvider] | type[AnthropicProvider]] = {
@@ -45,4 +46,5 @@ def make_provider(
         base_url=base_url or cls.default_base_url,
         api_key=api_key,
         max_retries=max_retries,
+        timeout_s=timeout_s,
     )
