@@ -222,7 +222,7 @@ _INCIDENT_STRONG = re.compile(
 # Generic failure wording: an incident when the level agrees or nothing softens it.
 _INCIDENT_WEAK = re.compile(
     r"\b(?:error|errors|fail|failed|failing|failure|fatal|denied|refused|unable|cannot|can ?not|"
-    r"could not|couldn't|invalid|rejected|lost|missing|interrupt|exception|violation|bad)\b",
+    r"could not|couldn't|invalid|rejected|lost|missing|interrupt|exception|violation|bad|fault|faulty)\b",
     re.IGNORECASE,
 )
 # The system coping, or an all-clear: not an incident even when "error" appears.
