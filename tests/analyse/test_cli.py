@@ -169,3 +169,11 @@ def test_analyze_llm_classify_flag(runner: CliRunner, llm_server: tuple[Scripted
     )
     assert result.exit_code == 0, result.output
     assert len(llm.requests) == 2 and "label log patterns" in llm.requests[0]["messages"][0]["content"]
+
+
+def test_classify_per_line_splits_on_newline_only(runner: CliRunner, tmp_path: Path) -> None:
+    src = tmp_path / "odd.log"
+    src.write_bytes(b"a\rb kernel panic\nbad utf8 \xff\r\nno newline at end")
+    result = runner.invoke(main, ["classify", "--per-line", str(src)])
+    assert result.exit_code == 0, result.output
+    assert len(result.output.splitlines()) == 3

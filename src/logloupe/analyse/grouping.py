@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import gzip
 import hashlib
-import io
 import re
 import sys
 from collections.abc import Callable, Iterator
@@ -124,21 +123,22 @@ def default_grouper(tenant: str = "default") -> Grouper:
 
 
 def open_lines(path: str) -> Iterator[tuple[int, str]]:
-    """``(line_number, line)`` from a plain or gzip file, or stdin for ``-``; streamed."""
+    """``(line_number, line)`` from a plain or gzip file, or stdin for ``-``; streamed.
+
+    Lines end at ``\n`` only (a stray ``\r`` inside a line does not split it), so line numbers
+    match ``wc -l`` and the input's own numbering; invalid UTF-8 is replaced, never fatal.
+    """
+    stream: Any
     if path == "-":
-        stream: io.TextIOBase | Any = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace")
-        close = False
+        stream, close = sys.stdin.buffer, False
     else:
         with open(path, "rb") as probe:
             magic = probe.read(2)
-        if magic == b"\x1f\x8b":
-            stream = gzip.open(path, "rt", encoding="utf-8", errors="replace")  # noqa: SIM115
-        else:
-            stream = open(path, encoding="utf-8", errors="replace")  # noqa: SIM115
+        stream = gzip.open(path, "rb") if magic == b"\x1f\x8b" else open(path, "rb")  # noqa: SIM115
         close = True
     try:
-        for number, line in enumerate(stream, 1):
-            yield number, line.rstrip("\r\n")
+        for number, raw in enumerate(stream, 1):
+            yield number, raw.decode("utf-8", "replace").rstrip("\r\n")
     finally:
         if close:
             stream.close()
