@@ -86,6 +86,8 @@ def test_prompt_is_budgeted_redacted_and_delimited() -> None:
         assert chunk.user.count("<log_data id=") == 1 and chunk.user.count("</log_data") == 1
     few, left = build_prompts(result.patterns, budget_tokens=700, context_tokens=700)
     assert sum(c.tokens for c in few) <= 700 and left
+    many, _ = build_prompts(result.patterns * 3, budget_tokens=1500, context_tokens=600)
+    assert len(many) >= 2 and sum(c.tokens for c in many) <= 1500
 
 
 def test_llm_insights_are_grounded_and_invented_citations_rejected(

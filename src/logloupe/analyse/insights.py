@@ -469,7 +469,7 @@ def build_prompts(
         for ex in sorted({PROMPT_EXEMPLARS, 1}, reverse=True):
             block = pattern_block(p, policy, ex)
             cost = count_tokens(block) + 1
-            if spent + overhead * (not blocks) + cost > budget_tokens:
+            if spent + current_tokens + cost > budget_tokens:
                 continue
             if current_tokens + cost > per_request and blocks:
                 chunks.append(_chunk(head, tail, blocks, current_tokens))
