@@ -103,6 +103,27 @@ class Settings(BaseSettings):
         default="",
         description="Credentials `ingest` and `search` send to a server run with --auth: an API key or access token.",
     )
+    llm_provider: str = Field(
+        default="offline",
+        description="Insight provider: offline (built-in knowledge base), openai, anthropic or huggingface.",
+    )
+    llm_model: str = Field(default="", description="Model name for the LLM provider; empty: its default.")
+    llm_base_url: str = Field(
+        default="", description="Base URL of the LLM API (e.g. http://localhost:11434/v1 for Ollama)."
+    )
+    llm_api_key: str = Field(default="", description="API key of the LLM provider; never logged.")
+    llm_timeout_s: float = Field(default=60.0, gt=0, description="Time limit of one LLM request.")
+    llm_max_retries: int = Field(default=2, ge=0, le=10, description="Retries on LLM 429/5xx/transport errors.")
+    llm_budget_tokens: int = Field(
+        default=6000,
+        ge=500,
+        description="Input tokens one analysis may send to the LLM, all requests together.",
+    )
+    llm_context_tokens: int = Field(default=8000, ge=1000, description="Largest prompt sent in one LLM request.")
+    redact_ip_addresses: bool = Field(
+        default=False,
+        description="Also mask IP addresses (secrets, e-mails, cards, phones are always masked).",
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -16,6 +16,7 @@ COMMAND_MODULES = [
     "logloupe.cli.store_commands",
     "logloupe.cli.anomaly_commands",
     "logloupe.cli.auth_commands",
+    "logloupe.cli.ai_commands",
 ]
 
 

@@ -1,0 +1,111 @@
+"""`logloupe analyze` in-process: stream a file (or one line) through analysis, explain, render."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+
+from logloupe.analyse.classify import Classifier
+from logloupe.analyse.grouping import default_grouper, open_lines
+from logloupe.analyse.insights import Analysis, InsightCache, explain
+from logloupe.analyse.knowledge import FeedbackStore
+from logloupe.analyse.llm import PROVIDERS, make_provider
+from logloupe.analyse.redact import RedactionPolicy, tenant_policy
+from logloupe.analyse.report import render, report_dict
+from logloupe.errors import InvalidInput
+from logloupe.settings import Settings
+
+
+def _with_progress(path: str, lines: Iterator[tuple[int, str]], enabled: bool) -> Iterator[tuple[int, str]]:
+    """Lines, with a progress line on stderr (bytes of the file read; lines for stdin)."""
+    if not enabled:
+        yield from lines
+        return
+    size = os.path.getsize(path) if path != "-" else 0
+    gz = path != "-" and path.endswith(".gz")
+    done = 0
+    every = 50_000
+    for number, line in lines:
+        done += len(line) + 1
+        if number % every == 0:
+            if size and not gz:
+                pct = min(100.0, 100.0 * done / size)
+                bar = "#" * int(pct / 5)
+                sys.stderr.write(f"\ranalyse [{bar:<20}] {pct:5.1f}% {number:,} lines")
+            else:
+                sys.stderr.write(f"\ranalyse {number:,} lines")
+            sys.stderr.flush()
+        yield number, line
+    sys.stderr.write("\ranalyse done" + " " * 40 + "\n")
+    sys.stderr.flush()
+
+
+def run_analysis(
+    target: str,
+    settings: Settings,
+    is_file: bool,
+    fmt: str = "text",
+    provider_name: str | None = None,
+    model: str | None = None,
+    base_url: str | None = None,
+    budget_tokens: int | None = None,
+    tenant: str | None = None,
+    progress: bool = True,
+    client: httpx.Client | None = None,
+    llm_classify: bool = False,
+) -> str:
+    tenant = tenant or settings.default_tenant
+    provider_name = provider_name or settings.llm_provider
+    if provider_name not in PROVIDERS:
+        raise InvalidInput(f"unknown provider {provider_name!r}; one of {', '.join(PROVIDERS)}")
+    try:
+        classifier = Classifier.for_tenant(settings.data_dir, tenant)
+        memory = FeedbackStore(settings.data_dir, tenant)
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from exc
+    analysis = Analysis(default_grouper(tenant), classifier)
+    if is_file:
+        lines = _with_progress(target, open_lines(target), progress and sys.stderr.isatty())
+        source = "stdin" if target == "-" else Path(target).name
+    else:
+        lines = iter([(1, target)])
+        source = "one log line"
+    result = analysis.feed(lines)
+    policy = tenant_policy(settings.data_dir, tenant, RedactionPolicy(ip_addresses=settings.redact_ip_addresses))
+    budget = budget_tokens or settings.llm_budget_tokens
+    own_client = None
+    provider = None
+    if provider_name != "offline":
+        own_client = client or httpx.Client(timeout=settings.llm_timeout_s)
+        provider = make_provider(
+            provider_name,
+            own_client,
+            model=model or settings.llm_model,
+            base_url=base_url or settings.llm_base_url,
+            api_key=settings.llm_api_key or os.environ.get(f"{provider_name.upper()}_API_KEY", ""),
+            max_retries=settings.llm_max_retries,
+            timeout_s=settings.llm_timeout_s,
+        )
+    try:
+        if provider is not None and llm_classify:
+            from logloupe.analyse.llm_classify import apply_llm_labels, llm_labels
+
+            apply_llm_labels(result.patterns, llm_labels(result.patterns[:200], provider, budget // 2, policy))
+        cache = InsightCache(settings.data_dir / "cache" / f"insights-{tenant}.json") if provider else None
+        insights, usage = explain(
+            result,
+            provider,
+            budget_tokens=budget,
+            context_tokens=settings.llm_context_tokens,
+            policy=policy,
+            cache=cache,
+            memory=memory,
+        )
+    finally:
+        if own_client is not None and client is None:
+            own_client.close()
+    return render(fmt, report_dict(result, insights, usage, source))

@@ -1,0 +1,261 @@
+"""Render an analysis as text, markdown, JSON or a self-contained HTML page (inline SVG, no CDN)."""
+
+from __future__ import annotations
+
+import html
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from logloupe.analyse.insights import AnalysisResult, Insight, Usage
+
+FORMATS = ("text", "markdown", "json", "html")
+_LEVEL_COLOURS = {
+    "fatal": "#7f1d1d",
+    "error": "#dc2626",
+    "warn": "#f59e0b",
+    "info": "#3b82f6",
+    "debug": "#9ca3af",
+    "none": "#d1d5db",
+}
+
+
+def report_dict(
+    result: AnalysisResult, insights: list[Insight], usage: Usage, source: str, top: int = 50
+) -> dict[str, Any]:
+    return {
+        "source": source,
+        "generated": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "lines": result.total_lines,
+        "levels": dict(result.levels),
+        "labels": dict(result.labels),
+        "pattern_count": len(result.patterns),
+        "patterns": [p.to_dict() for p in result.patterns[:top]],
+        "timeline": result.timeline,
+        "insights": [i.to_dict() for i in insights],
+        "usage": usage.to_dict(),
+    }
+
+
+def render(fmt: str, data: dict[str, Any]) -> str:
+    if fmt == "json":
+        return orjson.dumps(data, option=orjson.OPT_INDENT_2).decode()
+    if fmt == "markdown":
+        return _markdown(data)
+    if fmt == "html":
+        return _html(data)
+    return _text(data)
+
+
+def _cites(insight: dict[str, Any]) -> str:
+    parts = []
+    for c in insight["citations"]:
+        mark = "" if c.get("verified", True) else " (unverified)"
+        parts.append(f"pattern {c['pattern_id']} lines {', '.join(map(str, c['lines']))}{mark}")
+    return "; ".join(parts) or "none"
+
+
+def _uncited(insight: dict[str, Any]) -> str:
+    return "" if insight.get("grounded", True) else "[uncited] "
+
+
+def _text(data: dict[str, Any]) -> str:
+    out = [
+        f"LogLoupe analysis of {data['source']}: {data['lines']} lines, {data['pattern_count']} patterns",
+        "levels: " + ", ".join(f"{k}={v}" for k, v in sorted(data["levels"].items())),
+        "labels: " + ", ".join(f"{k}={v}" for k, v in sorted(data["labels"].items())),
+        "",
+    ]
+    out.append("Top patterns")
+    for p in data["patterns"][:15]:
+        out.append(f"  {p['count']:>8}  {p['label']:<17} {p['pattern_id']}  {p['template'][:110]}")
+    out.append("")
+    out.append(f"Insights ({len(data['insights'])})")
+    for k, i in enumerate(data["insights"], 1):
+        out.append(f"\n{k}. {_uncited(i)}{i['title']}  [confidence {i['confidence']:.2f}, {i['source']}]")
+        out.append(f"   Analysis: {i['summary']}")
+        out.append(f"   Error Description: {i['error_description']}")
+        out.append(f"   Possible Cause: {i['probable_cause']}")
+        out.append("   Recommended Solution / Fixes:")
+        out += [f"     - {f}" for f in i["fixes"]]
+        out.append(f"   Citations: {_cites(i)}")
+        for past in i.get("past_incidents", []):
+            out.append(
+                f"   Seen before on {past['seen']} (pattern {past['pattern_id']}), fixed by: {past['resolution']}"
+            )
+    u = data["usage"]
+    out.append(
+        f"\nUsage: {u['tokens_in']} tokens in, {u['tokens_out']} out, {u['requests']} request(s), "
+        f"est. ${u['cost_usd']:.4f}"
+    )
+    return "\n".join(out) + "\n"
+
+
+def _md_escape(text: str) -> str:
+    return text.replace("|", "\\|").replace("`", "'").replace("\n", " ")
+
+
+def _markdown(data: dict[str, Any]) -> str:
+    out = [
+        f"# LogLoupe analysis: {_md_escape(data['source'])}",
+        "",
+        f"{data['lines']} lines, {data['pattern_count']} patterns. "
+        + ", ".join(f"{k}: {v}" for k, v in sorted(data["labels"].items())),
+        "",
+        "## Top patterns",
+        "",
+        "| count | label | pattern | template |",
+        "|---:|---|---|---|",
+    ]
+    for p in data["patterns"][:20]:
+        out.append(f"| {p['count']} | {p['label']} | `{p['pattern_id']}` | `{_md_escape(p['template'][:140])}` |")
+    out += ["", "## Insights"]
+    for i in data["insights"]:
+        out += [
+            "",
+            f"### {_uncited(i)}{_md_escape(i['title'])}",
+            "",
+            f"*confidence {i['confidence']:.2f} · {i['source']}*",
+            "",
+            "**Analysis.** " + _md_escape(i["summary"]),
+            "",
+            "**Error Description.** " + _md_escape(i["error_description"]),
+            "",
+            "**Possible Cause.** " + _md_escape(i["probable_cause"]),
+            "",
+            "**Recommended Solution / Fixes.**",
+            "",
+        ]
+        out += [f"- {_md_escape(f)}" for f in i["fixes"]]
+        out += ["", f"**Citations.** {_cites(i)}"]
+        for past in i.get("past_incidents", []):
+            out.append(f"\n> Seen before on {past['seen']}, fixed by: {_md_escape(past['resolution'])}")
+    u = data["usage"]
+    out += [
+        "",
+        "## Usage",
+        "",
+        f"{u['tokens_in']} tokens in, {u['tokens_out']} out, {u['requests']} request(s), "
+        f"estimated ${u['cost_usd']:.4f}.",
+        "",
+    ]
+    return "\n".join(out)
+
+
+def _svg_timeline(timeline: list[dict[str, Any]]) -> str:
+    width, height = 720, 160
+    if not timeline:
+        return ""
+    totals = [sum(b["levels"].values()) for b in timeline]
+    peak = max(totals) or 1
+    bar_w = width / len(timeline)
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height + 20}" role="img" '
+        f'aria-label="lines per level along the file">'
+    ]
+    order = ["debug", "info", "none", "warn", "error", "fatal"]
+    for k, bucket in enumerate(timeline):
+        y = float(height)
+        for level in order:
+            n = bucket["levels"].get(level, 0)
+            if not n:
+                continue
+            h = n / peak * height
+            y -= h
+            parts.append(
+                f'<rect x="{k * bar_w:.1f}" y="{y:.1f}" width="{max(bar_w - 1, 1):.1f}" height="{h:.1f}" '
+                f'fill="{_LEVEL_COLOURS[level]}"><title>lines {bucket["from_line"]}-{bucket["to_line"]}: '
+                f"{level} {n}</title></rect>"
+            )
+    x = 0
+    for level in order:
+        parts.append(
+            f'<rect x="{x}" y="{height + 8}" width="10" height="10" fill="{_LEVEL_COLOURS[level]}"/>'
+            f'<text x="{x + 14}" y="{height + 17}" font-size="11">{level}</text>'
+        )
+        x += 70
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _svg_top_patterns(patterns: list[dict[str, Any]]) -> str:
+    rows = patterns[:10]
+    if not rows:
+        return ""
+    peak = max(p["count"] for p in rows) or 1
+    colour = {"incident": "#dc2626", "preventive_action": "#f59e0b", "normal": "#3b82f6"}
+    row_h, width = 22, 720
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{row_h * len(rows)}" role="img" '
+        f'aria-label="top patterns by count">'
+    ]
+    for k, p in enumerate(rows):
+        w = p["count"] / peak * 300
+        label = html.escape(p["template"][:70])
+        parts.append(
+            f'<rect x="0" y="{k * row_h + 3}" width="{w:.1f}" height="{row_h - 6}" '
+            f'fill="{colour.get(p["label"], "#9ca3af")}"/>'
+            f'<text x="{w + 6:.1f}" y="{k * row_h + 15}" font-size="11">{p["count"]} · {label}</text>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _html(data: dict[str, Any]) -> str:
+    e = html.escape
+    rows = "".join(
+        f"<tr><td>{p['count']}</td><td class='{e(p['label'])}'>{e(p['label'])}</td>"
+        f"<td><code>{e(p['pattern_id'])}"
+        f"</code></td><td><code>{e(p['template'][:200])}</code></td></tr>"
+        for p in data["patterns"][:30]
+    )
+    cards = []
+    for i in data["insights"]:
+        fixes = "".join(f"<li>{e(f)}</li>" for f in i["fixes"])
+        cites = (
+            "".join(
+                f"<li><code>{e(c['pattern_id'])}</code> lines {e(', '.join(map(str, c['lines'])))}"
+                f"{'' if c.get('verified', True) else ' (unverified)'}</li>"
+                for c in i["citations"]
+            )
+            or "<li>none</li>"
+        )
+        past = "".join(
+            f"<p class='past'>Seen before on {e(p['seen'])}, fixed by: {e(p['resolution'])}</p>"
+            for p in i.get("past_incidents", [])
+        )
+        flag = "" if i.get("grounded", True) else "<span class='uncited'>uncited</span> "
+        cards.append(
+            f"<section class='insight'><h3>{flag}{e(i['title'])}</h3>"
+            f"<p class='meta'>confidence {i['confidence']:.2f} · {e(i['source'])}</p>"
+            f"<h4>Analysis</h4><p>{e(i['summary'])}</p>"
+            f"<h4>Error Description</h4><p>{e(i['error_description'])}</p>"
+            f"<h4>Possible Cause</h4><p>{e(i['probable_cause'])}</p>"
+            f"<h4>Recommended Solution / Fixes</h4><ul>{fixes}</ul>"
+            f"<h4>Citations</h4><ul>{cites}</ul>{past}</section>"
+        )
+    u = data["usage"]
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>LogLoupe analysis: {e(data["source"])}</title>
+<meta http-equiv="Content-Security-Policy"
+ content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">
+<style>
+body{{font-family:system-ui,sans-serif;margin:2rem;max-width:1000px;color:#111}}
+table{{border-collapse:collapse;font-size:13px}}
+td,th{{border-bottom:1px solid #e5e7eb;padding:4px 8px;text-align:left}}
+.insight{{border:1px solid #e5e7eb;border-radius:8px;padding:0 1rem;margin:1rem 0}}.meta{{color:#6b7280}}
+.incident{{color:#dc2626}}.preventive_action{{color:#b45309}}.uncited{{background:#fde68a;padding:0 4px}}
+code{{font-size:12px;word-break:break-all}}.past{{background:#ecfdf5;padding:4px}}
+</style></head><body>
+<h1>LogLoupe analysis</h1>
+<p>{e(data["source"])} · {data["lines"]} lines · {data["pattern_count"]} patterns ·
+{e(", ".join(f"{k}: {v}" for k, v in sorted(data["labels"].items())))}</p>
+<h2>Timeline by level</h2>{_svg_timeline(data["timeline"])}
+<h2>Top patterns</h2>{_svg_top_patterns(data["patterns"])}
+<table><tr><th>count</th><th>label</th><th>pattern</th><th>template</th></tr>{rows}</table>
+<h2>Insights</h2>{"".join(cards) or "<p>No incidents or errors found.</p>"}
+<h2>Usage</h2><p>{u["tokens_in"]} tokens in, {u["tokens_out"]} out, {u["requests"]} request(s),
+estimated ${u["cost_usd"]:.4f}.</p>
+</body></html>
+"""

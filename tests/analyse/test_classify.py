@@ -1,0 +1,104 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from logloupe.analyse.classify import (
+    INCIDENT,
+    NORMAL,
+    PREVENTIVE,
+    Classifier,
+    LinearModel,
+    detect_level,
+    evidence,
+    tenant_model_path,
+)
+from logloupe.analyse.training.corpus import generate
+from logloupe.analyse.training.train import Example, evaluate, split, train_model
+
+# ../shared/data from the project root (a worktree sits one level deeper).
+_ROOT = Path(__file__).resolve().parents[2]
+BGL = next(
+    (
+        p
+        for p in (r / "shared/data/loghub-2k/BGL/BGL_2k.log" for r in (_ROOT.parent, _ROOT.parent.parent))
+        if p.exists()
+    ),
+    _ROOT.parent / "shared/data/loghub-2k/BGL/BGL_2k.log",
+)
+
+
+@pytest.mark.parametrize(
+    ("line", "level"),
+    [
+        ("2024-01-01 12:00:00 ERROR db: down", "error"),
+        ("<11>Jan  1 host app: boom", "error"),
+        ("[warn] disk almost full", "warn"),
+        ("1117838570 2005.06.03 R02 RAS KERNEL FATAL data TLB error interrupt", "fatal"),
+        ("an error happened in lower case", None),
+        ("081109 203615 148 INFO dfs.DataNode: Receiving block", "info"),
+    ],
+)
+def test_detect_level(line: str, level: str | None) -> None:
+    assert detect_level(line) == level
+
+
+@pytest.mark.parametrize(
+    ("line", "label"),
+    [
+        ("Jun 1 10:00:00 node1 kernel: Out of memory: Killed process 1234 (java)", INCIDENT),
+        ("2024-01-01 ERROR java.net.ConnectException: Connection refused", INCIDENT),
+        ("kernel: end_request: I/O error, dev sda, sector 12345", INCIDENT),
+        ("FATAL machine state register: 0x00002000", NORMAL),  # a dump line adds context only
+        ("FATAL program interrupt: illegal instruction......0", NORMAL),
+        ("FATAL Error loading /home/u/a.out: No such file or directory", PREVENTIVE),
+        ("INFO instruction cache parity error corrected", NORMAL),
+        ("WARN filesystem /var is 93% full", PREVENTIVE),
+        ("INFO request 42 completed in 12 ms", NORMAL),
+    ],
+)
+def test_default_classifier_labels(line: str, label: str) -> None:
+    result = Classifier.default().classify(line)
+    assert result.label == label, (result, evidence(line))
+    assert 0.0 <= result.confidence <= 1.0
+
+
+def test_rules_alone_still_classify() -> None:
+    clf = Classifier(model=None)
+    assert clf.classify("kernel panic - not syncing").label == INCIDENT
+    assert clf.classify("user logged in").label == NORMAL
+
+
+def test_train_roundtrip_and_scores(tmp_path: Path) -> None:
+    rows = [Example(r["message"], r["label"]) for r in generate(seed=3, per_template=4)]
+    train, test = split(rows, 0.25)
+    assert {e.label for e in test} == {INCIDENT, PREVENTIVE, NORMAL}
+    model = train_model(train, buckets=1 << 14, epochs=30)
+    scores = {s.label: s for s in evaluate(model, test)}
+    assert scores[INCIDENT].f1 > 0.9
+    path = tenant_model_path(tmp_path, "acme")
+    model.save(path)
+    again = LinearModel.load(path)
+    line = "kernel: Buffer I/O error on device sda, logical block 7"
+    assert again.proba(["w:io"]) == pytest.approx(model.proba(["w:io"]), abs=1e-3)
+    assert Classifier(again).classify(line).label == INCIDENT
+
+
+def test_tenant_names_are_checked(tmp_path: Path) -> None:
+    with pytest.raises(ValueError):
+        tenant_model_path(tmp_path, "../etc")
+
+
+@pytest.mark.skipif(not BGL.exists(), reason="shared Loghub data not present")
+def test_bgl_incident_f1_without_bgl_training() -> None:
+    clf = Classifier.default()
+    tp = fp = fn = 0
+    for raw in BGL.read_text(encoding="utf-8", errors="replace").splitlines():
+        label, _, rest = raw.partition(" ")
+        truth, pred = label != "-", clf.classify(rest).label == INCIDENT
+        tp += truth and pred
+        fp += (not truth) and pred
+        fn += truth and not pred
+    f1 = 2 * tp / (2 * tp + fp + fn)
+    assert f1 >= 0.8
