@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from logloupe.metrics import REGISTRY, WRITER_QUEUE
+from logloupe.metrics import REGISTRY, WRITER_QUEUE, MetricsPusher
 from logloupe.serve.deps import get_services
 from logloupe.serve.services import Services
 
@@ -19,3 +19,19 @@ router = APIRouter(tags=["metrics"])
 def metrics(services: Annotated[Services, Depends(get_services)]) -> Response:
     WRITER_QUEUE.set(services.writer.queued)
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+
+def setup(services: Services) -> None:
+    """Optional push to VictoriaMetrics (setting ``victoria_metrics_url``)."""
+    url = services.settings.victoria_metrics_url
+    if url:
+        pusher = MetricsPusher(url, services.settings.metrics_push_interval_s)
+        pusher.start()
+        services.extras["metrics_pusher"] = pusher
+
+
+def teardown(services: Services) -> None:
+    pusher: MetricsPusher | None = services.extras.pop("metrics_pusher", None)
+    if pusher is not None:
+        WRITER_QUEUE.set(services.writer.queued)
+        pusher.close()
