@@ -260,11 +260,19 @@ class AlertStore:
     # -- silences ---------------------------------------------------------------------------
 
     def add_silence(
-        self, tenant: str, *, rule_id: str, group_key: str, duration_s: float, reason: str, created_by: str
+        self,
+        tenant: str,
+        *,
+        rule_id: str,
+        group_key: str,
+        duration_s: float,
+        reason: str,
+        created_by: str,
+        now: float | None = None,
     ) -> dict[str, Any]:
         if rule_id:
             self.get_rule(tenant, rule_id)  # a silence names a rule of the same tenant
-        now = time.time()
+        now = time.time() if now is None else now
         row = {
             "id": secrets.token_hex(8),
             "tenant": tenant,

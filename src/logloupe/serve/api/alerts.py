@@ -129,6 +129,7 @@ def create_silence(body: SilenceBody, engine: Engine, principal: Who) -> dict[st
         duration_s=body.duration_s,
         reason=body.reason,
         created_by=principal.user,
+        now=engine.clock(),
     )
     engine.dispatcher.refresh_silences()
     return row
