@@ -125,9 +125,7 @@ def self_signed(tmp_path_factory: pytest.TempPathFactory) -> Cert:
         .not_valid_before(now - dt.timedelta(days=1))
         .not_valid_after(now + dt.timedelta(days=7))
         .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
+            x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
             critical=False,
         )
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
@@ -135,8 +133,6 @@ def self_signed(tmp_path_factory: pytest.TempPathFactory) -> Cert:
     )
     (d / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     (d / "key.pem").write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     )
     return Cert(d / "cert.pem", d / "key.pem")

@@ -30,7 +30,9 @@ def _engine(tmp_path: Path, store: EventStore, meta: MetaStore, receiver: Receiv
 
 
 @pytest.fixture
-def engine(tmp_path: Path, store: EventStore, meta: MetaStore, receiver: Receiver, clock: Clock) -> Iterator[AlertEngine]:
+def engine(
+    tmp_path: Path, store: EventStore, meta: MetaStore, receiver: Receiver, clock: Clock
+) -> Iterator[AlertEngine]:
     e = _engine(tmp_path, store, meta, receiver, clock)
     yield e
     e.close()
@@ -108,7 +110,12 @@ def test_rate_cap_per_channel(
 def test_silence_with_expiry(engine: AlertEngine, receiver: Receiver, clock: Clock) -> None:
     rule_id = _rule(engine, classes=["incident"], group_by="service")
     engine.alerts.add_silence(
-        "default", rule_id=rule_id, group_key="incident:api", duration_s=300, reason="deploy", created_by="t",
+        "default",
+        rule_id=rule_id,
+        group_key="incident:api",
+        duration_s=300,
+        reason="deploy",
+        created_by="t",
         now=clock(),
     )
     engine.dispatcher.refresh_silences()

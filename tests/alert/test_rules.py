@@ -63,7 +63,9 @@ def test_query_threshold_count_group_and_resolve(engine: AlertEngine, writer: St
         # Another tenant's errors never count towards this tenant's rules.
         + [event(f"timeout {i}", tenant="other", service="web", ts_us=now) for i in range(50)]
     )
-    total = _add(engine, name="errors", type="query", params={"query": "level:>=ERROR", "window_s": 300, "threshold": 8})
+    total = _add(
+        engine, name="errors", type="query", params={"query": "level:>=ERROR", "window_s": 300, "threshold": 8}
+    )
     per_service = _add(
         engine,
         name="errors per service",
@@ -107,7 +109,9 @@ def test_pattern_new_and_rate_change(engine: AlertEngine, writer: StoreWriter, n
     events = [event("brand new thing", pattern_id=7, ts_us=now - 1_000_000)]
     events += [event("old thing", pattern_id=8, ts_us=now - 60 * MIN), event("old thing", pattern_id=8, ts_us=now)]
     # pattern 9: 2 per 5-minute window for an hour, then 30 in the last window
-    events += [event("steady", pattern_id=9, ts_us=now - (5 + w * 5) * MIN + 1_000_000) for w in range(12) for _ in range(2)]
+    events += [
+        event("steady", pattern_id=9, ts_us=now - (5 + w * 5) * MIN + 1_000_000) for w in range(12) for _ in range(2)
+    ]
     events += [event("steady", pattern_id=9, ts_us=now - i * 1_000_000) for i in range(30)]
     writer.write(events)
     new = _add(engine, name="new patterns", type="pattern", params={"mode": "new", "window_s": 300})
