@@ -186,6 +186,12 @@ window_s = 300
 threshold = 50
 
 [[rule]]
+name = "Preventive actions"
+type = "classification"
+channels = ["teams", "email"]
+classes = ["preventive_action"]
+
+[[rule]]
 name = "payments quiet"
 tenant = "shop"
 type = "silence"
@@ -202,6 +208,8 @@ minutes = 10
         shop = engine.alerts.find_rule("shop", "payments quiet")
         assert shop is not None and shop.params.minutes == 10
         assert engine.alerts.find_rule("shop", "Incidents") is not None  # defaults for the new tenant
+        preventive = engine.alerts.find_rule("default", "Preventive actions")
+        assert preventive is not None and preventive.channels == ["teams", "email"]  # the file reconfigured it
     finally:
         engine.close()
     path.write_text('[[rule]]\nname = "bad"\ntype = "query"\nwindow_s = 300\n')

@@ -135,7 +135,7 @@ class AlertStore:
         existing = self.find_rule(tenant, spec.name)
         if existing is None:
             return self.create_rule(tenant, spec, origin=origin, created_by=origin)
-        if existing.origin == origin:
+        if existing.origin in (origin, "default"):  # the file may reconfigure the default rules
             return self.update_rule(tenant, existing.id, spec)
         return existing
 
