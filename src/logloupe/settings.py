@@ -91,6 +91,9 @@ class Settings(BaseSettings):
     alert_retry_base_s: float = Field(
         default=1.0, ge=0, description="First retry delay; each further retry doubles it (exponential backoff)."
     )
+    alert_history_days: int = Field(
+        default=90, ge=1, description="Alert history and delivery records older than this are deleted."
+    )
     alert_sample_lines: int = Field(default=5, ge=1, le=50, description="Sample log lines carried by a notification.")
     public_url: str = Field(
         default="", description="External base URL of the UI, for links in notifications (default http://host:port)."

@@ -178,3 +178,9 @@ def test_report_anomalies(app_client: TestClient, receiver: Receiver) -> None:
     )
     bad = app_client.post("/api/v1/alerts/anomalies", json=[{"kind": "x", "score": 2, "ts_us": 1}])
     assert bad.status_code == 400
+
+
+def test_rule_targets_are_validated(app_client: TestClient) -> None:
+    for targets in ({"email_to": ["not an address\r\nBcc: x@y"]}, {"webhook_url": "file:///etc/passwd"}):
+        r = app_client.post("/api/v1/alerts/rules", json={**RULE, "targets": targets})
+        assert r.status_code == 400, r.text

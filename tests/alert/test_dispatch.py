@@ -160,3 +160,13 @@ def test_default_rules_record_unconfigured_channels(engine: AlertEngine) -> None
     engine.dispatcher.drain()
     [h] = engine.alerts.history("default", rule_id=names["Preventive actions"].id)
     assert [(d["channel"], d["result"]) for d in h["deliveries"]] == [("teams", "not_configured")]
+
+
+def test_old_history_is_pruned(engine: AlertEngine, clock: Clock) -> None:
+    rule_id = _rule(engine, classes=["incident"])
+    engine.on_stored([event("boom", classification="incident", pattern_id=1)])
+    engine.dispatcher.drain()
+    assert len(engine.alerts.history("default", rule_id=rule_id)) == 1
+    clock.advance(91 * 86400)
+    engine.evaluate_due()  # resolves the quiet alert (a new row), then prunes what is older than 90 days
+    assert [h["state"] for h in engine.alerts.history("default", rule_id=rule_id)] == ["resolved"]

@@ -116,3 +116,22 @@ def test_grafana_dashboard_uses_only_existing_metrics() -> None:
     for name in ("log_incident_total", "log_warning_total", "logloupe_alert_deliveries_total"):
         assert name in referenced
     assert dashboard["uid"] and all(p["datasource"]["uid"] == "${datasource}" for p in dashboard["panels"])
+
+
+def test_server_pushes_when_configured(victoria: str, tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from logloupe.serve.app import create_app
+    from logloupe.settings import Settings
+
+    settings = Settings(data_dir=tmp_path / "data", victoria_metrics_url=victoria, metrics_push_interval_s=60)
+    with TestClient(create_app(settings)) as c:
+        assert c.get("/healthz").status_code == 200
+    # The interval is long: what arrived was pushed at shutdown.
+    with httpx.Client(timeout=10) as client:
+        deadline = time.monotonic() + 30
+        series: list[dict[str, object]] = []
+        while time.monotonic() < deadline and not series:
+            series = _export(client, victoria, "logloupe_writer_queue_events")
+            time.sleep(0.2)
+    assert series and series[0]["values"] == [0]

@@ -122,6 +122,7 @@ class AlertEngine:
         self._rules_lock = threading.Lock()
         self._known_tenants: set[str] = set()
         self._next_due: dict[str, float] = {}
+        self._next_prune = 0.0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -274,6 +275,9 @@ class AlertEngine:
             self._next_due[rule.id] = now + rule.params.interval_s
             out.append(self.evaluate_rule(rule, now))
         self.dispatcher.sweep()
+        if now >= self._next_prune:
+            self._next_prune = now + 3600
+            self.alerts.prune(now - self.settings.alert_history_days * 86400)
         return out
 
     def _schedule_loop(self) -> None:

@@ -15,6 +15,7 @@ evaluation yields ``Signal`` objects; the dispatcher turns them into notificatio
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -105,14 +106,32 @@ PARAMS: dict[str, type[_Params]] = {
 }
 
 
+_EMAIL = re.compile(r"^[^@\s,<>\"]{1,64}@[A-Za-z0-9.-]{1,255}$")
+
+
 class Targets(_Params):
     """Per-rule destinations; empty values fall back to the settings."""
 
-    email_to: list[str] = Field(default_factory=list)
-    slack_url: str = ""
-    teams_url: str = ""
-    webhook_url: str = ""
-    webhook_secret: str = ""
+    email_to: list[str] = Field(default_factory=list, max_length=50)
+    slack_url: str = Field(default="", max_length=2000)
+    teams_url: str = Field(default="", max_length=2000)
+    webhook_url: str = Field(default="", max_length=2000)
+    webhook_secret: str = Field(default="", max_length=500)
+
+    @field_validator("email_to")
+    @classmethod
+    def _addresses(cls, value: list[str]) -> list[str]:
+        for address in value:
+            if not _EMAIL.match(address):
+                raise ValueError(f"not an email address: {address[:100]!r}")
+        return value
+
+    @field_validator("slack_url", "teams_url", "webhook_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if value and not value.startswith(("https://", "http://")):
+            raise ValueError("a webhook URL starts with https:// or http://")
+        return value
 
 
 class RuleSpec(BaseModel):

@@ -257,6 +257,15 @@ class AlertStore:
             )
         return out
 
+    def prune(self, before: float) -> int:
+        """Delete history (with its deliveries) and expired silences older than ``before``."""
+        with self.engine.begin() as conn:
+            old = sa.select(alert_history.c.id).where(alert_history.c.at < before)
+            conn.execute(alert_deliveries.delete().where(alert_deliveries.c.history_id.in_(old)))
+            removed = conn.execute(alert_history.delete().where(alert_history.c.at < before)).rowcount
+            conn.execute(alert_silences.delete().where(alert_silences.c.expires_at < before))
+        return int(removed or 0)
+
     # -- silences ---------------------------------------------------------------------------
 
     def add_silence(

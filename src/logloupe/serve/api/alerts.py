@@ -19,9 +19,12 @@ EDIT_ROLES = ("editor", "admin")
 
 
 def setup(services: Services) -> None:
-    engine = AlertEngine(
-        services.settings, services.store, services.meta, pattern_lookup=services.extras.get("pattern_lookup")
-    )
+    def pattern_lookup(tenant: str, pattern_id: str) -> str:
+        # Looked up per call: the pattern stage may register after this module's setup.
+        lookup = services.extras.get("pattern_lookup")
+        return str(lookup(tenant, pattern_id)) if lookup is not None else ""
+
+    engine = AlertEngine(services.settings, services.store, services.meta, pattern_lookup=pattern_lookup)
     engine.start()
     services.extras["alerts"] = engine
     services.writer.after_store.append(engine.on_stored)
