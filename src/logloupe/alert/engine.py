@@ -7,6 +7,7 @@ detectors call ``engine.on_anomalies([...])`` with ``AnomalySignal`` values.
 
 from __future__ import annotations
 
+import collections
 import logging
 import ssl
 import threading
@@ -198,21 +199,22 @@ class AlertEngine:
     def on_stored(self, events: Sequence[LogEvent]) -> None:
         """``StoreWriter.after_store`` hook: counts classifications, evaluates streaming rules."""
         started = time.perf_counter()
-        tenants = set()
-        for e in events:
-            tenants.add(e.tenant)
-            if e.classification:
-                counter = _CLASS_COUNTERS.get(e.classification)
-                if counter is not None:
-                    counter.labels(e.tenant, e.service).inc()
+        tenants = {e.tenant for e in events}
         for tenant in tenants - self._known_tenants:
             self.ensure_defaults(tenant)
             self.reload()
+        # One pass; metric children are bumped once per (tenant, service, class), not per event.
+        classified: collections.Counter[tuple[str, str, str]] = collections.Counter()
         by_tenant: dict[str, list[LogEvent]] = {}
-        if any(e.classification or e.anomaly_score for e in events):
-            for e in events:
-                if e.classification or e.anomaly_score:
-                    by_tenant.setdefault(e.tenant, []).append(e)
+        for e in events:
+            if e.classification or e.anomaly_score:
+                by_tenant.setdefault(e.tenant, []).append(e)
+                if e.classification:
+                    classified[(e.classification, e.tenant, e.service)] += 1
+        for (cls, tenant, service), n_events in classified.items():
+            counter = _CLASS_COUNTERS.get(cls)
+            if counter is not None:
+                counter.labels(tenant, service).inc(n_events)
         if not by_tenant:
             return
         signals: list[Signal] = []

@@ -264,28 +264,31 @@ def sample_line(e: LogEvent, max_chars: int = 500) -> str:
 def match_classification(rule: Rule, events: Sequence[LogEvent], samples: int) -> list[Signal]:
     p: ClassificationParams = rule.params
     classes = set(p.classes)
-    groups: dict[str, Signal] = {}
+    by_pattern = p.group_by == "pattern"
+    groups: dict[tuple[str, int, str], Signal] = {}
     for e in events:
         if e.classification not in classes or e.tenant != rule.tenant:
             continue
         if p.service and e.service != p.service:
             continue
-        pid = format_pattern_id(e.pattern_id)
-        key = f"{e.classification}:{pid or e.service}" if p.group_by == "pattern" else f"{e.classification}:{e.service}"
-        sig = groups.get(key)
+        # Group on raw values; ids are formatted once per group, not once per event.
+        gk = (e.classification, e.pattern_id, "") if by_pattern and e.pattern_id else (e.classification, 0, e.service)
+        sig = groups.get(gk)
         if sig is None:
+            pid = format_pattern_id(gk[1])
             label = "Incident" if e.classification == "incident" else e.classification.replace("_", " ").capitalize()
-            sig = groups[key] = Signal(
+            sig = groups[gk] = Signal(
                 rule,
-                key,
+                f"{e.classification}:{pid or e.service}",
                 matches=0,
                 title=f"{label} in {e.service or 'unknown service'}",
                 service=e.service,
-                pattern_id=pid if p.group_by == "pattern" else "",
+                pattern_id=pid,
                 summary=f"Events classified {e.classification}.",
             )
         sig.matches += 1
-        sig.observed_us = max(sig.observed_us, e.observed_ts_us)
+        if e.observed_ts_us > sig.observed_us:
+            sig.observed_us = e.observed_ts_us
         if len(sig.samples) < samples:
             sig.samples.append(sample_line(e))
     for sig in groups.values():
