@@ -113,7 +113,7 @@ def test_stored_incidents_notify_and_show_in_history(app_client: TestClient, rec
     [hook] = receiver.on("/hook")
     body = hook.json()
     assert isinstance(body, dict) and body["matches"] == 3 and body["tenant"] == "default"
-    assert body["links"]["alert"].startswith("https://logs.example.com/alerts/history?id=")
+    assert body["links"]["alert"].startswith("https://logs.example.com/app/alerts?tab=history&id=")
     history = app_client.get("/api/v1/alerts/history", params={"rule_id": rule["id"]}).json()["items"]
     [item] = history
     assert item["state"] == "firing" and item["notification"]["samples"][0].endswith("db connection refused <b>")

@@ -145,7 +145,7 @@ def _check_email(msg: EmailMessage) -> None:
         assert "40" in body  # suppressed repeats
     assert HOSTILE in text
     assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
-    assert "https://logs.example.com/alerts/history?id=7" in html
+    assert "https://logs.example.com/app/alerts?tab=history&amp;id=7" in html
 
 
 def test_email_plain(smtp_plain: tuple[Inbox, int]) -> None:
@@ -229,7 +229,7 @@ def test_slack_blocks(receiver: Receiver) -> None:
     assert "&lt;@channel&gt;" in text and "<@channel>" not in text  # no mentions from log text
     assert "card processor" in text and "40 repeats suppressed" in text
     urls = [e["url"] for e in body["blocks"][-1]["elements"]]
-    assert urls[0] == "https://logs.example.com/alerts/history?id=7"
+    assert urls[0] == "https://logs.example.com/app/alerts?tab=history&id=7"
 
 
 def test_teams_adaptive_card(receiver: Receiver) -> None:
@@ -243,8 +243,8 @@ def test_teams_adaptive_card(receiver: Receiver) -> None:
     card = attachment["content"]
     assert card["type"] == "AdaptiveCard" and card["version"] == "1.4"
     titles = {a["title"]: a["url"] for a in card["actions"]}
-    assert titles["Open alert"] == "https://logs.example.com/alerts/history?id=7"
-    assert titles["Search logs"].startswith("https://logs.example.com/search?q=pattern_id")
+    assert titles["Open alert"] == "https://logs.example.com/app/alerts?tab=history&id=7"
+    assert titles["Search logs"].startswith("https://logs.example.com/app/discover?q=pattern_id")
     texts = [b.get("text", "") for b in card["body"]]
     assert any("card processor" in t for t in texts)
     assert any("payment <\\*> failed" in t or "payment \\<\\*\\> failed" in t for t in texts)

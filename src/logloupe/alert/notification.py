@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 FIRING = "firing"
 RESOLVED = "resolved"
@@ -42,7 +42,7 @@ class Notification:
 
     @property
     def alert_url(self) -> str:
-        return f"{self.public_url}/alerts/history?{urlencode({'id': self.history_id})}"
+        return f"{self.public_url}/app/alerts?{urlencode({'tab': 'history', 'id': self.history_id})}"
 
     @property
     def search_url(self) -> str:
@@ -52,11 +52,12 @@ class Notification:
             q = 'service:"' + self.service.replace("\\", "\\\\").replace('"', '\\"') + '"'
         else:
             q = ""
-        return f"{self.public_url}/search?{urlencode({'q': q})}"
+        return f"{self.public_url}/app/discover?{urlencode({'q': q})}"
 
     @property
     def silence_url(self) -> str:
-        return f"{self.public_url}/alerts/silences/new?rule_id={quote(self.rule_id)}&group_key={quote(self.group_key)}"
+        query = urlencode({"tab": "silences", "rule_id": self.rule_id, "group_key": self.group_key})
+        return f"{self.public_url}/app/alerts?{query}"
 
     def to_json(self) -> dict[str, Any]:
         """The generic webhook body and the history payload."""
