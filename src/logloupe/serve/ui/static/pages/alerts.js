@@ -122,7 +122,7 @@ export function mount(root, ctx) {
     const data = await api("/api/v1/alerts/silences");
     const rule = h("input", { class: "q-input", placeholder: "Rule id (empty: all rules)", value: ctx.params.get("rule_id") || "", "aria-label": "Rule id" });
     const key = h("input", { class: "q-input", placeholder: "Group key (empty: all)", value: ctx.params.get("group_key") || "", "aria-label": "Group key" });
-    const hours = h("input", { class: "q-input small-input", type: "number", min: "0.1", step: "0.5", value: "1", "aria-label": "Hours" });
+    const hours = h("input", { class: "q-input small-input", type: "number", min: "0.25", step: "0.25", value: "1", "aria-label": "Hours" });
     const reason = h("input", { class: "q-input", placeholder: "Reason", "aria-label": "Reason" });
     const submit = async (ev) => {
       ev.preventDefault();
