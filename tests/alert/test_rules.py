@@ -152,6 +152,7 @@ def test_anomaly_rule_uses_the_threshold_setting(engine: AlertEngine) -> None:
         ]
     )
     engine.on_stored([event("odd", anomaly_score=0.95, service="db"), event("fine", anomaly_score=0.2)])
+    engine.dispatcher.drain()
     history = engine.alerts.history("default", rule_id=rule.id)
     notes = {h["group_key"]: h["notification"] for h in history}
     assert set(notes) == {"volume_spike:api:00000000000000ab", "event:db:"}

@@ -107,6 +107,11 @@ class Dispatcher:
         self._queue: queue.Queue[_Job | None] = queue.Queue(maxsize=_QUEUE_MAX)
         self._worker = threading.Thread(target=self._deliver_loop, name="logloupe-alert-delivery", daemon=True)
         self._worker.start()
+        # Streaming signals are handled off the store writer's thread: history writes (SQLite
+        # commits) must not delay ingest acknowledgements.
+        self._signals: queue.Queue[list[Signal] | None] = queue.Queue(maxsize=1000)
+        self._signal_worker = threading.Thread(target=self._signal_loop, name="logloupe-alert-signals", daemon=True)
+        self._signal_worker.start()
         self.notified = 0  # notifications handed to channels (after dedup, before rate cap)
 
     # -- signals in -------------------------------------------------------------------------
@@ -116,8 +121,29 @@ class Dispatcher:
             with self._lock:
                 self._handle_one(sig)
 
+    def submit(self, signals: list[Signal]) -> None:
+        """Queue signals for the dispatcher thread; when it is far behind, handle them here (backpressure)."""
+        if not signals:
+            return
+        try:
+            self._signals.put_nowait(signals)
+        except queue.Full:
+            self.handle(signals)
+
+    def _signal_loop(self) -> None:
+        while True:
+            signals = self._signals.get()
+            try:
+                if signals is None:
+                    return
+                self.handle(signals)
+            except Exception:
+                log.exception("alert signal handling failed")
+            finally:
+                self._signals.task_done()
+
     def _handle_one(self, sig: Signal) -> None:
-        now = self.clock()
+        now = sig.at or self.clock()
         rule = sig.rule
         k = (rule.tenant, rule.id, sig.key)
         alert = self._alerts.get(k)
@@ -169,6 +195,7 @@ class Dispatcher:
 
     def sweep(self) -> None:
         """Resolve quiet streaming alerts and persist suppressed counts (the scheduler calls this)."""
+        self._wait_signals(5.0)
         now = self.clock()
         with self._lock:
             for k, alert in list(self._alerts.items()):
@@ -343,13 +370,20 @@ class Dispatcher:
         ALERT_DELIVERY_SECONDS.labels(job.channel_name).observe(took)
         self._record(job.notification, job.channel_name, "", "failed", attempt, error, took)
 
-    def drain(self, timeout_s: float = 30.0) -> None:
-        """Wait until every queued delivery has finished (tests, shutdown)."""
+    def _wait_signals(self, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
-        while self._queue.unfinished_tasks and time.monotonic() < deadline:
+        while self._signals.unfinished_tasks and time.monotonic() < deadline:
+            time.sleep(0.005)
+
+    def drain(self, timeout_s: float = 30.0) -> None:
+        """Wait until every queued signal and delivery has been handled (tests, shutdown)."""
+        deadline = time.monotonic() + timeout_s
+        while (self._signals.unfinished_tasks or self._queue.unfinished_tasks) and time.monotonic() < deadline:
             time.sleep(0.01)
 
     def close(self, timeout_s: float = 10.0) -> None:
         self.drain(timeout_s)
+        self._signals.put(None)
+        self._signal_worker.join(timeout_s)
         self._queue.put(None)
         self._worker.join(timeout_s)

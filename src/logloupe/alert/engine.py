@@ -227,7 +227,10 @@ class AlertEngine:
                 signals += match_classification(rule, batch, n)
             elif rule.type == "anomaly":
                 signals += match_anomaly_events(rule, batch, self.settings.anomaly_threshold, n)
-        self.dispatcher.handle(signals)
+        seen = self.clock()
+        for sig in signals:
+            sig.at = seen
+        self.dispatcher.submit(signals)
         ALERT_EVALUATION_SECONDS.labels("stream").observe(time.perf_counter() - started)
 
     def on_anomalies(self, anomalies: Sequence[AnomalySignal]) -> None:
@@ -241,8 +244,9 @@ class AlertEngine:
             for rule in rules:
                 sig = match_anomaly(rule, a, self.settings.anomaly_threshold)
                 if sig is not None:
+                    sig.at = self.clock()
                     signals.append(sig)
-        self.dispatcher.handle(signals)
+        self.dispatcher.submit(signals)
         ALERT_EVALUATION_SECONDS.labels("anomaly").observe(time.perf_counter() - started)
 
     # -- scheduled --------------------------------------------------------------------------

@@ -251,6 +251,7 @@ class Signal:
     explanation: str = ""
     observed_us: int = 0  # when the newest matching event arrived (latency metric)
     repeats: int = 1  # how many repeats this signal stands for (streaming: one per matching event)
+    at: float = 0.0  # when it was seen (epoch s); 0 = when the dispatcher handles it
 
 
 def sample_line(e: LogEvent, max_chars: int = 500) -> str:
