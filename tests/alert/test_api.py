@@ -184,3 +184,18 @@ def test_rule_targets_are_validated(app_client: TestClient) -> None:
     for targets in ({"email_to": ["not an address\r\nBcc: x@y"]}, {"webhook_url": "file:///etc/passwd"}):
         r = app_client.post("/api/v1/alerts/rules", json={**RULE, "targets": targets})
         assert r.status_code == 400, r.text
+
+
+def test_webhook_urls_and_secrets_are_not_readable(app_client: TestClient) -> None:
+    secret_url = "https://hooks.slack.com/services/T000/B000/very-secret"
+    body = {**RULE, "channels": ["slack", "webhook"], "targets": {"slack_url": secret_url, "webhook_secret": "k2"}}
+    rule = app_client.post("/api/v1/alerts/rules", json=body).json()
+    assert rule["targets"]["slack_url"] == "https://hooks.slack.com/…"
+    assert "very-secret" not in app_client.get("/api/v1/alerts/rules").text
+    # Sending back what was read (as the UI does) keeps the stored URL and secret.
+    put = {k: rule[k] for k in ("name", "type", "channels", "params", "severity")}
+    put["targets"] = {k: v for k, v in rule["targets"].items() if k != "webhook_secret"}
+    assert app_client.put(f"/api/v1/alerts/rules/{rule['id']}", json={**put, "enabled": False}).status_code == 200
+    stored = _services(app_client).extras["alerts"].alerts.get_rule("default", rule["id"])
+    assert stored.targets.slack_url == secret_url and stored.targets.webhook_secret == "k2"
+    assert stored.enabled is False

@@ -106,6 +106,13 @@ PARAMS: dict[str, type[_Params]] = {
 }
 
 
+def mask_url(url: str) -> str:
+    if not url:
+        return ""
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://{rest.split('/', 1)[0]}/…"
+
+
 _EMAIL = re.compile(r"^[^@\s,<>\"]{1,64}@[A-Za-z0-9.-]{1,255}$")
 
 
@@ -117,6 +124,27 @@ class Targets(_Params):
     teams_url: str = Field(default="", max_length=2000)
     webhook_url: str = Field(default="", max_length=2000)
     webhook_secret: str = Field(default="", max_length=500)
+
+    def public(self) -> dict[str, Any]:
+        """What reads show: webhook URLs (Slack and Teams URLs are credentials) cut to their origin."""
+        return {
+            "email_to": self.email_to,
+            "slack_url": mask_url(self.slack_url),
+            "teams_url": mask_url(self.teams_url),
+            "webhook_url": mask_url(self.webhook_url),
+            "webhook_secret": bool(self.webhook_secret),
+        }
+
+    def merged(self, current: Targets) -> Targets:
+        """An update that sends back what reads showed keeps the stored values."""
+        update: dict[str, Any] = {}
+        for name in ("slack_url", "teams_url", "webhook_url"):
+            new, old = getattr(self, name), getattr(current, name)
+            if new and new == mask_url(old):
+                update[name] = old
+        if not self.webhook_secret and current.webhook_secret:
+            update["webhook_secret"] = current.webhook_secret
+        return self.model_copy(update=update) if update else self
 
     @field_validator("email_to")
     @classmethod
@@ -185,7 +213,7 @@ class Rule:
             "channels": self.channels,
             "params": self.params.model_dump(),
             # Secrets are write-only: the API says whether one is set, never what it is.
-            "targets": {**self.targets.model_dump(), "webhook_secret": bool(self.targets.webhook_secret)},
+            "targets": self.targets.public(),
             "origin": self.origin,
             "created_by": self.created_by,
             "created_at": self.created_at,

@@ -100,9 +100,7 @@ class AlertStore:
         other = self.find_rule(tenant, spec.name)
         if other is not None and other.id != rule_id:
             raise InvalidInput(f"an alert rule named {spec.name!r} exists already", name=spec.name)
-        targets = spec.targets
-        if not targets.webhook_secret and current.targets.webhook_secret:
-            targets = targets.model_copy(update={"webhook_secret": current.targets.webhook_secret})
+        targets = spec.targets.merged(current.targets)
         with self.engine.begin() as conn:
             conn.execute(
                 alert_rules.update()
