@@ -114,6 +114,10 @@ class Settings(BaseSettings):
     alert_webhook_secret: str = Field(
         default="", description="HMAC-SHA256 key signing generic webhooks (`X-LogLoupe-Signature`)."
     )
+    alert_channels_all_tenants: bool = Field(
+        default=False,
+        description="Settings-level alert destinations serve every tenant, not only `default_tenant`.",
+    )
     victoria_metrics_url: str = Field(
         default="", description="VictoriaMetrics base URL; when set, metrics are pushed to /api/v1/import/prometheus."
     )

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from logloupe.alert.engine import AlertEngine
-from logloupe.alert.rules import RuleSpec
+from logloupe.alert.rules import RuleSpec, Targets
 from logloupe.settings import Settings
 from logloupe.store.events import EventStore
 from logloupe.store.meta import MetaStore
@@ -170,3 +170,24 @@ def test_old_history_is_pruned(engine: AlertEngine, clock: Clock) -> None:
     clock.advance(91 * 86400)
     engine.evaluate_due()  # resolves the quiet alert (a new row), then prunes what is older than 90 days
     assert [h["state"] for h in engine.alerts.history("default", rule_id=rule_id)] == ["resolved"]
+
+
+def test_settings_destinations_serve_only_the_default_tenant(engine: AlertEngine, receiver: Receiver) -> None:
+    spec = RuleSpec(name="to webhook", type="classification", channels=["webhook"], params={})
+    other = engine.alerts.create_rule("acme", spec)
+    own = engine.alerts.create_rule(
+        "globex", spec.model_copy(update={"targets": Targets(webhook_url=receiver.url + "/globex")})
+    )
+    engine.reload()
+    engine.on_stored(
+        [
+            event("acme secret", tenant="acme", classification="incident"),
+            event("g", tenant="globex", classification="incident"),
+        ]
+    )
+    engine.dispatcher.drain()
+    assert receiver.on("/hook") == []  # acme's log lines never reach the operator's webhook
+    assert len(receiver.on("/globex")) == 1
+    [h] = engine.alerts.history("acme", rule_id=other.id)
+    assert [d["result"] for d in h["deliveries"]] == ["not_configured"]
+    assert engine.alerts.history("globex", rule_id=own.id)[0]["deliveries"][0]["result"] == "sent"

@@ -169,28 +169,34 @@ class AlertEngine:
 
     def channels_for(self, rule: Rule) -> list[tuple[str, Channel | None]]:
         s, t = self.settings, rule.targets
+        # The settings' destinations belong to the operator: other tenants' alerts (their log
+        # lines) only go there when the operator says so; otherwise a rule names its own targets.
+        shared = rule.tenant == s.default_tenant or s.alert_channels_all_tenants
+        email_to = t.email_to or (s.alert_email_to if shared else [])
+        slack = t.slack_url or (s.slack_webhook_url if shared else "")
+        teams = t.teams_url or (s.teams_webhook_url if shared else "")
+        webhook = t.webhook_url or (s.alert_webhook_url if shared else "")
+        secret = t.webhook_secret if t.webhook_url else s.alert_webhook_secret
         out: list[tuple[str, Channel | None]] = []
         for name in rule.channels:
             channel: Channel | None = None
-            if name == "email" and s.smtp_host:
+            if name == "email" and s.smtp_host and email_to:
                 channel = EmailChannel(
                     s.smtp_host,
                     s.smtp_port,
                     sender=s.smtp_from,
-                    recipients=t.email_to or s.alert_email_to,
+                    recipients=email_to,
                     security=s.smtp_security,
                     username=s.smtp_username,
                     password=s.smtp_password,
                     ssl_context=self.smtp_ssl_context,
                 )
-            elif name == "slack" and (t.slack_url or s.slack_webhook_url):
-                channel = SlackChannel(t.slack_url or s.slack_webhook_url, self.http)
-            elif name == "teams" and (t.teams_url or s.teams_webhook_url):
-                channel = TeamsChannel(t.teams_url or s.teams_webhook_url, self.http)
-            elif name == "webhook" and (t.webhook_url or s.alert_webhook_url):
-                url = t.webhook_url or s.alert_webhook_url
-                secret = t.webhook_secret if t.webhook_url else s.alert_webhook_secret
-                channel = WebhookChannel(url, secret, self.http)
+            elif name == "slack" and slack:
+                channel = SlackChannel(slack, self.http)
+            elif name == "teams" and teams:
+                channel = TeamsChannel(teams, self.http)
+            elif name == "webhook" and webhook:
+                channel = WebhookChannel(webhook, secret, self.http)
             out.append((name, channel))
         return out
 
