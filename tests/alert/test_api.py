@@ -199,3 +199,13 @@ def test_webhook_urls_and_secrets_are_not_readable(app_client: TestClient) -> No
     stored = _services(app_client).extras["alerts"].alerts.get_rule("default", rule["id"])
     assert stored.targets.slack_url == secret_url and stored.targets.webhook_secret == "k2"
     assert stored.enabled is False
+
+
+def test_a_new_tenants_default_rules_evaluate_at_once(app_client: TestClient) -> None:
+    _as(app_client, "acme")
+    names = {r["name"]: r for r in app_client.get("/api/v1/alerts/rules").json()["items"]}  # creates the defaults
+    services = _services(app_client)
+    services.writer.write([event("down", tenant="acme", classification="incident", ts_us=time.time_ns() // 1000)])
+    services.extras["alerts"].dispatcher.drain()
+    [item] = app_client.get("/api/v1/alerts/history", params={"rule_id": names["Incidents"]["id"]}).json()["items"]
+    assert item["state"] == "firing"

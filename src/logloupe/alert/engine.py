@@ -143,12 +143,17 @@ class AlertEngine:
             self._thread.start()
 
     def ensure_defaults(self, tenant: str) -> None:
+        """Create the tenant's default rules the first time it is seen, and start evaluating them."""
         if tenant in self._known_tenants:
             return
+        created = False
         for spec in default_rule_specs():
             if self.alerts.find_rule(tenant, spec.name) is None:
                 self.alerts.create_rule(tenant, spec, origin="default", created_by="default")
+                created = True
         self._known_tenants.add(tenant)
+        if created:
+            self.reload()
 
     def reload(self) -> None:
         """Re-read the enabled rules (after any change through the API)."""
@@ -208,7 +213,6 @@ class AlertEngine:
         tenants = {e.tenant for e in events}
         for tenant in tenants - self._known_tenants:
             self.ensure_defaults(tenant)
-            self.reload()
         # One pass; metric children are bumped once per (tenant, service, class), not per event.
         classified: collections.Counter[tuple[str, str, str]] = collections.Counter()
         by_tenant: dict[str, list[LogEvent]] = {}
