@@ -8,7 +8,7 @@
   history rows.
 * Rate cap: at most ``max_per_hour`` notifications per (tenant, channel) in any hour; the rest are
   recorded as ``rate_limited`` deliveries.
-* Delivery runs on a worker thread with retries and exponential backoff; every attempt's outcome
+* Delivery runs on one worker thread per channel with retries and exponential backoff; every outcome
   is recorded in ``alert_deliveries`` and the metrics.
 
 History writes are bounded by the same rules: a burst of matching events adds one ``suppressed``
@@ -104,9 +104,9 @@ class Dispatcher:
         self._sent: dict[tuple[str, str], deque[float]] = {}
         self._silences: list[dict[str, Any]] = []
         self._silences_loaded = -1e18
-        self._queue: queue.Queue[_Job | None] = queue.Queue(maxsize=_QUEUE_MAX)
-        self._worker = threading.Thread(target=self._deliver_loop, name="logloupe-alert-delivery", daemon=True)
-        self._worker.start()
+        # One delivery queue and worker per channel: a hanging SMTP server never delays Slack.
+        self._queues: dict[str, queue.Queue[_Job | None]] = {}
+        self._workers: list[threading.Thread] = []
         # Streaming signals are handled off the store writer's thread: history writes (SQLite
         # commits) must not delay ingest acknowledgements.
         self._signals: queue.Queue[list[Signal] | None] = queue.Queue(maxsize=1000)
@@ -312,7 +312,7 @@ class Dispatcher:
                 self._record(n, name, "", "rate_limited", 0, f"over {self.max_per_hour} per hour", 0.0)
                 continue
             try:
-                self._queue.put_nowait(_Job(n, name, channel))
+                self._queue_for(name).put_nowait(_Job(n, name, channel))
             except queue.Full:
                 self._record(n, name, "", "dropped", 0, "delivery queue full", 0.0)
 
@@ -333,9 +333,20 @@ class Dispatcher:
 
     # -- delivery ---------------------------------------------------------------------------
 
-    def _deliver_loop(self) -> None:
+    def _queue_for(self, channel: str) -> queue.Queue[_Job | None]:
+        q = self._queues.get(channel)
+        if q is None:
+            q = self._queues[channel] = queue.Queue(maxsize=_QUEUE_MAX)
+            worker = threading.Thread(
+                target=self._deliver_loop, args=(q,), name=f"logloupe-alert-{channel}", daemon=True
+            )
+            worker.start()
+            self._workers.append(worker)
+        return q
+
+    def _deliver_loop(self, q: queue.Queue[_Job | None]) -> None:
         while True:
-            job = self._queue.get()
+            job = q.get()
             try:
                 if job is None:
                     return
@@ -343,7 +354,7 @@ class Dispatcher:
             except Exception:
                 log.exception("alert delivery crashed")
             finally:
-                self._queue.task_done()
+                q.task_done()
 
     def _deliver(self, job: _Job) -> None:
         started = time.monotonic()
@@ -378,12 +389,22 @@ class Dispatcher:
     def drain(self, timeout_s: float = 30.0) -> None:
         """Wait until every queued signal and delivery has been handled (tests, shutdown)."""
         deadline = time.monotonic() + timeout_s
-        while (self._signals.unfinished_tasks or self._queue.unfinished_tasks) and time.monotonic() < deadline:
+
+        def busy() -> bool:
+            with self._lock:  # queues are created under the lock (in _notify)
+                queues = list(self._queues.values())
+            return bool(self._signals.unfinished_tasks or any(q.unfinished_tasks for q in queues))
+
+        while busy() and time.monotonic() < deadline:
             time.sleep(0.01)
 
     def close(self, timeout_s: float = 10.0) -> None:
         self.drain(timeout_s)
         self._signals.put(None)
         self._signal_worker.join(timeout_s)
-        self._queue.put(None)
-        self._worker.join(timeout_s)
+        with self._lock:
+            queues = list(self._queues.values())
+        for q in queues:
+            q.put(None)
+        for worker in self._workers:
+            worker.join(timeout_s)
