@@ -3,7 +3,13 @@ so the exposition and docs/metrics.md stay in one place."""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+import logging
+import threading
+
+import httpx
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+log = logging.getLogger(__name__)
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -53,3 +59,112 @@ QUOTA_REJECTED = Counter(
     ["tenant", "quota"],
     registry=REGISTRY,
 )
+
+# -- analysis results, counted as events are stored (names as in the issue: log_<class>_total) --
+LOG_INCIDENT = Counter(
+    "log_incident", "Events classified incident, by tenant and service.", ["tenant", "service"], registry=REGISTRY
+)
+LOG_WARNING = Counter(
+    "log_warning",
+    "Events classified preventive_action (worth acting on before they become incidents), by tenant and service.",
+    ["tenant", "service"],
+    registry=REGISTRY,
+)
+LOG_NORMAL = Counter(
+    "log_normal", "Events classified normal, by tenant and service.", ["tenant", "service"], registry=REGISTRY
+)
+ANOMALY_SCORE = Histogram(
+    "logloupe_anomaly_score",
+    "Scores of reported anomalies (0..1), by tenant and kind.",
+    ["tenant", "kind"],
+    buckets=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0),
+    registry=REGISTRY,
+)
+ANOMALY_LAST_SCORE = Gauge(
+    "logloupe_anomaly_last_score",
+    "Score of the latest anomaly, by tenant and kind.",
+    ["tenant", "kind"],
+    registry=REGISTRY,
+)
+
+# -- alerting --
+ALERT_NOTIFICATIONS = Counter(
+    "logloupe_alert_notifications",
+    "Alert outcomes by tenant, rule type and state (firing, resolved, suppressed, silenced).",
+    ["tenant", "rule_type", "state"],
+    registry=REGISTRY,
+)
+ALERT_DELIVERIES = Counter(
+    "logloupe_alert_deliveries",
+    "Notification deliveries by channel and result (sent, failed, rate_limited, not_configured, dropped).",
+    ["channel", "result"],
+    registry=REGISTRY,
+)
+ALERT_DELIVERY_SECONDS = Histogram(
+    "logloupe_alert_delivery_seconds",
+    "Time to deliver one notification on one channel, retries included.",
+    ["channel"],
+    registry=REGISTRY,
+)
+ALERT_EVALUATION_SECONDS = Histogram(
+    "logloupe_alert_evaluation_seconds",
+    "Time to evaluate one rule (scheduled) or one stored batch (streaming).",
+    ["rule_type"],
+    registry=REGISTRY,
+)
+ALERT_LATENCY_SECONDS = Histogram(
+    "logloupe_alert_latency_seconds",
+    "From the newest matching event's arrival to its notification being queued.",
+    ["rule_type"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600),
+    registry=REGISTRY,
+)
+ALERT_FIRING = Gauge("logloupe_alert_firing", "Alerts currently firing, by tenant.", ["tenant"], registry=REGISTRY)
+METRICS_PUSHES = Counter(
+    "logloupe_metrics_pushes", "Pushes to VictoriaMetrics by result (ok, failed).", ["result"], registry=REGISTRY
+)
+
+
+def push_metrics(client: httpx.Client, base_url: str, extra_label: str = "") -> None:
+    """One push of the whole registry to VictoriaMetrics' Prometheus-text import endpoint."""
+    url = base_url.rstrip("/") + "/api/v1/import/prometheus"
+    params = {"extra_label": extra_label} if extra_label else None
+    response = client.post(url, content=generate_latest(REGISTRY), params=params)
+    response.raise_for_status()
+
+
+class MetricsPusher:
+    """Pushes the registry every ``interval_s`` on a daemon thread; failures are counted, never fatal."""
+
+    def __init__(self, base_url: str, interval_s: float, client: httpx.Client | None = None) -> None:
+        self.base_url = base_url
+        self.interval_s = interval_s
+        self._own = client is None
+        self.client = client or httpx.Client(timeout=10.0)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="logloupe-metrics-push", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def push_once(self) -> bool:
+        try:
+            push_metrics(self.client, self.base_url)
+        except httpx.HTTPError as exc:
+            METRICS_PUSHES.labels("failed").inc()
+            log.warning("metrics push to %s failed: %s", self.base_url, exc)
+            return False
+        METRICS_PUSHES.labels("ok").inc()
+        return True
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self.push_once()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(10)
+        self.push_once()  # the last values before shutdown
+        if self._own:
+            self.client.close()

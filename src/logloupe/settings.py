@@ -124,6 +124,60 @@ class Settings(BaseSettings):
         default=False,
         description="Also mask IP addresses (secrets, e-mails, cards, phones are always masked).",
     )
+    # -- alerting and metrics (docs/alerts.md) --
+    anomaly_threshold: float = Field(
+        default=0.7, ge=0.0, le=1.0, description="Anomaly score at or above which the default anomaly rule fires."
+    )
+    alert_rules_file: Path | None = Field(
+        default=None, description="TOML file of alert rules (`[[rule]]` tables) loaded at start-up."
+    )
+    alert_dedup_window_s: float = Field(
+        default=600.0, gt=0, description="One notification per (tenant, rule, group key) inside this window."
+    )
+    alert_resolve_after_s: float = Field(
+        default=600.0, gt=0, description="A streaming alert resolves after this long without a matching signal."
+    )
+    alert_eval_interval_s: float = Field(
+        default=5.0, gt=0, description="Scheduler tick: due query/pattern/silence rules run, quiet alerts resolve."
+    )
+    alert_channel_max_per_hour: int = Field(
+        default=60, ge=1, description="Rate cap: notifications one channel sends per tenant and hour."
+    )
+    alert_retry_attempts: int = Field(default=4, ge=1, description="Delivery attempts per notification and channel.")
+    alert_retry_base_s: float = Field(
+        default=1.0, ge=0, description="First retry delay; each further retry doubles it (exponential backoff)."
+    )
+    alert_history_days: int = Field(
+        default=90, ge=1, description="Alert history and delivery records older than this are deleted."
+    )
+    alert_sample_lines: int = Field(default=5, ge=1, le=50, description="Sample log lines carried by a notification.")
+    public_url: str = Field(
+        default="", description="External base URL of the UI, for links in notifications (default http://host:port)."
+    )
+    smtp_host: str = Field(default="", description="SMTP server for email alerts; empty disables email.")
+    smtp_port: int = Field(default=587, description="SMTP port (587 STARTTLS, 465 implicit TLS, 25 plain).")
+    smtp_security: str = Field(default="starttls", description="`starttls`, `tls` (implicit TLS) or `none`.")
+    smtp_username: str = Field(default="", description="SMTP AUTH user name; empty skips AUTH.")
+    smtp_password: str = Field(default="", description="SMTP AUTH password.")
+    smtp_from: str = Field(default="logloupe@localhost", description="Sender address of alert email.")
+    smtp_ca_file: Path | None = Field(
+        default=None, description="CA bundle to verify the SMTP server (default: system)."
+    )
+    alert_email_to: list[str] = Field(default_factory=list, description="Default recipients of alert email.")
+    slack_webhook_url: str = Field(default="", description="Default Slack incoming-webhook URL.")
+    teams_webhook_url: str = Field(default="", description="Default Microsoft Teams incoming-webhook URL.")
+    alert_webhook_url: str = Field(default="", description="Default generic webhook URL.")
+    alert_webhook_secret: str = Field(
+        default="", description="HMAC-SHA256 key signing generic webhooks (`X-LogLoupe-Signature`)."
+    )
+    alert_channels_all_tenants: bool = Field(
+        default=False,
+        description="Settings-level alert destinations serve every tenant, not only `default_tenant`.",
+    )
+    victoria_metrics_url: str = Field(
+        default="", description="VictoriaMetrics base URL; when set, metrics are pushed to /api/v1/import/prometheus."
+    )
+    metrics_push_interval_s: float = Field(default=15.0, gt=0, description="Interval of the VictoriaMetrics push.")
 
     @classmethod
     def settings_customise_sources(

@@ -32,6 +32,7 @@ ROUTER_MODULES = [
     "logloupe.serve.api.auth",
     "logloupe.serve.api.tenant_admin",
     "logloupe.serve.ui.login.page",
+    "logloupe.serve.api.alerts",
 ]
 
 

@@ -163,6 +163,75 @@ ingest_usage = sa.Table(
     sa.Column("bytes", sa.Integer, nullable=False, default=0),
 )
 
+# -- alerting (alert/store.py reads and writes these) --------------------------------------
+
+alert_rules = sa.Table(
+    "alert_rules",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("tenant", sa.String(64), nullable=False, index=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("type", sa.String(32), nullable=False),
+    sa.Column("enabled", sa.Boolean, nullable=False, default=True),
+    sa.Column("severity", sa.String(32), nullable=False, default="warning"),
+    sa.Column("channels", sa.Text, nullable=False, default="[]"),
+    sa.Column("params", sa.Text, nullable=False, default="{}"),
+    sa.Column("targets", sa.Text, nullable=False, default="{}"),
+    sa.Column("origin", sa.String(16), nullable=False, default="api"),
+    sa.Column("created_by", sa.String(200), nullable=False, default=""),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Column("last_eval_at", sa.Float, nullable=True),
+    sa.Column("last_eval_ms", sa.Float, nullable=True),
+    sa.UniqueConstraint("tenant", "name"),
+)
+
+alert_history = sa.Table(
+    "alert_history",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("tenant", sa.String(64), nullable=False),
+    sa.Column("rule_id", sa.String(32), nullable=False),
+    sa.Column("rule_name", sa.String(200), nullable=False),
+    sa.Column("rule_type", sa.String(32), nullable=False),
+    sa.Column("group_key", sa.Text, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("at", sa.Float, nullable=False),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("matches", sa.Integer, nullable=False, default=0),
+    sa.Column("suppressed", sa.Integer, nullable=False, default=0),
+    sa.Column("payload", sa.Text, nullable=False, default="{}"),
+    sa.Index("ix_alert_history_tenant_at", "tenant", "at"),
+)
+
+alert_deliveries = sa.Table(
+    "alert_deliveries",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("history_id", sa.Integer, sa.ForeignKey("alert_history.id", ondelete="CASCADE"), index=True),
+    sa.Column("tenant", sa.String(64), nullable=False),
+    sa.Column("channel", sa.String(32), nullable=False),
+    sa.Column("target", sa.Text, nullable=False, default=""),
+    sa.Column("result", sa.String(32), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("error", sa.Text, nullable=False, default=""),
+    sa.Column("at", sa.Float, nullable=False),
+    sa.Column("duration_ms", sa.Float, nullable=False, default=0.0),
+)
+
+alert_silences = sa.Table(
+    "alert_silences",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("tenant", sa.String(64), nullable=False, index=True),
+    sa.Column("rule_id", sa.String(32), nullable=False, default=""),
+    sa.Column("group_key", sa.Text, nullable=False, default=""),
+    sa.Column("reason", sa.Text, nullable=False, default=""),
+    sa.Column("created_by", sa.String(200), nullable=False, default=""),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False),
+)
+
 # Raw input kept in quarantine is cut to this size; the reason says so.
 QUARANTINE_MAX_RAW = 16384
 
@@ -185,6 +254,9 @@ MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("0303_auth_invitations", _create(invitations)),
     ("0304_auth_login_attempts", _create(login_attempts)),
     ("0305_auth_tenant_policies", _create(tenant_policies, ingest_usage)),
+    ("0400_alert_rules", _create(alert_rules)),
+    ("0401_alert_history", _create(alert_history, alert_deliveries)),
+    ("0402_alert_silences", _create(alert_silences)),
 ]
 
 

@@ -1,4 +1,4 @@
-"""``GET /metrics`` in the Prometheus text exposition format."""
+"""``GET /metrics`` in the Prometheus text exposition format, and the optional push to VictoriaMetrics."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from logloupe.metrics import REGISTRY, WRITER_QUEUE
+from logloupe.metrics import REGISTRY, WRITER_QUEUE, MetricsPusher
 from logloupe.serve.auth import require_role
 from logloupe.serve.deps import Principal, get_services
 from logloupe.serve.services import Services
@@ -34,3 +34,19 @@ def own_tenant_only(text: bytes, tenant: str) -> bytes:
     return b"\n".join(
         line for line in text.split(b"\n") if line.startswith(b"#") or b'tenant="' not in line or mine in line
     )
+
+
+def setup(services: Services) -> None:
+    """Optional push to VictoriaMetrics (setting ``victoria_metrics_url``)."""
+    url = services.settings.victoria_metrics_url
+    if url:
+        pusher = MetricsPusher(url, services.settings.metrics_push_interval_s)
+        pusher.start()
+        services.extras["metrics_pusher"] = pusher
+
+
+def teardown(services: Services) -> None:
+    pusher: MetricsPusher | None = services.extras.pop("metrics_pusher", None)
+    if pusher is not None:
+        WRITER_QUEUE.set(services.writer.queued)
+        pusher.close()
