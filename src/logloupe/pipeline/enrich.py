@@ -1,0 +1,95 @@
+"""Enrichment before storage: each event gets its pattern id, the pattern's variables, and a class.
+
+One ``Enricher`` per server process: the template miner learns online per (tenant, service),
+its state is saved as JSON (never pickled) under the data directory so pattern ids survive a
+restart, and new patterns are reported to listeners (the patterns table, alerting).
+Classification runs once per (pattern, level), not once per event: a pattern's lines share a class.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from logloupe.analyse.classify import Classifier
+from logloupe.model import LogEvent
+from logloupe.parse.patterns import PatternMatch, PatternMiner
+
+log = logging.getLogger(__name__)
+
+NewPatternListener = Callable[[LogEvent, PatternMatch], None]
+CLASS_CACHE_MAX = 200_000
+
+
+class Enricher:
+    def __init__(self, state_path: Path | None = None, classifier: Classifier | None = None) -> None:
+        self.state_path = state_path
+        self.miner = self._load(state_path)
+        self.classifier = classifier if classifier is not None else Classifier.default()
+        self.listeners: list[NewPatternListener] = []
+        self._class_cache: dict[tuple[str, int, int], str] = {}
+        self._lock = threading.Lock()
+        self._dirty = 0
+
+    @staticmethod
+    def _load(path: Path | None) -> PatternMiner:
+        if path is not None and path.exists():
+            try:
+                return PatternMiner.from_state(json.loads(path.read_text()))
+            except (ValueError, KeyError, TypeError):
+                # A damaged state file must not stop ingestion: keep it aside and start afresh.
+                log.exception("pattern state %s unreadable; kept as .broken, starting afresh", path)
+                path.replace(path.with_suffix(".broken"))
+        return PatternMiner()
+
+    def enrich(self, events: Sequence[LogEvent]) -> None:
+        """Set ``pattern_id``, ``pattern_vars`` and ``classification`` in place."""
+        new: list[tuple[LogEvent, PatternMatch]] = []
+        with self._lock:
+            for event in events:
+                if not event.message:
+                    continue
+                match = self.miner.add(event.message, tenant=event.tenant, service=event.service, ts_us=event.ts_us)
+                event.pattern_id = match.pattern_id
+                event.pattern_vars = list(match.variables)
+                if not event.classification:
+                    event.classification = self._classify(event, match.pattern_id)
+                if match.is_new:
+                    new.append((event, match))
+            self._dirty += len(events)
+        for event, match in new:
+            for listener in self.listeners:
+                try:
+                    listener(event, match)
+                except Exception:  # a listener must never lose events
+                    log.exception("new-pattern listener failed")
+
+    def _classify(self, event: LogEvent, pattern_id: int) -> str:
+        key = (event.tenant, pattern_id, int(event.level))
+        label = self._class_cache.get(key)
+        if label is None:
+            label = self.classifier.classify(event.message, event.level.name).label
+            if len(self._class_cache) >= CLASS_CACHE_MAX:
+                self._class_cache.clear()
+            self._class_cache[key] = label
+        return label
+
+    def save(self) -> None:
+        """Write the miner's state atomically (temp file + rename)."""
+        if self.state_path is None:
+            return
+        with self._lock:
+            state = self.miner.export_state()
+            self._dirty = 0
+        self.state_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.state_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state))
+        os.replace(tmp, self.state_path)
+
+    def save_if_dirty(self, threshold: int = 10_000) -> None:
+        if self._dirty >= threshold:
+            self.save()
