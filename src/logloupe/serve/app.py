@@ -28,6 +28,10 @@ ROUTER_MODULES = [
     "logloupe.serve.api.logs",
     "logloupe.serve.api.saved_searches",
     "logloupe.serve.api.metrics",
+    "logloupe.serve.api.patterns",
+    "logloupe.serve.api.stats",
+    "logloupe.serve.api.tail",
+    "logloupe.serve.api.ui",
 ]
 
 

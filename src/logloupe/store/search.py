@@ -38,9 +38,13 @@ class Scope:
     to_us: int | None = None
     now_us: int = field(default_factory=now_us)
     regex_max: int = 256
+    # Merged patterns (surviving id → ids merged into it), so ``pattern:<id>`` finds them all.
+    pattern_groups: dict[int, tuple[int, ...]] = field(default_factory=dict)
 
     def where(self) -> tuple[str, dict[str, Any]]:
-        compiled = compile_query(self.q, now_us=self.now_us, regex_max=self.regex_max)
+        compiled = compile_query(
+            self.q, now_us=self.now_us, regex_max=self.regex_max, pattern_groups=self.pattern_groups
+        )
         params = dict(compiled.params)
         params["tenant"] = self.tenant
         parts = ["tenant = {tenant:String}"]
