@@ -49,6 +49,25 @@ def demo_events(minutes: int, rate: float, end_us: int) -> list[Any]:
     return events
 
 
+def new_pattern_events(end_us: int) -> list[Any]:
+    """A pattern never seen before, in the last ten minutes: the Patterns page marks it new."""
+    records = [
+        {
+            "timestamp": end_us / 1e6 - 600 + i * 20,
+            "service": "payments",
+            "level": "ERROR",
+            "message": f"fraud check unreachable: circuit open for order ord_{40000 + i}",
+        }
+        for i in range(25)
+    ]
+    events = assemble(
+        [record_fields(r, Limits()) for r in records], tenant="default", now_us=end_us, source="demo", position="new"
+    )
+    for e in events:
+        e.pattern_id = pattern_of(e.service, e.message)
+    return events
+
+
 @dataclass
 class Served:
     url: str
@@ -90,6 +109,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         end = now_us() - 2_000_000
         store.insert(demo_events(120, 3.0, end - 30 * 60_000_000))
         store.insert(demo_events(30, 12.0, end))
+        store.insert(new_pattern_events(end))
     finally:
         store.close()
     served = start_server(data)

@@ -12,16 +12,16 @@ import httpx
 from tests.ui.conftest import Page, Served, shot
 
 
-def _open(page: Page, url: str) -> Any:
+def _open(page: Page, url: str, ready: bool = True) -> Any:
     page.page.goto(url)
-    page.page.wait_for_load_state("networkidle")
+    if ready:
+        _ready(page.page)
     return page.page
 
 
 def _ready(page: Any) -> None:
-    """Discover marks itself ready once the table, chart and fields belong to the current query."""
-    page.wait_for_selector('.discover[data-ready="1"]')
-    page.wait_for_load_state("networkidle")
+    """Pages mark themselves ready once every panel belongs to the current query and range."""
+    page.wait_for_selector('.page[data-ready="1"]')
 
 
 def _q(page: Any) -> dict[str, list[str]]:
@@ -79,6 +79,7 @@ def test_discover_query_facets_zoom_and_details(server: Served, page: Page) -> N
 
     # expand a row: fields, message, surrounding events
     pg.goto(f"{server.url}/app/discover?from=now-15m&q=level:ERROR")
+    _ready(pg)
     pg.locator("tr.ev").first.click()
     detail = pg.locator("tr.detail")
     detail.wait_for()
@@ -92,14 +93,14 @@ def test_discover_query_facets_zoom_and_details(server: Served, page: Page) -> N
 
 
 def test_query_error_shown_at_its_position(server: Served, page: Page) -> None:
-    pg = _open(page, f"{server.url}/app/discover?q=service:auth%20AND%20(oops")
+    pg = _open(page, f"{server.url}/app/discover?q=service:auth%20AND%20(oops", ready=False)
     err = pg.get_by_test_id("query-error")
     err.wait_for()
     assert "position" in err.inner_text()
     caret = err.locator(".q-caret").inner_text().split("\n")
     assert caret[1].index("^") == 22  # the end of the query, where ')' was expected
     shot(pg, "discover-query-error")
-    assert not [e for e in page.errors if "400" not in e], page.errors
+    assert not [e for e in page.errors if "status of 400" not in e], page.errors
 
 
 def test_url_holds_the_state_and_saved_searches(server: Served, page: Page) -> None:
@@ -117,7 +118,7 @@ def test_url_holds_the_state_and_saved_searches(server: Served, page: Page) -> N
 
 
 def test_live_tail_streams_an_event_ingested_now(server: Served, page: Page) -> None:
-    pg = _open(page, f"{server.url}/app/tail?q=service:checkout")
+    pg = _open(page, f"{server.url}/app/tail?q=service:checkout", ready=False)
     pg.get_by_test_id("tail-state").filter(has_text="live").wait_for()
     marker = f"order shipped marker-{int(time.time() * 1000)}"
     r = httpx.post(
@@ -150,7 +151,7 @@ def test_dashboard_panels(server: Served, page: Page) -> None:
     assert pg.locator(".le-row").count() > 0
     shot(pg, "dashboard")
     pg.get_by_test_id("service-filter").select_option("payments")
-    pg.wait_for_load_state("networkidle")
+    _ready(pg)
     assert _q(pg)["service"] == ["payments"]
     assert {t.strip() for t in pg.locator(".hb-l").all_inner_texts()} == {"payments"}
     assert set(pg.locator(".le-svc").all_inner_texts()) <= {"payments"}
@@ -168,7 +169,7 @@ def test_patterns_open_discover_filtered_to_the_pattern(server: Served, page: Pa
     assert pid and re.fullmatch(r"[0-9a-f]{16}", pid)
     rows.nth(1).locator(".p-main").click()
     pg.wait_for_url(re.compile(r"/app/discover"))
-    pg.locator("tr.ev").first.wait_for()
+    _ready(pg)
     assert _q(pg)["q"] == [f"pattern:{pid}"]
     chips = set(pg.locator("tr.ev .pat-chip").all_inner_texts())
     assert chips == {pid[:6]}
@@ -177,12 +178,12 @@ def test_patterns_open_discover_filtered_to_the_pattern(server: Served, page: Pa
 
 def test_every_page_loads_without_console_errors(server: Served, page: Page) -> None:
     for slug in ("anomalies", "insights", "alerts", "sources", "settings"):
-        pg = _open(page, f"{server.url}/app/{slug}")
+        pg = _open(page, f"{server.url}/app/{slug}", ready=False)
         pg.locator(".soon-card").wait_for()
         shot(pg, f"placeholder-{slug}")
     pg = _open(page, f"{server.url}/")
     assert pg.url.endswith("/app/discover")
-    pg.evaluate("document.documentElement.dataset.theme = 'light'")
-    pg.locator("tr.ev").first.wait_for()
+    pg.keyboard.press("t")  # the theme shortcut
+    _ready(pg)
     shot(pg, "discover-light")
     assert not page.errors, page.errors

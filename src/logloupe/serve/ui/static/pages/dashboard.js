@@ -72,6 +72,8 @@ export function mount(root, ctx) {
   async function load() {
     if (ctrl) ctrl.abort();
     ctrl = new AbortController();
+    const page = root.querySelector(".dashboard");
+    page.dataset.ready = "0";
     let data;
     try {
       data = await api("/api/v1/stats/overview", { params: { from: state.from, to: state.to, service: state.service, buckets: 60 }, signal: ctrl.signal });
@@ -134,6 +136,7 @@ export function mount(root, ctx) {
         h("span", { class: "le-msg mono" }, e.message.split("\n", 1)[0].slice(0, 300))));
     }
     if (!data.latest_errors.length) latestEl.appendChild(h("div", { class: "empty small" }, "No errors in this range. ✓"));
+    page.dataset.ready = "1";
   }
 
   renderPicker();

@@ -104,6 +104,9 @@ export function mount(root, ctx) {
     const search = api("/api/v1/search", { params: { ...params, limit: PAGE_SIZE, sort: `ts:${state.sort}` }, signal });
     const hist = api("/api/v1/histogram", { params: { ...params, buckets: 80 }, signal });
     const facets = api("/api/v1/facets", { params: { ...params, size: 8 }, signal });
+    // Handled below, or dropped with the search's error: never an unhandled rejection.
+    hist.catch(() => {});
+    facets.catch(() => {});
     try {
       const res = await search;
       hits.textContent = num(res.total);

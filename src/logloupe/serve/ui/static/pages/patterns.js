@@ -53,6 +53,8 @@ export function mount(root, ctx) {
   async function load() {
     if (ctrl) ctrl.abort();
     ctrl = new AbortController();
+    const page = root.querySelector(".patterns");
+    page.dataset.ready = "0";
     try {
       data = await api("/api/v1/patterns", { params: { from: state.from, to: state.to, service: state.service, buckets: 24 }, signal: ctrl.signal });
     } catch (e) {
@@ -64,6 +66,7 @@ export function mount(root, ctx) {
     svcSel.value = state.service;
     selected.clear();
     render();
+    page.dataset.ready = "1";
   }
 
   function levelMix(levels, count) {
