@@ -187,3 +187,90 @@ def test_every_page_loads_without_console_errors(server: Served, page: Page) -> 
     _ready(pg)
     shot(pg, "discover-light")
     assert not page.errors, page.errors
+
+
+XSS = [
+    '<img src=x onerror="window.__xss=(window.__xss||0)+1"> xsstest',
+    "<script>window.__xss=1</script> xsstest",
+    '"><svg onload="window.__xss=1"> xsstest',
+    "javascript:window.__xss=1 xsstest",
+]
+
+
+def _xss_records() -> list[dict[str, Any]]:
+    return [
+        {
+            "service": '<img src=x onerror="window.__xss=1">',
+            "host": "<script>window.__xss=1</script>",
+            "level": "ERROR",
+            "message": message,
+            "meta": {
+                '<b onmouseover="window.__xss=1">k</b>': "<script>window.__xss=1</script>",
+                "link": "javascript:window.__xss=1",
+            },
+        }
+        for message in XSS
+    ]
+
+
+def _no_script_ran(pg: Any) -> None:
+    assert pg.evaluate("window.__xss") is None
+    assert pg.evaluate("document.querySelectorAll('#page script, #page img[src=x], #page svg[onload]').length") == 0
+
+
+def test_log_text_is_never_markup(server: Served, page: Page) -> None:
+    dialogs: list[str] = []
+    page.page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    r = httpx.post(f"{server.url}/api/v1/logs", json=_xss_records())
+    assert r.json()["accepted"] == len(XSS)
+    pg = _open(page, f"{server.url}/app/discover?q=xsstest&from=now-1h")
+    rows = pg.locator("tr.ev")
+    assert rows.count() == len(XSS)
+    for i in range(len(XSS)):
+        rows.nth(i).click()
+    assert pg.locator("tr.detail").count() == len(XSS)
+    # The payloads are shown as text, character for character.
+    assert pg.get_by_text(XSS[1], exact=True).count() >= 1
+    assert pg.locator(".kv .v").filter(has_text="<script>window.__xss=1</script>").count() >= 1
+    assert pg.locator('.field[data-field="service"] .fv-v').filter(has_text="<img src=x").count() == 1
+    pg.locator("tr.detail").first.get_by_test_id("surrounding").click()
+    pg.get_by_test_id("context").locator(".ctx-row.anchor").wait_for()
+    pg.keyboard.press("Escape")
+    shot(pg, "xss-discover")
+    _no_script_ran(pg)
+
+    pg = _open(page, f"{server.url}/app/dashboard?from=now-1h")
+    assert pg.locator(".le-svc").filter(has_text="<img src=x").count() >= 1
+    _no_script_ran(pg)
+
+    pg = _open(page, f"{server.url}/app/tail?q=xsstest", ready=False)
+    pg.get_by_test_id("tail-state").filter(has_text="live").wait_for()
+    httpx.post(f"{server.url}/api/v1/logs", json=_xss_records())
+    pg.locator(".tail-row").nth(len(XSS) - 1).wait_for()
+    pg.locator(".tail-row").first.click()
+    _no_script_ran(pg)
+    assert not dialogs
+    assert not page.errors, page.errors
+
+
+def test_a_ten_thousand_line_message_does_not_freeze_the_page(server: Served, page: Page) -> None:
+    # Short lines: the whole message stays under the 64 KiB message limit (docs/limits.md).
+    huge = "\n".join(str(i) for i in range(10_000))
+    r = httpx.post(f"{server.url}/api/v1/logs", json={"service": "bigsvc", "level": "ERROR", "message": f"boom\n{huge}"})
+    assert r.json()["accepted"] == 1
+    pg = _open(page, f"{server.url}/app/discover?q=service:bigsvc&from=now-1h")
+    row = pg.locator("tr.ev")
+    assert row.count() == 1
+    assert row.locator(".c-msg").inner_text().startswith("boom")
+    started = time.perf_counter()
+    row.click()
+    pre = pg.locator("tr.detail .msg-pre")
+    pre.wait_for()
+    assert pre.inner_text().count("\n") < 100  # cut for speed
+    show_all = pg.get_by_role("button", name=re.compile(r"Show all \(10,001 lines"))
+    show_all.click()
+    pg.wait_for_function("document.querySelector('tr.detail .msg-pre').textContent.split('\\n').length === 10001")
+    assert pg.evaluate("1 + 1") == 2  # the page still answers
+    print(f"expand + show all of a 10,001-line message: {time.perf_counter() - started:.3f} s")
+    shot(pg, "discover-huge-message")
+    assert not page.errors, page.errors

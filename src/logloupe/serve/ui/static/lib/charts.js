@@ -35,10 +35,10 @@ export function timeBars(container, data, { keys, height = 140, onBrush, label =
     const t1 = new Date(buckets[buckets.length - 1].ts).getTime() + step;
     const span = Math.max(1, t1 - t0);
     const x = (t) => pad.l + ((t - t0) / span) * iw;
-    const max = niceMax(Math.max(1, ...buckets.map((b) => b.total)));
+    const max = niceMax(Math.max(4, ...buckets.map((b) => b.total)) / 4) * 4;
     const y = (v) => pad.t + ih - (v / max) * ih;
-    for (let i = 0; i <= 3; i++) {
-      const v = (max / 3) * i;
+    for (let i = 0; i <= 4; i++) {
+      const v = (max / 4) * i;
       root.appendChild(svg("line", { x1: pad.l, x2: W - pad.r, y1: y(v), y2: y(v), class: "grid" }));
       root.appendChild(svg("text", { x: pad.l - 6, y: y(v) + 3, "text-anchor": "end", class: "axis-lbl" }, compactAxis(v)));
     }

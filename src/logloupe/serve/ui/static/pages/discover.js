@@ -124,6 +124,9 @@ export function mount(root, ctx) {
       if (e.status === 400) bar.setError(e);
       else toast(e.message, "error");
       clear(chartEl); clear(fieldsEl);
+      clear(status).appendChild(h("div", { class: "empty" }, h("div", { class: "empty-ico" }, "⚠"),
+        h("div", {}, e.status === 400 ? "Fix the query to see results." : "The search failed."),
+        h("div", { class: "muted small" }, "Press ? in the query bar for the syntax.")));
       page.classList.remove("busy");
       page.dataset.ready = "1";
       return;

@@ -11,6 +11,7 @@ export function mount(root, ctx) {
     service: ctx.params.get("service") || "",
     filter: ctx.params.get("filter") || "",
     focus: ctx.params.get("focus") || "",
+    sort: ctx.params.get("sort") || "count",
   };
   let data = { patterns: [] };
   const selected = new Set();
@@ -21,12 +22,16 @@ export function mount(root, ctx) {
   const filterIn = h("input", { class: "q-input small-input", type: "search", placeholder: "Filter patterns…", value: state.filter, "aria-label": "Filter patterns" });
   filterIn.addEventListener("input", () => { state.filter = filterIn.value; ctx.setParams(params()); render(); });
   const tpSlot = h("div", { class: "tp-slot" });
+  const sorts = [["count", "Most events"], ["new", "Newest first"], ["recent", "Last seen"]];
+  const seg = h("div", { class: "seg", role: "group", "aria-label": "Sort" }, sorts.map(([k, l]) =>
+    h("button", { type: "button", class: state.sort === k ? "on" : "", dataset: { sort: k },
+      onclick: () => { state.sort = k; ctx.setParams(params()); seg.querySelectorAll("button").forEach((b) => b.classList.toggle("on", b.dataset.sort === k)); render(); } }, l)));
   const summary = h("div", { class: "muted small" });
   const mergeBtn = h("button", { class: "btn", type: "button", disabled: true, "data-testid": "merge" }, "Merge selected");
   mergeBtn.addEventListener("click", merge);
   const tbody = h("tbody", {});
   root.appendChild(h("div", { class: "page patterns" },
-    h("header", { class: "toolbar" }, h("h1", {}, "Patterns"), filterIn, h("div", { class: "grow" }), mergeBtn, svcSel, tpSlot),
+    h("header", { class: "toolbar" }, h("h1", {}, "Patterns"), filterIn, h("div", { class: "grow" }), mergeBtn, seg, svcSel, tpSlot),
     h("div", { class: "panel" },
       h("div", { class: "panel-h" }, summary,
         h("div", { class: "legend" }, h("span", { class: "new-badge" }, "NEW"), h("span", { class: "muted small" }, " first seen recently"))),
@@ -36,7 +41,7 @@ export function mount(root, ctx) {
         tbody))));
 
   function params() {
-    return { from: state.from, to: state.to, service: state.service, filter: state.filter };
+    return { from: state.from, to: state.to, service: state.service, filter: state.filter, sort: state.sort === "count" ? "" : state.sort };
   }
 
   function update(patch) {
@@ -86,6 +91,8 @@ export function mount(root, ctx) {
     clear(tbody);
     const f = state.filter.toLowerCase();
     const shown = data.patterns.filter((p) => !f || p.example.toLowerCase().includes(f) || p.name.toLowerCase().includes(f) || p.id.includes(f) || p.service.toLowerCase().includes(f));
+    if (state.sort === "new") shown.sort((a, b) => (b.new - a.new) || b.first_seen.localeCompare(a.first_seen));
+    else if (state.sort === "recent") shown.sort((a, b) => b.last_seen.localeCompare(a.last_seen));
     const newCount = data.patterns.filter((p) => p.new).length;
     summary.textContent = `${num(data.patterns.length)} patterns · ${num(data.total || 0)} events · ${num(newCount)} new`;
     if (!shown.length) {
@@ -107,7 +114,7 @@ export function mount(root, ctx) {
             p.name ? [" · ", h("span", { class: "mono" }, p.example.split("\n", 1)[0].slice(0, 120))] : null,
             p.merged.length ? h("span", { class: "merged-badge", title: p.merged.join(", ") }, ` +${p.merged.length} merged`) : null)),
         h("td", { class: "num" }, h("b", {}, compact(p.count))),
-        h("td", {}, sparkline(p.trend, { color: p.levels.ERROR || p.levels.FATAL ? "var(--lv-error)" : "var(--accent)" })),
+        h("td", {}, sparkline(p.trend, { color: ((p.levels.ERROR || 0) + (p.levels.FATAL || 0)) * 2 > p.count ? "var(--lv-error)" : (p.levels.WARN || 0) * 2 > p.count ? "var(--lv-warn)" : "var(--accent)" })),
         h("td", {}, levelMix(p.levels, p.count)),
         h("td", { class: "small", title: fmtTime(p.first_seen) }, ago(p.first_seen)),
         h("td", { class: "small", title: fmtTime(p.last_seen) }, ago(p.last_seen)),

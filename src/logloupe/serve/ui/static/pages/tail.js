@@ -19,7 +19,7 @@ export function mount(root, ctx) {
   const rate = h("span", { class: "kpi-inline", "data-testid": "tail-rate" }, "0.0");
   const count = h("span", { class: "kpi-inline" }, "0");
   const pauseBtn = h("button", { class: "btn", type: "button", "data-testid": "pause" }, "❚❚ Pause");
-  const clearBtn = h("button", { class: "btn btn-ghost", type: "button", onclick: () => { clear(list); received = 0; count.textContent = "0"; } }, "Clear");
+  const clearBtn = h("button", { class: "btn btn-ghost", type: "button", onclick: () => { waiting(); received = 0; count.textContent = "0"; } }, "Clear");
   const follow = h("input", { type: "checkbox", checked: true });
   const list = h("div", { class: "tail-list mono", "data-testid": "tail-list", role: "log", "aria-live": "off" });
   const pendingNote = h("span", { class: "muted small" });
@@ -55,8 +55,15 @@ export function mount(root, ctx) {
     return r;
   }
 
+  function waiting() {
+    clear(list).appendChild(h("div", { class: "tail-wait" }, "Waiting for new events",
+      q ? [" matching ", h("b", {}, q)] : null, "…"));
+  }
+
   function addEvents(events) {
     if (!events.length) return;
+    const wait = list.querySelector(".tail-wait");
+    if (wait) wait.remove();
     const frag = document.createDocumentFragment();
     for (const ev of events) frag.appendChild(row(ev));
     list.appendChild(frag);
@@ -67,6 +74,7 @@ export function mount(root, ctx) {
   function start() {
     if (stream) stream.close();
     bar.setError(null);
+    if (!list.querySelector(".tail-row")) waiting();
     state.textContent = "connecting";
     dot.className = "live-dot";
     stream = streamEvents("/api/v1/tail", { q }, (name, data) => {
