@@ -15,16 +15,26 @@ NOW = time.time_ns() // 1000
 P_LOGIN, P_REFUSED, P_NEW = 0xA000000000000001, 0xF00000000000000B, 0x0000000000000C0C
 
 
-def _event(i: int, *, ago_s: float, pid: int, level: Level = Level.INFO, service: str = "auth", tenant: str = "default") -> LogEvent:
+def _event(
+    i: int, *, ago_s: float, pid: int, level: Level = Level.INFO, service: str = "auth", tenant: str = "default"
+) -> LogEvent:
     return LogEvent(
-        tenant, NOW - int(ago_s * 1_000_000), NOW, event_uid(i, pid), f"message {i} of {pid:x}",
-        service=service, level=level, pattern_id=pid,
+        tenant,
+        NOW - int(ago_s * 1_000_000),
+        NOW,
+        event_uid(i, pid),
+        f"message {i} of {pid:x}",
+        service=service,
+        level=level,
+        pattern_id=pid,
     )
 
 
 def _load(client: TestClient) -> None:
     events = [_event(i, ago_s=3000 - i * 10, pid=P_LOGIN) for i in range(200)]
-    events += [_event(1000 + i, ago_s=2500 - i * 20, pid=P_REFUSED, level=Level.ERROR, service="database") for i in range(50)]
+    events += [
+        _event(1000 + i, ago_s=2500 - i * 20, pid=P_REFUSED, level=Level.ERROR, service="database") for i in range(50)
+    ]
     events += [_event(2000 + i, ago_s=300 - i * 10, pid=P_NEW, level=Level.WARN, service="database") for i in range(10)]
     events += [_event(3000 + i, ago_s=100, pid=P_LOGIN, tenant="other") for i in range(30)]
     client.app.state.services.writer.write(events)  # type: ignore[attr-defined]
@@ -65,7 +75,9 @@ def test_rename_merge_split(client: TestClient) -> None:
     # Bad input is a clear 400, never a 500.
     assert client.post("/api/v1/patterns/f00000000000000b/split", json={}).status_code == 400
     assert client.post("/api/v1/patterns/nothex/rename", json={"name": "x"}).status_code == 400
-    assert client.post("/api/v1/patterns/merge", json={"ids": ["a000000000000001", "a000000000000001"]}).status_code == 400
+    assert (
+        client.post("/api/v1/patterns/merge", json={"ids": ["a000000000000001", "a000000000000001"]}).status_code == 400
+    )
     assert client.post("/api/v1/patterns/merge", json={"ids": ["a000000000000001"]}).status_code == 400
 
 
@@ -77,7 +89,11 @@ def test_stats_overview(client: TestClient) -> None:
     assert body["by_level"]["WARN"] == 10
     assert [s["service"] for s in body["by_service"]] == ["auth", "database"]
     assert body["top_error_patterns"][0] == {
-        "id": "f00000000000000b", "name": "", "count": 50, "example": body["top_error_patterns"][0]["example"], "service": "database",
+        "id": "f00000000000000b",
+        "name": "",
+        "count": 50,
+        "example": body["top_error_patterns"][0]["example"],
+        "service": "database",
     }
     assert all(e["level"] == "ERROR" for e in body["latest_errors"]) and body["latest_errors"]
     assert sum(b["total"] for b in body["timeline"]["buckets"]) == 260
@@ -99,11 +115,13 @@ def test_tail_hub_filters_by_tenant_and_query() -> None:
         loop = asyncio.get_running_loop()
         mine = Subscriber("default", compile_matcher("level:>=WARN", now_us=NOW), loop)
         hub.add(mine)
-        hub.publish([
-            _event(1, ago_s=1, pid=1, level=Level.ERROR),
-            _event(2, ago_s=1, pid=1, level=Level.INFO),
-            _event(3, ago_s=1, pid=1, level=Level.ERROR, tenant="other"),
-        ])
+        hub.publish(
+            [
+                _event(1, ago_s=1, pid=1, level=Level.ERROR),
+                _event(2, ago_s=1, pid=1, level=Level.INFO),
+                _event(3, ago_s=1, pid=1, level=Level.ERROR, tenant="other"),
+            ]
+        )
         await asyncio.sleep(0.05)
         got = []
         while not mine.queue.empty():

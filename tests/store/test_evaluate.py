@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 
 import pytest
-
-from collections.abc import Iterator
 
 from logloupe.errors import QuerySyntaxError
 from logloupe.model import Level, LogEvent, event_uid
@@ -18,16 +17,60 @@ from logloupe.store.search import Scope, search
 T0 = (time.time_ns() // 1000 - 3_600_000_000) // 1_000_000 * 1_000_000
 
 EVENTS = [
-    LogEvent("t1", T0 + i * 1_000_000, T0, event_uid(i), msg, service=svc, host=host, level=lvl, pattern_id=pid,
-             attributes=attrs, trace_id=f"tr{i % 3}", flags=flags)
+    LogEvent(
+        "t1",
+        T0 + i * 1_000_000,
+        T0,
+        event_uid(i),
+        msg,
+        service=svc,
+        host=host,
+        level=lvl,
+        pattern_id=pid,
+        attributes=attrs,
+        trace_id=f"tr{i % 3}",
+        flags=flags,
+    )
     for i, (msg, svc, host, lvl, pid, attrs, flags) in enumerate(
         [
-            ("Connection refused: could not connect to 10.0.5.12:5432", "database", "db-1", Level.ERROR, 0xA1, {"attempt": "3"}, []),
+            (
+                "Connection refused: could not connect to 10.0.5.12:5432",
+                "database",
+                "db-1",
+                Level.ERROR,
+                0xA1,
+                {"attempt": "3"},
+                [],
+            ),
             ("user alice logged in from 10.1.2.3", "auth", "auth-1", Level.INFO, 0xB2, {"user": "alice"}, []),
             ("failed login for user bob: invalid password", "auth", "auth-2", Level.WARN, 0xB3, {"user": "bob"}, []),
-            ("GET /api/v1/cart 200 14ms", "api-gateway", "gw-1", Level.INFO, 0xC4, {"status": "200", "latency_ms": "14"}, []),
-            ("GET /api/v1/cart 503 5200ms", "api-gateway", "gw-2", Level.ERROR, 0xC4, {"status": "503", "latency_ms": "5200"}, []),
-            ("Timeout waiting for SMTP\n  File worker.py line 4", "workers", "w-1", Level.FATAL, 0xD5, {}, ["truncated"]),
+            (
+                "GET /api/v1/cart 200 14ms",
+                "api-gateway",
+                "gw-1",
+                Level.INFO,
+                0xC4,
+                {"status": "200", "latency_ms": "14"},
+                [],
+            ),
+            (
+                "GET /api/v1/cart 503 5200ms",
+                "api-gateway",
+                "gw-2",
+                Level.ERROR,
+                0xC4,
+                {"status": "503", "latency_ms": "5200"},
+                [],
+            ),
+            (
+                "Timeout waiting for SMTP\n  File worker.py line 4",
+                "workers",
+                "w-1",
+                Level.FATAL,
+                0xD5,
+                {},
+                ["truncated"],
+            ),
             ("payment accepted order=ord_1 amount=3.5", "payments", "pay-1", Level.DEBUG, 0, {"amount": "3.5"}, []),
             ("CONNECTION reset by peer", "payments", "pay-2", Level.TRACE, 0xA1, {"user": "carol"}, []),
         ]
@@ -91,13 +134,17 @@ def test_evaluator_matches_the_sql_compiler(loaded: EventStore, q: str) -> None:
 
 def test_merged_patterns_are_found_by_the_surviving_id(loaded: EventStore) -> None:
     groups = {0xA1: (0xC4,)}
-    in_sql = {e.id for e in search(loaded, Scope(tenant="t1", q="pattern:00000000000000a1", pattern_groups=groups)).events}
+    in_sql = {
+        e.id for e in search(loaded, Scope(tenant="t1", q="pattern:00000000000000a1", pattern_groups=groups)).events
+    }
     matches = compile_matcher("pattern:00000000000000a1", now_us=T0, pattern_groups=groups)
     assert in_sql == {e.id for e in EVENTS if matches(e)}
     assert len(in_sql) == 4
 
 
-@pytest.mark.parametrize("q", ["(oops", "level:BOGUS", "tenant:t2", "pattern:xyz", "ts:>garbage", "anomaly_score:>high"])
+@pytest.mark.parametrize(
+    "q", ["(oops", "level:BOGUS", "tenant:t2", "pattern:xyz", "ts:>garbage", "anomaly_score:>high"]
+)
 def test_bad_queries_fail_the_same_way(q: str) -> None:
     with pytest.raises(QuerySyntaxError):
         compile_matcher(q, now_us=T0)

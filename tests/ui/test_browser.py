@@ -256,7 +256,9 @@ def test_log_text_is_never_markup(server: Served, page: Page) -> None:
 def test_a_ten_thousand_line_message_does_not_freeze_the_page(server: Served, page: Page) -> None:
     # Short lines: the whole message stays under the 64 KiB message limit (docs/limits.md).
     huge = "\n".join(str(i) for i in range(10_000))
-    r = httpx.post(f"{server.url}/api/v1/logs", json={"service": "bigsvc", "level": "ERROR", "message": f"boom\n{huge}"})
+    r = httpx.post(
+        f"{server.url}/api/v1/logs", json={"service": "bigsvc", "level": "ERROR", "message": f"boom\n{huge}"}
+    )
     assert r.json()["accepted"] == 1
     pg = _open(page, f"{server.url}/app/discover?q=service:bigsvc&from=now-1h")
     row = pg.locator("tr.ev")

@@ -49,7 +49,9 @@ def overview(
     )
     names = services.meta.pattern_names(principal.tenant)
     timeline = ops.histogram(store, scope, split="level", target_buckets=buckets)
-    error_scope = scope_for(services, principal, f"level:>=ERROR AND ({query})" if query else "level:>=ERROR", from_, to)
+    error_scope = scope_for(
+        services, principal, f"level:>=ERROR AND ({query})" if query else "level:>=ERROR", from_, to
+    )
     latest = ops.search(store, error_scope, limit=10)
     lo = scope.from_us if scope.from_us is not None else scope.now_us
     hi = scope.to_us if scope.to_us is not None else scope.now_us
