@@ -276,3 +276,23 @@ def test_a_ten_thousand_line_message_does_not_freeze_the_page(server: Served, pa
     print(f"expand + show all of a 10,001-line message: {time.perf_counter() - started:.3f} s")
     shot(pg, "discover-huge-message")
     assert not page.errors, page.errors
+
+
+def test_patterns_rename_merge_split_in_the_page(server: Served, page: Page) -> None:
+    pg = _open(page, f"{server.url}/app/patterns?from=now-3h&service=database")
+    rows = pg.locator("tr.prow")
+    first, second = rows.nth(0).get_attribute("data-id"), rows.nth(1).get_attribute("data-id")
+    rows.nth(0).locator('[data-act="rename"]').click()
+    pg.get_by_label("Pattern name").fill("slow queries")
+    pg.get_by_role("button", name="Save", exact=True).click()
+    pg.locator(f'tr.prow[data-id="{first}"] .p-name').filter(has_text="slow queries").wait_for()
+    rows.nth(0).get_by_label("Select for merge").check()
+    rows.nth(1).get_by_label("Select for merge").check()
+    pg.get_by_test_id("merge").click()
+    merged = pg.locator(f'tr.prow[data-id="{first}"] .merged-badge')
+    merged.wait_for()
+    assert pg.locator(f'tr.prow[data-id="{second}"]').count() == 0
+    shot(pg, "patterns-merged")
+    pg.locator(f'tr.prow[data-id="{first}"] [data-act="split"]').click()
+    pg.locator(f'tr.prow[data-id="{second}"]').wait_for()
+    assert not page.errors, page.errors

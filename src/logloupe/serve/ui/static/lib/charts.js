@@ -87,6 +87,8 @@ export function timeBars(container, data, { keys, height = 140, onBrush, label =
       brush.setAttribute("visibility", "visible");
       brush.setAttribute("x", dragFrom.px);
       brush.setAttribute("width", 0);
+      // A drag may end outside the chart.
+      window.addEventListener("mouseup", (e) => end(e), { once: true });
     });
     overlay.addEventListener("mousemove", (ev) => {
       const at = tAt(ev);
@@ -125,7 +127,6 @@ export function timeBars(container, data, { keys, height = 140, onBrush, label =
       }
     };
     overlay.addEventListener("mouseup", end);
-    window.addEventListener("mouseup", (ev) => { if (dragFrom) end(ev); }, { once: true });
   };
   draw();
   const ro = new ResizeObserver(() => {

@@ -101,9 +101,12 @@ export function mount(root, ctx) {
     const page = root.querySelector(".discover");
     page.classList.add("busy");
     page.dataset.ready = "0";
+    page.dataset.rows = "0";
     const search = api("/api/v1/search", { params: { ...params, limit: PAGE_SIZE, sort: `ts:${state.sort}` }, signal });
-    const hist = api("/api/v1/histogram", { params: { ...params, buckets: 80 }, signal });
-    const facets = api("/api/v1/facets", { params: { ...params, size: 8 }, signal });
+    // The table first: the store serves one query at a time, so the chart and the fields wait
+    // for the page of events instead of competing with it.
+    const hist = search.then(() => api("/api/v1/histogram", { params: { ...params, buckets: 80 }, signal }));
+    const facets = search.then(() => api("/api/v1/facets", { params: { ...params, size: 8 }, signal }));
     // Handled below, or dropped with the search's error: never an unhandled rejection.
     hist.catch(() => {});
     facets.catch(() => {});
@@ -115,6 +118,7 @@ export function mount(root, ctx) {
       appendRows(res.events);
       cursor = res.next_cursor;
       setStatus(res);
+      page.dataset.rows = "1";
     } catch (e) {
       if (e.name === "AbortError") return;
       clear(tbody);
