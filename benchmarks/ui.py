@@ -157,6 +157,13 @@ def measure(url: str, runs: int) -> None:
             return time.perf_counter() - t
 
         once()
+        for path, p in calls:
+            seq = []
+            for _ in range(runs):
+                t = time.perf_counter()
+                client.get(f"{url}{path}", params=p).raise_for_status()
+                seq.append(time.perf_counter() - t)
+            print(f"  {path} alone: median {statistics.median(seq):.3f} s")
         api = [once() for _ in range(runs)]
         print(
             f"api (search + histogram + facets, parallel): median {statistics.median(api):.3f} s, max {max(api):.3f} s"
@@ -193,6 +200,7 @@ def measure(url: str, runs: int) -> None:
                 times.append(time.perf_counter() - t)
         rows = page.locator("tr.ev").count()
         browser.close()
+    print(f"browser (navigate → first 100 rows shown): median {statistics.median(first_rows):.3f} s")
     print(
         f"browser (navigate → Discover ready, {rows} rows drawn): median {statistics.median(times):.3f} s, "
         f"max {max(times):.3f} s  (target: 1 s)"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 
 from fastapi.testclient import TestClient
@@ -128,7 +129,12 @@ def test_tail_hub_filters_by_tenant_and_query() -> None:
             got.append(mine.queue.get_nowait())
         return got
 
-    batches = asyncio.run(scenario())
+    # In its own thread: a browser test in the same session may hold this thread's event loop.
+    result: list[list[list[LogEvent]]] = []
+    worker = threading.Thread(target=lambda: result.append(asyncio.run(scenario())))
+    worker.start()
+    worker.join(30)
+    batches = result[0]
     assert [[e.uid for e in b] for b in batches] == [[event_uid(1, 1)]]
 
 

@@ -161,7 +161,14 @@ def histogram(
         raise BadRequest(f"more than {MAX_BUCKETS} buckets: choose a larger interval or a shorter range")
     params = {**params, "step": step_s}
     bucket = "toUnixTimestamp(toStartOfInterval(ts, toIntervalSecond({step:UInt32})))"
-    if split:
+    if split and split.lower() == "level":
+        # Six fixed values: no need to find the top ones first (one query instead of two).
+        rows = store.rows(
+            f"SELECT {bucket} AS b, toString(level) AS k, count() AS c FROM events WHERE {where}"
+            " GROUP BY b, k ORDER BY b",
+            params,
+        )
+    elif split:
         key = field_expression(split, params)
         top_values = [
             r["k"]
