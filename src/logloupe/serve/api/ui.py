@@ -26,7 +26,7 @@ _CACHE = {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"}
 _SHELL_HEADERS = {
     **_CACHE,
     # Scripts only from this server; log text is never markup, and this is the second fence.
-    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline';"
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self';"
     " img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
     "Referrer-Policy": "same-origin",
 }

@@ -120,7 +120,7 @@ export function mount(root, ctx) {
         h("td", { class: "small", title: fmtTime(p.last_seen) }, ago(p.last_seen)),
         h("td", { class: "p-acts" },
           h("button", { class: "ibtn", type: "button", title: "Rename", "data-act": "rename", onclick: (e) => { e.stopPropagation(); rename(p, tr); } }, "✎"),
-          p.merged.length ? h("button", { class: "ibtn", type: "button", title: "Split merged patterns off", "data-act": "split", onclick: (e) => { e.stopPropagation(); split(p); } }, "⑃") : null));
+          p.merged.length ? h("button", { class: "ibtn", type: "button", title: "Split merged patterns off", "data-act": "split", onclick: (e) => { e.stopPropagation(); split(p); } }, "✂") : null));
       tr.addEventListener("click", (e) => { if (!e.target.closest("input,button,form")) openInDiscover(p); });
       tr.addEventListener("keydown", (e) => { if (e.key === "Enter" && e.target === tr) openInDiscover(p); });
       tbody.appendChild(tr);
