@@ -9,6 +9,7 @@ from urllib.parse import parse_qs, urlparse
 
 import httpx
 
+from logloupe.ingest.demo import DemoTraffic
 from tests.ui.conftest import Page, Served, shot
 
 
@@ -139,6 +140,19 @@ def test_live_tail_streams_an_event_ingested_now(server: Served, page: Page) -> 
     assert pg.get_by_test_id("tail-list").get_by_text("while paused").count() == 0
     pg.get_by_test_id("pause").click()
     pg.get_by_test_id("tail-list").get_by_text("while paused").wait_for()
+
+    # Unfiltered, a burst of realistic traffic streams in.
+    pg.goto(f"{server.url}/app/tail")
+    pg.get_by_test_id("tail-state").filter(has_text="live").wait_for()
+    now = time.time()
+    burst = [
+        dict(r, timestamp=now)
+        for r in DemoTraffic(int(now * 1e6) - 60_000_000).events(int(now * 1e6) - 60_000_000, int(now * 1e6), 1.0)
+    ]
+    for i in range(0, len(burst), 10):
+        httpx.post(f"{server.url}/api/v1/logs", json=burst[i : i + 10])
+    pg.wait_for_function(f"document.querySelectorAll('.tail-row').length >= {len(burst)}")
+    shot(pg, "live-tail-stream")
     assert not page.errors, page.errors
 
 

@@ -17,6 +17,6 @@ export const PAGES = [
   { section: "Manage" },
   { slug: "sources", title: "Sources", icon: "⇲", module: "./placeholder.js",
     soon: "Where logs come from (HTTP, OTLP, syslog, Loki, files, cloud) with live throughput and set-up snippets for each." },
-  { slug: "settings", title: "Settings & users", icon: "⚙", module: "./placeholder.js",
+  { slug: "settings", title: "Settings", icon: "⚙", module: "./placeholder.js",
     soon: "Users, roles, API keys, tenants and retention." },
 ];
