@@ -253,7 +253,16 @@ export function mount(root, ctx) {
       h("div", { class: "modal", role: "dialog", "aria-label": "Surrounding events", "data-testid": "context" },
         h("div", { class: "modal-h" }, h("div", {}, h("b", {}, "Surrounding events"), " ",
           h("span", { class: "muted" }, `${ev.service} · ${ev.host}`)),
-          h("button", { class: "btn btn-ghost", type: "button", onclick: close, "aria-label": "Close" }, "✕")),
+          h("div", { class: "modal-acts" },
+            h("button", { class: "btn btn-sm", type: "button", onclick: () => {
+              close();
+              const t = new Date(ev.ts).getTime();
+              update({
+                q: `service:${quote(ev.service)} host:${quote(ev.host)}`,
+                from: new Date(t - 60e3).toISOString(), to: new Date(t + 60e3).toISOString(), sort: "asc",
+              }, false);
+            } }, "Open in Discover (±1 min)"),
+            h("button", { class: "btn btn-ghost", type: "button", onclick: close, "aria-label": "Close" }, "✕"))),
         list));
     document.addEventListener("keydown", esc);
     document.body.appendChild(overlay);
