@@ -7,8 +7,8 @@ cd "$(dirname "$0")/.."
 # System packages the tests drive for real (skipped when already present).
 need=()
 command -v logger >/dev/null || need+=(bsdutils)
-command -v chromium >/dev/null || need+=(chromium)  # the /login page test drives a real browser
 command -v victoria-metrics >/dev/null || [ -x /usr/bin/victoria-metrics ] || need+=(victoria-metrics)
+[ -x /usr/bin/chromium ] || need+=(chromium)  # the UI tests drive Debian's Chromium (never a downloaded one)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"

@@ -33,6 +33,10 @@ ROUTER_MODULES = [
     "logloupe.serve.api.tenant_admin",
     "logloupe.serve.ui.login.page",
     "logloupe.serve.api.alerts",
+    "logloupe.serve.api.patterns",
+    "logloupe.serve.api.stats",
+    "logloupe.serve.api.tail",
+    "logloupe.serve.api.ui",
 ]
 
 

@@ -231,6 +231,37 @@ alert_silences = sa.Table(
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("expires_at", sa.Float, nullable=False),
 )
+# Patterns: events carry a 64-bit pattern id (written by the template miner); this table holds
+# what people say about a pattern. SQLite integers are signed, so ids are stored as signed 64-bit.
+patterns = sa.Table(
+    "patterns",
+    metadata,
+    sa.Column("tenant", sa.String(64), primary_key=True),
+    sa.Column("id", sa.BigInteger, primary_key=True),
+    sa.Column("service", sa.String(200), nullable=False, default=""),
+    sa.Column("template", sa.Text, nullable=False, default=""),
+    sa.Column("name", sa.String(200), nullable=False, default=""),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+# Merged patterns: ``source`` is shown and searched as part of ``target``.
+pattern_merges = sa.Table(
+    "pattern_merges",
+    metadata,
+    sa.Column("tenant", sa.String(64), primary_key=True),
+    sa.Column("source", sa.BigInteger, primary_key=True),
+    sa.Column("target", sa.BigInteger, nullable=False, index=True),
+    sa.Column("merged_at", sa.Float, nullable=False),
+)
+
+
+def _signed(pattern_id: int) -> int:
+    return pattern_id - (1 << 64) if pattern_id >= 1 << 63 else pattern_id
+
+
+def _unsigned(stored: int) -> int:
+    return stored + (1 << 64) if stored < 0 else stored
+
 
 # Raw input kept in quarantine is cut to this size; the reason says so.
 QUARANTINE_MAX_RAW = 16384
@@ -257,6 +288,7 @@ MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("0400_alert_rules", _create(alert_rules)),
     ("0401_alert_history", _create(alert_history, alert_deliveries)),
     ("0402_alert_silences", _create(alert_silences)),
+    ("0200_patterns", _create(patterns, pattern_merges)),
 ]
 
 
@@ -427,6 +459,86 @@ class MetaStore:
             }
             for r in rows
         ]
+
+    # -- patterns: names and merges (the counts live in the event store) ----------------------
+
+    def pattern_names(self, tenant: str) -> dict[int, dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(patterns).where(patterns.c.tenant == tenant)).all()
+        return {
+            _unsigned(r.id): {"name": r.name, "template": r.template, "service": r.service, "created_at": r.created_at}
+            for r in rows
+        }
+
+    def upsert_pattern(
+        self, tenant: str, pattern_id: int, *, name: str | None = None, template: str | None = None, service: str = ""
+    ) -> None:
+        if name is not None and len(name) > 200:
+            raise InvalidInput("a pattern name has at most 200 characters")
+        key = (patterns.c.tenant == tenant) & (patterns.c.id == _signed(pattern_id))
+        with self.engine.begin() as conn:
+            row = conn.execute(sa.select(patterns.c.id).where(key)).first()
+            values = {k: v for k, v in (("name", name), ("template", template)) if v is not None}
+            if row is None:
+                conn.execute(
+                    patterns.insert().values(
+                        tenant=tenant,
+                        id=_signed(pattern_id),
+                        service=service,
+                        template=values.get("template", ""),
+                        name=values.get("name", ""),
+                        created_at=time.time(),
+                    )
+                )
+            elif values:
+                conn.execute(patterns.update().where(key).values(**values))
+
+    def pattern_groups(self, tenant: str) -> dict[int, tuple[int, ...]]:
+        """Surviving pattern id → the ids merged into it."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(pattern_merges).where(pattern_merges.c.tenant == tenant)).all()
+        groups: dict[int, list[int]] = {}
+        for r in rows:
+            groups.setdefault(_unsigned(r.target), []).append(_unsigned(r.source))
+        return {k: tuple(sorted(v)) for k, v in groups.items()}
+
+    def merge_patterns(self, tenant: str, target: int, sources: list[int]) -> tuple[int, ...]:
+        """Merge ``sources`` (and whatever was merged into them) into ``target``."""
+        sources = [s for s in dict.fromkeys(sources) if s != target]
+        if not sources:
+            raise InvalidInput("merge needs at least two different pattern ids")
+        now = time.time()
+        with self.engine.begin() as conn:
+            t = pattern_merges.c
+            # A target that was itself merged away comes back as a surviving pattern.
+            conn.execute(pattern_merges.delete().where((t.tenant == tenant) & (t.source == _signed(target))))
+            for source in sources:
+                conn.execute(
+                    pattern_merges.update()
+                    .where((t.tenant == tenant) & (t.target == _signed(source)))
+                    .values(target=_signed(target), merged_at=now)
+                )
+                conn.execute(pattern_merges.delete().where((t.tenant == tenant) & (t.source == _signed(source))))
+                conn.execute(
+                    pattern_merges.insert().values(
+                        tenant=tenant, source=_signed(source), target=_signed(target), merged_at=now
+                    )
+                )
+        return self.pattern_groups(tenant).get(target, ())
+
+    def split_pattern(self, tenant: str, target: int, members: list[int] | None = None) -> list[int]:
+        """Undo merges into ``target`` (all, or the ``members`` named); return the ids split off."""
+        current = self.pattern_groups(tenant).get(target, ())
+        if not current:
+            raise InvalidInput("this pattern has no merged patterns to split off")
+        chosen = [m for m in current if members is None or m in members]
+        if not chosen:
+            raise InvalidInput("none of those ids is merged into this pattern")
+        with self.engine.begin() as conn:
+            t = pattern_merges.c
+            for member in chosen:
+                conn.execute(pattern_merges.delete().where((t.tenant == tenant) & (t.source == _signed(member))))
+        return chosen
 
     def close(self) -> None:
         self.engine.dispose()

@@ -368,10 +368,12 @@ class CompiledQuery:
 
 
 class _Compiler:
-    def __init__(self, q: str, now_us: int) -> None:
+    def __init__(self, q: str, now_us: int, pattern_groups: dict[int, tuple[int, ...]] | None = None) -> None:
         self.q = q
         self.now_us = now_us
         self.params: dict[str, Any] = {}
+        # Merged patterns: a query for the surviving id also finds the events of the ids merged into it.
+        self.pattern_groups = pattern_groups or {}
 
     def param(self, value: Any, type_: str) -> str:
         name = f"p{len(self.params)}"
@@ -508,6 +510,10 @@ class _Compiler:
             pid = parse_pattern_id(m.value)
         except ValueError:
             raise self.error(f"'{m.value}' is not a pattern id", m) from None
+        members = self.pattern_groups.get(pid, ())
+        if members:
+            ids = ", ".join(self.param(i, "UInt64") for i in (pid, *members))
+            return f"pattern_id IN ({ids})"
         return f"pattern_id = {self.param(pid, 'UInt64')}"
 
     def event_id(self, m: Match) -> str:
@@ -583,9 +589,11 @@ def _all_numeric(m: Match) -> bool:
     return bool(values)
 
 
-def compile_query(q: str, *, now_us: int, regex_max: int = 256) -> CompiledQuery:
+def compile_query(
+    q: str, *, now_us: int, regex_max: int = 256, pattern_groups: dict[int, tuple[int, ...]] | None = None
+) -> CompiledQuery:
     """User query text → a SQL boolean expression over ``events`` and its parameters."""
-    compiler = _Compiler(q, now_us)
+    compiler = _Compiler(q, now_us, pattern_groups)
     where = compiler.node(parse_query(q, regex_max))
     return CompiledQuery(where, compiler.params)
 

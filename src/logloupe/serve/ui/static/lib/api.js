@@ -1,0 +1,90 @@
+// The JSON API client: bearer token from localStorage, 401 → /login, errors with their position.
+
+export class ApiError extends Error {
+  constructor(status, body) {
+    const err = (body && body.error) || {};
+    super(err.message || `HTTP ${status}`);
+    this.status = status;
+    this.code = err.code || "http_error";
+    this.position = typeof err.position === "number" ? err.position : null;
+  }
+}
+
+export function authHeaders() {
+  const token = localStorage.getItem("logloupe.token");
+  return token ? { Authorization: `Bearer ${token}` } : {};
+}
+
+function toLogin() {
+  const next = location.pathname + location.search;
+  location.assign(`/login?next=${encodeURIComponent(next)}`);
+}
+
+export async function api(path, { params, method = "GET", body, signal } = {}) {
+  const url = new URL(path, location.origin);
+  for (const [k, v] of Object.entries(params || {})) {
+    if (v !== undefined && v !== null && v !== "") url.searchParams.set(k, v);
+  }
+  const headers = { Accept: "application/json", ...authHeaders() };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const res = await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal });
+  if (res.status === 401) { toLogin(); throw new ApiError(401, null); }
+  let data = null;
+  try { data = await res.json(); } catch { data = null; }
+  if (!res.ok) throw new ApiError(res.status, data);
+  return data;
+}
+
+/**
+ * Server-sent events over fetch (so the bearer header goes along; EventSource cannot send one).
+ * onEvent(name, data) per frame. Returns {close()}.
+ */
+export function streamEvents(path, params, onEvent, onState) {
+  const ctrl = new AbortController();
+  const url = new URL(path, location.origin);
+  for (const [k, v] of Object.entries(params || {})) if (v) url.searchParams.set(k, v);
+  let closed = false;
+  (async () => {
+    let retry = 1000;
+    while (!closed) {
+      try {
+        const res = await fetch(url, { headers: { Accept: "text/event-stream", ...authHeaders() }, signal: ctrl.signal });
+        if (res.status === 401) { toLogin(); return; }
+        if (!res.ok) {
+          let data = null;
+          try { data = await res.json(); } catch { /* not JSON */ }
+          onState("error", new ApiError(res.status, data));
+          return;
+        }
+        onState("open");
+        retry = 1000;
+        const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+        let buf = "";
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          buf += value;
+          let idx;
+          while ((idx = buf.indexOf("\n\n")) >= 0) {
+            const frame = buf.slice(0, idx);
+            buf = buf.slice(idx + 2);
+            let name = "message";
+            const data = [];
+            for (const line of frame.split("\n")) {
+              if (line.startsWith("event: ")) name = line.slice(7);
+              else if (line.startsWith("data: ")) data.push(line.slice(6));
+            }
+            if (data.length) onEvent(name, JSON.parse(data.join("\n")));
+          }
+        }
+      } catch (e) {
+        if (closed) return;
+      }
+      if (closed) return;
+      onState("reconnecting");
+      await new Promise((r) => setTimeout(r, retry));
+      retry = Math.min(retry * 2, 15000);
+    }
+  })();
+  return { close() { closed = true; ctrl.abort(); } };
+}

@@ -1,0 +1,21 @@
+// The pages of the UI. To add one: write pages/<slug>.js exporting
+//   mount(root, ctx) → optional cleanup function
+// (ctx: {params: URLSearchParams, navigate(path, params), setParams(params, replace)})
+// and add a line here. The server serves the shell for every /app/<slug> path; nothing else to change.
+export const PAGES = [
+  { slug: "discover", title: "Discover", icon: "⌕", module: "./discover.js", key: "d" },
+  { slug: "tail", title: "Live tail", icon: "▶", module: "./tail.js", key: "l" },
+  { slug: "dashboard", title: "Dashboard", icon: "▦", module: "./dashboard.js", key: "b" },
+  { slug: "patterns", title: "Patterns", icon: "◈", module: "./patterns.js", key: "p" },
+  { section: "Analysis" },
+  { slug: "anomalies", title: "Anomalies", icon: "⚡", module: "./placeholder.js",
+    soon: "Unusual changes in volume, new error patterns and silent services, scored and explained, with a link to the events behind each one." },
+  { slug: "insights", title: "Insights", icon: "✦", module: "./placeholder.js",
+    soon: "Plain-language summaries of incidents: what changed, when it started, which services are affected and the likely cause." },
+  { slug: "alerts", title: "Alerts", icon: "⚑", module: "./alerts.js" },
+  { section: "Manage" },
+  { slug: "sources", title: "Sources", icon: "⇲", module: "./placeholder.js",
+    soon: "Where logs come from (HTTP, OTLP, syslog, Loki, files, cloud) with live throughput and set-up snippets for each." },
+  { slug: "settings", title: "Settings", icon: "⚙", module: "./placeholder.js",
+    soon: "Users, roles, API keys, tenants and retention." },
+];
