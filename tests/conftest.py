@@ -15,7 +15,8 @@ from logloupe.store.events import EventStore
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "data", writer_flush_ms=5)
+    # Acknowledge ingest once searchable, so tests can search right after the response.
+    return Settings(data_dir=tmp_path / "data", writer_flush_ms=5, ingest_wait_stored=True)
 
 
 @pytest.fixture
