@@ -28,6 +28,11 @@ ROUTER_MODULES = [
     "logloupe.serve.api.logs",
     "logloupe.serve.api.saved_searches",
     "logloupe.serve.api.metrics",
+    "logloupe.serve.api.elastic",
+    "logloupe.serve.api.otlp",
+    "logloupe.serve.api.loki",
+    "logloupe.serve.api.upload",
+    "logloupe.serve.api.syslog",
 ]
 
 

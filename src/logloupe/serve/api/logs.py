@@ -12,9 +12,9 @@ import asyncio
 import threading
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
-import orjson
 
 from logloupe.errors import InvalidInput
 from logloupe.ingest.bodies import Item, decompress, read_limited, split_json, split_lines
@@ -120,7 +120,8 @@ def sync_param(request: Request) -> bool | None:
     return value.lower() in ("1", "true", "yes", "on")
 
 
-async def _body(request: Request, services: Services) -> bytes:
+async def read_body(request: Request, services: Services) -> bytes:
+    """The request body, size-limited and decompressed (gzip, deflate, zstd)."""
     limit = services.settings.max_body_bytes
     raw = await read_limited(request.stream(), limit)
     return decompress(raw, request.headers.get("content-encoding"), limit)
@@ -132,7 +133,7 @@ async def ingest_logs(
     services: Annotated[Services, Depends(get_services)],
     principal: Annotated[Principal, Depends(get_principal)],
 ) -> JSONResponse:
-    body = await _body(request, services)
+    body = await read_body(request, services)
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     items = split_lines(body, services.settings.max_message_bytes) if ctype.startswith("text/") else split_json(body)
     if not items:

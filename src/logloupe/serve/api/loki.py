@@ -1,0 +1,39 @@
+"""Grafana Loki push: ``POST /loki/api/v1/push`` (JSON, or snappy-compressed protobuf)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response
+
+from logloupe.ingest import loki
+from logloupe.ingest.bodies import Item, read_limited
+from logloupe.metrics import INGEST_LATENCY
+from logloupe.serve.api.logs import read_body, store_items, sync_param
+from logloupe.serve.deps import Principal, get_principal, get_services
+from logloupe.serve.services import Services
+
+router = APIRouter(tags=["loki"])
+
+
+@router.post("/loki/api/v1/push", status_code=204, summary="Loki push (JSON or snappy protobuf)")
+async def loki_push(
+    request: Request,
+    services: Annotated[Services, Depends(get_services)],
+    principal: Annotated[Principal, Depends(get_principal)],
+) -> Response:
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    with INGEST_LATENCY.labels("loki").time():
+        encoding = request.headers.get("content-encoding", "").strip().lower()
+        if ctype in ("application/x-protobuf", "application/protobuf") and encoding in ("", "snappy"):
+            raw = await read_limited(request.stream(), services.settings.max_body_bytes)
+            records = loki.decode_protobuf(raw, snappy=True)
+        elif ctype in ("application/x-protobuf", "application/protobuf"):
+            records = loki.decode_protobuf(await read_body(request, services), snappy=False)
+        else:
+            body = await read_body(request, services)
+            records = loki.decode_json(body)
+        items = [Item(i, record=r) for i, r in enumerate(records)]
+        if items:
+            await store_items(services, principal, items, source="loki", wait=sync_param(request))
+    return Response(status_code=204)
