@@ -8,8 +8,10 @@ its reason. ``store_items`` is the one entry point every protocol router uses.
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import threading
+import urllib.parse
 from typing import Annotated, Any
 
 import orjson
@@ -112,6 +114,33 @@ async def store_items(
     return {"accepted": accepted, "rejected": len(rejected), "errors": rejected[:100]}
 
 
+def form_record(body: bytes) -> Item:
+    """A form-encoded record, as Python's ``logging.handlers.HTTPHandler`` posts a LogRecord's dict."""
+    pairs = urllib.parse.parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
+    record: dict[str, Any] = dict(pairs)
+    if "levelname" in record and "msg" in record:  # a LogRecord: name the logger and time plainly
+        record["logger"] = record.pop("name", "")
+        record["msg"] = _format_log_message(record["msg"], record.pop("args", ""))
+        record["timestamp"] = record.pop("created", None)
+        record.pop("msecs", None)
+        record.pop("relativeCreated", None)
+        record.pop("levelno", None)
+    if not record:
+        return Item(0, error="empty form body", raw=body[:1024])
+    return Item(0, record=record, raw=body[:1024])
+
+
+def _format_log_message(msg: str, args: str) -> str:
+    """HTTPHandler sends ``msg`` unformatted and ``args`` as a repr: format when the repr is plain literals."""
+    if not args or "%" not in msg:
+        return msg
+    try:
+        values = ast.literal_eval(args)
+        return msg % values
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return f"{msg} {args}"
+
+
 def sync_param(request: Request) -> bool | None:
     """``?sync=true``: acknowledge once searchable; absent: the server's default."""
     value = request.query_params.get("sync")
@@ -135,7 +164,12 @@ async def ingest_logs(
 ) -> JSONResponse:
     body = await read_body(request, services)
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    items = split_lines(body, services.settings.max_message_bytes) if ctype.startswith("text/") else split_json(body)
+    if ctype == "application/x-www-form-urlencoded":
+        items = [form_record(body)]
+    elif ctype.startswith("text/"):
+        items = split_lines(body, services.settings.max_message_bytes)
+    else:
+        items = split_json(body)
     if not items:
         raise InvalidInput("the body holds no log events")
     with INGEST_LATENCY.labels("http").time():
