@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import math
+import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -155,8 +156,11 @@ class IngestPipeline:
         self._waiters: list[tuple[int, Future[None]]] = []
         self._cond = threading.Condition()
         self._closed = False
-        self._thread = threading.Thread(target=self._run, name="logloupe-ingest-worker", daemon=True)
-        self._thread.start()
+        self._batches: queue.Queue[tuple[tuple[int, int], list[Entry], list[LogEvent]] | None] = queue.Queue(2)
+        self._decoder = threading.Thread(target=self._decode_loop, name="logloupe-ingest-decode", daemon=True)
+        self._inserter = threading.Thread(target=self._insert_loop, name="logloupe-ingest-insert", daemon=True)
+        self._decoder.start()
+        self._inserter.start()
 
     # -- producers ------------------------------------------------------------------------
 
@@ -188,27 +192,33 @@ class IngestPipeline:
             return False
         return True
 
-    # -- the worker -------------------------------------------------------------------------
+    # -- the worker: a decoder thread feeding an inserter thread ------------------------------
+    # The store's insert runs in native code without the GIL, so decoding the next batch
+    # overlaps with inserting this one.
 
-    def _run(self) -> None:
+    def _decode_loop(self) -> None:
         inflight = self.buffer.checkpoint.inflight
+        pos = self.done
         if inflight is not None:
             # A crash interrupted this range: replay exactly it, with the same dedup token.
-            entries = list(self.buffer.iter_range(*inflight))
             log.info("replaying buffer range %s after an interrupted insert", inflight)
-            self._store(entries, inflight)
+            entries = list(self.buffer.iter_range(*inflight))
+            self._batches.put((inflight, entries, self._decode(entries)))
+            pos = inflight[1]
         while not self._closed:
-            if not self.buffer.wait_for_data(self.done, 0.5):
+            if not self.buffer.wait_for_data(pos, 0.5):
                 continue
-            entries = self._gather()
+            entries = self._gather(pos)
             if entries:
-                self._store(entries, (entries[0].pos, entries[-1].end))
+                span = (entries[0].pos, entries[-1].end)
+                self._batches.put((span, entries, self._decode(entries)))
+                pos = span[1]
+        self._batches.put(None)
 
-    def _gather(self) -> list[Entry]:
-        """Up to ``batch_rows`` items, waiting at most ``flush_s`` for more to fill the batch."""
+    def _gather(self, pos: int) -> list[Entry]:
+        """Up to ``batch_rows`` items from ``pos``, waiting at most ``flush_s`` for more to fill the batch."""
         deadline = time.monotonic() + self.flush_s
         entries: list[Entry] = []
-        pos = self.done
         rows = size = 0
         while rows < self.batch_rows and size < self.batch_bytes:
             got = self.buffer.read(pos, max_bytes=self.batch_bytes - size, max_items=self.batch_rows - rows)
@@ -224,9 +234,7 @@ class IngestPipeline:
             self.buffer.wait_for_data(pos, remaining)
         return entries
 
-    def _store(self, entries: list[Entry], span: tuple[int, int]) -> None:
-        start, end = span
-        self.buffer.set_checkpoint(start, inflight=span)
+    def _decode(self, entries: list[Entry]) -> list[LogEvent]:
         now = time.time_ns() // 1000
         events: list[LogEvent] = []
         for entry in entries:
@@ -240,6 +248,20 @@ class IngestPipeline:
                 events = stage(events)
             except Exception:  # analysis must never lose events
                 log.exception("event stage failed; storing the batch without it")
+        return events
+
+    def _insert_loop(self) -> None:
+        while True:
+            batch = self._batches.get()
+            if batch is None:
+                return
+            if not self._store(*batch):
+                return
+
+    def _store(self, span: tuple[int, int], entries: list[Entry], events: list[LogEvent]) -> bool:
+        """Insert one batch and advance the checkpoint; False when shutting down mid-way."""
+        start, end = span
+        self.buffer.set_checkpoint(start, inflight=span)
         attempt = 0
         while events:
             try:
@@ -250,9 +272,9 @@ class IngestPipeline:
             except Exception as exc:
                 attempt += 1
                 log.exception("store insert of buffer range %s failed (attempt %d)", span, attempt)
-                if attempt >= 3 or self._closed:
-                    if self._closed:
-                        return  # stays in flight; replayed at the next start
+                if self._closed:
+                    return False  # stays in flight; replayed at the next start
+                if attempt >= 3:
                     self._reject(entries, f"store insert failed: {str(exc)[:200]}")
                     events = []
                     break
@@ -272,6 +294,7 @@ class IngestPipeline:
             self._waiters = [(p, f) for p, f in self._waiters if p > end]
         for f in ready:
             f.set_result(None)
+        return True
 
     def _count(self, events: list[LogEvent]) -> None:
         counts: dict[tuple[str, str, str], int] = {}
@@ -300,5 +323,6 @@ class IngestPipeline:
         """Store what is buffered (up to ``timeout_s``), then stop; the rest replays at the next start."""
         self.flush(timeout_s)
         self._closed = True
-        self._thread.join(timeout_s)
+        self._decoder.join(timeout_s)
+        self._inserter.join(timeout_s)
         self.buffer.close()

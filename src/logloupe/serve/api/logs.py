@@ -136,7 +136,8 @@ def _format_log_message(msg: str, args: str) -> str:
         return msg
     try:
         values = ast.literal_eval(args)
-        return msg % values
+        formatted: str = msg % values
+        return formatted
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
         return f"{msg} {args}"
 
