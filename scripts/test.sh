@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 # System packages the tests drive for real (skipped when already present).
 need=()
 command -v logger >/dev/null || need+=(bsdutils)
+command -v curl >/dev/null || need+=(curl)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
