@@ -174,7 +174,8 @@ def main() -> None:
     q = statistics.quantiles(latencies, n=100)
     print(f"clients: {args.clients}; fsync: {args.fsync}; 429 retries: {retries}")
     print(f"all acknowledged after {acked:.2f} s ({args.events / acked:,.0f} events/s)")
-    print(f"end to end (all searchable): {searchable:.2f} s -> {rate:,.0f} events/s, {total_bytes / searchable / 1e6:.1f} MB/s")
+    mbps = total_bytes / searchable / 1e6
+    print(f"end to end (all searchable): {searchable:.2f} s -> {rate:,.0f} events/s, {mbps:.1f} MB/s")
     print(f"ack latency per batch: p50 {q[49] * 1000:.0f} ms, p99 {q[98] * 1000:.0f} ms")
     print(f"server peak RSS: {peak_rss / 2**20:.0f} MiB")
     print(f"ratio to raw insert rate: {rate / raw_rate:.2f}")

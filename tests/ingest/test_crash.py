@@ -55,7 +55,10 @@ def test_sigkill_during_ingest_loses_and_duplicates_nothing_acknowledged(tmp_pat
         threads = [threading.Thread(target=client, args=(stop_flag,)) for _ in range(CLIENTS)]
         for t in threads:
             t.start()
-        time.sleep(0.5 + rng.random())
+        deadline = time.monotonic() + 60
+        while len(acked) - before < 2 * BATCH and time.monotonic() < deadline:
+            time.sleep(0.05)  # kill only once this round has acknowledged something
+        time.sleep(rng.random() / 2)
         if round_ < KILLS:
             proc.kill()  # SIGKILL: no shutdown, no flush
             proc.wait()
