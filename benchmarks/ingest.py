@@ -108,8 +108,9 @@ def main() -> None:
         nonlocal peak_rss
         p = psutil.Process(proc.pid)
         while sampling:
-            try:
-                peak_rss = max(peak_rss, p.memory_info().rss)
+            try:  # the server and its decoder processes, if any
+                rss = p.memory_info().rss + sum(c.memory_info().rss for c in p.children(recursive=True))
+                peak_rss = max(peak_rss, rss)
             except psutil.Error:
                 return
             time.sleep(0.1)
@@ -177,7 +178,7 @@ def main() -> None:
     mbps = total_bytes / searchable / 1e6
     print(f"end to end (all searchable): {searchable:.2f} s -> {rate:,.0f} events/s, {mbps:.1f} MB/s")
     print(f"ack latency per batch: p50 {q[49] * 1000:.0f} ms, p99 {q[98] * 1000:.0f} ms")
-    print(f"server peak RSS: {peak_rss / 2**20:.0f} MiB")
+    print(f"server peak RSS (with decoder processes): {peak_rss / 2**20:.0f} MiB")
     print(f"ratio to raw insert rate: {rate / raw_rate:.2f}")
 
 

@@ -88,6 +88,13 @@ class Settings(BaseSettings):
     pipeline_batch_bytes: int = Field(
         default=16 * 1024 * 1024, ge=1024, description="Most buffered bytes the ingest worker stores in one insert."
     )
+    pipeline_decode_processes: int = Field(
+        default=0,
+        ge=0,
+        le=64,
+        description="Processes that parse buffered entries in parallel (0 = a thread in the server; used only"
+        " while no analysis stage needs the events in process).",
+    )
     ingest_wait_stored: bool = Field(
         default=False,
         description="Acknowledge ingest only once events are searchable (as `?sync=true` does per request).",

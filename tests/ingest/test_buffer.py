@@ -10,7 +10,8 @@ from fastapi.testclient import TestClient
 
 from logloupe.errors import TooManyRequests
 from logloupe.pipeline.buffer import WriteAheadBuffer
-from logloupe.pipeline.workers import IngestPipeline, RateLimiter, encode_entry
+from logloupe.pipeline.decode import encode_entry
+from logloupe.pipeline.workers import IngestPipeline, RateLimiter
 from logloupe.serve.app import create_app
 from logloupe.settings import Settings
 from logloupe.store.events import EventStore
@@ -59,8 +60,9 @@ def test_rate_limiter_allows_the_burst_then_refuses() -> None:
     limiter.take("b", 10)  # tenants are independent
 
 
-def test_an_interrupted_insert_replays_exactly_once(tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path, writer_flush_ms=5)
+@pytest.mark.parametrize("processes", [0, 2])
+def test_an_interrupted_insert_replays_exactly_once(tmp_path: Path, processes: int) -> None:
+    settings = Settings(data_dir=tmp_path, writer_flush_ms=5, pipeline_decode_processes=processes)
     buf = WriteAheadBuffer(tmp_path / "wal")
     end = 0
     for i in range(10):

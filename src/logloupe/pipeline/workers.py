@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import logging
 import math
+import multiprocessing
 import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -26,66 +28,25 @@ import orjson
 from logloupe.errors import TooManyRequests
 from logloupe.metrics import INGESTED, RATE_LIMITED, REJECTED, STORE_INSERT_SECONDS
 from logloupe.model import LogEvent
-from logloupe.parse.records import Fields, Limits, line_fields, record_fields
-from logloupe.pipeline.assemble import assemble
+from logloupe.parse.records import Limits
 from logloupe.pipeline.buffer import Entry, WriteAheadBuffer
+from logloupe.pipeline.decode import DECODE_ERRORS, RowsResult, decode_payload, decode_rows, entry_tenant
 from logloupe.settings import Settings
 from logloupe.store.events import EventStore, event_row
 
 log = logging.getLogger(__name__)
 
-TAG_RECORD = b"J"  # a JSON object (one line)
-TAG_LINE = b"L"  # a raw text line
 # Called with the events of a batch before they are inserted (pattern mining, classification).
 EventStage = Callable[[list[LogEvent]], list[LogEvent]]
 AfterStore = Callable[[Sequence[LogEvent]], None]
 
 
-def encode_entry(
-    tenant: str,
-    source: str,
-    records: Sequence[bytes],
-    lines: Sequence[bytes] = (),
-    *,
-    service: str = "",
-    host: str = "",
-    observed_us: int = 0,
-) -> bytes:
-    """One buffer entry: a JSON header line, then one tagged item per line."""
-    header = {"tenant": tenant, "source": source, "service": service, "host": host, "observed_us": observed_us}
-    parts = [orjson.dumps(header)]
-    parts.extend(TAG_RECORD + r for r in records)
-    parts.extend(TAG_LINE + ln for ln in lines)
-    return b"\n".join(parts)
-
-
-def decode_entry(entry: Entry, limits: Limits, now_us: int) -> list[LogEvent]:
-    """An entry back to events; the position in the buffer makes the event ids stable across replays."""
-    if not entry.payload:
-        return []
-    head, _, body = entry.payload.partition(b"\n")
-    header = orjson.loads(head)
-    fields: list[Fields] = []
-    for part in body.split(b"\n") if body else ():
-        tag, data = part[:1], part[1:]
-        if tag == TAG_RECORD:
-            try:
-                value = orjson.loads(data)
-            except orjson.JSONDecodeError:
-                fields.append(line_fields(data, limits))
-                continue
-            fields.append(record_fields(value if isinstance(value, dict) else {"message": value}, limits))
-        else:
-            fields.append(line_fields(data, limits))
-    return assemble(
-        fields,
-        tenant=header["tenant"],
-        now_us=int(header.get("observed_us") or now_us),
-        source=header.get("source", ""),
-        service=header.get("service", ""),
-        host=header.get("host", ""),
-        position=f"wal:{entry.pos}",
-    )
+@dataclass
+class _Batch:
+    span: tuple[int, int]
+    entries: list[Entry]
+    events: list[LogEvent] | None  # decoded here
+    futures: list[Future[RowsResult]] | None  # or encoded rows from decoder processes
 
 
 class RateLimiter:
@@ -156,7 +117,9 @@ class IngestPipeline:
         self._waiters: list[tuple[int, Future[None]]] = []
         self._cond = threading.Condition()
         self._closed = False
-        self._batches: queue.Queue[tuple[tuple[int, int], list[Entry], list[LogEvent]] | None] = queue.Queue(2)
+        self._batches: queue.Queue[_Batch | None] = queue.Queue(2)
+        self.decode_processes = settings.pipeline_decode_processes
+        self._pool: ProcessPoolExecutor | None = None
         self._decoder = threading.Thread(target=self._decode_loop, name="logloupe-ingest-decode", daemon=True)
         self._inserter = threading.Thread(target=self._insert_loop, name="logloupe-ingest-insert", daemon=True)
         self._decoder.start()
@@ -203,7 +166,7 @@ class IngestPipeline:
             # A crash interrupted this range: replay exactly it, with the same dedup token.
             log.info("replaying buffer range %s after an interrupted insert", inflight)
             entries = list(self.buffer.iter_range(*inflight))
-            self._batches.put((inflight, entries, self._decode(entries)))
+            self._batches.put(self._decode(inflight, entries))
             pos = inflight[1]
         while not self._closed:
             if not self.buffer.wait_for_data(pos, 0.5):
@@ -211,7 +174,7 @@ class IngestPipeline:
             entries = self._gather(pos)
             if entries:
                 span = (entries[0].pos, entries[-1].end)
-                self._batches.put((span, entries, self._decode(entries)))
+                self._batches.put(self._decode(span, entries))
                 pos = span[1]
         self._batches.put(None)
 
@@ -234,13 +197,45 @@ class IngestPipeline:
             self.buffer.wait_for_data(pos, remaining)
         return entries
 
-    def _decode(self, entries: list[Entry]) -> list[LogEvent]:
+    def _use_processes(self) -> bool:
+        """Decoder processes hand back encoded rows, not events: only when no stage needs the events."""
+        return self.decode_processes > 0 and not self.after_store and "event_stage" not in self.extras
+
+    def _decode(self, span: tuple[int, int], entries: list[Entry]) -> _Batch:
         now = time.time_ns() // 1000
+        if self._use_processes():
+            if self._pool is None:
+                self._pool = ProcessPoolExecutor(self.decode_processes, mp_context=multiprocessing.get_context("spawn"))
+            retention: dict[str, int] = {}
+            for entry in entries:
+                try:
+                    tenant = entry_tenant(entry.payload) if entry.payload else ""
+                except DECODE_ERRORS:
+                    continue
+                if tenant and tenant not in retention:
+                    retention[tenant] = self.retention_days(tenant)
+            parts = self.decode_processes
+            size = -(-len(entries) // parts)
+            futures = [
+                self._pool.submit(
+                    decode_rows,
+                    [(e.pos, e.payload) for e in entries[i : i + size]],
+                    self.limits,
+                    retention,
+                    self.settings.retention_days,
+                    now,
+                )
+                for i in range(0, len(entries), size)
+            ]
+            return _Batch(span, entries, None, futures)
+        return _Batch(span, entries, self._events_of(entries, now), None)
+
+    def _events_of(self, entries: list[Entry], now: int) -> list[LogEvent]:
         events: list[LogEvent] = []
         for entry in entries:
             try:
-                events.extend(decode_entry(entry, self.limits, now))
-            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+                events.extend(decode_payload(entry.pos, entry.payload, self.limits, now))
+            except DECODE_ERRORS as exc:
                 self._reject([entry], f"unreadable buffer entry: {exc}")
         stage: EventStage | None = self.extras.get("event_stage")
         if stage is not None and events:
@@ -255,19 +250,42 @@ class IngestPipeline:
             batch = self._batches.get()
             if batch is None:
                 return
-            if not self._store(*batch):
+            if not self._store(batch):
                 return
 
-    def _store(self, span: tuple[int, int], entries: list[Entry], events: list[LogEvent]) -> bool:
+    def _store(self, batch: _Batch) -> bool:
         """Insert one batch and advance the checkpoint; False when shutting down mid-way."""
-        start, end = span
+        start, end = span = batch.span
+        entries = batch.entries
         self.buffer.set_checkpoint(start, inflight=span)
-        attempt = 0
-        while events:
+        events = batch.events or []
+        blob, counted = b"", 0
+        counts: dict[tuple[str, str, str], int] = {}
+        results: list[RowsResult] = []
+        if batch.futures is not None:
             try:
-                rows = [event_row(e, self.retention_days(e.tenant)) for e in events]
+                results = [f.result() for f in batch.futures]
+            except Exception:  # a decoder process died: decode here instead
+                log.exception("decoder process failed; decoding buffer range %s in the server", span)
+                events = self._events_of(entries, time.time_ns() // 1000)
+        if results:
+            blob = b"\n".join(r[0] for r in results if r[1])
+            counted = sum(r[1] for r in results)
+            for r in results:
+                for key, n in r[2].items():
+                    counts[key] = counts.get(key, 0) + n
+                bad = dict(r[3])
+                if bad:
+                    self._reject([e for e in entries if e.pos in bad], next(iter(bad.values())))
+        attempt = 0
+        while events or counted:
+            try:
                 with STORE_INSERT_SECONDS.time():
-                    self.store.insert_rows(rows, dedup_token=f"wal-{start}-{end}")
+                    if counted:
+                        self.store.insert_json_lines(blob, dedup_token=f"wal-{start}-{end}")
+                    else:
+                        rows = [event_row(e, self.retention_days(e.tenant)) for e in events]
+                        self.store.insert_rows(rows, dedup_token=f"wal-{start}-{end}")
                 break
             except Exception as exc:
                 attempt += 1
@@ -276,9 +294,13 @@ class IngestPipeline:
                     return False  # stays in flight; replayed at the next start
                 if attempt >= 3:
                     self._reject(entries, f"store insert failed: {str(exc)[:200]}")
-                    events = []
+                    events, counted = [], 0
                     break
                 time.sleep(0.5 * attempt)
+        if counted:
+            self.stored_total += counted
+            for (tenant, source, level), n in counts.items():
+                INGESTED.labels(tenant, source, level).inc(n)
         if events:
             self.stored_total += len(events)
             self._count(events)
@@ -325,4 +347,6 @@ class IngestPipeline:
         self._closed = True
         self._decoder.join(timeout_s)
         self._inserter.join(timeout_s)
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
         self.buffer.close()

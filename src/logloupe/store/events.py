@@ -18,7 +18,6 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-import chdb
 import orjson
 
 from logloupe.errors import BadRequest, LogLoupeError, Unavailable
@@ -122,6 +121,8 @@ class EventStore:
         self._lock_file.truncate()
         self._lock_file.write(str(os.getpid()))
         self._lock_file.flush()
+        import chdb  # imported here: decoder processes use event_row without loading the engine
+
         try:
             self._conn = chdb.connect(str(self.path))  # type: ignore[no-untyped-call]
         except Exception:
@@ -161,7 +162,13 @@ class EventStore:
         """Insert prepared rows in one block. With ``dedup_token``, a replay of the same batch is a no-op."""
         if not rows:
             return 0
-        data = b"\n".join(orjson.dumps(row) for row in rows)
+        self.insert_json_lines(b"\n".join(orjson.dumps(row) for row in rows), dedup_token=dedup_token)
+        return len(rows)
+
+    def insert_json_lines(self, data: bytes, *, dedup_token: str | None = None) -> None:
+        """Insert rows already encoded as JSONEachRow (``event_row`` dicts, one per line) in one block."""
+        if not data:
+            return
         settings = ["max_partitions_per_insert_block = 10000"]
         if dedup_token:
             safe = "".join(ch for ch in dedup_token if ch.isalnum() or ch in "-_.:")
@@ -174,7 +181,6 @@ class EventStore:
                     inserter.finish()
             except Exception as exc:
                 raise _store_error(exc) from exc
-        return len(rows)
 
     def insert(self, events: Iterable[LogEvent], *, retention_days: int = 30, dedup_token: str | None = None) -> int:
         return self.insert_rows([event_row(e, retention_days) for e in events], dedup_token=dedup_token)

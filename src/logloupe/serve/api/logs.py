@@ -22,7 +22,8 @@ from logloupe.errors import InvalidInput
 from logloupe.ingest.bodies import Item, decompress, read_limited, split_json, split_lines
 from logloupe.metrics import INGEST_LATENCY, REJECTED
 from logloupe.parse.records import Limits
-from logloupe.pipeline.workers import IngestPipeline, encode_entry
+from logloupe.pipeline.decode import encode_entry
+from logloupe.pipeline.workers import IngestPipeline
 from logloupe.serve.deps import Principal, get_principal, get_services
 from logloupe.serve.services import Services
 from logloupe.store.search import now_us

@@ -12,7 +12,7 @@ import orjson
 from fastapi import APIRouter
 
 from logloupe.ingest.syslog_listen import TcpListener, UdpListener
-from logloupe.pipeline.workers import encode_entry
+from logloupe.pipeline.decode import encode_entry
 from logloupe.serve.api.logs import pipeline_of
 from logloupe.serve.services import Services
 from logloupe.store.search import now_us

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 
 from logloupe.errors import NotFound
 from logloupe.ingest.upload import JobRegistry, receive_multipart
-from logloupe.pipeline.workers import encode_entry
+from logloupe.pipeline.decode import encode_entry
 from logloupe.serve.api.logs import pipeline_of
 from logloupe.serve.deps import Principal, get_principal, get_services
 from logloupe.serve.services import Services
