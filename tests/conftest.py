@@ -16,7 +16,8 @@ from logloupe.store.events import EventStore
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     # Acknowledge ingest once searchable, so tests can search right after the response.
-    return Settings(data_dir=tmp_path / "data", writer_flush_ms=5, ingest_wait_stored=True)
+    # Decode in a thread: no decoder processes to spawn for each short-lived app.
+    return Settings(data_dir=tmp_path / "data", writer_flush_ms=5, ingest_wait_stored=True, pipeline_decode_processes=0)
 
 
 @pytest.fixture

@@ -89,7 +89,7 @@ class Settings(BaseSettings):
         default=16 * 1024 * 1024, ge=1024, description="Most buffered bytes the ingest worker stores in one insert."
     )
     pipeline_decode_processes: int = Field(
-        default=0,
+        default=2,
         ge=0,
         le=64,
         description="Processes that parse buffered entries in parallel (0 = a thread in the server; used only"

@@ -84,7 +84,13 @@ def test_an_interrupted_insert_replays_exactly_once(tmp_path: Path, processes: i
 
 
 def test_http_answers_429_with_retry_after_over_the_rate(tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path, ingest_rate_bytes_s=100, ingest_burst_bytes=100, writer_flush_ms=5)
+    settings = Settings(
+        data_dir=tmp_path,
+        ingest_rate_bytes_s=100,
+        ingest_burst_bytes=100,
+        writer_flush_ms=5,
+        pipeline_decode_processes=0,
+    )
     with TestClient(create_app(settings)) as client:
         body = b"\n".join(orjson.dumps({"message": "x" * 50, "i": i}) for i in range(10))
         assert client.post("/api/v1/logs", content=body).status_code == 200
@@ -95,7 +101,7 @@ def test_http_answers_429_with_retry_after_over_the_rate(tmp_path: Path) -> None
 
 
 def test_sync_param_and_flush_make_events_searchable(tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path, writer_flush_ms=5, ingest_wait_stored=False)
+    settings = Settings(data_dir=tmp_path, writer_flush_ms=5, ingest_wait_stored=False, pipeline_decode_processes=0)
     with TestClient(create_app(settings)) as client:
         r = client.post("/api/v1/logs?sync=true", json={"message": "sync one"})
         assert r.status_code == 200
