@@ -21,7 +21,7 @@ from typing import Any
 import cramjam
 import orjson
 
-from logloupe.errors import InvalidInput
+from logloupe.errors import InvalidInput, PayloadTooLarge
 
 SERVICE_LABELS = ("service_name", "service", "app", "application", "job", "container")
 LEVEL_LABELS = ("level", "detected_level", "severity", "lvl")
@@ -127,8 +127,11 @@ def _text(value: Any) -> str:
     return bytes(value).decode("utf-8", "replace")
 
 
-def decode_protobuf(body: bytes, *, snappy: bool = True) -> list[dict[str, Any]]:
+def decode_protobuf(body: bytes, *, snappy: bool = True, limit: int = 32 * 1024 * 1024) -> list[dict[str, Any]]:
     if snappy:
+        size, _ = _varint(body, 0)  # a snappy block starts with its uncompressed length: refuse bombs first
+        if size > limit:
+            raise PayloadTooLarge(f"decompressed body larger than {limit} bytes", limit_bytes=limit)
         try:
             body = bytes(cramjam.snappy.decompress_raw(body))
         except Exception as exc:  # cramjam raises its own DecompressionError

@@ -68,8 +68,9 @@ class UdpListener:
     def _send(self, frames: list[bytes]) -> None:
         try:
             self.submit(_records(frames), "syslog_udp")
-        except TooManyRequests:
-            DROPPED.labels("syslog_udp", "buffer_full").inc(len(frames))
+        except TooManyRequests as exc:
+            reason = "rate_limit" if "rate_bytes_s" in exc.details else "buffer_full"
+            DROPPED.labels("syslog_udp", reason).inc(len(frames))
         except LogLoupeError as exc:
             DROPPED.labels("syslog_udp", exc.code).inc(len(frames))
 

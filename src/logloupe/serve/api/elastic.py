@@ -21,7 +21,7 @@ from logloupe.errors import InvalidInput
 from logloupe.ingest.bodies import Item
 from logloupe.ingest.bulk import ecs_record, parse_bulk
 from logloupe.metrics import INGEST_LATENCY
-from logloupe.serve.api.logs import read_body, store_items, sync_param
+from logloupe.serve.api.logs import quarantine_body, read_body, store_items, sync_param
 from logloupe.serve.deps import Principal, get_principal, get_services
 from logloupe.serve.services import Services
 
@@ -101,6 +101,7 @@ async def _bulk(request: Request, services: Services, principal: Principal, inde
     body = await read_body(request, services)
     parsed = parse_bulk(body, index)
     if not parsed:
+        await quarantine_body(services, principal, "elasticsearch", "the bulk body holds no actions", body)
         raise InvalidInput("the bulk body holds no actions")
     results: list[dict[str, Any]] = []
     by_index: dict[str, list[Item]] = {}

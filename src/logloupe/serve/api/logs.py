@@ -143,6 +143,12 @@ def _format_log_message(msg: str, args: str) -> str:
         return f"{msg} {args}"
 
 
+async def quarantine_body(services: Services, principal: Principal, source: str, reason: str, raw: bytes) -> None:
+    """A whole body no decoder could read: keep it (cut) with the reason, count it, so nothing vanishes."""
+    await asyncio.to_thread(services.meta.quarantine, principal.tenant, source, [(reason, raw[:16384])])
+    REJECTED.labels(principal.tenant, source, "undecodable_body").inc()
+
+
 def sync_param(request: Request) -> bool | None:
     """``?sync=true``: acknowledge once searchable; absent: the server's default."""
     value = request.query_params.get("sync")

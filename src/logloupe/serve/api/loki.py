@@ -6,10 +6,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
 
+from logloupe.errors import InvalidInput
 from logloupe.ingest import loki
 from logloupe.ingest.bodies import Item, read_limited
 from logloupe.metrics import INGEST_LATENCY
-from logloupe.serve.api.logs import read_body, store_items, sync_param
+from logloupe.serve.api.logs import quarantine_body, read_body, store_items, sync_param
 from logloupe.serve.deps import Principal, get_principal, get_services
 from logloupe.serve.services import Services
 
@@ -25,14 +26,21 @@ async def loki_push(
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     with INGEST_LATENCY.labels("loki").time():
         encoding = request.headers.get("content-encoding", "").strip().lower()
-        if ctype in ("application/x-protobuf", "application/protobuf") and encoding in ("", "snappy"):
-            raw = await read_limited(request.stream(), services.settings.max_body_bytes)
-            records = loki.decode_protobuf(raw, snappy=True)
-        elif ctype in ("application/x-protobuf", "application/protobuf"):
-            records = loki.decode_protobuf(await read_body(request, services), snappy=False)
+        protobuf = ctype in ("application/x-protobuf", "application/protobuf")
+        if protobuf and encoding in ("", "snappy"):
+            body = await read_limited(request.stream(), services.settings.max_body_bytes)
         else:
             body = await read_body(request, services)
-            records = loki.decode_json(body)
+        try:
+            if protobuf:
+                records = loki.decode_protobuf(
+                    body, snappy=encoding in ("", "snappy"), limit=services.settings.max_body_bytes
+                )
+            else:
+                records = loki.decode_json(body)
+        except InvalidInput as exc:
+            await quarantine_body(services, principal, "loki", exc.message, body)
+            raise
         items = [Item(i, record=r) for i, r in enumerate(records)]
         if items:
             await store_items(services, principal, items, source="loki", wait=sync_param(request))

@@ -8,11 +8,11 @@ import orjson
 from fastapi import APIRouter, Depends, Request, Response
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
 
-from logloupe.errors import UnsupportedMedia
+from logloupe.errors import InvalidInput, UnsupportedMedia
 from logloupe.ingest import otlp
 from logloupe.ingest.bodies import Item
 from logloupe.metrics import INGEST_LATENCY
-from logloupe.serve.api.logs import read_body, store_items, sync_param
+from logloupe.serve.api.logs import quarantine_body, read_body, store_items, sync_param
 from logloupe.serve.deps import Principal, get_principal, get_services
 from logloupe.serve.services import Services
 
@@ -30,7 +30,11 @@ async def otlp_logs(
         raise UnsupportedMedia(f"OTLP/HTTP takes application/x-protobuf or application/json, not {ctype!r}")
     with INGEST_LATENCY.labels("otlp").time():
         body = await read_body(request, services)
-        records = otlp.decode_json(body) if ctype == "application/json" else otlp.decode_protobuf(body)
+        try:
+            records = otlp.decode_json(body) if ctype == "application/json" else otlp.decode_protobuf(body)
+        except InvalidInput as exc:
+            await quarantine_body(services, principal, "otlp", exc.message, body)
+            raise
         items = [Item(i, record=r) for i, r in enumerate(records)]
         if items:
             await store_items(services, principal, items, source="otlp", wait=sync_param(request))
