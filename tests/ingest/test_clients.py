@@ -9,6 +9,7 @@ import secrets
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -117,7 +118,7 @@ def test_opentelemetry_sdk_otlp_http_exporter(server: Server) -> None:
     assert events["INFO"]["trace_id"] == ""
 
 
-def test_otlp_json_gzip(server: Server) -> None:
+def test_otlp_json_gzip_chunked(server: Server) -> None:
     mark = _marker("otj")
     body = {
         "resourceLogs": [
@@ -142,9 +143,15 @@ def test_otlp_json_gzip(server: Server) -> None:
     }
     import orjson
 
+    zipped = gzip.compress(orjson.dumps(body))
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: Transfer-Encoding: chunked
+        for i in range(0, len(zipped), 64):
+            yield zipped[i : i + 64]
+
     r = httpx.post(
         f"{server.url}/v1/logs",
-        content=gzip.compress(orjson.dumps(body)),
+        content=chunks(),
         headers={"content-type": "application/json", "content-encoding": "gzip"},
     )
     assert r.status_code == 200, r.text
