@@ -204,31 +204,38 @@ class IngestPipeline:
     def _decode(self, span: tuple[int, int], entries: list[Entry]) -> _Batch:
         now = time.time_ns() // 1000
         if self._use_processes():
-            if self._pool is None:
-                self._pool = ProcessPoolExecutor(self.decode_processes, mp_context=multiprocessing.get_context("spawn"))
-            retention: dict[str, int] = {}
-            for entry in entries:
-                try:
-                    tenant = entry_tenant(entry.payload) if entry.payload else ""
-                except DECODE_ERRORS:
-                    continue
-                if tenant and tenant not in retention:
-                    retention[tenant] = self.retention_days(tenant)
-            parts = self.decode_processes
-            size = -(-len(entries) // parts)
-            futures = [
-                self._pool.submit(
-                    decode_rows,
-                    [(e.pos, e.payload) for e in entries[i : i + size]],
-                    self.limits,
-                    retention,
-                    self.settings.retention_days,
-                    now,
-                )
-                for i in range(0, len(entries), size)
-            ]
-            return _Batch(span, entries, None, futures)
+            try:
+                return self._decode_in_processes(span, entries, now)
+            except Exception:  # e.g. a broken pool: decode here from now on
+                log.exception("decoder processes unavailable; decoding in the server")
+                self.decode_processes = 0
         return _Batch(span, entries, self._events_of(entries, now), None)
+
+    def _decode_in_processes(self, span: tuple[int, int], entries: list[Entry], now: int) -> _Batch:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(self.decode_processes, mp_context=multiprocessing.get_context("spawn"))
+        retention: dict[str, int] = {}
+        for entry in entries:
+            try:
+                tenant = entry_tenant(entry.payload) if entry.payload else ""
+            except DECODE_ERRORS:
+                continue
+            if tenant and tenant not in retention:
+                retention[tenant] = self.retention_days(tenant)
+        parts = self.decode_processes
+        size = -(-len(entries) // parts)
+        futures = [
+            self._pool.submit(
+                decode_rows,
+                [(e.pos, e.payload) for e in entries[i : i + size]],
+                self.limits,
+                retention,
+                self.settings.retention_days,
+                now,
+            )
+            for i in range(0, len(entries), size)
+        ]
+        return _Batch(span, entries, None, futures)
 
     def _events_of(self, entries: list[Entry], now: int) -> list[LogEvent]:
         events: list[LogEvent] = []
