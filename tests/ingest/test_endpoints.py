@@ -41,6 +41,10 @@ def test_es_root_and_bulk_in_process(client: TestClient) -> None:
     events = client.get("/api/v1/search", params={"q": "service:logs-app"}).json()["events"]
     assert {e["message"] for e in events} == {"bulk in index", "with id"}
     assert client.post("/_bulk", content=b"\n").status_code == 400
+    # Beats' start-up set-up: lookups say "none yet", creations are acknowledged.
+    assert client.head("/_index_template/filebeat-8.17.0").status_code == 404
+    assert client.put("/_ilm/policy/filebeat", json={"policy": {}}).json() == {"acknowledged": True}
+    assert client.get("/_xpack").json()["features"]["ilm"]["available"] is True
 
 
 def test_udp_syslog_drops_are_counted_when_over_the_rate(tmp_path: Path) -> None:

@@ -179,3 +179,29 @@ async def es_doc_id(
     principal: Annotated[Principal, Depends(get_principal)],
 ) -> Response:
     return await _doc(request, services, principal, index, doc_id)
+
+
+# -- setup calls Beats make at start-up (templates, ILM, pipelines): accepted, nothing to configure ----
+
+
+@router.get("/_xpack", summary="Elasticsearch feature info (for Beats' start-up checks)")
+def es_xpack() -> Response:
+    return _json(
+        {
+            "build": {"hash": __version__},
+            "license": {"uid": "logloupe", "type": "basic", "mode": "basic", "status": "active"},
+            "features": {"ilm": {"available": True, "enabled": True}},
+        }
+    )
+
+
+@router.api_route(
+    "/_index_template/{name}", methods=["GET", "HEAD", "PUT"], summary="Elasticsearch template stub (Beats set-up)"
+)
+@router.api_route("/_ilm/policy/{name}", methods=["GET", "HEAD", "PUT"], summary="Elasticsearch ILM stub")
+@router.api_route("/_ingest/pipeline/{name}", methods=["GET", "HEAD", "PUT"], summary="Elasticsearch pipeline stub")
+def es_setup_stub(name: str, request: Request) -> Response:
+    """LogLoupe has no templates or policies: lookups say "none yet", creations are acknowledged."""
+    if request.method == "PUT":
+        return _json({"acknowledged": True})
+    return _json({"error": {"type": "resource_not_found_exception", "reason": f"{name} not found"}, "status": 404}, 404)
