@@ -82,3 +82,36 @@ def test_upload_limit_and_shape_errors(tmp_path: Path) -> None:
         assert client.post("/api/v1/upload", files={"other": ("a.log", b"x\n")}).status_code == 400
         assert client.post("/api/v1/upload", content=b"plain").status_code == 400
         assert not list((tmp_path / "uploads").glob("upload-*"))  # temp files removed
+
+
+def test_tcp_syslog_pushes_back_instead_of_dropping(tmp_path: Path) -> None:
+    from tests.helpers import free_port
+
+    tcp = free_port()
+    settings = Settings(
+        data_dir=tmp_path,
+        syslog_tcp_port=tcp,
+        ingest_rate_bytes_s=200_000,
+        ingest_burst_bytes=2000,
+        pipeline_decode_processes=0,
+        writer_flush_ms=5,
+    )
+    with TestClient(create_app(settings)) as client:
+        with socket.create_connection(("127.0.0.1", tcp)) as s:
+            for i in range(3000):  # > one 256 KiB read: the second read finds the tenant over its rate
+                msg = b"<14>1 - host app - - - pushback message %04d %s" % (i, b"x" * 60)
+                s.sendall(b"%d %s" % (len(msg), msg))
+        pipeline = client.app.state.services.extras["pipeline"]  # type: ignore[attr-defined]
+        deadline = time.monotonic() + 60
+        total = 0
+        while time.monotonic() < deadline and total < 3000:
+            pipeline.flush()
+            total = client.get("/api/v1/search", params={"q": "pushback"}).json()["total"]
+            time.sleep(0.2)
+        assert total == 3000  # nothing dropped...
+        metrics = client.get("/metrics").text
+        refused = [ln for ln in metrics.splitlines() if ln.startswith("logloupe_rate_limited_requests_total{")]
+        assert any('reason="rate_limit"' in ln and not ln.endswith(" 0.0") for ln in refused)  # ...though refused
+        assert 'source="syslog_tcp"' not in "".join(
+            ln for ln in metrics.splitlines() if ln.startswith("logloupe_dropped_events_total{")
+        )
