@@ -169,13 +169,17 @@ class IngestPipeline:
             self._batches.put(self._decode(inflight, entries))
             pos = inflight[1]
         while not self._closed:
-            if not self.buffer.wait_for_data(pos, 0.5):
-                continue
-            entries = self._gather(pos)
-            if entries:
-                span = (entries[0].pos, entries[-1].end)
-                self._batches.put(self._decode(span, entries))
-                pos = span[1]
+            try:
+                if not self.buffer.wait_for_data(pos, 0.5):
+                    continue
+                entries = self._gather(pos)
+                if entries:
+                    span = (entries[0].pos, entries[-1].end)
+                    self._batches.put(self._decode(span, entries))
+                    pos = span[1]
+            except Exception:  # e.g. an unreadable segment: keep the thread, retry from the same place
+                log.exception("ingest decoder failed at buffer position %d; retrying", pos)
+                time.sleep(1.0)
         self._batches.put(None)
 
     def _gather(self, pos: int) -> list[Entry]:
@@ -257,7 +261,16 @@ class IngestPipeline:
             batch = self._batches.get()
             if batch is None:
                 return
-            if not self._store(batch):
+            while True:
+                try:
+                    stored = self._store(batch)
+                    break
+                except Exception:  # e.g. the disk is full for the checkpoint: retry, never skip
+                    log.exception("ingest insert of buffer range %s failed; retrying", batch.span)
+                    if self._closed:
+                        return
+                    time.sleep(1.0)
+            if not stored:
                 return
 
     def _store(self, batch: _Batch) -> bool:
@@ -322,7 +335,8 @@ class IngestPipeline:
             ready = [f for p, f in self._waiters if p <= end]
             self._waiters = [(p, f) for p, f in self._waiters if p > end]
         for f in ready:
-            f.set_result(None)
+            if f.set_running_or_notify_cancel():  # False when the waiting request went away
+                f.set_result(None)
         return True
 
     def _count(self, events: list[LogEvent]) -> None:
