@@ -21,7 +21,7 @@ from logloupe.errors import InvalidInput
 from logloupe.ingest.bodies import Item
 from logloupe.ingest.bulk import ecs_record, parse_bulk
 from logloupe.metrics import INGEST_LATENCY
-from logloupe.serve.api.logs import quarantine_body, read_body, store_items, sync_param
+from logloupe.serve.api.logs import pipeline_of, quarantine_body, read_body, store_items, sync_param
 from logloupe.serve.deps import Principal, get_principal, get_services
 from logloupe.serve.services import Services
 
@@ -117,8 +117,12 @@ async def _bulk(request: Request, services: Services, principal: Principal, inde
     wait = sync_param(request)
     if bad:
         await store_items(services, principal, bad, source="elasticsearch", wait=False)
+    if len(by_index) > 1:  # one rate-limit decision for the whole request, so it is stored whole or not at all
+        pipeline_of(services).limiter.take(principal.tenant, len(body))
     for idx, items in by_index.items():
-        await store_items(services, principal, items, source="elasticsearch", service=idx, wait=wait)
+        await store_items(
+            services, principal, items, source="elasticsearch", service=idx, wait=wait, rate_limit=len(by_index) == 1
+        )
     INGEST_LATENCY.labels("elasticsearch").observe(time.monotonic() - started)
     took = int((time.monotonic() - started) * 1000)
     return _json({"took": took, "errors": bool(bad), "items": results})

@@ -89,12 +89,14 @@ async def store_items(
     wait: bool | None = None,
     service: str = "",
     host: str = "",
+    rate_limit: bool = True,
 ) -> dict[str, Any]:
     """Quarantine the bad items; append the good ones to the durable buffer; return the per-item report.
 
     Returns once the good items are durable (see docs/ingest.md); with ``wait`` (default: the
     ``ingest_wait_stored`` setting) only once they are in the store and searchable. ``position`` is
-    kept for callers of the old signature: event ids now derive from the buffer position.
+    kept for callers of the old signature: event ids now derive from the buffer position. A caller that
+    stores one request in several calls charges the rate limit once itself and passes ``rate_limit=False``.
     """
     del position
     rejected = [{"index": it.index, "reason": it.error} for it in items if it.error]
@@ -109,7 +111,7 @@ async def store_items(
     if good:
         pipeline = pipeline_of(services)
         payload, accepted = encode_items(principal.tenant, source, good, service=service, host=host)
-        end = await asyncio.to_thread(pipeline.append, principal.tenant, payload, accepted)
+        end = await asyncio.to_thread(pipeline.append, principal.tenant, payload, accepted, limit=rate_limit)
         if services.settings.ingest_wait_stored if wait is None else wait:
             await asyncio.wrap_future(pipeline.wait_stored(end))
     return {"accepted": accepted, "rejected": len(rejected), "errors": rejected[:100]}
