@@ -215,7 +215,10 @@ def ingest(file: str, service: str, server: str | None, data_dir: Path | None) -
                         )
                         is_json = True
                     ctype = "application/x-ndjson" if is_json else "text/plain"
-                    resp = client.post("/api/v1/logs", content=body, headers={"content-type": ctype})
+                    # sync: "ingested N events" means searchable, as without a server
+                    resp = client.post(
+                        "/api/v1/logs", content=body, headers={"content-type": ctype}, params={"sync": "true"}
+                    )
                     report = resp.json()
                     report = report.get("error", report)
                     accepted += int(report.get("accepted", 0))
