@@ -1,7 +1,7 @@
 # One task file; CI calls `bash scripts/test.sh`, which installs everything and runs `make check test`.
 PY ?= .venv/bin/python
 
-.PHONY: install lint typecheck check test bench-store demo
+.PHONY: install lint typecheck check test bench-store bench-ingest demo
 
 install:
 	bash scripts/install.sh
@@ -20,6 +20,9 @@ test:
 
 bench-store:
 	$(PY) benchmarks/store.py
+
+bench-ingest:
+	$(PY) benchmarks/ingest.py
 
 demo:
 	.venv/bin/logloupe demo

@@ -9,6 +9,7 @@ need=()
 command -v logger >/dev/null || need+=(bsdutils)
 command -v victoria-metrics >/dev/null || [ -x /usr/bin/victoria-metrics ] || need+=(victoria-metrics)
 [ -x /usr/bin/chromium ] || need+=(chromium)  # the UI tests drive Debian's Chromium (never a downloaded one)
+command -v curl >/dev/null || need+=(curl)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"

@@ -168,3 +168,17 @@ class MetricsPusher:
         self.push_once()  # the last values before shutdown
         if self._own:
             self.client.close()
+
+
+BUFFER_BYTES = Gauge(
+    "logloupe_buffer_bytes", "Bytes in the write-ahead buffer not yet in the store.", registry=REGISTRY
+)
+BUFFER_FSYNC_SECONDS = Histogram(
+    "logloupe_buffer_fsync_seconds", "Duration of one group-commit fsync of the write-ahead buffer.", registry=REGISTRY
+)
+RATE_LIMITED = Counter(
+    "logloupe_rate_limited_requests",
+    "Ingest requests refused with 429, by tenant and reason (rate_limit, buffer_full).",
+    ["tenant", "reason"],
+    registry=REGISTRY,
+)

@@ -47,11 +47,10 @@ def event_uid(*parts: str | int) -> int:
 
     Built from content and source position, so re-ingesting the same input yields the same id.
     """
-    h = hashlib.blake2b(digest_size=8)
-    for part in parts:
-        h.update(str(part).encode("utf-8", "surrogatepass"))
-        h.update(b"\x1f")
-    return int.from_bytes(h.digest(), "big")
+    # One update over the joined parts: the same digest as one update per part and separator, faster.
+    text = "\x1f".join([str(part) for part in parts]) + "\x1f"
+    digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    return int.from_bytes(digest, "big")
 
 
 def format_event_id(ts_us: int, uid: int) -> str:

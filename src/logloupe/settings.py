@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 from pydantic_settings import (
@@ -178,6 +178,53 @@ class Settings(BaseSettings):
         default="", description="VictoriaMetrics base URL; when set, metrics are pushed to /api/v1/import/prometheus."
     )
     metrics_push_interval_s: float = Field(default=15.0, gt=0, description="Interval of the VictoriaMetrics push.")
+    # -- ingest pipeline (docs/ingest.md) ---------------------------------------------------
+    buffer_max_bytes: int = Field(
+        default=512 * 1024 * 1024,
+        ge=1024 * 1024,
+        description="Write-ahead buffer bound: above it HTTP ingest answers 429 and TCP syslog pushes back.",
+    )
+    buffer_segment_bytes: int = Field(
+        default=64 * 1024 * 1024, ge=64 * 1024, description="Size at which the write-ahead buffer starts a new file."
+    )
+    buffer_fsync: Literal["always", "interval", "never"] = Field(
+        default="always",
+        description="When buffered batches reach the disk: `always` = before the acknowledgement (group"
+        " commit), `interval` = every `buffer_fsync_interval_ms`, `never` = left to the OS.",
+    )
+    buffer_fsync_interval_ms: int = Field(
+        default=200, ge=1, description="fsync period of the write-ahead buffer when `buffer_fsync` is `interval`."
+    )
+    pipeline_batch_bytes: int = Field(
+        default=16 * 1024 * 1024, ge=1024, description="Most buffered bytes the ingest worker stores in one insert."
+    )
+    pipeline_decode_processes: int = Field(
+        default=2,
+        ge=0,
+        le=64,
+        description="Processes that parse buffered entries in parallel (0 = a thread in the server; used only"
+        " while no analysis stage needs the events in process).",
+    )
+    ingest_wait_stored: bool = Field(
+        default=False,
+        description="Acknowledge ingest only once events are searchable (as `?sync=true` does per request).",
+    )
+    ingest_rate_bytes_s: float = Field(
+        default=4 * 1024 * 1024, ge=0, description="Per-tenant ingest rate limit in bytes/s (0 = unlimited)."
+    )
+    ingest_burst_bytes: float = Field(
+        default=6 * 1024 * 1024, ge=1, description="Per-tenant ingest burst in bytes above the rate."
+    )
+    upload_max_bytes: int = Field(
+        default=2 * 1024 * 1024 * 1024, ge=1024, description="Largest file `POST /api/v1/upload` accepts."
+    )
+    syslog_host: str = Field(default="127.0.0.1", description="Interface the syslog listeners bind to.")
+    syslog_udp_port: int = Field(default=0, ge=0, le=65535, description="UDP syslog port (0 = off).")
+    syslog_tcp_port: int = Field(default=0, ge=0, le=65535, description="TCP syslog port (0 = off).")
+    syslog_tenant: str = Field(
+        default="",
+        description="Tenant that syslog messages belong to (empty = `default_tenant`); syslog carries no credentials.",
+    )
 
     @classmethod
     def settings_customise_sources(

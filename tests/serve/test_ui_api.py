@@ -139,8 +139,10 @@ def test_tail_hub_filters_by_tenant_and_query() -> None:
 
 
 def test_ui_routes(client: TestClient) -> None:
-    r = client.get("/", follow_redirects=False)
+    r = client.get("/", follow_redirects=False, headers={"accept": "text/html,application/xhtml+xml"})
     assert r.status_code == 307 and r.headers["location"] == "/app/discover"
+    # Without asking for HTML, / is Elasticsearch's cluster info (for _bulk clients).
+    assert client.get("/").headers["x-elastic-product"] == "Elasticsearch"
     shell = client.get("/app/patterns")
     assert shell.status_code == 200 and '<script type="module" src="/static/app.js">' in shell.text
     assert "script-src 'self'" in shell.headers["content-security-policy"]

@@ -2,4 +2,5 @@
 
 from logloupe.cli.main import main
 
-main()
+if __name__ == "__main__":  # guarded: decoder processes re-import the main module
+    main()

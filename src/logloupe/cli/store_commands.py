@@ -224,7 +224,10 @@ def ingest(file: str, service: str, server: str | None, data_dir: Path | None) -
                         )
                         is_json = True
                     ctype = "application/x-ndjson" if is_json else "text/plain"
-                    resp = client.post("/api/v1/logs", content=body, headers={"content-type": ctype})
+                    # sync: "ingested N events" means searchable, as without a server
+                    resp = client.post(
+                        "/api/v1/logs", content=body, headers={"content-type": ctype}, params={"sync": "true"}
+                    )
                     report = resp.json()
                     if resp.status_code in (401, 403, 429):
                         hint = " (set LOGLOUPE_API_KEY)" if resp.status_code == 401 else ""

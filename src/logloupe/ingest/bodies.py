@@ -56,6 +56,7 @@ class Item:
     line: bytes | None = None
     error: str | None = None
     raw: bytes = b""
+    raw_is_record: bool = False  # ``raw`` is exactly the record's JSON object (no re-encoding needed)
 
 
 def split_json(body: bytes) -> list[Item]:
@@ -87,7 +88,7 @@ def split_json(body: bytes) -> list[Item]:
 
 def _item(index: int, value: Any, raw: bytes) -> Item:
     if isinstance(value, dict):
-        return Item(index, record=value, raw=raw)
+        return Item(index, record=value, raw=raw, raw_is_record=True)
     if isinstance(value, str):
         return Item(index, record={"message": value}, raw=raw)
     return Item(index, error=f"item {index}: expected a JSON object, got {type(value).__name__}", raw=raw)

@@ -167,11 +167,12 @@ def clean_text(value: str | bytes, max_bytes: int, flags: list[str]) -> str:
             _flag(flags, FLAG_INVALID_UTF8)
     else:
         text = value
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError:  # lone surrogates from a lenient JSON decoder
-            text = text.encode("utf-8", "replace").decode("utf-8")
-            _flag(flags, FLAG_INVALID_UTF8)
+        if not text.isascii():  # ASCII cannot hold lone surrogates: skip the costly check (hot path)
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:  # lone surrogates from a lenient JSON decoder
+                text = text.encode("utf-8", "replace").decode("utf-8")
+                _flag(flags, FLAG_INVALID_UTF8)
     if "\x00" in text:
         _flag(flags, FLAG_NUL_BYTES)
     if len(text) * 4 > max_bytes and len(text.encode("utf-8")) > max_bytes:

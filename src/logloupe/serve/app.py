@@ -37,6 +37,11 @@ ROUTER_MODULES = [
     "logloupe.serve.api.stats",
     "logloupe.serve.api.tail",
     "logloupe.serve.api.ui",
+    "logloupe.serve.api.elastic",
+    "logloupe.serve.api.otlp",
+    "logloupe.serve.api.loki",
+    "logloupe.serve.api.upload",
+    "logloupe.serve.api.syslog",
 ]
 
 

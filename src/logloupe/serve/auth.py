@@ -84,7 +84,7 @@ PUBLIC_PATHS = {
 }
 # With auth on, these need credentials whatever the method; other GETs (HTML shells, static files of the
 # UI, which hold no data) stay public, and every data endpoint checks through ``get_principal``.
-GATED_PREFIXES = ("/api/", "/metrics", "/openapi.json", "/docs", "/redoc", "/ingest")
+GATED_PREFIXES = ("/api/", "/metrics", "/openapi.json", "/docs", "/redoc", "/ingest", "/_")  # /_…: Elasticsearch API
 
 
 def register_ingest_path(pattern: str) -> None:

@@ -18,7 +18,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import chdb
 import orjson
 import pyarrow as pa
 
@@ -184,6 +183,8 @@ class EventStore:
         self._lock_file.truncate()
         self._lock_file.write(str(os.getpid()))
         self._lock_file.flush()
+        import chdb  # imported here: decoder processes use event_row without loading the engine
+
         try:
             self._conn = chdb.connect(str(self.path))  # type: ignore[no-untyped-call]
         except Exception:
@@ -223,7 +224,13 @@ class EventStore:
         """Insert JSON-shaped rows (``event_row``) in one block; prefer ``insert`` (Arrow, ~4× cheaper)."""
         if not rows:
             return 0
-        data = b"\n".join(orjson.dumps(row) for row in rows)
+        self.insert_json_lines(b"\n".join(orjson.dumps(row) for row in rows), dedup_token=dedup_token)
+        return len(rows)
+
+    def insert_json_lines(self, data: bytes, *, dedup_token: str | None = None) -> None:
+        """Insert rows already encoded as JSONEachRow (``event_row`` dicts, one per line) in one block."""
+        if not data:
+            return
         with self._lock:
             try:
                 with self._conn.send_insert(self._insert_sql(dedup_token), "JSONEachRow") as inserter:
@@ -231,7 +238,6 @@ class EventStore:
                     inserter.finish()
             except Exception as exc:
                 raise _store_error(exc) from exc
-        return len(rows)
 
     def insert_batches(self, batches: Sequence[pa.RecordBatch], *, dedup_token: str | None = None) -> int:
         """Insert Arrow batches as one block. With ``dedup_token``, a replay of the same batch is a no-op.

@@ -1,22 +1,29 @@
 """HTTP ingest: ``POST /api/v1/logs`` (JSON object, array, NDJSON or text lines) and ``POST /ingest``.
 
-The response comes after the events are in the store. A partly bad batch stores the good items
-and reports the bad ones by index; rejected input is quarantined with its reason.
+The response comes once the events are durable in the write-ahead buffer (``pipeline/buffer.py``);
+with ``?sync=true`` (or the ``ingest_wait_stored`` setting) once they are searchable. A partly bad
+batch stores the good items and reports the bad ones by index; rejected input is quarantined with
+its reason. ``store_items`` is the one entry point every protocol router uses.
 """
 
 from __future__ import annotations
 
+import ast
 import asyncio
+import threading
+import urllib.parse
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from logloupe.errors import InvalidInput
 from logloupe.ingest.bodies import Item, decompress, read_limited, split_json, split_lines
-from logloupe.metrics import INGESTED, REJECTED
-from logloupe.parse.records import Limits, line_fields, record_fields
-from logloupe.pipeline.assemble import assemble
+from logloupe.metrics import INGEST_LATENCY, REJECTED
+from logloupe.parse.records import Limits
+from logloupe.pipeline.decode import encode_entry
+from logloupe.pipeline.workers import IngestPipeline
 from logloupe.serve.auth import require_ingest
 from logloupe.serve.deps import Principal, get_principal, get_services
 from logloupe.serve.services import Services
@@ -30,47 +37,135 @@ def limits_of(services: Services) -> Limits:
     return Limits(s.max_message_bytes, s.max_attributes, s.max_attribute_value_bytes, s.max_nesting_depth)
 
 
-async def store_items(
-    services: Services, principal: Principal, items: list[Item], *, source: str, position: str = ""
-) -> dict[str, Any]:
-    """Parse, assemble and store items; quarantine the bad ones; return the per-item report.
+def pipeline_of(services: Services) -> IngestPipeline:
+    """The process's ingest pipeline (created by ``setup``, or on first use)."""
+    pipeline: IngestPipeline | None = services.extras.get("pipeline")
+    if pipeline is None:
+        with _PIPELINE_LOCK:
+            pipeline = services.extras.get("pipeline")
+            if pipeline is None:
+                settings = services.settings
+                pipeline = IngestPipeline(
+                    settings,
+                    services.store,
+                    retention_days=services.writer.retention_days,
+                    after_store=services.writer.after_store,
+                    quarantine=services.meta.quarantine,
+                    extras=services.extras,
+                )
+                services.extras["pipeline"] = pipeline
+    return pipeline
 
-    First the ``quota_checker`` (``serve/auth.py: QuotaChecker``) when installed: may this
-    principal ingest from this source, and is the tenant within its quotas (403 / 429 otherwise).
+
+_PIPELINE_LOCK = threading.Lock()
+
+
+def setup(services: Services) -> None:
+    pipeline_of(services)
+
+
+def teardown(services: Services) -> None:
+    pipeline: IngestPipeline | None = services.extras.pop("pipeline", None)
+    if pipeline is not None:
+        pipeline.close()
+
+
+def encode_items(
+    tenant: str, source: str, items: list[Item], *, service: str = "", host: str = ""
+) -> tuple[bytes, int]:
+    """The good items of a batch as one buffer entry, and their count."""
+    records = [it.raw if it.raw_is_record else orjson.dumps(it.record) for it in items if it.record is not None]
+    lines = [it.line for it in items if it.record is None and it.line is not None and not it.error]
+    payload = encode_entry(tenant, source, records, lines, service=service, host=host, observed_us=now_us())
+    return payload, len(records) + len(lines)
+
+
+async def store_items(
+    services: Services,
+    principal: Principal,
+    items: list[Item],
+    *,
+    source: str,
+    position: str = "",
+    wait: bool | None = None,
+    service: str = "",
+    host: str = "",
+    rate_limit: bool = True,
+) -> dict[str, Any]:
+    """Quarantine the bad items; append the good ones to the durable buffer; return the per-item report.
+
+    Returns once the good items are durable (see docs/ingest.md); with ``wait`` (default: the
+    ``ingest_wait_stored`` setting) only once they are in the store and searchable. ``position`` is
+    kept for callers of the old signature: event ids now derive from the buffer position. A caller that
+    stores one request in several calls charges the rate limit once itself and passes ``rate_limit=False``.
     """
+    del position
+    # First the tenant's quotas and the key's source scope (serve/auth.py: QuotaChecker): 403 / 429.
     checker = services.extras.get("quota_checker")
     if checker is not None:
         await asyncio.to_thread(checker.check, principal, source, items)
-    limits = limits_of(services)
-    fields = []
-    rejected = []
-    for item in items:
-        if item.error:
-            rejected.append({"index": item.index, "reason": item.error})
-            continue
-        if item.record is not None:
-            fields.append(record_fields(item.record, limits))
-        elif item.line is not None:
-            fields.append(line_fields(item.line, limits))
-    events = assemble(fields, tenant=principal.tenant, now_us=now_us(), source=source, position=position)
+    rejected = [{"index": it.index, "reason": it.error} for it in items if it.error]
     if rejected:
         bad = [(it.error or "", it.raw) for it in items if it.error]
         await asyncio.to_thread(services.meta.quarantine, principal.tenant, source, bad)
     for r in rejected:
         reason = "invalid_json" if "JSON" in str(r["reason"]) else "invalid_item"
         REJECTED.labels(principal.tenant, source, reason).inc()
-    if events:
-        future = services.writer.submit(events, wait_s=1.0)
-        await asyncio.wrap_future(future)
-        per_level: dict[str, int] = {}
-        for e in events:
-            per_level[e.level.name] = per_level.get(e.level.name, 0) + 1
-        for level, n in per_level.items():
-            INGESTED.labels(principal.tenant, source, level).inc(n)
-    return {"accepted": len(events), "rejected": len(rejected), "errors": rejected[:100]}
+    good = [it for it in items if not it.error]
+    accepted = 0
+    if good:
+        pipeline = pipeline_of(services)
+        payload, accepted = encode_items(principal.tenant, source, good, service=service, host=host)
+        end = await asyncio.to_thread(pipeline.append, principal.tenant, payload, accepted, limit=rate_limit)
+        if services.settings.ingest_wait_stored if wait is None else wait:
+            await asyncio.wrap_future(pipeline.wait_stored(end))
+    return {"accepted": accepted, "rejected": len(rejected), "errors": rejected[:100]}
 
 
-async def _body(request: Request, services: Services) -> bytes:
+def form_record(body: bytes) -> Item:
+    """A form-encoded record, as Python's ``logging.handlers.HTTPHandler`` posts a LogRecord's dict."""
+    pairs = urllib.parse.parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
+    record: dict[str, Any] = dict(pairs)
+    if "levelname" in record and "msg" in record:  # a LogRecord: name the logger and time plainly
+        record["logger"] = record.pop("name", "")
+        record["msg"] = _format_log_message(record["msg"], record.pop("args", ""))
+        record["timestamp"] = record.pop("created", None)
+        record.pop("msecs", None)
+        record.pop("relativeCreated", None)
+        record.pop("levelno", None)
+    if not record:
+        return Item(0, error="empty form body", raw=body[:1024])
+    return Item(0, record=record, raw=body[:1024])
+
+
+def _format_log_message(msg: str, args: str) -> str:
+    """HTTPHandler sends ``msg`` unformatted and ``args`` as a repr: format when the repr is plain literals."""
+    if not args or "%" not in msg:
+        return msg
+    try:
+        values = ast.literal_eval(args)
+        formatted: str = msg % values
+        return formatted
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return f"{msg} {args}"
+
+
+async def quarantine_body(services: Services, principal: Principal, source: str, reason: str, raw: bytes) -> None:
+    """A whole body no decoder could read: keep it (cut) with the reason, count it, so nothing vanishes."""
+    await asyncio.to_thread(services.meta.quarantine, principal.tenant, source, [(reason, raw[:16384])])
+    REJECTED.labels(principal.tenant, source, "undecodable_body").inc()
+
+
+def sync_param(request: Request) -> bool | None:
+    """``?sync=true``: acknowledge once searchable; absent: the server's default."""
+    value = request.query_params.get("sync")
+    if value is None:
+        return None
+    return value.lower() in ("1", "true", "yes", "on")
+
+
+async def read_body(request: Request, services: Services) -> bytes:
+    """The request body, size-limited and decompressed (gzip, deflate, zstd)."""
     limit = services.settings.max_body_bytes
     raw = await read_limited(request.stream(), limit)
     return decompress(raw, request.headers.get("content-encoding"), limit)
@@ -82,12 +177,18 @@ async def ingest_logs(
     services: Annotated[Services, Depends(get_services)],
     principal: Annotated[Principal, Depends(require_ingest)],
 ) -> JSONResponse:
-    body = await _body(request, services)
+    body = await read_body(request, services)
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    items = split_lines(body, services.settings.max_message_bytes) if ctype.startswith("text/") else split_json(body)
+    if ctype == "application/x-www-form-urlencoded":
+        items = [form_record(body)]
+    elif ctype.startswith("text/"):
+        items = split_lines(body, services.settings.max_message_bytes)
+    else:
+        items = split_json(body)
     if not items:
         raise InvalidInput("the body holds no log events")
-    report = await store_items(services, principal, items, source="http")
+    with INGEST_LATENCY.labels("http").time():
+        report = await store_items(services, principal, items, source="http", wait=sync_param(request))
     status = 200 if report["accepted"] else 400
     if status == 400:
         report = {"error": {"code": "invalid_input", "message": "no valid events in the body", **report}}

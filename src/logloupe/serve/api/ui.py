@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import APIRouter
-from fastapi.responses import FileResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, Response
 
 from logloupe.errors import NotFound
 
@@ -34,9 +34,8 @@ _SHELL_HEADERS = {
 router = APIRouter(tags=["ui"], include_in_schema=False)
 
 
-@router.get("/", summary="The UI (redirects to Discover)")
-def root() -> Response:
-    return RedirectResponse("/app/discover", status_code=307)
+# ``GET /`` lives in serve/api/elastic.py: Elasticsearch clients get cluster info there and
+# browsers (Accept: text/html) are redirected to /app/discover.
 
 
 @router.get("/app", summary="The UI shell")

@@ -1,0 +1,186 @@
+"""End-to-end HTTP ingest vs. the raw store insert rate, measured in the same run.
+
+A real ``logloupe serve`` subprocess; several client threads post NDJSON batches of 1,000 events to
+``POST /api/v1/logs`` until all are acknowledged, then we wait until every event is searchable.
+The peer: ``EventStore.insert_rows`` with the same events (prepared rows, batches of 20,000) in
+this process on its own data directory.
+
+    python benchmarks/ingest.py                 # 200,000 events, 4 clients
+    python benchmarks/ingest.py --events 50000 --clients 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import psutil
+
+from logloupe.parse.records import Limits, record_fields
+from logloupe.pipeline.assemble import assemble
+from logloupe.store.events import EventStore, event_row
+
+SERVICES = ["checkout", "auth", "search", "payments", "gateway"]
+LEVELS = ["INFO"] * 8 + ["WARN", "ERROR"]
+
+
+def make_records(n: int) -> list[dict[str, Any]]:
+    base = time.time() - 3600
+    return [
+        {
+            "timestamp": base + i / 100,
+            "service": SERVICES[i % 5],
+            "host": f"node-{i % 7}",
+            "level": LEVELS[i % 10],
+            "message": f"request {i} for user {i * 7919 % 100000} took {i % 900} ms status={200 + i % 5}",
+            "meta": {"trace": f"{i:016x}", "region": "eu-west-1"},
+        }
+        for i in range(n)
+    ]
+
+
+def raw_insert_rate(records: list[dict[str, Any]]) -> float:
+    limits = Limits()
+    events = assemble([record_fields(r, limits) for r in records], tenant="default", now_us=time.time_ns() // 1000)
+    rows = [event_row(e, 30) for e in events]
+    with tempfile.TemporaryDirectory() as d, EventStore(Path(d)) as store:
+        started = time.perf_counter()
+        for i in range(0, len(rows), 20000):
+            store.insert_rows(rows[i : i + 20000])
+        elapsed = time.perf_counter() - started
+    return len(rows) / elapsed
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--events", type=int, default=200_000)
+    ap.add_argument("--clients", type=int, default=4)
+    ap.add_argument("--batch", type=int, default=1000)
+    ap.add_argument("--fsync", default="always", choices=["always", "interval", "never"])
+    args = ap.parse_args()
+
+    records = make_records(args.events)
+    bodies = [
+        b"\n".join(orjson.dumps(r) for r in records[i : i + args.batch]) for i in range(0, len(records), args.batch)
+    ]
+    total_bytes = sum(len(b) for b in bodies)
+    print(f"events: {args.events:,} in {len(bodies)} batches of {args.batch}; {total_bytes / 1e6:.1f} MB NDJSON")
+
+    raw_rate = raw_insert_rate(records)
+    print(f"raw store insert (EventStore.insert_rows, prepared rows): {raw_rate:,.0f} events/s")
+
+    port = free_port()
+    data = tempfile.mkdtemp(prefix="logloupe-bench-")
+    env = {
+        **os.environ,
+        "LOGLOUPE_INGEST_RATE_BYTES_S": "0",
+        "LOGLOUPE_BUFFER_FSYNC": args.fsync,
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "logloupe.cli", "serve", "--port", str(port), "--data-dir", data],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    peak_rss = 0
+    sampling = True
+
+    def sample() -> None:
+        nonlocal peak_rss
+        p = psutil.Process(proc.pid)
+        while sampling:
+            try:  # the server and its decoder processes, if any
+                rss = p.memory_info().rss + sum(c.memory_info().rss for c in p.children(recursive=True))
+                peak_rss = max(peak_rss, rss)
+            except psutil.Error:
+                return
+            time.sleep(0.1)
+
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        threading.Thread(target=sample, daemon=True).start()
+        latencies: list[float] = []
+        retries = 0
+        lock = threading.Lock()
+        queue = list(range(len(bodies)))
+
+        def client() -> None:
+            nonlocal retries
+            with httpx.Client(base_url=url, timeout=120) as c:
+                while True:
+                    with lock:
+                        if not queue:
+                            return
+                        i = queue.pop()
+                    while True:
+                        t0 = time.perf_counter()
+                        r = c.post("/api/v1/logs", content=bodies[i], headers={"content-type": "application/x-ndjson"})
+                        if r.status_code == 429:
+                            with lock:
+                                retries += 1
+                            time.sleep(float(r.headers.get("retry-after", "1")))
+                            continue
+                        r.raise_for_status()
+                        with lock:
+                            latencies.append(time.perf_counter() - t0)
+                        break
+
+        started = time.perf_counter()
+        threads = [threading.Thread(target=client) for _ in range(args.clients)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        acked = time.perf_counter() - started
+        while True:
+            total = httpx.get(f"{url}/api/v1/search", params={"q": "", "limit": 0}, timeout=60).json()["total"]
+            if total >= args.events:
+                break
+            time.sleep(0.5)  # each count takes the store's lock: poll gently
+        searchable = time.perf_counter() - started
+        sampling = False
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+    rate = args.events / searchable
+    q = statistics.quantiles(latencies, n=100)
+    print(f"clients: {args.clients}; fsync: {args.fsync}; 429 retries: {retries}")
+    print(f"all acknowledged after {acked:.2f} s ({args.events / acked:,.0f} events/s)")
+    mbps = total_bytes / searchable / 1e6
+    print(f"end to end (all searchable): {searchable:.2f} s -> {rate:,.0f} events/s, {mbps:.1f} MB/s")
+    print(f"ack latency per batch: p50 {q[49] * 1000:.0f} ms, p99 {q[98] * 1000:.0f} ms")
+    print(f"server peak RSS (with decoder processes): {peak_rss / 2**20:.0f} MiB")
+    print(f"ratio to raw insert rate: {rate / raw_rate:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,135 @@
+"""Syslog listeners (UDP and TCP) on threads, feeding a ``submit(records)`` callable.
+
+TCP pushes back: while ``submit`` refuses (buffer full or over the rate limit) the connection is not
+read, so the sender's socket buffer fills and it waits. UDP cannot push back: refused datagrams are
+counted in ``logloupe_dropped_events{source="syslog_udp"}``.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import socketserver
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from logloupe.errors import LogLoupeError, TooManyRequests
+from logloupe.ingest.syslog import Framer, parse_message, split_datagram
+from logloupe.metrics import DROPPED
+
+log = logging.getLogger(__name__)
+
+Submit = Callable[[list[dict[str, Any]], str], None]  # (records, source); raises TooManyRequests
+
+
+def _records(frames: list[bytes]) -> list[dict[str, Any]]:
+    now = datetime.now(UTC)
+    return [parse_message(f, now) for f in frames]
+
+
+class UdpListener:
+    def __init__(self, host: str, port: int, submit: Submit, *, batch: int = 1000, linger_s: float = 0.05) -> None:
+        self.sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
+        self.sock.bind((host, port))
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.submit = submit
+        self.batch = batch
+        self.linger_s = linger_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="logloupe-syslog-udp", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        frames: list[bytes] = []
+        first = 0.0
+        while not self._stop.is_set():
+            try:
+                data = self.sock.recv(65535)
+                if not frames:
+                    first = time.monotonic()
+                frames.extend(split_datagram(data))
+            except TimeoutError:
+                pass
+            except OSError:
+                if self._stop.is_set():
+                    break
+                raise
+            if frames and (len(frames) >= self.batch or time.monotonic() - first >= self.linger_s):
+                self._send(frames)
+                frames = []
+        if frames:
+            self._send(frames)
+
+    def _send(self, frames: list[bytes]) -> None:
+        try:
+            self.submit(_records(frames), "syslog_udp")
+        except TooManyRequests as exc:
+            reason = "rate_limit" if "rate_bytes_s" in exc.details else "buffer_full"
+            DROPPED.labels("syslog_udp", reason).inc(len(frames))
+        except LogLoupeError as exc:
+            DROPPED.labels("syslog_udp", exc.code).inc(len(frames))
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self.sock.close()
+
+
+class _TcpHandler(socketserver.BaseRequestHandler):
+    server: _TcpServer
+
+    def handle(self) -> None:
+        framer = Framer()
+        self.request.settimeout(1.0)
+        while not self.server.stopping.is_set():
+            try:
+                data = self.request.recv(256 * 1024)
+            except TimeoutError:
+                continue
+            except OSError:
+                break
+            frames = framer.feed(data) if data else framer.flush()
+            if frames:
+                self._send(frames)
+            if not data:
+                break
+
+    def _send(self, frames: list[bytes]) -> None:
+        records = _records(frames)
+        while not self.server.stopping.is_set():
+            try:
+                self.server.submit(records, "syslog_tcp")
+                return
+            except TooManyRequests as exc:  # push back: stop reading until there is room
+                time.sleep(min(float(exc.retry_after_s), 1.0))
+
+
+class _TcpServer(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, addr: tuple[str, int], submit: Submit) -> None:
+        self.submit = submit
+        self.stopping = threading.Event()
+        super().__init__(addr, _TcpHandler)
+
+
+class TcpListener:
+    def __init__(self, host: str, port: int, submit: Submit) -> None:
+        self.server = _TcpServer((host, port), submit)
+        self.port = self.server.server_address[1]
+        self._thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.2}, name="logloupe-syslog-tcp", daemon=True
+        )
+        self._thread.start()
+
+    def close(self) -> None:
+        self.server.stopping.set()
+        self.server.shutdown()
+        self.server.server_close()
+        self._thread.join(5)

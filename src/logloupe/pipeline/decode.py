@@ -1,0 +1,96 @@
+"""Buffer entries ↔ events, kept free of the store engine's import so decoder processes stay small.
+
+An entry's payload is a JSON header line (tenant, source, default service/host, observed time)
+followed by one tagged item per line: ``J`` + a JSON object, or ``L`` + a raw text line.
+``decode_rows`` does the whole CPU-bound part (parse, assemble, encode rows) and returns bytes, so it
+can run in a separate process and hand back one blob cheaply.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import orjson
+
+from logloupe.model import LogEvent
+from logloupe.parse.records import Fields, Limits, line_fields, record_fields
+from logloupe.pipeline.assemble import assemble
+from logloupe.store.events import event_row
+
+TAG_RECORD = b"J"  # a JSON object (one line)
+TAG_LINE = b"L"  # a raw text line
+DECODE_ERRORS = (orjson.JSONDecodeError, KeyError, TypeError, ValueError)
+
+
+def encode_entry(
+    tenant: str,
+    source: str,
+    records: Sequence[bytes],
+    lines: Sequence[bytes] = (),
+    *,
+    service: str = "",
+    host: str = "",
+    observed_us: int = 0,
+) -> bytes:
+    """One buffer entry: a JSON header line, then one tagged item per line."""
+    header = {"tenant": tenant, "source": source, "service": service, "host": host, "observed_us": observed_us}
+    parts = [orjson.dumps(header)]
+    parts.extend(TAG_RECORD + r for r in records)
+    parts.extend(TAG_LINE + ln for ln in lines)
+    return b"\n".join(parts)
+
+
+def entry_tenant(payload: bytes) -> str:
+    return str(orjson.loads(payload.partition(b"\n")[0])["tenant"])
+
+
+def decode_payload(pos: int, payload: bytes, limits: Limits, now_us: int) -> list[LogEvent]:
+    """An entry back to events; its position in the buffer makes event ids stable across replays."""
+    if not payload:
+        return []
+    head, _, body = payload.partition(b"\n")
+    header = orjson.loads(head)
+    fields: list[Fields] = []
+    for part in body.split(b"\n") if body else ():
+        tag, data = part[:1], part[1:]
+        if tag == TAG_RECORD:
+            try:
+                value = orjson.loads(data)
+            except orjson.JSONDecodeError:
+                fields.append(line_fields(data, limits))
+                continue
+            fields.append(record_fields(value if isinstance(value, dict) else {"message": value}, limits))
+        else:
+            fields.append(line_fields(data, limits))
+    return assemble(
+        fields,
+        tenant=header["tenant"],
+        now_us=int(header.get("observed_us") or now_us),
+        source=header.get("source", ""),
+        service=header.get("service", ""),
+        host=header.get("host", ""),
+        position=f"wal:{pos}",
+    )
+
+
+RowsResult = tuple[bytes, int, dict[tuple[str, str, str], int], list[tuple[int, str]]]
+
+
+def decode_rows(
+    entries: list[tuple[int, bytes]], limits: Limits, retention: dict[str, int], default_days: int, now_us: int
+) -> RowsResult:
+    """Entries → (JSONEachRow blob, event count, counts by (tenant, source, level), [(pos, error)])."""
+    lines: list[bytes] = []
+    counts: dict[tuple[str, str, str], int] = {}
+    errors: list[tuple[int, str]] = []
+    for pos, payload in entries:
+        try:
+            events = decode_payload(pos, payload, limits, now_us)
+        except DECODE_ERRORS as exc:
+            errors.append((pos, f"unreadable buffer entry: {exc}"))
+            continue
+        for e in events:
+            lines.append(orjson.dumps(event_row(e, retention.get(e.tenant, default_days))))
+            key = (e.tenant, e.source, e.level.name)
+            counts[key] = counts.get(key, 0) + 1
+    return b"\n".join(lines), len(lines), counts, errors

@@ -1,0 +1,373 @@
+"""The ingest pipeline: write-ahead buffer → parse → insert in large batches → checkpoint.
+
+``IngestPipeline.append`` is called by every ingest path (HTTP, bulk, OTLP, Loki, syslog, upload)
+with items already split and validated; it returns once the entry is durable (see the fsync policy
+in ``pipeline/buffer.py``). One worker thread reads entries back, turns them into events,
+inserts them with a dedup token naming the buffer range (so a replay after a crash is a no-op),
+runs the ``StoreWriter.after_store`` hooks and advances the checkpoint.
+
+Tests and ``?sync=true`` wait for a position with ``wait_stored``; ``flush`` waits for everything.
+Per-tenant ingest rates are token buckets in bytes (``RateLimiter``).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import multiprocessing
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from logloupe.errors import TooManyRequests
+from logloupe.metrics import INGESTED, RATE_LIMITED, REJECTED, STORE_INSERT_SECONDS
+from logloupe.model import LogEvent
+from logloupe.parse.records import Limits
+from logloupe.pipeline.buffer import Entry, WriteAheadBuffer
+from logloupe.pipeline.decode import DECODE_ERRORS, RowsResult, decode_payload, decode_rows, entry_tenant
+from logloupe.settings import Settings
+from logloupe.store.events import EventStore, event_row
+
+log = logging.getLogger(__name__)
+
+# Called with the events of a batch before they are inserted (pattern mining, classification).
+EventStage = Callable[[list[LogEvent]], list[LogEvent]]
+AfterStore = Callable[[Sequence[LogEvent]], None]
+
+
+@dataclass
+class _Batch:
+    span: tuple[int, int]
+    entries: list[Entry]
+    events: list[LogEvent] | None  # decoded here
+    futures: list[Future[RowsResult]] | None  # or encoded rows from decoder processes
+
+
+class RateLimiter:
+    """Token buckets in bytes per tenant. A request may take the bucket into debt (so one body larger
+    than the burst still passes when the bucket is full); the next ones wait until it is repaid."""
+
+    def __init__(self, rate_bytes_s: float, burst_bytes: float) -> None:
+        self.rate = rate_bytes_s
+        self.burst = max(burst_bytes, 1.0)
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def take(self, tenant: str, size: int) -> None:
+        if self.rate <= 0:
+            return
+        now = time.monotonic()
+        with self._lock:
+            tokens, last = self._buckets.get(tenant, (self.burst, now))
+            tokens = min(self.burst, tokens + (now - last) * self.rate)
+            if tokens <= 0:
+                self._buckets[tenant] = (tokens, now)
+                RATE_LIMITED.labels(tenant, "rate_limit").inc()
+                raise TooManyRequests(
+                    f"tenant {tenant!r} is over its ingest rate of {int(self.rate)} bytes/s",
+                    retry_after_s=max(1, math.ceil(-tokens / self.rate)),
+                    rate_bytes_s=int(self.rate),
+                    burst_bytes=int(self.burst),
+                )
+            self._buckets[tenant] = (tokens - size, now)
+
+
+class IngestPipeline:
+    def __init__(
+        self,
+        settings: Settings,
+        store: EventStore,
+        *,
+        retention_days: Callable[[str], int] = lambda tenant: 30,
+        after_store: list[AfterStore] | None = None,
+        quarantine: Callable[[str, str, list[tuple[str, bytes]]], None] | None = None,
+        extras: dict[str, Any] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.retention_days = retention_days
+        self.after_store = after_store if after_store is not None else []
+        self.quarantine = quarantine
+        self.extras = extras if extras is not None else {}
+        self.limits = Limits(
+            settings.max_message_bytes,
+            settings.max_attributes,
+            settings.max_attribute_value_bytes,
+            settings.max_nesting_depth,
+        )
+        self.buffer = WriteAheadBuffer(
+            settings.data_dir / "wal",
+            max_bytes=settings.buffer_max_bytes,
+            segment_bytes=settings.buffer_segment_bytes,
+            fsync=settings.buffer_fsync,
+            fsync_interval_ms=settings.buffer_fsync_interval_ms,
+        )
+        self.limiter = RateLimiter(settings.ingest_rate_bytes_s, settings.ingest_burst_bytes)
+        self.batch_rows = settings.writer_batch_rows
+        self.batch_bytes = settings.pipeline_batch_bytes
+        self.flush_s = settings.writer_flush_ms / 1000
+        self.stored_total = 0
+        self.done = self.buffer.checkpoint.done
+        self._waiters: list[tuple[int, Future[None]]] = []
+        self._cond = threading.Condition()
+        self._closed = False
+        self._batches: queue.Queue[_Batch | None] = queue.Queue(2)
+        self.decode_processes = settings.pipeline_decode_processes
+        self._pool: ProcessPoolExecutor | None = None
+        self._decoder = threading.Thread(target=self._decode_loop, name="logloupe-ingest-decode", daemon=True)
+        self._inserter = threading.Thread(target=self._insert_loop, name="logloupe-ingest-insert", daemon=True)
+        self._decoder.start()
+        self._inserter.start()
+
+    # -- producers ------------------------------------------------------------------------
+
+    def append(self, tenant: str, payload: bytes, count: int, *, block_s: float = 0.0, limit: bool = True) -> int:
+        """Rate-limit, then make one entry durable; return its end position (for ``wait_stored``)."""
+        if limit:
+            self.limiter.take(tenant, len(payload))
+        try:
+            return self.buffer.append(payload, count, block_s=block_s)
+        except TooManyRequests:
+            RATE_LIMITED.labels(tenant, "buffer_full").inc()
+            raise
+
+    def wait_stored(self, position: int) -> Future[None]:
+        """A future that resolves once everything up to ``position`` is in the store."""
+        future: Future[None] = Future()
+        with self._cond:
+            if self.done >= position:
+                future.set_result(None)
+            else:
+                self._waiters.append((position, future))
+        return future
+
+    def flush(self, timeout_s: float = 60.0) -> bool:
+        """Wait until everything appended so far is stored; False on timeout."""
+        try:
+            self.wait_stored(self.buffer.written).result(timeout=timeout_s)
+        except TimeoutError:
+            return False
+        return True
+
+    # -- the worker: a decoder thread feeding an inserter thread ------------------------------
+    # The store's insert runs in native code without the GIL, so decoding the next batch
+    # overlaps with inserting this one.
+
+    def _decode_loop(self) -> None:
+        inflight = self.buffer.checkpoint.inflight
+        pos = self.done
+        if inflight is not None:
+            # A crash interrupted this range: replay exactly it, with the same dedup token.
+            log.info("replaying buffer range %s after an interrupted insert", inflight)
+            entries = list(self.buffer.iter_range(*inflight))
+            self._batches.put(self._decode(inflight, entries))
+            pos = inflight[1]
+        while not self._closed:
+            try:
+                if not self.buffer.wait_for_data(pos, 0.5):
+                    continue
+                entries = self._gather(pos)
+                if entries:
+                    span = (entries[0].pos, entries[-1].end)
+                    self._batches.put(self._decode(span, entries))
+                    pos = span[1]
+            except Exception:  # e.g. an unreadable segment: keep the thread, retry from the same place
+                log.exception("ingest decoder failed at buffer position %d; retrying", pos)
+                time.sleep(1.0)
+        self._batches.put(None)
+
+    def _gather(self, pos: int) -> list[Entry]:
+        """Up to ``batch_rows`` items from ``pos``, waiting at most ``flush_s`` for more to fill the batch."""
+        deadline = time.monotonic() + self.flush_s
+        entries: list[Entry] = []
+        rows = size = 0
+        while rows < self.batch_rows and size < self.batch_bytes:
+            got = self.buffer.read(pos, max_bytes=self.batch_bytes - size, max_items=self.batch_rows - rows)
+            if got:
+                entries.extend(got)
+                pos = got[-1].end
+                rows += sum(e.count for e in got)
+                size += sum(e.end - e.pos for e in got)
+                continue
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or self._closed:
+                break
+            self.buffer.wait_for_data(pos, remaining)
+        return entries
+
+    def _use_processes(self) -> bool:
+        """Decoder processes hand back encoded rows, not events: only when no stage needs the events."""
+        return self.decode_processes > 0 and not self.after_store and "event_stage" not in self.extras
+
+    def _decode(self, span: tuple[int, int], entries: list[Entry]) -> _Batch:
+        now = time.time_ns() // 1000
+        if self._use_processes():
+            try:
+                return self._decode_in_processes(span, entries, now)
+            except Exception:  # e.g. a broken pool: decode here from now on
+                log.exception("decoder processes unavailable; decoding in the server")
+                self.decode_processes = 0
+        return _Batch(span, entries, self._events_of(entries, now), None)
+
+    def _decode_in_processes(self, span: tuple[int, int], entries: list[Entry], now: int) -> _Batch:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(self.decode_processes, mp_context=multiprocessing.get_context("spawn"))
+        retention: dict[str, int] = {}
+        for entry in entries:
+            try:
+                tenant = entry_tenant(entry.payload) if entry.payload else ""
+            except DECODE_ERRORS:
+                continue
+            if tenant and tenant not in retention:
+                retention[tenant] = self.retention_days(tenant)
+        parts = self.decode_processes
+        size = -(-len(entries) // parts)
+        futures = [
+            self._pool.submit(
+                decode_rows,
+                [(e.pos, e.payload) for e in entries[i : i + size]],
+                self.limits,
+                retention,
+                self.settings.retention_days,
+                now,
+            )
+            for i in range(0, len(entries), size)
+        ]
+        return _Batch(span, entries, None, futures)
+
+    def _events_of(self, entries: list[Entry], now: int) -> list[LogEvent]:
+        events: list[LogEvent] = []
+        for entry in entries:
+            try:
+                events.extend(decode_payload(entry.pos, entry.payload, self.limits, now))
+            except DECODE_ERRORS as exc:
+                self._reject([entry], f"unreadable buffer entry: {exc}")
+        stage: EventStage | None = self.extras.get("event_stage")
+        if stage is not None and events:
+            try:
+                events = stage(events)
+            except Exception:  # analysis must never lose events
+                log.exception("event stage failed; storing the batch without it")
+        return events
+
+    def _insert_loop(self) -> None:
+        while True:
+            batch = self._batches.get()
+            if batch is None:
+                return
+            while True:
+                try:
+                    stored = self._store(batch)
+                    break
+                except Exception:  # e.g. the disk is full for the checkpoint: retry, never skip
+                    log.exception("ingest insert of buffer range %s failed; retrying", batch.span)
+                    if self._closed:
+                        return
+                    time.sleep(1.0)
+            if not stored:
+                return
+
+    def _store(self, batch: _Batch) -> bool:
+        """Insert one batch and advance the checkpoint; False when shutting down mid-way."""
+        start, end = span = batch.span
+        entries = batch.entries
+        self.buffer.set_checkpoint(start, inflight=span)
+        events = batch.events or []
+        blob, counted = b"", 0
+        counts: dict[tuple[str, str, str], int] = {}
+        results: list[RowsResult] = []
+        if batch.futures is not None:
+            try:
+                results = [f.result() for f in batch.futures]
+            except Exception:  # a decoder process died: decode here instead
+                log.exception("decoder process failed; decoding buffer range %s in the server", span)
+                events = self._events_of(entries, time.time_ns() // 1000)
+        if results:
+            blob = b"\n".join(r[0] for r in results if r[1])
+            counted = sum(r[1] for r in results)
+            for r in results:
+                for key, n in r[2].items():
+                    counts[key] = counts.get(key, 0) + n
+                bad = dict(r[3])
+                if bad:
+                    self._reject([e for e in entries if e.pos in bad], next(iter(bad.values())))
+        attempt = 0
+        while events or counted:
+            try:
+                with STORE_INSERT_SECONDS.time():
+                    if counted:
+                        self.store.insert_json_lines(blob, dedup_token=f"wal-{start}-{end}")
+                    else:
+                        rows = [event_row(e, self.retention_days(e.tenant)) for e in events]
+                        self.store.insert_rows(rows, dedup_token=f"wal-{start}-{end}")
+                break
+            except Exception as exc:
+                attempt += 1
+                log.exception("store insert of buffer range %s failed (attempt %d)", span, attempt)
+                if self._closed:
+                    return False  # stays in flight; replayed at the next start
+                if attempt >= 3:
+                    self._reject(entries, f"store insert failed: {str(exc)[:200]}")
+                    events, counted = [], 0
+                    break
+                time.sleep(0.5 * attempt)
+        if counted:
+            self.stored_total += counted
+            for (tenant, source, level), n in counts.items():
+                INGESTED.labels(tenant, source, level).inc(n)
+        if events:
+            self.stored_total += len(events)
+            self._count(events)
+            for hook in self.after_store:
+                try:
+                    hook(events)
+                except Exception:  # a hook must never block the checkpoint
+                    log.exception("after-store hook failed")
+        self.buffer.set_checkpoint(end)
+        with self._cond:
+            self.done = end
+            ready = [f for p, f in self._waiters if p <= end]
+            self._waiters = [(p, f) for p, f in self._waiters if p > end]
+        for f in ready:
+            if f.set_running_or_notify_cancel():  # False when the waiting request went away
+                f.set_result(None)
+        return True
+
+    def _count(self, events: list[LogEvent]) -> None:
+        counts: dict[tuple[str, str, str], int] = {}
+        for e in events:
+            key = (e.tenant, e.source, e.level.name)
+            counts[key] = counts.get(key, 0) + 1
+        for (tenant, source, level), n in counts.items():
+            INGESTED.labels(tenant, source, level).inc(n)
+
+    def _reject(self, entries: list[Entry], reason: str) -> None:
+        for entry in entries:
+            head = entry.payload.partition(b"\n")[0]
+            try:
+                header = orjson.loads(head)
+                tenant, source = str(header["tenant"]), str(header.get("source", ""))
+            except (orjson.JSONDecodeError, KeyError, TypeError):
+                tenant, source = self.settings.default_tenant, "buffer"
+            REJECTED.labels(tenant, source, "store_failed").inc(max(entry.count, 1))
+            if self.quarantine is not None:
+                try:
+                    self.quarantine(tenant, source, [(reason, entry.payload[:4096])])
+                except Exception:
+                    log.exception("quarantine failed")
+
+    def close(self, timeout_s: float = 30.0) -> None:
+        """Store what is buffered (up to ``timeout_s``), then stop; the rest replays at the next start."""
+        self.flush(timeout_s)
+        self._closed = True
+        self._decoder.join(timeout_s)
+        self._inserter.join(timeout_s)
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+        self.buffer.close()

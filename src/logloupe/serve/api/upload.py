@@ -1,0 +1,67 @@
+"""File upload: ``POST /api/v1/upload`` (multipart, plain or .gz, streamed to disk) creates an ingest
+job; ``GET /api/v1/jobs/{id}`` reports its progress."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+
+from logloupe.errors import NotFound
+from logloupe.ingest.upload import JobRegistry, receive_multipart
+from logloupe.pipeline.decode import encode_entry
+from logloupe.serve.api.logs import pipeline_of
+from logloupe.serve.auth import require_ingest
+from logloupe.serve.deps import Principal, get_principal, get_services
+from logloupe.serve.services import Services
+from logloupe.store.search import now_us
+
+router = APIRouter(tags=["ingest"])
+
+
+def jobs_of(services: Services) -> JobRegistry:
+    registry: JobRegistry | None = services.extras.get("upload_jobs")
+    if registry is None:
+        pipeline = pipeline_of(services)
+
+        def append(tenant: str, source: str, service: str, records: list[bytes], lines: list[bytes]) -> int:
+            payload = encode_entry(tenant, source, records, lines, service=service, observed_us=now_us())
+            return pipeline.append(tenant, payload, len(records) + len(lines), block_s=5.0)
+
+        registry = JobRegistry(
+            append, pipeline.wait_stored, services.meta.quarantine, services.settings.max_message_bytes * 2
+        )
+        services.extras["upload_jobs"] = registry
+    return registry
+
+
+@router.post("/api/v1/upload", status_code=202, summary="Upload a log file (multipart field 'file'; plain or .gz)")
+async def upload(
+    request: Request,
+    services: Annotated[Services, Depends(get_services)],
+    principal: Annotated[Principal, Depends(require_ingest)],
+) -> JSONResponse:
+    received = await receive_multipart(
+        request.stream(),
+        request.headers.get("content-type", ""),
+        services.settings.upload_max_bytes,
+        services.settings.data_dir / "uploads",
+    )
+    name = received.filename
+    stem = name[:-3] if name.endswith(".gz") else name
+    service = received.fields.get("service") or stem.rsplit(".", 1)[0] or "upload"
+    job = jobs_of(services).start(principal.tenant, received, service)
+    return JSONResponse(job.to_api(), status_code=202, headers={"Location": f"/api/v1/jobs/{job.id}"})
+
+
+@router.get("/api/v1/jobs/{job_id}", summary="Progress of an ingest job")
+def get_job(
+    job_id: str,
+    services: Annotated[Services, Depends(get_services)],
+    principal: Annotated[Principal, Depends(get_principal)],
+) -> dict[str, Any]:
+    job = jobs_of(services).get(principal.tenant, job_id)
+    if job is None:
+        raise NotFound(f"no ingest job {job_id!r}")
+    return job.to_api()

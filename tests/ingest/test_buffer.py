@@ -1,0 +1,111 @@
+"""The write-ahead buffer and the pipeline on a real store: durability, replay, bounds, rate limits."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pytest
+from fastapi.testclient import TestClient
+
+from logloupe.errors import TooManyRequests
+from logloupe.pipeline.buffer import WriteAheadBuffer
+from logloupe.pipeline.decode import encode_entry
+from logloupe.pipeline.workers import IngestPipeline, RateLimiter
+from logloupe.serve.app import create_app
+from logloupe.settings import Settings
+from logloupe.store.events import EventStore
+
+
+def _entry(i: int) -> bytes:
+    return encode_entry("default", "test", [orjson.dumps({"message": f"m{i}", "service": "buf"})])
+
+
+def test_entries_survive_reopen_and_a_torn_tail_is_cut(tmp_path: Path) -> None:
+    buf = WriteAheadBuffer(tmp_path, segment_bytes=64 * 1024)
+    ends = [buf.append(_entry(i), 1) for i in range(2000)]  # several segments
+    buf.close()
+    segs = sorted(tmp_path.glob("*.seg"))
+    assert len(segs) > 1
+    with open(segs[-1], "ab") as f:
+        f.write(b"\x00\x00\x01\x00garbage")  # a crash mid-append
+    buf = WriteAheadBuffer(tmp_path, segment_bytes=64 * 1024)
+    assert buf.written == ends[-1]
+    got = list(buf.iter_range(0, buf.written))
+    assert [e.payload for e in got] == [_entry(i) for i in range(2000)]
+    buf.set_checkpoint(ends[1500])
+    assert len(list(tmp_path.glob("*.seg"))) < len(segs)  # stored segments are deleted
+    assert buf.append(_entry(9), 1) > ends[-1]
+    buf.close()
+
+
+def test_full_buffer_refuses_with_retry_after(tmp_path: Path) -> None:
+    buf = WriteAheadBuffer(tmp_path, max_bytes=10_000, fsync="never")
+    with pytest.raises(TooManyRequests) as info:
+        for i in range(1000):
+            buf.append(_entry(i), 1)
+    assert info.value.retry_after_s >= 1
+    buf.set_checkpoint(buf.written)  # the consumer caught up: room again
+    buf.append(_entry(0), 1)
+    buf.close()
+
+
+def test_rate_limiter_allows_the_burst_then_refuses() -> None:
+    limiter = RateLimiter(rate_bytes_s=1000, burst_bytes=5000)
+    limiter.take("a", 4000)
+    limiter.take("a", 4000)  # into debt: one body may exceed what is left
+    with pytest.raises(TooManyRequests) as info:
+        limiter.take("a", 10)
+    assert info.value.retry_after_s >= 3
+    limiter.take("b", 10)  # tenants are independent
+
+
+@pytest.mark.parametrize("processes", [0, 2])
+def test_an_interrupted_insert_replays_exactly_once(tmp_path: Path, processes: int) -> None:
+    settings = Settings(data_dir=tmp_path, writer_flush_ms=5, pipeline_decode_processes=processes)
+    buf = WriteAheadBuffer(tmp_path / "wal")
+    end = 0
+    for i in range(10):
+        end = buf.append(_entry(i), 1)
+    buf.close()
+    store = EventStore(tmp_path)
+    pipeline = IngestPipeline(settings, store)  # reads the 10 entries as one batch [0, end)
+    assert pipeline.flush(30)
+    pipeline.close()
+    # The process died after inserting [0, end) but before recording it as done.
+    (tmp_path / "wal" / "checkpoint.json").write_bytes(orjson.dumps({"done": 0, "inflight": [0, end]}))
+    pipeline = IngestPipeline(settings, store)
+    assert pipeline.flush(30)
+    assert pipeline.buffer.checkpoint.done == end
+    pipeline.close()
+    counts = store.rows("SELECT message, count() AS n FROM events GROUP BY message")
+    store.close()
+    assert {r["message"]: r["n"] for r in counts} == {f"m{i}": 1 for i in range(10)}
+
+
+def test_http_answers_429_with_retry_after_over_the_rate(tmp_path: Path) -> None:
+    settings = Settings(
+        data_dir=tmp_path,
+        ingest_rate_bytes_s=100,
+        ingest_burst_bytes=100,
+        writer_flush_ms=5,
+        pipeline_decode_processes=0,
+    )
+    with TestClient(create_app(settings)) as client:
+        body = b"\n".join(orjson.dumps({"message": "x" * 50, "i": i}) for i in range(10))
+        assert client.post("/api/v1/logs", content=body).status_code == 200
+        r = client.post("/api/v1/logs", content=body)
+        assert r.status_code == 429
+        assert int(r.headers["retry-after"]) >= 1
+        assert r.json()["error"]["code"] == "too_many_requests"
+
+
+def test_sync_param_and_flush_make_events_searchable(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, writer_flush_ms=5, ingest_wait_stored=False, pipeline_decode_processes=0)
+    with TestClient(create_app(settings)) as client:
+        r = client.post("/api/v1/logs?sync=true", json={"message": "sync one"})
+        assert r.status_code == 200
+        assert client.get("/api/v1/search", params={"q": "sync"}).json()["total"] == 1
+        client.post("/api/v1/logs", json={"message": "async two"})
+        client.app.state.services.extras["pipeline"].flush()  # type: ignore[attr-defined]
+        assert client.get("/api/v1/search", params={"q": "async"}).json()["total"] == 1
