@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
@@ -62,6 +63,15 @@ quarantine = sa.Table(
     sa.Column("raw", sa.LargeBinary, nullable=False),
 )
 
+# Pull sources' positions (file offsets, CloudWatch timestamps, Azure windows), one JSON per source.
+source_checkpoints = sa.Table(
+    "source_checkpoints",
+    metadata,
+    sa.Column("source_id", sa.String(200), primary_key=True),
+    sa.Column("state", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
 # Raw input kept in quarantine is cut to this size; the reason says so.
 QUARANTINE_MAX_RAW = 16384
 
@@ -78,6 +88,7 @@ MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("0001_tenants", _create(tenants)),
     ("0002_saved_searches", _create(saved_searches)),
     ("0003_quarantine", _create(quarantine)),
+    ("0500_sources_checkpoints", _create(source_checkpoints)),
 ]
 
 
@@ -248,6 +259,31 @@ class MetaStore:
             }
             for r in rows
         ]
+
+    # -- pull sources' checkpoints ----------------------------------------------------------
+
+    def get_checkpoint(self, source_id: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(source_checkpoints.c.state).where(source_checkpoints.c.source_id == source_id)
+            ).first()
+        if row is None:
+            return None
+        value = orjson.loads(row.state)
+        return value if isinstance(value, dict) else None
+
+    def set_checkpoint(self, source_id: str, state: dict[str, Any]) -> None:
+        text = orjson.dumps(state).decode()
+        with self.engine.begin() as conn:
+            updated = conn.execute(
+                source_checkpoints.update()
+                .where(source_checkpoints.c.source_id == source_id)
+                .values(state=text, updated_at=time.time())
+            )
+            if updated.rowcount == 0:
+                conn.execute(
+                    source_checkpoints.insert().values(source_id=source_id, state=text, updated_at=time.time())
+                )
 
     def close(self) -> None:
         self.engine.dispose()
