@@ -1,8 +1,9 @@
 """A small per-file multiline joiner: stack traces become one event. Pure: lines in, events out.
 
 A line continues the previous event when it starts with whitespace, ``Caused by:``, ``at ``,
-``... N more``, or sits inside a Python traceback (``Traceback (most recent call last):`` up to
-and including the first unindented line after it: the exception line). Offsets travel with the
+``... N more``, a qualified exception name (``java.io.IOException: ...``), or sits inside a
+Python traceback (``Traceback (most recent call last):`` up to and including the first
+unindented line after it: the exception line). Offsets travel with the
 lines so the caller can checkpoint at the end of the last complete event.
 """
 
@@ -13,7 +14,9 @@ from dataclasses import dataclass, field
 
 _CONTINUATION = re.compile(
     r"^(?:[ \t]+\S|Caused by:|at |\.\.\. \d+ (?:more|common frames omitted)|"
-    r"During handling of the above exception|The above exception was the direct cause)"
+    r"During handling of the above exception|The above exception was the direct cause|"
+    # A Java-style exception header (``java.lang.IllegalStateException: boom``) after the log line.
+    r"(?:[A-Za-z_$][\w$]*\.)+[\w$]*(?:Exception|Error|Throwable)\b)"
 )
 _TRACEBACK = re.compile(r"^Traceback \(most recent call last\):")
 

@@ -81,6 +81,8 @@ class TailConfig:
     multiline_flush_s: float = 1.0
     close_removed_s: float = 1.0
     close_inactive_s: float = 60.0
+    # A compressed file is read once it has not changed for this long (the rotation finished it).
+    compressed_settle_s: float = 2.0
     forget_after_s: float = 7 * 86400.0
 
 
@@ -374,6 +376,8 @@ class FileTailer:
                         continue
                     if not stat.S_ISREG(st.st_mode):
                         continue
+                    if is_compressed(path) and time.time() - st.st_mtime < self.cfg.compressed_settle_s:
+                        continue  # maybe still being written by the rotation
                     key = f"{st.st_dev}:{st.st_ino}"
                     found.setdefault(key, (path, spec, st))
         return found
@@ -511,6 +515,8 @@ class FileTailer:
         for key, h in list(self.handles.items()):
             if len(records) >= cfg.batch_lines or size >= cfg.batch_bytes:
                 break
+            if not h.state.compressed:
+                self._check_truncated(h)
             complete: list[Joined] = []
             while len(records) + len(complete) < cfg.batch_lines and size < cfg.batch_bytes:
                 lines = h.read_lines(cfg.batch_bytes - size)
