@@ -10,10 +10,12 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
+from logloupe.ingest.checkpoints import FileCheckpoints
 from tests.helpers import free_port, wait_http
 
 LOGLOUPE = [sys.executable, "-m", "logloupe.cli"]
@@ -144,3 +146,15 @@ def assert_exact(stored: list[str], written: list[str]) -> None:
     assert not dups and not gaps, (
         f"duplicates: {list(dups.items())[:5]} ({len(dups)}), gaps: {list(gaps.items())[:5]} ({len(gaps)})"
     )
+
+
+class Snapshots(FileCheckpoints):
+    """The real file checkpoints, also keeping every saved state (to replay a crash at any point)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.history: list[dict[str, Any]] = []
+
+    def save(self, source_id: str, state: dict[str, Any]) -> None:
+        self.history.append(dict(state))
+        super().save(source_id, state)

@@ -20,7 +20,7 @@ from logloupe.serve.services import Services
 from logloupe.settings import Settings
 from logloupe.store.search import Scope, now_us, search
 from tests.helpers import free_port
-from tests.sources.conftest import assert_exact
+from tests.sources.conftest import Snapshots, assert_exact
 
 GROUP = "/app/payments"
 
@@ -60,18 +60,6 @@ def put(client: Any, stream: str, messages: list[str], ts: int) -> None:
         logStreamName=stream,
         logEvents=[{"timestamp": ts, "message": m} for m in messages],
     )
-
-
-class Snapshots(FileCheckpoints):
-    """The real file checkpoints, also keeping every saved state (to replay a crash at any point)."""
-
-    def __init__(self, path: Path) -> None:
-        super().__init__(path)
-        self.history: list[dict[str, Any]] = []
-
-    def save(self, source_id: str, state: dict[str, Any]) -> None:
-        self.history.append(dict(state))
-        super().save(source_id, state)
 
 
 def test_cloudwatch_exactly_once_across_restarts(moto_url: str, services: Services, tmp_path: Path) -> None:
