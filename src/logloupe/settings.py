@@ -68,6 +68,15 @@ class Settings(BaseSettings):
         default=500000, ge=1000, description="Events queued for the store writer before producers wait."
     )
 
+    sources: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Pull sources `logloupe serve` runs (file tail, CloudWatch, Azure Monitor): "
+        "`[[sources]]` tables in the config TOML; see docs/sources.md.",
+    )
+    sources_file: Path | None = Field(
+        default=None, description="A TOML file of `[[sources]]` tables, run in addition to `sources`."
+    )
+
     @classmethod
     def settings_customise_sources(
         cls,

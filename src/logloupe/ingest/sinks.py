@@ -125,8 +125,11 @@ class WriterSink:
             raise SinkError(exc.message) from None
         except Exception as exc:  # the store failed: keep the checkpoint, retry later
             raise SinkError(f"store write failed: {exc}") from None
+        per_level: dict[str, int] = {}
         for e in events:
-            INGESTED.labels(self.tenant, batch.source, e.level.name).inc()
+            per_level[e.level.name] = per_level.get(e.level.name, 0) + 1
+        for level, n in per_level.items():
+            INGESTED.labels(self.tenant, batch.source, level).inc(n)
         return len(events)
 
     def has_batch(self, batch_id: str) -> bool:

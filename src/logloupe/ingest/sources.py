@@ -10,9 +10,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import Any, Protocol
 
+from logloupe.errors import InvalidInput
+from logloupe.ingest.checkpoints import Checkpoints
+from logloupe.ingest.sinks import Sink
 from logloupe.metrics import SOURCE_ERRORS
 
 log = logging.getLogger(__name__)
@@ -102,3 +107,75 @@ class SourceRunner:
         self.stopping.set()
         self._thread.join(timeout_s)
         self.source.close()
+
+
+# -- configuration: [[sources]] tables → source objects ------------------------------------
+
+KINDS = ("tail", "cloudwatch", "azure")
+_COMMON = {"type", "name", "tenant", "enabled"}
+
+
+def load_specs(inline: list[dict[str, Any]], file: Path | None) -> list[dict[str, Any]]:
+    """The ``sources`` setting plus the tables of ``sources_file``; names must be unique."""
+    specs = [dict(s) for s in inline]
+    if file is not None:
+        try:
+            data = tomllib.loads(file.read_text())
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise InvalidInput(f"cannot read sources file {file}: {exc}") from None
+        specs += [dict(s) for s in data.get("sources", [])]
+    names = [str(s.get("name", "")) for s in specs]
+    for spec, name in zip(specs, names, strict=True):
+        if not name:
+            raise InvalidInput(f"a source needs a name: {spec}")
+        if spec.get("type") not in KINDS:
+            raise InvalidInput(f"source {name!r}: type must be one of {', '.join(KINDS)}")
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise InvalidInput(f"source names must be unique: {dup}")
+    return [s for s in specs if s.get("enabled", True)]
+
+
+def _options(cls: Any, spec: dict[str, Any], skip: frozenset[str] = frozenset()) -> dict[str, Any]:
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(spec) - known - _COMMON - skip)
+    if unknown:
+        raise InvalidInput(f"source {spec.get('name')!r}: unknown options {unknown}")
+    return {k: v for k, v in spec.items() if k in known}
+
+
+def build_source(spec: dict[str, Any], sink: Sink, checkpoints: Checkpoints) -> Source:
+    """One configured source; InvalidInput names what is wrong with its table."""
+    name = str(spec["name"])
+    kind = spec["type"]
+    try:
+        if kind == "tail":
+            from logloupe.ingest.tail import FileTailer, TailConfig, TailInput
+
+            input_keys = frozenset({"paths", "service", "host", "labels", "exclude"})
+            options = _options(TailConfig, spec, skip=input_keys)
+            paths = spec.get("paths")
+            if isinstance(paths, str):
+                paths = [paths]
+            if not paths:
+                raise InvalidInput(f"source {name!r}: tail needs `paths`")
+            tail_input = TailInput(
+                list(paths),
+                service=str(spec.get("service", "")),
+                host=str(spec.get("host", "")),
+                labels={str(k): str(v) for k, v in dict(spec.get("labels", {})).items()},
+                exclude=list(spec.get("exclude", [])),
+            )
+            options.pop("inputs", None)
+            return FileTailer(TailConfig(inputs=[tail_input], **options), sink, checkpoints, source_id=name)
+        if kind == "cloudwatch":
+            from logloupe.ingest.cloudwatch import CloudWatchConfig, CloudWatchPoller
+
+            return CloudWatchPoller(
+                CloudWatchConfig(**_options(CloudWatchConfig, spec)), sink, checkpoints, source_id=name
+            )
+        from logloupe.ingest.azure import AzureConfig, AzureMonitorPoller
+
+        return AzureMonitorPoller(AzureConfig(**_options(AzureConfig, spec)), sink, checkpoints, source_id=name)
+    except TypeError as exc:
+        raise InvalidInput(f"source {name!r}: {exc}") from None
