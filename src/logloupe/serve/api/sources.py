@@ -29,12 +29,15 @@ EXTRA = "sources"
 def setup(services: Services) -> None:
     settings = services.settings
     specs = load_specs(settings.sources, settings.sources_file)
-    runners: list[tuple[str, SourceRunner]] = []
     checkpoints = MetaCheckpoints(services.meta)
+    # Build every source first, so a bad table stops start-up before anything runs.
+    built = []
     for spec in specs:
         tenant = str(spec.get("tenant") or settings.default_tenant)
+        built.append((tenant, build_source(spec, WriterSink(services, tenant), checkpoints)))
+    runners: list[tuple[str, SourceRunner]] = []
+    for tenant, source in built:
         services.meta.ensure_tenant(tenant, retention_days=settings.retention_days)
-        source = build_source(spec, WriterSink(services, tenant), checkpoints)
         runners.append((tenant, SourceRunner(source).start()))
         log.info("source %s (%s) started", source.id, source.kind)
     services.extras[EXTRA] = runners
