@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import signal
 import subprocess
@@ -66,6 +67,20 @@ class Server:
                 params["cursor"] = cursor
             body = httpx.get(f"{self.url}/api/v1/search", params=params, timeout=60).json()
             out.extend(e["message"] for e in body["events"])
+            cursor = body.get("next_cursor")
+            if not cursor or not body["events"]:
+                return out
+
+    def digests(self, q: str) -> list[bytes]:
+        """Like ``messages`` but 8-byte digests, for files too big to hold twice in memory."""
+        out: list[bytes] = []
+        cursor = None
+        while True:
+            params: dict[str, str | int] = {"q": q, "limit": 10000, "sort": "ts:asc"}
+            if cursor:
+                params["cursor"] = cursor
+            body = httpx.get(f"{self.url}/api/v1/search", params=params, timeout=120).json()
+            out.extend(digest(e["message"]) for e in body["events"])
             cursor = body.get("next_cursor")
             if not cursor or not body["events"]:
                 return out
@@ -138,7 +153,11 @@ class Tailer:
             self.proc = None
 
 
-def assert_exact(stored: list[str], written: list[str]) -> None:
+def digest(text: str) -> bytes:
+    return hashlib.blake2b(text.encode(), digest_size=8).digest()
+
+
+def assert_exact(stored: list[str] | list[bytes], written: list[str] | list[bytes]) -> None:
     """No duplicates, no gaps: the stored messages are the written ones, each once."""
     s, w = Counter(stored), Counter(written)
     dups = {m: c for m, c in s.items() if c > w.get(m, 0)}
