@@ -52,7 +52,6 @@ def _labels(values: tuple[str, ...]) -> dict[str, str]:
     help="JSON checkpoint file (default: <data-dir>/tail-checkpoints.json).",
 )
 @click.option("--scan-interval", type=float, default=1.0, show_default=True, help="Seconds between glob scans.")
-@click.option("--once", is_flag=True, hidden=True, help="Stop when every file is read to its end (tests, backfills).")
 @data_dir_option
 def tail(
     paths: tuple[str, ...],
@@ -69,7 +68,6 @@ def tail(
     name: str | None,
     checkpoint_file: Path | None,
     scan_interval: float,
-    once: bool,
     data_dir: Path | None,
 ) -> None:
     """Follow files (paths or globs) like Filebeat; checkpoints advance only after the store acknowledges."""
@@ -107,8 +105,6 @@ def tail(
     try:
         while not stopping.is_set():
             busy = tailer.step()
-            if once and not busy and all(h.at_eof for h in tailer.handles.values()):
-                break
             if not busy:
                 stopping.wait(config.idle_s)
     finally:

@@ -647,16 +647,6 @@ class FileTailer:
             "offsets": {s.path: s.offset for s in list(self.states.values())[:100]},
         }
 
-    def run(self) -> None:
-        """Until ``stopping`` is set (the CLI's loop)."""
-        while not self.stopping.is_set():
-            try:
-                busy = self.step()
-            except SinkError:
-                break
-            if not busy:
-                self.stopping.wait(self.idle_s)
-
     def close(self) -> None:
         for h in self.handles.values():
             h.close()
