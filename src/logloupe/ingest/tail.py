@@ -309,6 +309,7 @@ class FileTailer:
         self._next_scan = 0.0
         self._dirty = False
         self._recovered = False
+        self._turn = 0
         self._load()
 
     # -- checkpoint --------------------------------------------------------------------
@@ -512,7 +513,11 @@ class FileTailer:
         size = 0
         cfg = self.cfg
         now = time.monotonic()
-        for key, h in list(self.handles.items()):
+        order = list(self.handles.items())
+        if order:  # start with a different file each cycle: a huge file must not starve the others
+            self._turn = (self._turn + 1) % len(order)
+            order = order[self._turn :] + order[: self._turn]
+        for key, h in order:
             if len(records) >= cfg.batch_lines or size >= cfg.batch_bytes:
                 break
             if not h.state.compressed:
