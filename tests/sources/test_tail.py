@@ -10,15 +10,17 @@ from __future__ import annotations
 import gzip
 import os
 import shutil
+import subprocess
 import time
 from pathlib import Path
 
 import httpx
+import orjson
 
 from logloupe.ingest.checkpoints import FileCheckpoints
 from logloupe.ingest.sinks import HttpSink
 from logloupe.ingest.tail import FileTailer, TailConfig, TailInput
-from tests.sources.conftest import Server, Tailer, assert_exact, digest
+from tests.sources.conftest import LOGLOUPE, Server, Tailer, assert_exact, digest, env
 
 JAVA_TRACE = [
     "ERROR request failed",
@@ -255,3 +257,27 @@ def test_tail_reads_compressed_rotations_once_and_starts_at_end(shared_server: S
     drain(t)
     t.close()
     assert_exact(server.messages(f"service:{svc}"), w.expected)
+
+
+def test_tail_without_a_server_writes_the_store_directly(tmp_path: Path) -> None:
+    logs, data = tmp_path / "logs", tmp_path / "data"
+    logs.mkdir()
+    w = Writer()
+    w.lines(logs / "app.log", [f"offline {i}" for i in range(40)])
+    args = [str(logs / "*.log"), "--data-dir", str(data), "--start-at", "beginning", "--service", "offline"]
+    t = Tailer(args, tmp_path / "cp.json", tmp_path / "tail.log")
+    t.start()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and b"stopped" not in (tmp_path / "tail.log").read_bytes():
+        if (tmp_path / "cp.json").exists() and b'"offset":0' not in (tmp_path / "cp.json").read_bytes():
+            break  # the batch is acknowledged: the offset moved
+        time.sleep(0.2)
+    t.stop()  # SIGTERM: a clean stop, the store closed
+    assert b"stopped after 40 events" in (tmp_path / "tail.log").read_bytes()
+    out = subprocess.run(
+        [*LOGLOUPE, "search", "service:offline", "--json", "--limit", "100", "--data-dir", str(data)],
+        capture_output=True,
+        env=env(),
+        check=True,
+    )
+    assert_exact([e["message"] for e in orjson.loads(out.stdout)["events"]], w.expected)
