@@ -52,3 +52,10 @@ def test_has_batch_asks_the_search_api() -> None:
 
     client = httpx.Client(base_url="http://logloupe.test", transport=httpx.MockTransport(handler))
     assert HttpSink("http://logloupe.test", client=client).has_batch("abc")
+
+
+def test_has_batch_with_an_ingest_only_key_resends() -> None:
+    client = httpx.Client(
+        base_url="http://logloupe.test", transport=httpx.MockTransport(lambda r: httpx.Response(403, json={}))
+    )
+    assert HttpSink("http://logloupe.test", "ingest-only", client=client).has_batch("abc") is False

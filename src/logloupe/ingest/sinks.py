@@ -93,6 +93,10 @@ class HttpSink:
             resp = self.client.get("/api/v1/search", params={"q": f'attr.{BATCH_ATTRIBUTE}:"{batch_id}"', "limit": 0})
         except httpx.HTTPError as exc:
             raise SinkError(f"server unreachable: {exc}") from None
+        if resp.status_code in (401, 403):
+            # An ingest-only key may not search: send the batch again rather than stall forever.
+            log.warning("cannot look up batch %s (HTTP %s): sending it again", batch_id, resp.status_code)
+            return False
         if resp.status_code != 200:
             raise SinkError(f"server answered {resp.status_code}: {resp.text[:300]}")
         return int(resp.json()["total"]) > 0
