@@ -182,3 +182,41 @@ RATE_LIMITED = Counter(
     ["tenant", "reason"],
     registry=REGISTRY,
 )
+
+# Pull sources (file tail, CloudWatch, Azure Monitor): one label value per configured source.
+SOURCE_EVENTS = Counter(
+    "logloupe_source_events",
+    "Events a pull source delivered and had acknowledged, by source.",
+    ["source"],
+    registry=REGISTRY,
+)
+SOURCE_ERRORS = Counter(
+    "logloupe_source_errors",
+    "Pull source failures (sink not acknowledging, remote API errors, unreadable files), by source and kind.",
+    ["source", "kind"],
+    registry=REGISTRY,
+)
+SOURCE_LAG_BYTES = Gauge(
+    "logloupe_source_lag_bytes",
+    "File tail: bytes written to the followed files and not yet acknowledged, by source.",
+    ["source"],
+    registry=REGISTRY,
+)
+SOURCE_LAG_SECONDS = Gauge(
+    "logloupe_source_lag_seconds",
+    "Seconds between now and the newest acknowledged event time (cloud pollers) or last read (tail).",
+    ["source"],
+    registry=REGISTRY,
+)
+SOURCE_POSITION = Gauge(
+    "logloupe_source_position",
+    "Checkpoint position: acknowledged bytes over all files (tail), or the checkpoint time in epoch seconds.",
+    ["source"],
+    registry=REGISTRY,
+)
+SOURCE_FILES = Gauge(
+    "logloupe_source_open_files",
+    "File tail: files held open, by source.",
+    ["source"],
+    registry=REGISTRY,
+)

@@ -225,6 +225,14 @@ class Settings(BaseSettings):
         default="",
         description="Tenant that syslog messages belong to (empty = `default_tenant`); syslog carries no credentials.",
     )
+    sources: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Pull sources `logloupe serve` runs (file tail, CloudWatch, Azure Monitor): "
+        "`[[sources]]` tables in the config TOML; see docs/sources.md.",
+    )
+    sources_file: Path | None = Field(
+        default=None, description="A TOML file of `[[sources]]` tables, run in addition to `sources`."
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -17,6 +17,7 @@ COMMAND_MODULES = [
     "logloupe.cli.anomaly_commands",
     "logloupe.cli.auth_commands",
     "logloupe.cli.ai_commands",
+    "logloupe.cli.sources_commands",
 ]
 
 

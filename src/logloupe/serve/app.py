@@ -42,6 +42,7 @@ ROUTER_MODULES = [
     "logloupe.serve.api.loki",
     "logloupe.serve.api.upload",
     "logloupe.serve.api.syslog",
+    "logloupe.serve.api.sources",
 ]
 
 
@@ -65,10 +66,15 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         own = services is None
         svc = services or Services.open(settings)
         app.state.services = svc
-        for module in modules:
-            setup: Callable[[Services], None] | None = getattr(module, "setup", None)
-            if setup is not None:
-                setup(svc)
+        try:
+            for module in modules:
+                setup: Callable[[Services], None] | None = getattr(module, "setup", None)
+                if setup is not None:
+                    setup(svc)
+        except BaseException:
+            if own:  # a module refused to start (bad configuration): release the store
+                svc.close()
+            raise
         app.state.ready = True
         try:
             yield

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
@@ -263,6 +264,15 @@ def _unsigned(stored: int) -> int:
     return stored + (1 << 64) if stored < 0 else stored
 
 
+# Pull sources' positions (file offsets, CloudWatch timestamps, Azure windows), one JSON per source.
+source_checkpoints = sa.Table(
+    "source_checkpoints",
+    metadata,
+    sa.Column("source_id", sa.String(200), primary_key=True),
+    sa.Column("state", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
 # Raw input kept in quarantine is cut to this size; the reason says so.
 QUARANTINE_MAX_RAW = 16384
 
@@ -289,6 +299,7 @@ MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("0401_alert_history", _create(alert_history, alert_deliveries)),
     ("0402_alert_silences", _create(alert_silences)),
     ("0200_patterns", _create(patterns, pattern_merges)),
+    ("0500_sources_checkpoints", _create(source_checkpoints)),
 ]
 
 
@@ -539,6 +550,31 @@ class MetaStore:
             for member in chosen:
                 conn.execute(pattern_merges.delete().where((t.tenant == tenant) & (t.source == _signed(member))))
         return chosen
+
+    # -- pull sources' checkpoints ----------------------------------------------------------
+
+    def get_checkpoint(self, source_id: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(source_checkpoints.c.state).where(source_checkpoints.c.source_id == source_id)
+            ).first()
+        if row is None:
+            return None
+        value = orjson.loads(row.state)
+        return value if isinstance(value, dict) else None
+
+    def set_checkpoint(self, source_id: str, state: dict[str, Any]) -> None:
+        text = orjson.dumps(state).decode()
+        with self.engine.begin() as conn:
+            updated = conn.execute(
+                source_checkpoints.update()
+                .where(source_checkpoints.c.source_id == source_id)
+                .values(state=text, updated_at=time.time())
+            )
+            if updated.rowcount == 0:
+                conn.execute(
+                    source_checkpoints.insert().values(source_id=source_id, state=text, updated_at=time.time())
+                )
 
     def close(self) -> None:
         self.engine.dispose()

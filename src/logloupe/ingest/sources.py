@@ -1,0 +1,181 @@
+"""What every pull source shares: a status the API and metrics read, and running it in a thread.
+
+A source is anything with ``id``, ``kind``, ``step() -> bool`` (one unit of work; true when it
+delivered something), ``status`` and ``close()``. ``SourceRunner`` calls ``step`` until stopped,
+sleeping ``idle_s`` when a step found nothing, and records failures without dying.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Protocol
+
+from logloupe.errors import InvalidInput
+from logloupe.ingest.checkpoints import Checkpoints
+from logloupe.ingest.sinks import Sink
+from logloupe.metrics import SOURCE_ERRORS
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SourceStatus:
+    id: str
+    kind: str
+    state: str = "starting"  # starting, running, retrying, stopped, failed
+    last_read_at: float | None = None
+    last_ack_at: float | None = None
+    events_total: int = 0
+    batches_total: int = 0
+    errors_total: int = 0
+    last_error: str = ""
+    last_error_at: float | None = None
+    lag: dict[str, Any] = field(default_factory=dict)
+    position: dict[str, Any] = field(default_factory=dict)
+
+    def error(self, kind: str, message: str) -> None:
+        self.errors_total += 1
+        self.last_error = message[:500]
+        self.last_error_at = time.time()
+        SOURCE_ERRORS.labels(self.id, kind).inc()
+
+    def to_api(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "status": self.state,
+            "last_read_at": self.last_read_at,
+            "last_ack_at": self.last_ack_at,
+            "events_total": self.events_total,
+            "batches_total": self.batches_total,
+            "errors_total": self.errors_total,
+            "last_error": self.last_error,
+            "last_error_at": self.last_error_at,
+            "lag": self.lag,
+            "position": self.position,
+        }
+
+
+class Source(Protocol):
+    id: str
+    kind: str
+    status: SourceStatus
+    idle_s: float
+    stopping: threading.Event
+
+    def step(self) -> bool: ...
+
+    def close(self) -> None: ...
+
+
+class SourceRunner:
+    """One daemon thread per source; ``stop`` ends it after the current step."""
+
+    def __init__(self, source: Source) -> None:
+        self.source = source
+        self.stopping = source.stopping
+        self._thread = threading.Thread(target=self._run, name=f"source-{source.id}", daemon=True)
+
+    def start(self) -> SourceRunner:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        src = self.source
+        delay = 1.0
+        while not self.stopping.is_set():
+            try:
+                busy = src.step()
+                delay = 1.0
+            except Exception as exc:  # a source must keep trying, and say why it could not
+                log.exception("source %s failed a step", src.id)
+                src.status.error("step", f"{type(exc).__name__}: {exc}")
+                src.status.state = "retrying"
+                self.stopping.wait(delay)
+                delay = min(60.0, delay * 2)
+                continue
+            if not busy:
+                self.stopping.wait(src.idle_s)
+        src.status.state = "stopped"
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        self.stopping.set()
+        self._thread.join(timeout_s)
+        self.source.close()
+
+
+# -- configuration: [[sources]] tables → source objects ------------------------------------
+
+KINDS = ("tail", "cloudwatch", "azure")
+_COMMON = {"type", "name", "tenant", "enabled"}
+
+
+def load_specs(inline: list[dict[str, Any]], file: Path | None) -> list[dict[str, Any]]:
+    """The ``sources`` setting plus the tables of ``sources_file``; names must be unique."""
+    specs = [dict(s) for s in inline]
+    if file is not None:
+        try:
+            data = tomllib.loads(file.read_text())
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise InvalidInput(f"cannot read sources file {file}: {exc}") from None
+        specs += [dict(s) for s in data.get("sources", [])]
+    names = [str(s.get("name", "")) for s in specs]
+    for spec, name in zip(specs, names, strict=True):
+        if not name:
+            raise InvalidInput(f"a source needs a name: {spec}")
+        if spec.get("type") not in KINDS:
+            raise InvalidInput(f"source {name!r}: type must be one of {', '.join(KINDS)}")
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise InvalidInput(f"source names must be unique: {dup}")
+    return [s for s in specs if s.get("enabled", True)]
+
+
+def _options(cls: Any, spec: dict[str, Any], skip: frozenset[str] = frozenset()) -> dict[str, Any]:
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(spec) - known - _COMMON - skip)
+    if unknown:
+        raise InvalidInput(f"source {spec.get('name')!r}: unknown options {unknown}")
+    return {k: v for k, v in spec.items() if k in known}
+
+
+def build_source(spec: dict[str, Any], sink: Sink, checkpoints: Checkpoints) -> Source:
+    """One configured source; InvalidInput names what is wrong with its table."""
+    name = str(spec["name"])
+    kind = spec["type"]
+    try:
+        if kind == "tail":
+            from logloupe.ingest.tail import FileTailer, TailConfig, TailInput
+
+            input_keys = frozenset({"paths", "service", "host", "labels", "exclude"})
+            options = _options(TailConfig, spec, skip=input_keys)
+            paths = spec.get("paths")
+            if isinstance(paths, str):
+                paths = [paths]
+            if not paths:
+                raise InvalidInput(f"source {name!r}: tail needs `paths`")
+            tail_input = TailInput(
+                list(paths),
+                service=str(spec.get("service", "")),
+                host=str(spec.get("host", "")),
+                labels={str(k): str(v) for k, v in dict(spec.get("labels", {})).items()},
+                exclude=list(spec.get("exclude", [])),
+            )
+            options.pop("inputs", None)
+            return FileTailer(TailConfig(inputs=[tail_input], **options), sink, checkpoints, source_id=name)
+        if kind == "cloudwatch":
+            from logloupe.ingest.cloudwatch import CloudWatchConfig, CloudWatchPoller
+
+            return CloudWatchPoller(
+                CloudWatchConfig(**_options(CloudWatchConfig, spec)), sink, checkpoints, source_id=name
+            )
+        from logloupe.ingest.azure import AzureConfig, AzureMonitorPoller
+
+        return AzureMonitorPoller(AzureConfig(**_options(AzureConfig, spec)), sink, checkpoints, source_id=name)
+    except TypeError as exc:
+        raise InvalidInput(f"source {name!r}: {exc}") from None
