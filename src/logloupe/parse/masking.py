@@ -1,0 +1,213 @@
+"""Typed masks for log text: one set of rules serves template mining and redaction.
+
+Two entry points:
+
+* ``mask_for_mining(message)`` replaces values that are variable by nature (numbers, hex ids, IPs,
+  paths, URLs, UUIDs...) with ``<*>`` *inside* tokens, so ``CPU#0`` becomes ``CPU#<*>`` and the
+  constant text around a value survives into the template.
+* ``redact(text, mode)`` replaces sensitive values (emails, IPs, MACs, UUIDs, JWTs, bearer tokens,
+  cloud access keys, passwords in key=value, card numbers that pass Luhn...) with typed placeholders
+  such as ``<EMAIL>``, a keyed hash of the value (``mode="hash"``), or leaves them (``"keep"``).
+
+``value_type(value)`` names the type of an extracted variable for the miner.
+All functions are pure and never raise on any ``str``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable
+from typing import Literal
+
+WILDCARD = "<*>"
+
+# --- mining masks -----------------------------------------------------------------------------------
+# Applied in order to the whole message (C-speed ``re.sub``), each replacing with the wildcard.
+# Boundaries are written so a value glued to text by punctuation (``CPU#0``, ``PS/2``, ``ip=1.2.3.4``)
+# is masked while identifiers that merely contain digits (``jk2_init``, ``i686``, ``ext4``) are kept.
+_NB = r"(?<![\w<*>])"  # not preceded by a word char (nor an existing wildcard)
+_NA = r"(?![\w])"  # not followed by a word char
+
+_MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*"
+_DAY = r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]*"
+_MINING_RULES: tuple[re.Pattern[str], ...] = (
+    # dates written out inside messages: "Sat Jun 18 02:23:10 2005", "Fri Jul 01 08:16:53 PDT 2005",
+    # ISO 8601 "2017-05-16 00:00:00.008" / "2017-05-16T00:00:00Z": one value, not six numbers
+    re.compile(
+        r"\b(?:" + _DAY + r",?\s+)?" + _MONTH + r"\s+\d{1,2},?\s+\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?"
+        r"(?:\s+[A-Z]{3,4})?(?:\s+\d{4})?\b"
+    ),
+    re.compile(r"\b\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:Z|[+\-]\d{2}:?\d{2})?)?(?![\w:])"),
+    # a request line's target and protocol are one value: "GET /v2/servers HTTP/1.1"
+    re.compile(r"(?<=\s)/\S*\s+HTTP/\d(?:\.\d)?\b"),
+    # URLs, including scheme-relative ones like hdfs://host:9000/path
+    re.compile(r"\b[A-Za-z][A-Za-z0-9+.\-]*://\S+"),
+    # UUIDs
+    re.compile(_NB + r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}" + _NA),
+    # MAC / colon-separated hex chains (FF:F2:9F:16:E2:23:00:0D) before IPv6/ports get split
+    re.compile(_NB + r"[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5,}" + _NA),
+    # IPv6 (at least two groups and a double colon, or 8 groups)
+    re.compile(_NB + r"(?:[0-9a-fA-F]{1,4}:){7}[0-9a-fA-F]{1,4}" + _NA),
+    # IPv4 with an optional leading slash and optional :port (host:port is one value)
+    re.compile(r"/?" + _NB + r"\d{1,3}(?:\.\d{1,3}){3}(?::\d{1,5})?" + _NA),
+    # Unix paths with at least two segments (or a trailing slash), not URLs
+    re.compile(r"(?<![\w:/.<*>])(?:~|\.{1,2})?(?:/+[^\s/:()\[\]{}\"',;<>]+){2,}/?|(?<![\w:/<*>])/[\w.\-@%+~]+/"),
+    # host names with a numeric part: cp-1.slowvm1.utah.cloudlab.us, 24-54-76-216.bflony.adelphia.net
+    re.compile(r"(?<![\w.\-<*>])(?=[\w\-]*(?:^|[\-.])\d|[\w\-]*\d[\w\-]*\.)[A-Za-z0-9][\w\-]*(?:\.[A-Za-z][\w\-]*){2,}(?![\w.\-])"),
+    # booleans are values
+    re.compile(r"\b(?:true|false|True|False)\b"),
+    # versions: v1.0.0, v0.97
+    re.compile(r"\bv\d+(?:\.\d+)+[a-z]*\b"),
+    # Windows paths
+    re.compile(r"\b[A-Za-z]:\\[^\s\"']+"),
+    # identifiers ending in an id: blk_-123, rdd_2_1, broadcast_9_piece0, attempt_2017_0024_m_00003_1
+    re.compile(_NB + r"[A-Za-z][A-Za-z]*_-?\d[\w\-]*" + _NA),
+    # hex with 0x prefix, and bare hex runs long enough to be ids (must contain a digit)
+    re.compile(r"\b0[xX][0-9a-fA-F]+\b"),
+    re.compile(_NB + r"(?=[0-9a-fA-F]*\d)(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{8,}" + _NA),
+    # numbers: integers, decimals, versions, signed, dotted/dashed runs (2005-06-03-15.42.50)
+    re.compile(r"(?<![\w<*>])[-+]?\d+(?:[.\-]\d+)*(?:[kKmMgG][bB]?)?" + _NA),
+)
+_COLLAPSE = re.compile(r"(?:<\*>)(?:[.\-_]?<\*>)+")
+
+
+def mask_for_mining(message: str) -> str:
+    """Replace variable-looking values with ``<*>`` while keeping the text around them."""
+    for rule in _MINING_RULES:
+        message = rule.sub(WILDCARD, message)
+    if "<*><*>" in message or "<*>.<*>" in message or "<*>-<*>" in message or "<*>_<*>" in message:
+        message = _COLLAPSE.sub(WILDCARD, message)
+    return message
+
+
+# --- value types --------------------------------------------------------------------------------------
+_TYPE_RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("int", re.compile(r"[-+]?\d+")),
+    ("float", re.compile(r"[-+]?\d+\.\d+(?:[eE][-+]?\d+)?")),
+    ("hex", re.compile(r"(?:0[xX])?[0-9a-fA-F]*\d[0-9a-fA-F]*")),
+    ("ipv4", re.compile(r"/?\d{1,3}(?:\.\d{1,3}){3}(?::\d{1,5})?")),
+    ("uuid", re.compile(r"[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")),
+    ("mac", re.compile(r"[0-9A-Fa-f]{2}(?:[:\-][0-9A-Fa-f]{2}){5}")),
+    ("email", re.compile(r"[\w.+\-]+@[\w\-]+(?:\.[\w\-]+)+")),
+    ("url", re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://\S+")),
+    ("path", re.compile(r"(?:[A-Za-z]:\\|~|\.{0,2}/)[^\s]*")),
+    ("duration", re.compile(r"[-+]?\d+(?:\.\d+)?\s?(?:ns|us|µs|ms|s|sec|secs|seconds|m|min|mins|h|hr|hrs|d)")),
+    ("size", re.compile(r"[-+]?\d+(?:\.\d+)?\s?(?:[kKmMgGtT]i?[bB]|[bB]|bytes)")),
+    ("ipv6", re.compile(r"[0-9a-fA-F:]*:[0-9a-fA-F:]*:[0-9a-fA-F:]*")),
+    ("version", re.compile(r"v?\d+(?:\.\d+){2,}(?:[-+][\w.]+)?")),
+    ("id", re.compile(r"[A-Za-z_][\w\-]*\d[\w\-]*")),
+    ("word", re.compile(r"[A-Za-z][A-Za-z'\-]*")),
+)
+
+
+def value_type(value: str) -> str:
+    """Name the type of an extracted variable: int, float, hex, ipv4, uuid, path, ... or ``str``."""
+    if not value:
+        return "empty"
+    for name, pattern in _TYPE_RULES:
+        if pattern.fullmatch(value):
+            return name
+    return "str"
+
+
+# --- redaction --------------------------------------------------------------------------------------
+RedactMode = Literal["mask", "hash", "keep"]
+
+
+def _luhn_ok(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = ord(ch) - 48
+        if i % 2 == 1:
+            d *= 2
+            if d > 9:
+                d -= 9
+        total += d
+    return total % 10 == 0
+
+
+def _card_filter(match: re.Match[str]) -> bool:
+    digits = re.sub(r"[ \-]", "", match.group(0))
+    return 13 <= len(digits) <= 19 and _luhn_ok(digits)
+
+
+# (type, pattern, group holding the secret value, optional filter). Order matters: specific first.
+_RedactRule = tuple[str, re.Pattern[str], int, Callable[[re.Match[str]], bool] | None]
+_REDACT_RULES: tuple[_RedactRule, ...] = (
+    ("JWT", re.compile(r"\beyJ[\w\-]+\.eyJ[\w\-]+\.[\w\-]+"), 0, None),
+    ("TOKEN", re.compile(r"(?i)\b(?:bearer|token)\s+([A-Za-z0-9\-._~+/]{16,}=*)"), 1, None),
+    ("AWS_KEY", re.compile(r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z0-9]{16}\b"), 0, None),
+    ("GCP_KEY", re.compile(r"\bAIza[0-9A-Za-z\-_]{35}\b"), 0, None),
+    (
+        "SECRET",
+        re.compile(
+            r"(?i)\b(?:password|passwd|pwd|pass|secret|api[_-]?key|apikey|access[_-]?key|"
+            r"secret[_-]?key|client[_-]?secret|auth[_-]?token|token|private[_-]?key)"
+            r"\s*[=:]\s*\"?([^\s\"&,;]+)"
+        ),
+        1,
+        None,
+    ),
+    ("EMAIL", re.compile(r"\b[\w.+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}\b"), 0, None),
+    ("URL", re.compile(r"\b[A-Za-z][A-Za-z0-9+.\-]*://[^\s\"'<>]+"), 0, None),
+    ("UUID", re.compile(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"), 0, None),
+    ("MAC", re.compile(r"\b[0-9A-Fa-f]{2}(?:([:\-])[0-9A-Fa-f]{2})(?:\1[0-9A-Fa-f]{2}){4}\b"), 0, None),
+    (
+        "IPV6",
+        re.compile(
+            r"(?<![\w:])(?:(?:[0-9a-fA-F]{1,4}:){7}[0-9a-fA-F]{1,4}|"
+            r"(?:[0-9a-fA-F]{1,4}:){1,6}(?::[0-9a-fA-F]{1,4}){1,6}|(?:[0-9a-fA-F]{1,4}:){1,7}:|::(?:[0-9a-fA-F]{1,4}:){0,6}[0-9a-fA-F]{1,4})(?![\w:])"
+        ),
+        0,
+        None,
+    ),
+    ("IPV4", re.compile(r"\b(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)\b"), 0, None),
+    ("CARD", re.compile(r"\b\d(?:[ \-]?\d){12,18}\b"), 0, _card_filter),
+    ("PATH", re.compile(r"(?<![\w:/.])(?:~|\.{1,2})?(?:/[\w.\-@%+~]+){2,}/?"), 0, None),
+    ("HEX", re.compile(r"\b(?:0[xX][0-9a-fA-F]{6,}|(?=[0-9a-fA-F]*\d)(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{16,})\b"), 0, None),
+    ("DURATION", re.compile(r"\b\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h)\b"), 0, None),
+    ("NUMBER", re.compile(r"(?<![\w.])[-+]?\d+(?:\.\d+)?(?![\w.])"), 0, None),
+)
+
+# Types that are secrets or personal data; the rest (numbers, paths, durations) are only masked for mining.
+SENSITIVE_TYPES: frozenset[str] = frozenset(
+    {"JWT", "TOKEN", "AWS_KEY", "GCP_KEY", "SECRET", "EMAIL", "UUID", "MAC", "IPV6", "IPV4", "CARD", "URL"}
+)
+
+
+def _hash_value(value: str, key: bytes) -> str:
+    return hashlib.blake2b(value.encode("utf-8", "surrogatepass"), key=key[:64], digest_size=6).hexdigest()
+
+
+def redact(
+    text: str,
+    mode: RedactMode = "mask",
+    *,
+    types: frozenset[str] = SENSITIVE_TYPES,
+    hash_key: bytes = b"logloupe",
+) -> str:
+    """Replace sensitive values in ``text`` by ``<TYPE>`` (mask), ``<TYPE:hash>`` (hash) or keep them.
+
+    The hash is keyed (per tenant) so equal values stay joinable without being reversible by lookup.
+    """
+    if mode == "keep" or not text:
+        return text
+    for name, pattern, group, check in _REDACT_RULES:
+        if name not in types:
+            continue
+
+        def _replace(match: re.Match[str], name: str = name, group: int = group, check: object = check) -> str:
+            if callable(check) and not check(match):
+                return match.group(0)
+            value = match.group(group)
+            if value is None:
+                return match.group(0)
+            placeholder = f"<{name}>" if mode == "mask" else f"<{name}:{_hash_value(value, hash_key)}>"
+            start, end = match.span(group)
+            base = match.start(0)
+            whole = match.group(0)
+            return whole[: start - base] + placeholder + whole[end - base :]
+
+        text = pattern.sub(_replace, text)
+    return text
