@@ -39,6 +39,8 @@ _MINING_RULES: tuple[re.Pattern[str], ...] = (
         r"(?:\s+[A-Z]{3,4})?(?:\s+\d{4})?\b"
     ),
     re.compile(r"\b\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:Z|[+\-]\d{2}:?\d{2})?)?(?![\w:])"),
+    # a measured size written with a decimal and a unit, inside a list: "(estimated size 5.2 KB, free 1.0 MB)"
+    re.compile(r"(?<![\w.])\d+\.\d+\s(?:[KMGT]i?B|B|bytes)(?=[,;)\]])"),
     # a request line's target and protocol are one value: "GET /v2/servers HTTP/1.1"
     re.compile(r"(?<=\s)/\S*\s+HTTP/\d(?:\.\d)?\b"),
     # URLs, including scheme-relative ones like hdfs://host:9000/path

@@ -43,7 +43,7 @@ class MinerConfig:
     # with the rest of the line identical ("VM Started/Stopped/Paused/Resumed" stay four events).
     min_word_variants: int = 5
     # ...or as soon as two different events vary over at least this many of the same words.
-    min_shared_variants: int = 2
+    min_shared_variants: int = 3
     # Share of the template's constant tokens a line must match to join a cluster.
     min_constant_share: float = 0.5
     # Bounded memory, per (tenant, service) tree.
@@ -241,14 +241,13 @@ class PatternMiner:
         tree = self._tree(tenant, service)
         tree.seq += 1
         masked, tokens = self._prepare(message)
-        is_new = False
+        created = self._stats["clusters_created"]
         cid = tree.signatures.get(masked)
         cluster = tree.clusters.get(self._resolve(cid)) if cid is not None else None
         if cluster is None:
             cluster = self._find(tree, tokens, learn=True)
             if cluster is None:
                 cluster = self._create(tree, tokens)
-                is_new = True
             if len(tree.signatures) >= self.config.max_signatures:
                 tree.signatures.clear()
                 self._stats["signatures_flushed"] += 1
@@ -261,6 +260,7 @@ class PatternMiner:
             cluster.last_seen_us = max(cluster.last_seen_us, ts_us)
         if len(cluster.samples) < self.config.max_samples and message not in cluster.samples:
             cluster.samples.append(message[:1000])
+        is_new = self._stats["clusters_created"] != created and cluster.count == 1
         return self._result(cluster, message, is_new)
 
     def match(self, message: str, *, tenant: str = "default", service: str = "") -> PatternMatch | None:
@@ -582,21 +582,21 @@ class PatternMiner:
         """A line differing from ``cluster`` by one plain word at ``pos``: a new sibling, until the
         position has shown enough different words to be a variable."""
         key = (cluster.id, pos)
-        words = tree.variants.get(key)
-        if words is None:
-            words = tree.variants[key] = {cluster.tokens[pos]: cluster.id}
-            tree.word_index.setdefault(cluster.tokens[pos], set()).add(key)
         word = tokens[pos]
-        if word in words and words[word] in tree.clusters:
+        words = tree.variants.get(key)
+        if words is not None and word in words and words[word] in tree.clusters:
             sibling = tree.clusters[words[word]]
             self._generalise(tree, sibling, tokens)
             return sibling
         sibling = self._create(tree, tokens)
-        words[word] = sibling.id
-        tree.word_index.setdefault(word, set()).add(key)
         # The first token names the event's subject ("cupsd startup succeeded"): never a variable.
         if pos == 0 and len(tokens) > 1:
             return sibling
+        if words is None:
+            words = tree.variants[key] = {cluster.tokens[pos]: cluster.id}
+            tree.word_index.setdefault(cluster.tokens[pos], set()).add(key)
+        words[word] = sibling.id
+        tree.word_index.setdefault(word, set()).add(key)
         if len(words) >= self.config.min_word_variants:
             return self._collapse_variants(tree, key) or sibling
         # The same words varying in two different events (user names in "session opened for user X"
