@@ -23,10 +23,12 @@ from typing import Literal
 WILDCARD = "<*>"
 
 # --- mining masks -----------------------------------------------------------------------------------
-# Applied in order to the whole message (C-speed ``re.sub``), each replacing with the wildcard.
+# Applied in order to the whole message. A match is overwritten in place by NUL characters, so offsets
+# never move and later rules see earlier masks; runs of NULs become the spans that ``<*>`` replaces.
 # Boundaries are written so a value glued to text by punctuation (``CPU#0``, ``PS/2``, ``ip=1.2.3.4``)
 # is masked while identifiers that merely contain digits (``jk2_init``, ``i686``, ``ext4``) are kept.
-_NB = r"(?<![\w<*>])"  # not preceded by a word char (nor an existing wildcard)
+_HOLE = "\x00"
+_NB = r"(?<![\w\x00])"  # not preceded by a word char (nor an earlier mask)
 _NA = r"(?![\w])"  # not followed by a word char
 
 _MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*"
@@ -44,43 +46,145 @@ _MINING_RULES: tuple[re.Pattern[str], ...] = (
     # a request line's target and protocol are one value: "GET /v2/servers HTTP/1.1"
     re.compile(r"(?<=\s)/\S*\s+HTTP/\d(?:\.\d)?\b"),
     # URLs, including scheme-relative ones like hdfs://host:9000/path
-    re.compile(r"\b[A-Za-z][A-Za-z0-9+.\-]*://\S+"),
+    re.compile(r"\b[A-Za-z][A-Za-z0-9+.\-]*://[^\s\x00]+"),
     # UUIDs
     re.compile(_NB + r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}" + _NA),
     # MAC / colon-separated hex chains (FF:F2:9F:16:E2:23:00:0D) before IPv6/ports get split
     re.compile(_NB + r"[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5,}" + _NA),
-    # IPv6 (at least two groups and a double colon, or 8 groups)
+    # IPv6 (8 groups)
     re.compile(_NB + r"(?:[0-9a-fA-F]{1,4}:){7}[0-9a-fA-F]{1,4}" + _NA),
     # IPv4 with an optional leading slash and optional :port (host:port is one value)
     re.compile(r"/?" + _NB + r"\d{1,3}(?:\.\d{1,3}){3}(?::\d{1,5})?" + _NA),
     # Unix paths with at least two segments (or a trailing slash), not URLs
-    re.compile(r"(?<![\w:/.<*>])(?:~|\.{1,2})?(?:/+[^\s/:()\[\]{}\"',;<>]+){2,}/?|(?<![\w:/<*>])/[\w.\-@%+~]+/"),
+    re.compile(
+        r"(?<![\w:/.\x00])(?:~|\.{1,2})?(?:/+[^\s/:()\[\]{}\"',;<>\x00]+){2,}/?|(?<![\w:/\x00])/[\w.\-@%+~]+/"
+    ),
     # host names with a numeric part: cp-1.slowvm1.utah.cloudlab.us, 24-54-76-216.bflony.adelphia.net
-    re.compile(r"(?<![\w.\-<*>])(?=[\w\-]*(?:^|[\-.])\d|[\w\-]*\d[\w\-]*\.)[A-Za-z0-9][\w\-]*(?:\.[A-Za-z][\w\-]*){2,}(?![\w.\-])"),
+    re.compile(
+        r"(?<![\w.\-\x00])(?=[\w\-]*(?:^|[\-.])\d|[\w\-]*\d[\w\-]*\.)"
+        r"[A-Za-z0-9][\w\-]*(?:\.[A-Za-z][\w\-]*){2,}(?![\w.\-])"
+    ),
     # booleans are values
     re.compile(r"\b(?:true|false|True|False)\b"),
     # versions: v1.0.0, v0.97
     re.compile(r"\bv\d+(?:\.\d+)+[a-z]*\b"),
     # Windows paths
-    re.compile(r"\b[A-Za-z]:\\[^\s\"']+"),
+    re.compile(r"\b[A-Za-z]:\\[^\s\"'\x00]+"),
     # identifiers ending in an id: blk_-123, rdd_2_1, broadcast_9_piece0, attempt_2017_0024_m_00003_1
     re.compile(_NB + r"[A-Za-z][A-Za-z]*_-?\d[\w\-]*" + _NA),
     # hex with 0x prefix, and bare hex runs long enough to be ids (must contain a digit)
     re.compile(r"\b0[xX][0-9a-fA-F]+\b"),
     re.compile(_NB + r"(?=[0-9a-fA-F]*\d)(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{8,}" + _NA),
     # numbers: integers, decimals, versions, signed, dotted/dashed runs (2005-06-03-15.42.50)
-    re.compile(r"(?<![\w<*>])[-+]?\d+(?:[.\-]\d+)*(?:[kKmMgG][bB]?)?" + _NA),
+    re.compile(r"(?<![\w\x00])[-+]?\d+(?:[.\-]\d+)*(?:[kKmMgG][bB]?)?" + _NA),
 )
-_COLLAPSE = re.compile(r"(?:<\*>)(?:[.\-_]?<\*>)+")
+_HOLES = re.compile(r"\x00+(?:[.\-_]?\x00+)*")  # adjacent masks (1.2.<*>) form one value
+
+
+def _blank(match: re.Match[str]) -> str:
+    return _HOLE * (match.end() - match.start())
+
+
+def mask_spans(message: str) -> list[tuple[int, int]]:
+    """The ``(start, end)`` spans of ``message`` that are values, in order, never overlapping."""
+    text = message.replace(_HOLE, " ") if _HOLE in message else message
+    for rule in _MINING_RULES:
+        text = rule.sub(_blank, text)
+    if _HOLE not in text:
+        return []
+    return [m.span() for m in _HOLES.finditer(text)]
+
+
+def apply_spans(message: str, spans: list[tuple[int, int]]) -> str:
+    """``message`` with each span replaced by ``<*>``."""
+    if not spans:
+        return message
+    parts = []
+    prev = 0
+    for start, end in spans:
+        parts.append(message[prev:start])
+        parts.append(WILDCARD)
+        prev = end
+    parts.append(message[prev:])
+    return "".join(parts)
 
 
 def mask_for_mining(message: str) -> str:
     """Replace variable-looking values with ``<*>`` while keeping the text around them."""
-    for rule in _MINING_RULES:
-        message = rule.sub(WILDCARD, message)
-    if "<*><*>" in message or "<*>.<*>" in message or "<*>-<*>" in message or "<*>_<*>" in message:
-        message = _COLLAPSE.sub(WILDCARD, message)
-    return message
+    return apply_spans(message, mask_spans(message))
+
+
+# Digits fold to "0": the mining rules do not tell digits apart (the one exception, a "0x" prefix,
+# only matters for odd tokens like "1x5"), so messages with one shape key are masked at the same
+# offsets. bytes.translate is C-fast.
+_SHAPE_TABLE = bytes.maketrans(b"123456789", b"000000000")
+_ANY_DIGIT = re.compile(r"\d")
+_BOOLEANS = frozenset({"true", "false", "True", "False"})
+
+
+def shape_key(text: str) -> bytes:
+    return text.encode("utf-8", "surrogatepass").translate(_SHAPE_TABLE)
+
+
+# Rules that may span whitespace; a line without any of these triggers can be masked token by token.
+_MULTI_TOKEN = re.compile(
+    r"\b" + _MONTH + r"\s+\d|\d{4}-\d\d-\d\d|HTTP/\d|\d\s(?:[KMGT]i?B|B|bytes)[,;)\]]"
+)
+
+
+class MiningMasker:
+    """``mask_for_mining`` with bounded caches keyed by digit shape, for lines and for tokens.
+
+    The result is the masked message with whitespace normalised to single spaces (what the miner
+    tokenises). Lines of a shape seen before are answered from the line cache; other lines without
+    rules that cross whitespace are masked token by token, each token shape being masked once.
+    """
+
+    __slots__ = ("_lines", "_tokens", "hits", "max_entries", "misses")
+
+    def __init__(self, max_entries: int = 65_536) -> None:
+        self._lines: dict[bytes, str | None] = {}
+        self._tokens: dict[bytes, tuple[list[tuple[int, int]], str | None]] = {}
+        self.max_entries = max_entries
+        self.hits = 0
+        self.misses = 0
+
+    def __call__(self, message: str) -> str:
+        return self.mask(message, shape_key(message))[0]
+
+    def mask(self, message: str, key: bytes) -> tuple[str, bool]:
+        """The masked message, and whether it is the same for every message of shape ``key``."""
+        cached = self._lines.get(key)
+        if cached is not None:
+            self.hits += 1
+            return cached, True
+        self.misses += 1
+        if _MULTI_TOKEN.search(message) is not None:
+            masked = " ".join(mask_for_mining(message).split())
+        else:
+            masked = " ".join([self._token(tok) for tok in message.split()])
+        exact = _ANY_DIGIT.search(masked) is None
+        if exact:
+            if len(self._lines) >= self.max_entries:
+                self._lines.clear()
+            self._lines[key] = masked
+        return masked, exact
+
+    def _token(self, token: str) -> str:
+        if token.isalpha():
+            return WILDCARD if token in _BOOLEANS else token
+        if token.isdigit():
+            return WILDCARD
+        key = token.encode("utf-8", "surrogatepass").translate(_SHAPE_TABLE)
+        entry = self._tokens.get(key)
+        if entry is None:
+            spans = mask_spans(token)
+            masked = apply_spans(token, spans)
+            entry = (spans, masked if _ANY_DIGIT.search(masked) is None else None)
+            if len(self._tokens) >= self.max_entries:
+                self._tokens.clear()
+            self._tokens[key] = entry
+        return entry[1] if entry[1] is not None else apply_spans(token, entry[0])
 
 
 # --- value types --------------------------------------------------------------------------------------
@@ -103,14 +207,28 @@ _TYPE_RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
 )
 
 
+_TYPE_CACHE: dict[bytes, str] = {}
+
+
 def value_type(value: str) -> str:
     """Name the type of an extracted variable: int, float, hex, ipv4, uuid, path, ... or ``str``."""
     if not value:
         return "empty"
+    if value.isdigit():
+        return "int"
+    key = shape_key(value)  # the rules do not tell digits apart (except 0 of 0x)
+    cached = _TYPE_CACHE.get(key)
+    if cached is not None:
+        return cached
+    found = "str"
     for name, pattern in _TYPE_RULES:
         if pattern.fullmatch(value):
-            return name
-    return "str"
+            found = name
+            break
+    if len(_TYPE_CACHE) >= 65_536:
+        _TYPE_CACHE.clear()
+    _TYPE_CACHE[key] = found
+    return found
 
 
 # --- redaction --------------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from logloupe.parse.masking import WILDCARD, mask_for_mining, value_type
+from logloupe.parse.masking import WILDCARD, MiningMasker, shape_key, value_type
 
 STATE_VERSION = 1
 _DIGIT = re.compile(r"\d")
@@ -93,10 +93,20 @@ class _Cluster:
     # positions where spans of different lengths were merged (the variable may hold spaces)
     multi: set[int] = field(default_factory=set)
     _regex: re.Pattern[str] | None = None
+    _template: str | None = None
+    version: int = 0
 
     @property
     def template(self) -> str:
-        return " ".join(self.tokens)
+        if self._template is None:
+            self._template = " ".join(self.tokens)
+        return self._template
+
+    def touch(self) -> None:
+        """The tokens changed: forget what was derived from them."""
+        self._regex = None
+        self.version += 1
+        self._template = None
 
     def regex(self) -> re.Pattern[str]:
         if self._regex is None:
@@ -203,7 +213,17 @@ def _stable_id(*parts: str) -> int:
 
 
 class _Tree:
-    __slots__ = ("by_len", "clusters", "seq", "service", "signatures", "tenant", "variants", "word_index")
+    __slots__ = (
+        "by_len",
+        "clusters",
+        "fast",
+        "seq",
+        "service",
+        "signatures",
+        "tenant",
+        "variants",
+        "word_index",
+    )
 
     def __init__(self, tenant: str, service: str) -> None:
         self.tenant = tenant
@@ -211,6 +231,9 @@ class _Tree:
         self.clusters: dict[int, _Cluster] = {}
         self.by_len: dict[int, list[_Cluster]] = {}
         self.signatures: dict[str, int] = {}
+        # shape key -> (cluster id, template version, variable spans, variable types): lines of one
+        # shape mask alike and split into variables alike, so the whole answer can be reused.
+        self.fast: dict[bytes, tuple[int, int, list[tuple[int, int]], list[str]]] = {}
         # (cluster id, position) -> {word: cluster id holding that word}
         self.variants: dict[tuple[int, int], dict[str, int]] = {}
         self.word_index: dict[str, set[tuple[int, int]]] = {}
@@ -223,10 +246,10 @@ class PatternMiner:
     def __init__(self, config: MinerConfig | None = None) -> None:
         self.config = config or MinerConfig()
         self._trees: dict[tuple[str, str], _Tree] = {}
+        self._mask = MiningMasker()
         self._aliases: dict[int, int] = {}
         self._names: dict[int, str] = {}
         self._stats: dict[str, int] = {
-            "lines": 0,
             "clusters_created": 0,
             "clusters_evicted": 0,
             "signatures_flushed": 0,
@@ -237,14 +260,21 @@ class PatternMiner:
     # --- public API ---------------------------------------------------------------------------------
     def add(self, message: str, *, tenant: str = "default", service: str = "", ts_us: int = 0) -> PatternMatch:
         """Learn from ``message`` and return its pattern (``is_new`` when a cluster was created)."""
-        self._stats["lines"] += 1
-        tree = self._tree(tenant, service)
+        tree = self._trees.get((tenant, service)) or self._tree(tenant, service)
         tree.seq += 1
-        masked, tokens = self._prepare(message)
+        key = shape_key(message)
+        fast = tree.fast.get(key)
+        if fast is not None:
+            cluster = tree.clusters.get(fast[0])
+            if cluster is not None and cluster.version == fast[1]:
+                self._seen(tree, cluster, message, ts_us)
+                return PatternMatch(cluster.id, cluster.template, [message[a:b] for a, b in fast[2]], list(fast[3]), False)
+        masked, exact = self._mask.mask(message, key)
         created = self._stats["clusters_created"]
         cid = tree.signatures.get(masked)
         cluster = tree.clusters.get(self._resolve(cid)) if cid is not None else None
         if cluster is None:
+            masked, tokens = self._tokens(masked)
             cluster = self._find(tree, tokens, learn=True)
             if cluster is None:
                 cluster = self._create(tree, tokens)
@@ -252,30 +282,41 @@ class PatternMiner:
                 tree.signatures.clear()
                 self._stats["signatures_flushed"] += 1
             tree.signatures[masked] = cluster.id
+        self._seen(tree, cluster, message, ts_us)
+        is_new = self._stats["clusters_created"] != created and cluster.count == 1
+        return self._result(tree, cluster, message, is_new, key if exact else None)
+
+    def _seen(self, tree: _Tree, cluster: _Cluster, message: str, ts_us: int) -> None:
         cluster.count += 1
         cluster.last_seq = tree.seq
         if ts_us:
             if not cluster.first_seen_us or ts_us < cluster.first_seen_us:
                 cluster.first_seen_us = ts_us
-            cluster.last_seen_us = max(cluster.last_seen_us, ts_us)
-        if len(cluster.samples) < self.config.max_samples and message not in cluster.samples:
+            if ts_us > cluster.last_seen_us:
+                cluster.last_seen_us = ts_us
+        if len(cluster.samples) < self.config.max_samples and message[:1000] not in cluster.samples:
             cluster.samples.append(message[:1000])
-        is_new = self._stats["clusters_created"] != created and cluster.count == 1
-        return self._result(cluster, message, is_new)
 
     def match(self, message: str, *, tenant: str = "default", service: str = "") -> PatternMatch | None:
         """The pattern ``message`` belongs to, without learning; None when nothing fits."""
         tree = self._trees.get((tenant, service))
         if tree is None:
             return None
-        masked, tokens = self._prepare(message)
+        key = shape_key(message)
+        fast = tree.fast.get(key)
+        if fast is not None:
+            cluster = tree.clusters.get(fast[0])
+            if cluster is not None and cluster.version == fast[1]:
+                return PatternMatch(cluster.id, cluster.template, [message[a:b] for a, b in fast[2]], list(fast[3]), False)
+        masked, exact = self._mask.mask(message, key)
         cid = tree.signatures.get(masked)
         cluster = tree.clusters.get(self._resolve(cid)) if cid is not None else None
         if cluster is None:
+            masked, tokens = self._tokens(masked)
             cluster = self._find(tree, tokens, learn=False)
             if cluster is None:
                 return None
-        return self._result(cluster, message, False)
+        return self._result(tree, cluster, message, False, key if exact else None)
 
     def patterns(self, tenant: str = "default", service: str | None = None) -> list[Pattern]:
         """Patterns of a tenant (one service, or all when ``service`` is None), most frequent first."""
@@ -302,6 +343,7 @@ class PatternMiner:
 
     def stats(self) -> dict[str, int]:
         s = dict(self._stats)
+        s["lines"] = sum(t.seq for t in self._trees.values())
         s["trees"] = len(self._trees)
         s["clusters"] = sum(len(t.clusters) for t in self._trees.values())
         s["signatures"] = sum(len(t.signatures) for t in self._trees.values())
@@ -429,8 +471,7 @@ class PatternMiner:
             self._trees[key] = tree
         return tree
 
-    def _prepare(self, message: str) -> tuple[str, list[str]]:
-        masked = mask_for_mining(message)
+    def _tokens(self, masked: str) -> tuple[str, list[str]]:
         tokens = masked.split()
         limit = self.config.max_tokens
         if len(tokens) > limit:
@@ -443,6 +484,8 @@ class PatternMiner:
     def _resolve(self, cid: int | None) -> int:
         if cid is None:
             return 0
+        if cid not in self._aliases:
+            return cid
         seen = 0
         while cid in self._aliases and seen < 64:
             cid = self._aliases[cid]
@@ -563,7 +606,7 @@ class PatternMiner:
             cluster.locked = {i if i < multi_at else i + shift for i in cluster.locked}
         cluster.multi.add(multi_at)
         cluster.tokens = new_tokens
-        cluster._regex = None
+        cluster.touch()
         self._absorb_subsumed(tree, cluster)
 
     def _generalise(self, tree: _Tree, cluster: _Cluster, tokens: list[str]) -> None:
@@ -575,7 +618,7 @@ class PatternMiner:
                     cluster.tokens[i] = merged
                     changed = True
         if changed:
-            cluster._regex = None
+            cluster.touch()
             self._absorb_subsumed(tree, cluster)
 
     def _word_variant(self, tree: _Tree, cluster: _Cluster, pos: int, tokens: list[str]) -> _Cluster:
@@ -623,7 +666,7 @@ class PatternMiner:
         if cluster is None or pos in cluster.locked:
             return None
         cluster.tokens[pos] = WILDCARD
-        cluster._regex = None
+        cluster.touch()
         for sibling_id in words.values():
             sibling = tree.clusters.get(self._resolve(sibling_id))
             if sibling is not None and sibling is not cluster and len(sibling.tokens) == len(cluster.tokens):
@@ -659,7 +702,7 @@ class PatternMiner:
                 tree.by_len.setdefault(len(new_tokens), []).append(survivor)
                 survivor.tokens = new_tokens
                 survivor.multi = {p}
-            survivor._regex = None
+            survivor.touch()
         survivor.count += other.count
         if other.first_seen_us and (not survivor.first_seen_us or other.first_seen_us < survivor.first_seen_us):
             survivor.first_seen_us = other.first_seen_us
@@ -700,17 +743,20 @@ class PatternMiner:
             for word in tree.variants.pop(key):
                 tree.word_index.get(word, set()).discard(key)
 
-    def _result(self, cluster: _Cluster, message: str, is_new: bool) -> PatternMatch:
-        variables: list[str] = []
-        if WILDCARD in cluster.template:
+    def _result(
+        self, tree: _Tree, cluster: _Cluster, message: str, is_new: bool, key: bytes | None
+    ) -> PatternMatch:
+        spans: list[tuple[int, int]] = []
+        template = cluster.template
+        if WILDCARD in template:
             m = cluster.regex().match(message)
             if m is not None:
                 limit = self.config.max_variable_chars
-                variables = [g[:limit] for g in m.groups()]
-        return PatternMatch(
-            pattern_id=cluster.id,
-            template=cluster.template,
-            variables=variables,
-            variable_types=[value_type(v) for v in variables],
-            is_new=is_new,
-        )
+                spans = [(a, min(b, a + limit)) for a, b in (m.span(i) for i in range(1, m.re.groups + 1))]
+        variables = [message[a:b] for a, b in spans]
+        types = [value_type(v) for v in variables]
+        if key is not None:
+            if len(tree.fast) >= self.config.max_signatures:
+                tree.fast.clear()
+            tree.fast[key] = (cluster.id, cluster.version, spans, types)
+        return PatternMatch(cluster.id, template, variables, list(types), is_new)
