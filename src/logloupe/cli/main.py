@@ -14,6 +14,7 @@ from logloupe.errors import LogLoupeError
 # One line per module that contributes commands (each exposes ``commands: list[click.Command]``).
 COMMAND_MODULES = [
     "logloupe.cli.store_commands",
+    "logloupe.cli.parse_commands",
 ]
 
 
