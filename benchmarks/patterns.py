@@ -61,7 +61,12 @@ class Row:
 
 def find_data(explicit: str | None) -> Path:
     candidates = [explicit] if explicit else []
-    candidates += [os.environ.get("LOGLOUPE_DATA", ""), "../shared/data", "../../shared/data", "/work/shared/data"]
+    candidates += [
+        os.environ.get("LOGLOUPE_DATA", ""),
+        "../shared/data",
+        "../../shared/data",
+        "/work/shared/data",
+    ]
     for c in candidates:
         if c and (Path(c) / "loghub-2k").is_dir():
             return Path(c) / "loghub-2k"
@@ -223,12 +228,16 @@ def main() -> None:
             kind = "repeated lines" if not fresh else "repeated lines with fresh numbers"
             print(f"\nthroughput on {total:,} {kind} (lines per CPU-second, time.process_time)")
             ours_lps = measure("logloupe", chunks)
-            print(f"  logloupe (defaults)                 {ours_lps:>12,.0f}")
+            print(f"  logloupe (defaults)           {ours_lps:>12,.0f}")
             if with_drain:
                 drain_lps = measure("drain3", chunks)
                 plain_lps = measure("drain3-plain", chunks)
-                print(f"  drain3 (benchmark settings)         {drain_lps:>12,.0f}   ratio {ours_lps / drain_lps:.2f}x")
-                print(f"  drain3 (defaults, no masking)       {plain_lps:>12,.0f}   ratio {ours_lps / plain_lps:.2f}x")
+                print(
+                    f"  drain3 (benchmark settings)   {drain_lps:>12,.0f}   ratio {ours_lps / drain_lps:.2f}x"
+                )
+                print(
+                    f"  drain3 (defaults, no masks)   {plain_lps:>12,.0f}   ratio {ours_lps / plain_lps:.2f}x"
+                )
 
 
 if __name__ == "__main__":

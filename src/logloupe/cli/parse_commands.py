@@ -19,7 +19,7 @@ from logloupe.parse.patterns import PatternMiner
 def _open(path: str) -> BinaryIO:
     if path == "-":
         return sys.stdin.buffer
-    return open(path, "rb")  # noqa: SIM115 - closed by the caller
+    return open(path, "rb")
 
 
 def _raw_lines(stream: BinaryIO) -> Iterator[str]:

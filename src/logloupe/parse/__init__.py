@@ -3,4 +3,12 @@
 from logloupe.parse.line import MAX_LINE_CHARS, ParsedLine, parse_line
 from logloupe.parse.patterns import MinerConfig, Pattern, PatternMatch, PatternMiner
 
-__all__ = ["MAX_LINE_CHARS", "MinerConfig", "ParsedLine", "Pattern", "PatternMatch", "PatternMiner", "parse_line"]
+__all__ = [
+    "MAX_LINE_CHARS",
+    "MinerConfig",
+    "ParsedLine",
+    "Pattern",
+    "PatternMatch",
+    "PatternMiner",
+    "parse_line",
+]

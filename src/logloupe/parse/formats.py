@@ -52,10 +52,41 @@ _LEVEL_WORDS = (
 )
 
 # --- JSON ---------------------------------------------------------------------------------------------
-_TIME_KEYS = ("@timestamp", "timestamp", "time", "ts", "t", "datetime", "date", "eventTime", "@t", "Timestamp")
-_LEVEL_KEYS = ("level", "severity", "lvl", "loglevel", "log.level", "levelname", "@l", "severity_text", "Level")
+_TIME_KEYS = (
+    "@timestamp",
+    "timestamp",
+    "time",
+    "ts",
+    "t",
+    "datetime",
+    "date",
+    "eventTime",
+    "@t",
+    "Timestamp",
+)
+_LEVEL_KEYS = (
+    "level",
+    "severity",
+    "lvl",
+    "loglevel",
+    "log.level",
+    "levelname",
+    "@l",
+    "severity_text",
+    "Level",
+)
 _MSG_KEYS = ("message", "msg", "@m", "@mt", "log", "text", "event", "Message", "body")
-_SERVICE_KEYS = ("service", "service.name", "service_name", "app", "application", "logger", "logger_name", "name", "component")
+_SERVICE_KEYS = (
+    "service",
+    "service.name",
+    "service_name",
+    "app",
+    "application",
+    "logger",
+    "logger_name",
+    "name",
+    "component",
+)
 _HOST_KEYS = ("host", "hostname", "host.name", "node", "instance")
 _TRACE_KEYS = ("trace_id", "traceId", "trace.id", "traceid", "dd.trace_id", "otelTraceID")
 _SPAN_KEYS = ("span_id", "spanId", "span.id", "spanid", "dd.span_id", "otelSpanID")
@@ -190,7 +221,9 @@ def parse_rfc5424(line: str, now_us: int | None, default_tz: str) -> Fields | No
     if msg.startswith("\ufeff"):
         msg = msg[1:]
     fields = Fields("syslog5424", msg, ts_raw=m.group("ts"))
-    fields.ts_us = None if m.group("ts") == "-" else parse_timestamp(m.group("ts"), now_us=now_us, default_tz=default_tz)
+    fields.ts_us = (
+        None if m.group("ts") == "-" else parse_timestamp(m.group("ts"), now_us=now_us, default_tz=default_tz)
+    )
     fields.level = syslog_severity(pri & 7)
     fields.level_raw = str(pri & 7)
     fields.host = "" if m.group("host") == "-" else m.group("host")
@@ -205,11 +238,15 @@ def parse_rfc5424(line: str, now_us: int | None, default_tz: str) -> Fields | No
         for el in _SD_ELEMENT.finditer(m.group("sd")):
             for k, v in _SD_PARAM.findall(el.group(2)):
                 if len(attrs) < MAX_ATTRIBUTES:
-                    attrs[f"{el.group(1)}.{k}"] = v.replace('\\"', '"').replace("\\]", "]").replace("\\\\", "\\")
+                    attrs[f"{el.group(1)}.{k}"] = (
+                        v.replace('\\"', '"').replace("\\]", "]").replace("\\\\", "\\")
+                    )
     return fields
 
 
-_RFC3164_TAIL = re.compile(r"\s+(?P<host>[\w.\-:]+)\s+(?P<tag>[\w.\-/()@]+?)(?:\[(?P<pid>[\w.\-]+)\])?:\s?(?P<msg>.*)$", re.DOTALL)
+_RFC3164_TAIL = re.compile(
+    r"\s+(?P<host>[\w.\-:]+)\s+(?P<tag>[\w.\-/()@]+?)(?:\[(?P<pid>[\w.\-]+)\])?:\s?(?P<msg>.*)$", re.DOTALL
+)
 _PRI = re.compile(r"<(?P<pri>\d{1,3})>")
 
 
@@ -220,7 +257,20 @@ def parse_rfc3164(line: str, now_us: int | None, default_tz: str) -> Fields | No
     if m is not None:
         pri = int(m.group("pri"))
         rest = line[m.end() :]
-    if rest[:3].lower() not in ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"):
+    if rest[:3].lower() not in (
+        "jan",
+        "feb",
+        "mar",
+        "apr",
+        "may",
+        "jun",
+        "jul",
+        "aug",
+        "sep",
+        "oct",
+        "nov",
+        "dec",
+    ):
         return None
     found = find_timestamp(rest, now_us=now_us, default_tz=default_tz, allow_epoch=False)
     if found is None or found[2] not in ("rfc3164", "ctime"):
@@ -245,7 +295,9 @@ def parse_rfc3164(line: str, now_us: int | None, default_tz: str) -> Fields | No
 
 
 # --- containers -----------------------------------------------------------------------------------------
-_CRI = re.compile(r"(?P<ts>\d{4}-\d{2}-\d{2}T\S+) (?P<stream>stdout|stderr) (?P<tag>[FP]) ?(?P<msg>.*)$", re.DOTALL)
+_CRI = re.compile(
+    r"(?P<ts>\d{4}-\d{2}-\d{2}T\S+) (?P<stream>stdout|stderr) (?P<tag>[FP]) ?(?P<msg>.*)$", re.DOTALL
+)
 
 
 def parse_cri(line: str, now_us: int | None, default_tz: str) -> Fields | None:
@@ -263,7 +315,8 @@ def parse_cri(line: str, now_us: int | None, default_tz: str) -> Fields | None:
 # --- web servers ------------------------------------------------------------------------------------
 _CLF = re.compile(
     r'(?P<client>\S+) (?P<ident>\S+) (?P<user>\S+) \[(?P<ts>[^\]]+)\] "(?P<request>(?:[^"\\]|\\.)*)" '
-    r'(?P<status>\d{3}|-) (?P<bytes>\d+|-)(?: "(?P<referer>(?:[^"\\]|\\.)*)" "(?P<agent>(?:[^"\\]|\\.)*)")?(?P<rest>.*)$'
+    r"(?P<status>\d{3}|-) (?P<bytes>\d+|-)"
+    r'(?: "(?P<referer>(?:[^"\\]|\\.)*)" "(?P<agent>(?:[^"\\]|\\.)*)")?(?P<rest>.*)$'
 )
 
 
@@ -272,7 +325,9 @@ def parse_clf(line: str, now_us: int | None, default_tz: str) -> Fields | None:
     if m is None:
         return None
     combined = m.group("agent") is not None
-    fields = Fields("combined" if combined else "common", f"{m.group('request')} {m.group('status')} {m.group('bytes')}")
+    fields = Fields(
+        "combined" if combined else "common", f"{m.group('request')} {m.group('status')} {m.group('bytes')}"
+    )
     fields.ts_raw = m.group("ts")
     fields.ts_us = parse_timestamp(m.group("ts"), now_us=now_us, default_tz=default_tz)
     a = fields.attributes
@@ -288,7 +343,9 @@ def parse_clf(line: str, now_us: int | None, default_tz: str) -> Fields | None:
         a["referer"] = m.group("referer") or ""
         a["user_agent"] = m.group("agent") or ""
     status = m.group("status")
-    fields.level = Level.ERROR if status.startswith("5") else Level.WARN if status.startswith("4") else Level.INFO
+    fields.level = (
+        Level.ERROR if status.startswith("5") else Level.WARN if status.startswith("4") else Level.INFO
+    )
     fields.level_raw = status
     return fields
 
@@ -317,34 +374,53 @@ def parse_apache_error(line: str, now_us: int | None, default_tz: str) -> Fields
 # --- Loghub header styles -----------------------------------------------------------------------------
 _LOGHUB: list[tuple[str, re.Pattern[str], dict[str, str]]] = [
     # HDFS: 081109 203615 148 INFO dfs.DataNode$PacketResponder: msg
-    ("hdfs", re.compile(r"(?P<ts>\d{6} \d{6}) (?P<pid>\d+) (?P<level>[A-Z]+) (?P<service>[\w.$\-]+): (?P<msg>.*)$", re.DOTALL), {}),
-    # BGL: - 1117838570 2005.06.03 R02-M1-N0-C:J12-U11 2005-06-03-15.42.50.675872 R02-M1-N0-C:J12-U11 RAS KERNEL INFO msg
+    (
+        "hdfs",
+        re.compile(
+            r"(?P<ts>\d{6} \d{6}) (?P<pid>\d+) (?P<level>[A-Z]+) (?P<service>[\w.$\-]+): (?P<msg>.*)$",
+            re.DOTALL,
+        ),
+        {},
+    ),
+    # BGL: - 1117838570 2005.06.03 R02-M1-N0-C:J12-U11 2005-06-03-15.42.50.675872 R02-M1-N0-C:J12-U11
+    #      RAS KERNEL INFO msg
     (
         "bgl",
         re.compile(
-            r"(?P<label>\S+) (?P<epoch>\d{9,10}) \d{4}\.\d{2}\.\d{2} (?P<host>\S+) (?P<ts>\d{4}-\d{2}-\d{2}-\d{2}\.\d{2}\.\d{2}\.\d+) "
+            r"(?P<label>\S+) (?P<epoch>\d{9,10}) \d{4}\.\d{2}\.\d{2} (?P<host>\S+) "
+            r"(?P<ts>\d{4}-\d{2}-\d{2}-\d{2}\.\d{2}\.\d{2}\.\d+) "
             r"\S+ (?P<type>[A-Z]+) (?P<service>[A-Z_]+) (?P<level>[A-Z]+) (?P<msg>.*)$",
             re.DOTALL,
         ),
         {},
     ),
     # HealthApp: 20171223-22:15:29:606|Step_LSC|30002312|onStandStepChanged 3579
-    ("healthapp", re.compile(r"(?P<ts>\d{8}-\d{1,2}:\d{1,2}:\d{1,2}:\d{1,3})\|(?P<service>[^|]*)\|(?P<pid>\d+)\|(?P<msg>.*)$", re.DOTALL), {}),
-    # OpenStack: nova-api.log.1.2017-05-16_13:53:08 2017-05-16 00:00:00.008 25746 INFO nova.osapi... [req-...] msg
+    (
+        "healthapp",
+        re.compile(
+            r"(?P<ts>\d{8}-\d{1,2}:\d{1,2}:\d{1,2}:\d{1,3})\|(?P<service>[^|]*)\|(?P<pid>\d+)\|(?P<msg>.*)$",
+            re.DOTALL,
+        ),
+        {},
+    ),
+    # OpenStack: nova-api.log.1.2017-05-16_13:53:08 2017-05-16 00:00:00.008 25746 INFO nova.osapi...
+    #            [req-...] msg
     (
         "openstack",
         re.compile(
-            r"(?P<file>\S+\.log\S*) (?P<ts>\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d+) (?P<pid>\d+) (?P<level>[A-Z]+) "
+            r"(?P<file>\S+\.log\S*) (?P<ts>\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d+) "
+            r"(?P<pid>\d+) (?P<level>[A-Z]+) "
             r"(?P<service>[\w.]+) \[(?P<ctx>[^\]]*)\] (?P<msg>.*)$",
             re.DOTALL,
         ),
         {},
     ),
-    # Zookeeper: 2015-07-29 17:41:44,747 - INFO  [QuorumPeer[myid=1]/0:0:0:0:0:0:0:0:2181:FastLeaderElection@774] - msg
+    # Zookeeper: 2015-07-29 17:41:44,747 - INFO  [QuorumPeer[myid=1]/0:0:0:0:0:0:0:0:2181:Election@774] - msg
     (
         "zookeeper",
         re.compile(
-            r"(?P<ts>\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2},\d{3}) - (?P<level>[A-Z]+) +\[(?P<thread>.*):(?P<service>[\w$.]+)@(?P<line>\d+)\] - (?P<msg>.*)$",
+            r"(?P<ts>\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2},\d{3}) - (?P<level>[A-Z]+) +"
+            r"\[(?P<thread>.*):(?P<service>[\w$.]+)@(?P<line>\d+)\] - (?P<msg>.*)$",
             re.DOTALL,
         ),
         {},
@@ -378,14 +454,16 @@ _AFTER_TS = re.compile(
     r"(?P<msg>.*)$",
     re.DOTALL,
 )
-_PY_STYLE = re.compile(r"[\s,]*-\s+(?P<logger>[\w.$\-]+)\s+-\s+(?P<level>" + _LEVEL_WORDS + r")\s+-\s+(?P<msg>.*)$", re.DOTALL)
+_PY_STYLE = re.compile(
+    r"[\s,]*-\s+(?P<logger>[\w.$\-]+)\s+-\s+(?P<level>" + _LEVEL_WORDS + r")\s+-\s+(?P<msg>.*)$", re.DOTALL
+)
 
 
 def parse_timestamped(line: str, now_us: int | None, default_tz: str) -> Fields | None:
     found = find_timestamp(line, now_us=now_us, default_tz=default_tz, allow_epoch=False)
     if found is None:
         return None
-    ts, end, ts_name = found
+    ts, end, _ts_name = found
     if end < len(line) and not (line[end].isspace() or line[end] in ",|-]:"):
         return None
     rest = line[end:]
@@ -443,7 +521,9 @@ _ORDER: tuple[_Parser, ...] = (
 )
 
 
-def detect(line: str, *, now_us: int | None = None, default_tz: str = "UTC", hint: str | None = None) -> Fields:
+def detect(
+    line: str, *, now_us: int | None = None, default_tz: str = "UTC", hint: str | None = None
+) -> Fields:
     """Split ``line`` into fields with the hinted format or the first that fits; ``plain`` otherwise."""
     tried: _Parser | None = None
     if hint and hint in PARSERS:

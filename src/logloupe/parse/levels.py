@@ -10,7 +10,10 @@ for _level, _names in (
     (Level.DEBUG, ("debug", "dbg", "d", "fine", "config", "debg", "dbug")),
     (Level.INFO, ("info", "inf", "i", "information", "informational", "notice", "note", "n", "log", "ok")),
     (Level.WARN, ("warn", "warning", "wrn", "w", "wrng", "warnings", "caution")),
-    (Level.ERROR, ("error", "err", "e", "eror", "severe", "fail", "failure", "failed", "errors", "exception")),
+    (
+        Level.ERROR,
+        ("error", "err", "e", "eror", "severe", "fail", "failure", "failed", "errors", "exception"),
+    ),
     (
         Level.FATAL,
         ("fatal", "ftl", "f", "crit", "critical", "crt", "c", "emerg", "emergency", "alert", "panic", "a"),
@@ -32,7 +35,14 @@ _SYSLOG: tuple[Level, ...] = (
 )
 
 # bunyan / pino numeric levels
-_BUNYAN: dict[int, Level] = {10: Level.TRACE, 20: Level.DEBUG, 30: Level.INFO, 40: Level.WARN, 50: Level.ERROR, 60: Level.FATAL}
+_BUNYAN: dict[int, Level] = {
+    10: Level.TRACE,
+    20: Level.DEBUG,
+    30: Level.INFO,
+    40: Level.WARN,
+    50: Level.ERROR,
+    60: Level.FATAL,
+}
 
 
 def syslog_severity(severity: int) -> Level:
@@ -60,7 +70,12 @@ def normalise_level(raw: str | int | None) -> Level | None:
     if level is not None:
         return level
     # "WARNING:", "E0123" (glog), "<error>" and friends
-    for prefix, lvl in (("warn", Level.WARN), ("err", Level.ERROR), ("crit", Level.FATAL), ("fatal", Level.FATAL)):
+    for prefix, lvl in (
+        ("warn", Level.WARN),
+        ("err", Level.ERROR),
+        ("crit", Level.FATAL),
+        ("fatal", Level.FATAL),
+    ):
         if text.startswith(prefix):
             return lvl
     if len(text) > 1 and text[0] in "iwef" and text[1:].isdigit():

@@ -40,7 +40,9 @@ _MINING_RULES: tuple[re.Pattern[str], ...] = (
         r"\b(?:" + _DAY + r",?\s+)?" + _MONTH + r"\s+\d{1,2},?\s+\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?"
         r"(?:\s+[A-Z]{3,4})?(?:\s+\d{4})?\b"
     ),
-    re.compile(r"\b\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:Z|[+\-]\d{2}:?\d{2})?)?(?![\w:])"),
+    re.compile(
+        r"\b\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:Z|[+\-]\d{2}:?\d{2})?)?(?![\w:])"
+    ),
     # a measured size written with a decimal and a unit, inside a list: "(estimated size 5.2 KB, free 1.0 MB)"
     re.compile(r"(?<![\w.])\d+\.\d+\s(?:[KMGT]i?B|B|bytes)(?=[,;)\]])"),
     # a request line's target and protocol are one value: "GET /v2/servers HTTP/1.1"
@@ -127,9 +129,7 @@ def shape_key(text: str) -> bytes:
 
 
 # Rules that may span whitespace; a line without any of these triggers can be masked token by token.
-_MULTI_TOKEN = re.compile(
-    r"\b" + _MONTH + r"\s+\d|\d{4}-\d\d-\d\d|HTTP/\d|\d\s(?:[KMGT]i?B|B|bytes)[,;)\]]"
-)
+_MULTI_TOKEN = re.compile(r"\b" + _MONTH + r"\s+\d|\d{4}-\d\d-\d\d|HTTP/\d|\d\s(?:[KMGT]i?B|B|bytes)[,;)\]]")
 
 
 class MiningMasker:
@@ -198,7 +198,10 @@ _TYPE_RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("email", re.compile(r"[\w.+\-]+@[\w\-]+(?:\.[\w\-]+)+")),
     ("url", re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://\S+")),
     ("path", re.compile(r"(?:[A-Za-z]:\\|~|\.{0,2}/)[^\s]*")),
-    ("duration", re.compile(r"[-+]?\d+(?:\.\d+)?\s?(?:ns|us|µs|ms|s|sec|secs|seconds|m|min|mins|h|hr|hrs|d)")),
+    (
+        "duration",
+        re.compile(r"[-+]?\d+(?:\.\d+)?\s?(?:ns|us|µs|ms|s|sec|secs|seconds|m|min|mins|h|hr|hrs|d)"),
+    ),
     ("size", re.compile(r"[-+]?\d+(?:\.\d+)?\s?(?:[kKmMgGtT]i?[bB]|[bB]|bytes)")),
     ("ipv6", re.compile(r"[0-9a-fA-F:]*:[0-9a-fA-F:]*:[0-9a-fA-F:]*")),
     ("version", re.compile(r"v?\d+(?:\.\d+){2,}(?:[-+][\w.]+)?")),
@@ -271,7 +274,12 @@ _REDACT_RULES: tuple[_RedactRule, ...] = (
     ),
     ("EMAIL", re.compile(r"\b[\w.+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}\b"), 0, None),
     ("URL", re.compile(r"\b[A-Za-z][A-Za-z0-9+.\-]*://[^\s\"'<>]+"), 0, None),
-    ("UUID", re.compile(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"), 0, None),
+    (
+        "UUID",
+        re.compile(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"),
+        0,
+        None,
+    ),
     ("MAC", re.compile(r"\b[0-9A-Fa-f]{2}(?:([:\-])[0-9A-Fa-f]{2})(?:\1[0-9A-Fa-f]{2}){4}\b"), 0, None),
     (
         "IPV6",
@@ -285,7 +293,14 @@ _REDACT_RULES: tuple[_RedactRule, ...] = (
     ("IPV4", re.compile(r"\b(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)\b"), 0, None),
     ("CARD", re.compile(r"\b\d(?:[ \-]?\d){12,18}\b"), 0, _card_filter),
     ("PATH", re.compile(r"(?<![\w:/.])(?:~|\.{1,2})?(?:/[\w.\-@%+~]+){2,}/?"), 0, None),
-    ("HEX", re.compile(r"\b(?:0[xX][0-9a-fA-F]{6,}|(?=[0-9a-fA-F]*\d)(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{16,})\b"), 0, None),
+    (
+        "HEX",
+        re.compile(
+            r"\b(?:0[xX][0-9a-fA-F]{6,}|(?=[0-9a-fA-F]*\d)(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{16,})\b"
+        ),
+        0,
+        None,
+    ),
     ("DURATION", re.compile(r"\b\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h)\b"), 0, None),
     ("NUMBER", re.compile(r"(?<![\w.])[-+]?\d+(?:\.\d+)?(?![\w.])"), 0, None),
 )
@@ -317,7 +332,9 @@ def redact(
         if name not in types:
             continue
 
-        def _replace(match: re.Match[str], name: str = name, group: int = group, check: object = check) -> str:
+        def _replace(
+            match: re.Match[str], name: str = name, group: int = group, check: object = check
+        ) -> str:
             if callable(check) and not check(match):
                 return match.group(0)
             value = match.group(group)

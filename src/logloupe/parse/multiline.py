@@ -36,7 +36,9 @@ _GO_START = re.compile(r"^(?:panic: |fatal error: |goroutine \d+ \[)")
 
 
 class MultilineAssembler:
-    def __init__(self, *, timeout_us: int = 1_000_000, max_lines: int = 1000, max_chars: int = 262_144) -> None:
+    def __init__(
+        self, *, timeout_us: int = 1_000_000, max_lines: int = 1000, max_chars: int = 262_144
+    ) -> None:
         self.timeout_us = timeout_us
         self.max_lines = max_lines
         self.max_chars = max_chars
@@ -110,8 +112,11 @@ class MultilineAssembler:
             self._mode = "python"
         elif _GO_START.match(stripped):
             self._mode = "go"
-        elif self._mode == "python" and text[:1] not in (" ", "\t", "") and ":" in text and not stripped.startswith(
-            ("During handling", "The above exception")
+        elif (
+            self._mode == "python"
+            and text[:1] not in (" ", "\t", "")
+            and ":" in text
+            and not stripped.startswith(("During handling", "The above exception"))
         ):
             # "ValueError: bad" ends a Python traceback; a chained one may follow
             self._mode = ""

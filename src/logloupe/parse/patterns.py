@@ -169,7 +169,7 @@ def _affix_merge(a: str, b: str) -> str | None:
 
 def _token_merge(a: str, b: str) -> str | None:
     """The token both ``a`` (template) and ``b`` (line) fit, or None when they are different words."""
-    if a == b or a == WILDCARD:
+    if a in (b, WILDCARD):
         return a
     pa = _PIECES.split(a)
     pb = _PIECES.split(b)
@@ -258,7 +258,9 @@ class PatternMiner:
         }
 
     # --- public API ---------------------------------------------------------------------------------
-    def add(self, message: str, *, tenant: str = "default", service: str = "", ts_us: int = 0) -> PatternMatch:
+    def add(
+        self, message: str, *, tenant: str = "default", service: str = "", ts_us: int = 0
+    ) -> PatternMatch:
         """Learn from ``message`` and return its pattern (``is_new`` when a cluster was created)."""
         tree = self._trees.get((tenant, service)) or self._tree(tenant, service)
         tree.seq += 1
@@ -268,7 +270,9 @@ class PatternMiner:
             cluster = tree.clusters.get(fast[0])
             if cluster is not None and cluster.version == fast[1]:
                 self._seen(tree, cluster, message, ts_us)
-                return PatternMatch(cluster.id, cluster.template, [message[a:b] for a, b in fast[2]], list(fast[3]), False)
+                return PatternMatch(
+                    cluster.id, cluster.template, [message[a:b] for a, b in fast[2]], list(fast[3]), False
+                )
         masked, exact = self._mask.mask(message, key)
         created = self._stats["clusters_created"]
         cid = tree.signatures.get(masked)
@@ -307,7 +311,9 @@ class PatternMiner:
         if fast is not None:
             cluster = tree.clusters.get(fast[0])
             if cluster is not None and cluster.version == fast[1]:
-                return PatternMatch(cluster.id, cluster.template, [message[a:b] for a, b in fast[2]], list(fast[3]), False)
+                return PatternMatch(
+                    cluster.id, cluster.template, [message[a:b] for a, b in fast[2]], list(fast[3]), False
+                )
         masked, exact = self._mask.mask(message, key)
         cid = tree.signatures.get(masked)
         cluster = tree.clusters.get(self._resolve(cid)) if cid is not None else None
@@ -565,7 +571,7 @@ class PatternMiner:
                 t = cluster.tokens
                 p = 0
                 limit = min(length, n)
-                while p < limit and (t[p] == tokens[p] or t[p] == WILDCARD and p not in cluster.multi):
+                while p < limit and (t[p] == tokens[p] or (t[p] == WILDCARD and p not in cluster.multi)):
                     p += 1
                 s = 0
                 while (
@@ -679,7 +685,7 @@ class PatternMiner:
         for other in list(tree.by_len.get(len(cluster.tokens), ())):
             if other is cluster:
                 continue
-            if all(a == b or a == WILDCARD for a, b in zip(cluster.tokens, other.tokens, strict=True)):
+            if all(a in (b, WILDCARD) for a, b in zip(cluster.tokens, other.tokens, strict=True)):
                 self._absorb(tree, cluster, other, generalise=False)
 
     def _absorb(self, tree: _Tree, survivor: _Cluster, other: _Cluster, *, generalise: bool) -> None:
@@ -704,7 +710,9 @@ class PatternMiner:
                 survivor.multi = {p}
             survivor.touch()
         survivor.count += other.count
-        if other.first_seen_us and (not survivor.first_seen_us or other.first_seen_us < survivor.first_seen_us):
+        if other.first_seen_us and (
+            not survivor.first_seen_us or other.first_seen_us < survivor.first_seen_us
+        ):
             survivor.first_seen_us = other.first_seen_us
         survivor.last_seen_us = max(survivor.last_seen_us, other.last_seen_us)
         survivor.last_seq = max(survivor.last_seq, other.last_seq)

@@ -21,7 +21,12 @@ from functools import lru_cache
 MIN_YEAR = 1990
 MAX_FUTURE_S = 86_400
 
-_MONTHS = {m: i + 1 for i, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"))}
+_MONTHS = {
+    m: i + 1
+    for i, m in enumerate(
+        ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+    )
+}
 
 # Zone abbreviations that are unambiguous enough in logs, in minutes east of UTC.
 ZONE_OFFSETS: dict[str, int] = {
@@ -93,10 +98,7 @@ def _build(
         dt = datetime(year, month, day, hour, minute, second, _frac_us(frac))
     except ValueError:
         return None
-    if tz:
-        zone_info = zone(tz)
-    else:
-        zone_info = zone(default_tz)
+    zone_info = zone(tz) if tz else zone(default_tz)
     try:
         aware = dt.replace(tzinfo=zone_info)
         return _micros(aware)
@@ -193,11 +195,23 @@ def _add(name: str, pattern: str, builder: _Builder) -> None:
 _D = r"(?P<d>\d{1,2})"
 # ISO 8601 / RFC 3339 and their relatives
 _add("iso8601", r"(?P<y>\d{4})-(?P<m>\d{2})-(?P<d>\d{2})[T ]" + _HMS + _TZ, _ymd)
-_add("iso8601_basic", r"(?P<y>\d{4})(?P<m>\d{2})(?P<d>\d{2})T(?P<H>\d{2})(?P<M>\d{2})(?P<S>\d{2})" + _FRAC + _TZ, _ymd)
-_add("bgl", r"(?P<y>\d{4})-(?P<m>\d{2})-(?P<d>\d{2})-(?P<H>\d{2})\.(?P<M>\d{2})\.(?P<S>\d{2})(?:\.(?P<frac>\d{1,9}))?", _ymd)
+_add(
+    "iso8601_basic",
+    r"(?P<y>\d{4})(?P<m>\d{2})(?P<d>\d{2})T(?P<H>\d{2})(?P<M>\d{2})(?P<S>\d{2})" + _FRAC + _TZ,
+    _ymd,
+)
+_add(
+    "bgl",
+    r"(?P<y>\d{4})-(?P<m>\d{2})-(?P<d>\d{2})-(?P<H>\d{2})\.(?P<M>\d{2})\.(?P<S>\d{2})(?:\.(?P<frac>\d{1,9}))?",
+    _ymd,
+)
 _add("slash_ymd", r"(?P<y>\d{4})/(?P<m>\d{2})/(?P<d>\d{2})[ T:]" + _HMS + _TZ, _ymd)
 _add("dot_ymd", r"(?P<y>\d{4})\.(?P<m>\d{2})\.(?P<d>\d{2})[ T]" + _HMS + _TZ, _ymd)
-_add("healthapp", r"(?P<y>\d{4})(?P<m>\d{2})(?P<d>\d{2})-(?P<H>\d{1,2}):(?P<M>\d{2}):(?P<S>\d{2})(?::(?P<frac>\d{1,3}))?", _ymd)
+_add(
+    "healthapp",
+    r"(?P<y>\d{4})(?P<m>\d{2})(?P<d>\d{2})-(?P<H>\d{1,2}):(?P<M>\d{2}):(?P<S>\d{2})(?::(?P<frac>\d{1,3}))?",
+    _ymd,
+)
 _add("yymmdd_hhmmss", r"(?P<y>\d{2})(?P<m>\d{2})(?P<d>\d{2}) (?P<H>\d{2})(?P<M>\d{2})(?P<S>\d{2})\b", _ymd)
 _add("yy_slash", r"(?P<y>\d{2})/(?P<m>\d{2})/(?P<d>\d{2}) " + _HMS, _ymd)
 _add("iso_date", r"(?P<y>\d{4})-(?P<m>\d{2})-(?P<d>\d{2})(?![\d:T])", _ymd)
@@ -208,12 +222,20 @@ _add("rfc2822", _DOW + r"?" + _D + r"\s+" + _MON + r"\s+(?P<y>\d{4})\s+" + _HMS 
 # ctime / Apache error: Sun Dec 04 04:47:44 2005, Mon Jan  2 15:04:05 MST 2006
 _add("ctime", _DOW + r"?" + _MON + r"\s+" + _D + r"\s+" + _HMS + _TZ + r"\s+(?P<y>\d{4})", _ymd)
 # Java/US long form: Jan 2, 2006 3:04:05 PM
-_add("java_long", _MON + r"\s+" + _D + r",\s+(?P<y>\d{4})\s+" + _HMS + r"(?:\s*(?P<ampm>[AaPp][Mm]))?" + _TZ, _ymd)
+_add(
+    "java_long",
+    _MON + r"\s+" + _D + r",\s+(?P<y>\d{4})\s+" + _HMS + r"(?:\s*(?P<ampm>[AaPp][Mm]))?" + _TZ,
+    _ymd,
+)
 # Tomcat / Oracle: 02-Jan-2006 15:04:05.000
 _add("dd_mon_yyyy", _D + r"-" + _MON + r"-(?P<y>\d{4})[ :]" + _HMS + _TZ, _ymd)
 # numeric day-first / month-first with a year: 25.12.2023 10:00:00, 12/25/2023 10:00:00 PM
 _add("dmy_dots", _D + r"\.(?P<m>\d{1,2})\.(?P<y>\d{4})[ ,]+" + _HMS + _TZ, _ymd)
-_add("mdy_slash", r"(?P<m>\d{1,2})/" + _D + r"/(?P<y>\d{4})[ ,:]+" + _HMS + r"(?:\s*(?P<ampm>[AaPp][Mm]))?" + _TZ, _ymd)
+_add(
+    "mdy_slash",
+    r"(?P<m>\d{1,2})/" + _D + r"/(?P<y>\d{4})[ ,:]+" + _HMS + r"(?:\s*(?P<ampm>[AaPp][Mm]))?" + _TZ,
+    _ymd,
+)
 # RFC 3164 syslog, no year: Jun 14 15:16:01 (with optional zone)
 _add("rfc3164", _MON + r"\s+" + _D + r"\s+" + _HMS + _TZ, _yearless)
 # Android logcat, no year: 03-17 16:13:38.811
