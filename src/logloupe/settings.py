@@ -62,12 +62,8 @@ class Settings(BaseSettings):
     search_max_limit: int = Field(default=10000, ge=1, description="Largest `limit` a search may ask for.")
     query_timeout_s: float = Field(default=30.0, gt=0, description="Time limit of one store query.")
     regex_max_length: int = Field(default=256, ge=1, description="Longest `/regex/` the query language takes.")
-    writer_batch_rows: int = Field(
-        default=20000, ge=1, description="Rows the store writer gathers into one insert."
-    )
-    writer_flush_ms: int = Field(
-        default=200, ge=1, description="Longest time the store writer waits to fill a batch."
-    )
+    writer_batch_rows: int = Field(default=20000, ge=1, description="Rows the store writer gathers into one insert.")
+    writer_flush_ms: int = Field(default=200, ge=1, description="Longest time the store writer waits to fill a batch.")
     writer_queue_events: int = Field(
         default=500000, ge=1000, description="Events queued for the store writer before producers wait."
     )

@@ -1,0 +1,332 @@
+"""Store benchmark: LogLoupe's ingest and query path against hand-written SQL on chDB, same run.
+
+    python benchmarks/store.py [--events 5000000] [--repeat 20] [--data-dir DIR] [--json OUT]
+
+Generates N events over 7 days with a Loghub-like vocabulary (block ids, IPs, user names, numbers —
+high-cardinality tokens) across 10 services and 50 hosts, then reports:
+
+- ingest events/s through LogLoupe's writer (LogEvent objects → Arrow batches in the producer's
+  thread → one writer inserting) versus the raw engine rate (the same number of pre-encoded Arrow
+  batches sent straight to chDB into a twin table): the ratio is our ingest overhead;
+- bytes/event on disk after merges (data, marks and the text index) and compressed data alone;
+- p50/p95 latency of six queries through LogLoupe's query path (``store/search.py``) and as
+  hand-written SQL on the same table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pyarrow as pa
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from logloupe.model import Level, LogEvent
+from logloupe.pipeline.writer import StoreWriter
+from logloupe.store import search as ops
+from logloupe.store.events import ARROW_SCHEMA, EventStore, record_batch
+
+TENANT = "bench"
+SERVICES = [
+    "hdfs-datanode",
+    "hdfs-namenode",
+    "sshd",
+    "apache",
+    "spark-executor",
+    "zookeeper",
+    "openstack-nova",
+    "auth",
+    "payments",
+    "api-gateway",
+]
+BATCH = 10_000
+NEEDLE_BLOCK = "blk_-7777777777777777"
+
+
+def _templates(rng: random.Random) -> list[Callable[[], tuple[str, Level]]]:
+    def ip() -> str:
+        return f"10.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}"
+
+    def blk() -> str:
+        return f"blk_{rng.choice(['', '-'])}{rng.getrandbits(62)}"
+
+    users = [f"user{i}" for i in range(5000)]
+    return [
+        lambda: (f"Receiving block {blk()} src: /{ip()}:{rng.randint(30000, 60000)} dest: /{ip()}:50010", Level.INFO),
+        lambda: (f"PacketResponder {rng.randint(0, 2)} for block {blk()} terminating", Level.INFO),
+        lambda: (
+            f"BLOCK* NameSystem.addStoredBlock: blockMap updated: {ip()}:50010 is added to {blk()} size "
+            f"{rng.randint(1, 67108864)}",
+            Level.INFO,
+        ),
+        lambda: (
+            f"Accepted password for {rng.choice(users)} from {ip()} port {rng.randint(1024, 65535)} ssh2",
+            Level.INFO,
+        ),
+        lambda: (
+            f"Failed password for invalid user {rng.choice(users)} from {ip()} port {rng.randint(1024, 65535)} ssh2",
+            Level.WARN,
+        ),
+        lambda: (
+            f"GET /api/v1/orders/{rng.randint(1, 10**7)} HTTP/1.1 200 {rng.randint(100, 90000)} "
+            f"{rng.randint(1, 900)}ms",
+            Level.INFO,
+        ),
+        lambda: (
+            f"Connection refused: could not connect to server at {ip()}:5432 attempt {rng.randint(1, 5)}",
+            Level.ERROR,
+        ),
+        lambda: (
+            f"Executor task {rng.randint(1, 100000)}.0 in stage {rng.randint(1, 500)}.0 finished in "
+            f"{rng.randint(5, 60000)} ms",
+            Level.INFO,
+        ),
+        lambda: (
+            f"Got user-level KeeperException when processing sessionid:0x{rng.getrandbits(48):x} type:create",
+            Level.WARN,
+        ),
+        lambda: (
+            f"Instance {rng.getrandbits(128):032x} spawned successfully in {rng.uniform(1, 60):.2f} seconds",
+            Level.INFO,
+        ),
+        lambda: (
+            f"payment declined for order ord_{rng.randint(10**5, 10**6)} amount={rng.uniform(1, 500):.2f}",
+            Level.WARN,
+        ),
+        lambda: (f"java.net.SocketTimeoutException: Read timed out after {rng.randint(1000, 60000)} ms", Level.ERROR),
+        lambda: (f"query executed in {rng.randint(1, 500)} ms rows={rng.randint(0, 10000)}", Level.DEBUG),
+    ]
+
+
+def generate(n: int, now_us: int, seed: int, uid_salt: int) -> list[list[LogEvent]]:
+    """``n`` events in chunks of BATCH, timestamps spread over the last 7 days, in time order per chunk."""
+    rng = random.Random(seed)
+    templates = _templates(rng)
+    weights = [12, 12, 12, 8, 4, 12, 2, 10, 3, 5, 3, 2, 15]
+    span = 7 * 86_400_000_000
+    chunks = []
+    needle_at = n // 2
+    for start in range(0, n, BATCH):
+        chunk = []
+        for i in range(start, min(n, start + BATCH)):
+            make = rng.choices(templates, weights)[0]
+            message, level = make()
+            if i == needle_at:
+                message = f"Receiving block {NEEDLE_BLOCK} src: /10.1.2.3:40000 dest: /10.1.2.4:50010"
+            ts = now_us - span + (i * span) // n + rng.randint(0, 999)
+            chunk.append(
+                LogEvent(
+                    TENANT,
+                    ts,
+                    ts,
+                    rng.getrandbits(63) ^ uid_salt,
+                    message,
+                    service=rng.choice(SERVICES),
+                    host=f"host-{rng.randint(1, 50):02d}",
+                    level=level,
+                    level_raw=level.name,
+                    source="bench",
+                    attributes={"region": rng.choice(["eu-west-1", "us-east-1", "ap-south-1"])},
+                )
+            )
+        chunks.append(chunk)
+    return chunks
+
+
+def ingest_logloupe(store: EventStore, chunks: list[list[LogEvent]]) -> float:
+    writer = StoreWriter(store, batch_rows=BATCH * 2, flush_ms=50, queue_events=BATCH * 20)
+    started = time.perf_counter()
+    futures = [writer.submit(chunk, wait_s=600) for chunk in chunks]
+    for f in futures:
+        f.result()
+    elapsed = time.perf_counter() - started
+    writer.close()
+    return elapsed
+
+
+def ingest_raw(store: EventStore, chunks: list[list[LogEvent]]) -> float:
+    """The engine alone: Arrow IPC bytes encoded beforehand, sent straight to chDB."""
+    store.execute("CREATE TABLE IF NOT EXISTS events_raw AS events")
+    payloads = []
+    for chunk in chunks:
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, ARROW_SCHEMA) as w:
+            w.write_batch(record_batch(chunk, lambda _t: 30))
+        payloads.append(sink.getvalue().to_pybytes())
+    conn = store._conn  # the engine itself, on purpose
+    started = time.perf_counter()
+    for data in payloads:
+        with conn.send_insert("INSERT INTO events_raw", "ArrowStream") as ins:
+            ins.append(data)
+            ins.finish()
+    elapsed = time.perf_counter() - started
+    store.execute("DROP TABLE events_raw SYNC")
+    return elapsed
+
+
+def timed(fn: Callable[[], object], repeat: int) -> tuple[float, float]:
+    fn()  # warm caches the same way for both sides
+    samples = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - t) * 1000)
+    samples.sort()
+    return statistics.median(samples), samples[max(0, int(len(samples) * 0.95) - 1)]
+
+
+def queries(store: EventStore, now_us: int) -> list[tuple[str, Callable[[], object], Callable[[], object]]]:
+    day = now_us - 86_400_000_000
+    week = now_us - 7 * 86_400_000_000
+    base = {"t": TENANT}
+
+    def sql(q: str, **params: object) -> Callable[[], object]:
+        return lambda: store.rows(q, {**base, **params})
+
+    def sql2(q1: str, q2: str, **params: object) -> Callable[[], object]:
+        return lambda: (store.rows(q1, {**base, **params}), store.rows(q2, {**base, **params}))
+
+    cols = "toUnixTimestamp64Micro(ts) AS ts_us, uid, service, host, level, message, pattern_id, attributes"
+    since = "ts >= fromUnixTimestamp64Micro({since:Int64}, 'UTC')"
+    return [
+        (
+            "two-token AND, newest 100 over 24 h",
+            lambda: ops.search(store, ops.Scope(TENANT, "connection refused", from_us=day, now_us=now_us), limit=100),
+            sql2(
+                f"SELECT count() FROM events WHERE tenant = {{t:String}} AND {since}"
+                " AND hasToken(message, 'connection') AND hasToken(message, 'refused')",
+                f"SELECT {cols} FROM events WHERE tenant = {{t:String}} AND {since}"
+                " AND hasToken(message, 'connection') AND hasToken(message, 'refused')"
+                " ORDER BY ts DESC LIMIT 100",
+                since=day,
+            ),
+        ),
+        (
+            "needle: one rare block id, all time",
+            lambda: ops.search(store, ops.Scope(TENANT, NEEDLE_BLOCK, now_us=now_us), limit=100),
+            sql2(
+                "SELECT count() FROM events WHERE tenant = {t:String}"
+                " AND hasAllTokens(message, {tok:String}) AND positionCaseInsensitiveUTF8(message, {n:String}) > 0",
+                f"SELECT {cols} FROM events WHERE tenant = {{t:String}}"
+                " AND hasAllTokens(message, {tok:String}) AND positionCaseInsensitiveUTF8(message, {n:String}) > 0"
+                " ORDER BY ts DESC LIMIT 100",
+                tok=NEEDLE_BLOCK.replace("_", " ").replace("-", " "),
+                n=NEEDLE_BLOCK,
+            ),
+        ),
+        (
+            'phrase "read timed out", newest 100 over 24 h',
+            lambda: ops.search(store, ops.Scope(TENANT, '"read timed out"', from_us=day, now_us=now_us), limit=100),
+            sql2(
+                f"SELECT count() FROM events WHERE tenant = {{t:String}} AND {since}"
+                " AND hasAllTokens(message, 'read timed out') AND positionCaseInsensitiveUTF8(message, 'read timed out') > 0",
+                f"SELECT {cols} FROM events WHERE tenant = {{t:String}} AND {since}"
+                " AND hasAllTokens(message, 'read timed out') AND positionCaseInsensitiveUTF8(message, 'read timed out') > 0"
+                " ORDER BY ts DESC LIMIT 100",
+                since=day,
+            ),
+        ),
+        (
+            "7-day histogram by level, 1-minute buckets",
+            lambda: ops.histogram(
+                store, ops.Scope(TENANT, "", from_us=week, to_us=now_us, now_us=now_us), interval="1m"
+            ),
+            sql(
+                f"SELECT toStartOfMinute(ts) AS b, level, count() FROM events WHERE tenant = {{t:String}} AND {since}"
+                " GROUP BY b, level ORDER BY b",
+                since=week,
+            ),
+        ),
+        (
+            "top-10 services by errors, 7 days",
+            lambda: ops.facets(
+                store, ops.Scope(TENANT, "level:ERROR", from_us=week, now_us=now_us), fields=["service"], size=10
+            ),
+            sql(
+                f"SELECT service, count() AS c FROM events WHERE tenant = {{t:String}} AND {since} AND level = 'ERROR'"
+                " GROUP BY service ORDER BY c DESC LIMIT 10",
+                since=week,
+            ),
+        ),
+        (
+            "service + level, newest 50, 7 days",
+            lambda: ops.search(
+                store, ops.Scope(TENANT, "service:sshd AND level:WARN", from_us=week, now_us=now_us), limit=50
+            ),
+            sql2(
+                f"SELECT count() FROM events WHERE tenant = {{t:String}} AND {since} AND service = 'sshd'"
+                " AND level = 'WARN'",
+                f"SELECT {cols} FROM events WHERE tenant = {{t:String}} AND {since} AND service = 'sshd'"
+                " AND level = 'WARN' ORDER BY ts DESC LIMIT 50",
+                since=week,
+            ),
+        ),
+    ]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--events", type=int, default=5_000_000)
+    ap.add_argument("--repeat", type=int, default=20)
+    ap.add_argument("--data-dir", type=Path, default=None)
+    ap.add_argument("--json", type=Path, default=None, help="also write the figures as JSON")
+    args = ap.parse_args()
+    data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="logloupe-bench-"))
+    now_us = time.time_ns() // 1000
+    print(f"generating {args.events:,} events ...", flush=True)
+    ours = generate(args.events, now_us, seed=1, uid_salt=0)
+    raw = generate(args.events, now_us, seed=1, uid_salt=1 << 62)
+    store = EventStore(data_dir)
+    try:
+        t_raw = ingest_raw(store, raw)
+        del raw
+        t_ours = ingest_logloupe(store, ours)
+        del ours
+        rate_raw, rate_ours = args.events / t_raw, args.events / t_ours
+        print(
+            f"ingest  LogLoupe {rate_ours:,.0f} ev/s   raw chDB {rate_raw:,.0f} ev/s   ratio {rate_ours / rate_raw:.2f}"
+        )
+        store.optimize()
+        usage = store.disk_usage()
+        per_event = usage["bytes_on_disk"] / max(1, usage["rows"])
+        compressed = usage["compressed"] / max(1, usage["rows"])
+        print(
+            f"disk    {per_event:.1f} bytes/event on disk (index and marks included), {compressed:.1f} compressed data"
+        )
+        results = []
+        print(f"{'query':46} {'LogLoupe p50/p95 ms':>22} {'raw SQL p50/p95 ms':>22} {'ratio':>6}")
+        for name, ours_fn, raw_fn in queries(store, now_us):
+            o50, o95 = timed(ours_fn, args.repeat)
+            r50, r95 = timed(raw_fn, args.repeat)
+            results.append({"query": name, "ours_p50": o50, "ours_p95": o95, "raw_p50": r50, "raw_p95": r95})
+            print(f"{name:46} {o50:10.1f} / {o95:7.1f}   {r50:10.1f} / {r95:7.1f}   {o50 / r50:5.2f}")
+        if args.json:
+            args.json.write_text(
+                json.dumps(
+                    {
+                        "events": args.events,
+                        "ingest_events_per_s": rate_ours,
+                        "raw_insert_events_per_s": rate_raw,
+                        "bytes_per_event_on_disk": per_event,
+                        "compressed_bytes_per_event": compressed,
+                        "queries": results,
+                        "threads": threading.active_count(),
+                    },
+                    indent=2,
+                )
+            )
+    finally:
+        store.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,319 @@
+"""``serve``, ``demo``, ``ingest`` and ``search``.
+
+The server process owns the store. ``ingest`` and ``search`` find a running server through
+``<data_dir>/server.json`` and go through its API; without one they open the store directly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import os
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import click
+import httpx
+import orjson
+
+from logloupe.errors import Unavailable
+from logloupe.ingest.bodies import split_json, split_lines
+from logloupe.parse.records import Limits, line_fields, record_fields
+from logloupe.pipeline.assemble import assemble
+from logloupe.settings import Settings
+from logloupe.store.search import Scope, now_us, search
+from logloupe.store.timerange import parse_duration_us
+
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+CHUNK_LINES = 5000
+
+data_dir_option = click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Data directory (default: LOGLOUPE_DATA_DIR or ~/.local/share/logloupe).",
+)
+
+
+def _settings(**overrides: Any) -> Settings:
+    return Settings.load(**overrides)
+
+
+# -- finding a running server ------------------------------------------------------------
+
+
+def _server_file(settings: Settings) -> Path:
+    return settings.data_dir / "server.json"
+
+
+def running_server(settings: Settings) -> str | None:
+    """The URL of a live server owning this data directory, if there is one."""
+    path = _server_file(settings)
+    try:
+        info = orjson.loads(path.read_bytes())
+        os.kill(int(info["pid"]), 0)
+        url = str(info["url"])
+        if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+            return url
+    except (OSError, ValueError, KeyError, httpx.HTTPError, orjson.JSONDecodeError):
+        return None
+    return None
+
+
+# -- serve / demo ----------------------------------------------------------------------------
+
+
+def _check_bind(settings: Settings) -> None:
+    if not settings.auth_enabled and settings.host not in LOOPBACK:
+        raise click.UsageError(
+            f"refusing to bind {settings.host} without authentication: use --auth, or bind 127.0.0.1"
+        )
+
+
+def _serve(settings: Settings, on_ready: Any = None) -> None:
+    import uvicorn
+
+    from logloupe.serve.app import create_app
+    from logloupe.serve.services import Services
+
+    _check_bind(settings)
+    services = Services.open(settings)
+    app = create_app(settings, services)
+    url = f"http://{settings.host}:{settings.port}"
+    mode = (
+        "authentication required"
+        if settings.auth_enabled
+        else "single-user local mode: no authentication, one implicit tenant, bound to loopback"
+    )
+    click.echo(f"LogLoupe {url} ({mode}); data in {settings.data_dir}", err=True)
+    _server_file(settings).write_bytes(orjson.dumps({"url": url, "pid": os.getpid()}))
+    if on_ready is not None:
+        on_ready(services)
+    try:
+        uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
+    finally:
+        with contextlib.suppress(OSError):
+            _server_file(settings).unlink()
+        services.close()
+
+
+@click.command()
+@click.option("--host", default=None, help="Interface to bind (default 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port (default 8080).")
+@click.option("--auth/--no-auth", "auth", default=None, help="Require credentials (allows other interfaces).")
+@data_dir_option
+def serve(host: str | None, port: int | None, auth: bool | None, data_dir: Path | None) -> None:
+    """Run the API (and UI) server."""
+    _serve(_settings(host=host, port=port, auth_enabled=auth, data_dir=data_dir))
+
+
+@click.command()
+@click.option("--host", default=None, help="Interface to bind (default 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port (default 8080).")
+@click.option("--rate", type=float, default=40.0, show_default=True, help="Live events per second.")
+@click.option("--history", default="2h", show_default=True, help="History generated at start-up.")
+@data_dir_option
+def demo(host: str | None, port: int | None, rate: float, history: str, data_dir: Path | None) -> None:
+    """Serve with realistic generated traffic from five services, incidents included."""
+    from logloupe.ingest.demo import DemoTraffic
+
+    if data_dir is None:
+        base = _settings().data_dir
+        data_dir = base.parent / (base.name + "-demo")
+    settings = _settings(host=host, port=port, data_dir=data_dir)
+    history_us = parse_duration_us(history)
+
+    def start(services: Any) -> None:
+        begin = now_us() - history_us
+        traffic = DemoTraffic(start_us=begin)
+        limits = Limits()
+
+        def feed() -> None:
+            cursor = begin
+            # History first, at a lower rate, in big batches; then live at ``rate``.
+            hist_rate = max(5.0, rate / 2)
+            while cursor < now_us() - 1_000_000:
+                end = min(cursor + 600_000_000, now_us())
+                records = list(traffic.events(cursor, end, hist_rate))
+                _write(services, records, limits, position=f"demo:{cursor}")
+                cursor = end
+            click.echo("demo: history loaded; live traffic flowing", err=True)
+            while True:
+                time.sleep(1)
+                end = now_us()
+                _write(services, list(traffic.events(cursor, end, rate)), limits, position=f"demo:{cursor}")
+                cursor = end
+
+        threading.Thread(target=feed, name="demo-traffic", daemon=True).start()
+
+    _serve(settings, on_ready=start)
+
+
+def _write(services: Any, records: list[dict[str, Any]], limits: Limits, position: str) -> None:
+    fields = [record_fields(r, limits) for r in records]
+    events = assemble(
+        fields, tenant=services.settings.default_tenant, now_us=now_us(), source="demo", position=position
+    )
+    if events:
+        services.writer.write(events)
+
+
+# -- ingest ------------------------------------------------------------------------------------
+
+
+def _open_input(path: str) -> IO[bytes]:
+    if path == "-":
+        return sys.stdin.buffer
+    if path.endswith(".gz"):
+        return gzip.open(path, "rb")  # type: ignore[return-value]
+    return open(path, "rb")
+
+
+def _chunks(stream: IO[bytes]) -> Iterator[list[bytes]]:
+    chunk: list[bytes] = []
+    for line in stream:
+        chunk.append(line)
+        if len(chunk) >= CHUNK_LINES:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _looks_json(lines: list[bytes]) -> bool:
+    sample = [ln.strip() for ln in lines[:20] if ln.strip()]
+    return bool(sample) and all(ln.startswith(b"{") for ln in sample)
+
+
+@click.command()
+@click.argument("file", type=str)
+@click.option("--service", default="", help="Service name for lines that do not name one.")
+@click.option("--server", default=None, help="Server URL (default: the one running on --data-dir, if any).")
+@data_dir_option
+def ingest(file: str, service: str, server: str | None, data_dir: Path | None) -> None:
+    """Ingest a file (plain, .gz, NDJSON or text lines), or - for standard input."""
+    settings = _settings(data_dir=data_dir)
+    url = server or running_server(settings)
+    accepted = rejected = 0
+    stream = _open_input(file)
+    source = "file:" + (Path(file).name if file != "-" else "stdin")
+    try:
+        if url:
+            with httpx.Client(base_url=url, timeout=120) as client:
+                for chunk in _chunks(stream):
+                    body = b"".join(chunk)
+                    is_json = _looks_json(chunk)
+                    if not is_json and service:
+                        body = b"\n".join(
+                            orjson.dumps({"message": ln.rstrip(b"\r\n").decode("utf-8", "replace"), "service": service})
+                            for ln in chunk
+                            if ln.strip()
+                        )
+                        is_json = True
+                    ctype = "application/x-ndjson" if is_json else "text/plain"
+                    resp = client.post("/api/v1/logs", content=body, headers={"content-type": ctype})
+                    report = resp.json()
+                    report = report.get("error", report)
+                    accepted += int(report.get("accepted", 0))
+                    rejected += int(report.get("rejected", 0))
+        else:
+            from logloupe.serve.services import Services
+
+            services = Services.open(settings)
+            limits = Limits(
+                settings.max_message_bytes,
+                settings.max_attributes,
+                settings.max_attribute_value_bytes,
+                settings.max_nesting_depth,
+            )
+            try:
+                for n, chunk in enumerate(_chunks(stream)):
+                    body = b"".join(chunk)
+                    items = split_json(body) if _looks_json(chunk) else split_lines(body, limits.max_message_bytes)
+                    fields = [
+                        record_fields(it.record, limits)
+                        if it.record is not None
+                        else line_fields(it.line or b"", limits)
+                        for it in items
+                        if not it.error
+                    ]
+                    bad = [(it.error or "", it.raw) for it in items if it.error]
+                    services.meta.quarantine(settings.default_tenant, source, bad)
+                    events = assemble(
+                        fields,
+                        tenant=settings.default_tenant,
+                        now_us=now_us(),
+                        source=source,
+                        service=service,
+                        position=f"{source}:{n}",
+                    )
+                    services.writer.write(events)
+                    accepted += len(events)
+                    rejected += len(bad)
+            finally:
+                services.close()
+    finally:
+        if stream is not sys.stdin.buffer:
+            stream.close()
+    click.echo(f"ingested {accepted} events, rejected {rejected}" + (f" (via {url})" if url else ""))
+
+
+# -- search ------------------------------------------------------------------------------------
+
+
+def _print_event(e: dict[str, Any]) -> None:
+    first = e["message"].split("\n", 1)[0]
+    click.echo(f"{e['ts']} {e['level']:<5} {e['service'] or '-'} {first}")
+
+
+@click.command(name="search")
+@click.argument("query", default="")
+@click.option("--since", default=None, help="Only events newer than this, e.g. 15m, 1h, 7d.")
+@click.option("--limit", type=int, default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object: total and events.")
+@click.option("--server", default=None, help="Server URL (default: the one running on --data-dir, if any).")
+@data_dir_option
+def search_command(
+    query: str, since: str | None, limit: int, as_json: bool, server: str | None, data_dir: Path | None
+) -> None:
+    """Search events with the query language (newest first)."""
+    settings = _settings(data_dir=data_dir)
+    url = server or running_server(settings)
+    from_ = f"now-{since}" if since else None
+    if since:
+        parse_duration_us(since)
+    if url:
+        params: dict[str, str | int] = {"q": query, "limit": limit}
+        if from_:
+            params["from"] = from_
+        resp = httpx.get(f"{url}/api/v1/search", params=params, timeout=60)
+        body = resp.json()
+        if resp.status_code != 200:
+            raise Unavailable(body.get("error", {}).get("message", resp.text))
+        total, events = body["total"], body["events"]
+    else:
+        from logloupe.store.events import EventStore
+
+        with EventStore(settings.data_dir, query_timeout_s=settings.query_timeout_s) as store:
+            now = now_us()
+            scope = Scope(
+                tenant=settings.default_tenant,
+                q=query,
+                from_us=now - parse_duration_us(since) if since else None,
+                now_us=now,
+            )
+            result = search(store, scope, limit=limit)
+            total, events = result.total, [e.to_api() for e in result.events]
+    if as_json:
+        click.echo(orjson.dumps({"total": total, "events": events}).decode())
+        return
+    for e in events:
+        _print_event(e)
+    click.echo(f"-- {len(events)} of {total} matching events", err=True)
+
+
+commands: list[click.Command] = [serve, demo, ingest, search_command]

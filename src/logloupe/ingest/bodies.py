@@ -1,0 +1,103 @@
+"""Reading request bodies safely: size limits that hold after decompression, and the JSON shapes
+LogLoupe accepts (one object, an array, or NDJSON)."""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import zstandard
+
+from logloupe.errors import InvalidInput, PayloadTooLarge, UnsupportedMedia
+
+
+async def read_limited(chunks: AsyncIterator[bytes], limit: int) -> bytes:
+    buf = bytearray()
+    async for chunk in chunks:
+        buf += chunk
+        if len(buf) > limit:
+            raise PayloadTooLarge(f"request body larger than {limit} bytes", limit_bytes=limit)
+    return bytes(buf)
+
+
+def decompress(body: bytes, encoding: str | None, limit: int) -> bytes:
+    """gzip / deflate / zstd bodies, refusing anything that inflates past ``limit`` (zip bombs)."""
+    enc = (encoding or "").strip().lower()
+    if enc in ("", "identity"):
+        return body
+    try:
+        if enc in ("gzip", "x-gzip", "deflate"):
+            wbits = 16 + zlib.MAX_WBITS if enc != "deflate" else zlib.MAX_WBITS
+            d = zlib.decompressobj(wbits)
+            out = d.decompress(body, limit + 1)
+            if len(out) > limit or d.unconsumed_tail:
+                raise PayloadTooLarge(f"decompressed body larger than {limit} bytes", limit_bytes=limit)
+            return out
+        if enc == "zstd":
+            reader = zstandard.ZstdDecompressor().stream_reader(body)
+            out = reader.read(limit + 1)
+            if len(out) > limit:
+                raise PayloadTooLarge(f"decompressed body larger than {limit} bytes", limit_bytes=limit)
+            return out
+    except (zlib.error, zstandard.ZstdError) as exc:
+        raise InvalidInput(f"body is not valid {enc}: {exc}") from None
+    raise UnsupportedMedia(f"unsupported Content-Encoding {encoding!r}: use gzip, deflate or zstd")
+
+
+@dataclass
+class Item:
+    """One element of a body: a parsed record, a raw line, or a rejection with its reason."""
+
+    index: int
+    record: dict[str, Any] | None = None
+    line: bytes | None = None
+    error: str | None = None
+    raw: bytes = b""
+
+
+def split_json(body: bytes) -> list[Item]:
+    """One JSON object, a JSON array of objects, or NDJSON. Bad lines are items with an error."""
+    stripped = body.strip()
+    if not stripped:
+        return []
+    if stripped[:1] in (b"{", b"["):
+        try:
+            whole = orjson.loads(stripped)
+        except orjson.JSONDecodeError:
+            whole = None  # maybe NDJSON
+        else:
+            values = whole if isinstance(whole, list) else [whole]
+            return [_item(i, v, orjson.dumps(v)) for i, v in enumerate(values)]
+    items = []
+    for i, line in enumerate(stripped.split(b"\n")):
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            value = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            items.append(Item(i, error=f"line {i + 1}: invalid JSON ({exc})", raw=line))
+            continue
+        items.append(_item(i, value, line))
+    return items
+
+
+def _item(index: int, value: Any, raw: bytes) -> Item:
+    if isinstance(value, dict):
+        return Item(index, record=value, raw=raw)
+    if isinstance(value, str):
+        return Item(index, record={"message": value}, raw=raw)
+    return Item(index, error=f"item {index}: expected a JSON object, got {type(value).__name__}", raw=raw)
+
+
+def split_lines(body: bytes, max_line_bytes: int) -> list[Item]:
+    items = []
+    for i, line in enumerate(body.split(b"\n")):
+        line = line.rstrip(b"\r")
+        if not line.strip():
+            continue
+        items.append(Item(i, line=line[: max_line_bytes * 2], raw=line[:1024]))
+    return items

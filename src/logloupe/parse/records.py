@@ -1,0 +1,289 @@
+"""Structured records (JSON objects from any ingest path) → LogEvent fields, within documented limits.
+
+Pure: the clock and the limits are passed in. Nothing is dropped silently: whatever had to be
+changed to fit is named in ``flags`` (see docs/limits.md).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from logloupe.model import (
+    FLAG_ATTRIBUTES_DROPPED,
+    FLAG_INVALID_UTF8,
+    FLAG_NESTING_FLATTENED,
+    FLAG_NUL_BYTES,
+    FLAG_TIME_REPLACED,
+    FLAG_TRUNCATED,
+    Level,
+    to_micros,
+)
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_message_bytes: int = 65536
+    max_attributes: int = 256
+    max_attribute_value_bytes: int = 8192
+    max_nesting_depth: int = 8
+
+
+@dataclass
+class Fields:
+    """What one record says, normalised; the pipeline turns it into a LogEvent."""
+
+    message: str
+    ts_us: int | None = None
+    service: str = ""
+    host: str = ""
+    level: Level = Level.INFO
+    level_raw: str = ""
+    attributes: dict[str, str] = field(default_factory=dict)
+    source: str = ""
+    trace_id: str = ""
+    span_id: str = ""
+    flags: list[str] = field(default_factory=list)
+
+
+TIME_KEYS = ("timestamp", "ts", "@timestamp", "time", "datetime", "date", "t")
+MESSAGE_KEYS = ("message", "msg", "log", "text", "body", "short_message", "event")
+LEVEL_KEYS = ("level", "severity", "lvl", "loglevel", "log_level", "severity_text", "levelname", "status")
+SERVICE_KEYS = ("service", "service_name", "app", "application", "logger", "component", "program", "job")
+HOST_KEYS = ("host", "hostname", "host_name", "node", "instance", "pod")
+ATTRIBUTE_KEYS = ("meta", "attributes", "attrs", "fields", "labels", "extra", "context", "data")
+
+_LEVEL_WORDS = {
+    "TRACE": Level.TRACE,
+    "FINEST": Level.TRACE,
+    "FINER": Level.TRACE,
+    "VERBOSE": Level.TRACE,
+    "DEBUG": Level.DEBUG,
+    "DBG": Level.DEBUG,
+    "FINE": Level.DEBUG,
+    "D": Level.DEBUG,
+    "INFO": Level.INFO,
+    "INFORMATION": Level.INFO,
+    "INFORMATIONAL": Level.INFO,
+    "NOTICE": Level.INFO,
+    "I": Level.INFO,
+    "WARN": Level.WARN,
+    "WARNING": Level.WARN,
+    "W": Level.WARN,
+    "ERROR": Level.ERROR,
+    "ERR": Level.ERROR,
+    "E": Level.ERROR,
+    "SEVERE": Level.ERROR,
+    "FATAL": Level.FATAL,
+    "CRIT": Level.FATAL,
+    "CRITICAL": Level.FATAL,
+    "ALERT": Level.FATAL,
+    "EMERG": Level.FATAL,
+    "EMERGENCY": Level.FATAL,
+    "PANIC": Level.FATAL,
+    "F": Level.FATAL,
+}
+# Syslog numeric severities 0..7.
+_SYSLOG_SEVERITY = [
+    Level.FATAL,
+    Level.FATAL,
+    Level.FATAL,
+    Level.ERROR,
+    Level.WARN,
+    Level.INFO,
+    Level.INFO,
+    Level.DEBUG,
+]
+
+
+def level_from(value: Any) -> Level | None:
+    """A level word, a syslog severity number or an OpenTelemetry severity number → Level."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        if 0 <= value <= 7:
+            return _SYSLOG_SEVERITY[value]
+        if 1 <= value <= 24:  # OpenTelemetry SeverityNumber
+            return [Level.TRACE, Level.DEBUG, Level.INFO, Level.WARN, Level.ERROR, Level.FATAL][(value - 1) // 4]
+        return None
+    text = str(value).strip().upper()
+    if text.isdigit():
+        return level_from(int(text))
+    return _LEVEL_WORDS.get(text)
+
+
+_LEVEL_IN_TEXT = re.compile(
+    r"\b(TRACE|DEBUG|INFO|NOTICE|WARN(?:ING)?|ERROR|ERR|SEVERE|FATAL|CRIT(?:ICAL)?|PANIC|EMERG)\b", re.I
+)
+
+
+def guess_level(text: str) -> tuple[Level, str]:
+    """The first level word in a plain line, else INFO."""
+    m = _LEVEL_IN_TEXT.search(text[:200])
+    if m:
+        return _LEVEL_WORDS.get(m.group(1).upper(), Level.INFO), m.group(1)
+    return Level.INFO, ""
+
+
+def time_from(value: Any) -> int | None:
+    """Epoch numbers (s, ms, µs, ns by magnitude) and ISO 8601 strings → µs. None if unreadable."""
+    try:
+        if isinstance(value, bool):
+            return None
+        if isinstance(value, int | float):
+            v = float(value)
+            a = abs(v)
+            if a >= 1e17:
+                return int(value) // 1000
+            if a >= 1e14:
+                return int(value)
+            if a >= 1e11:
+                return int(v * 1000)
+            return int(v * 1_000_000)
+        if isinstance(value, str):
+            s = value.strip()
+            if re.fullmatch(r"-?\d+(\.\d+)?", s):
+                return time_from(int(s) if "." not in s else float(s))
+            dt = datetime.fromisoformat(s.replace("Z", "+00:00").replace(" UTC", "+00:00"))
+            if dt.tzinfo is None:
+                dt = dt.replace(tzinfo=UTC)
+            return to_micros(dt)
+    except (ValueError, OverflowError, OSError):
+        return None
+    return None
+
+
+def clean_text(value: str | bytes, max_bytes: int, flags: list[str]) -> str:
+    """Decode (with replacement), keep NULs but flag them, truncate at ``max_bytes`` on a character edge."""
+    if isinstance(value, bytes):
+        try:
+            text = value.decode("utf-8")
+        except UnicodeDecodeError:
+            text = value.decode("utf-8", "replace")
+            _flag(flags, FLAG_INVALID_UTF8)
+    else:
+        text = value
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:  # lone surrogates from a lenient JSON decoder
+            text = text.encode("utf-8", "replace").decode("utf-8")
+            _flag(flags, FLAG_INVALID_UTF8)
+    if "\x00" in text:
+        _flag(flags, FLAG_NUL_BYTES)
+    if len(text) * 4 > max_bytes and len(text.encode("utf-8")) > max_bytes:
+        text = text.encode("utf-8")[:max_bytes].decode("utf-8", "ignore")
+        _flag(flags, FLAG_TRUNCATED)
+    return text
+
+
+def _flag(flags: list[str], name: str) -> None:
+    if name not in flags:
+        flags.append(name)
+
+
+def _pop_first(obj: dict[str, Any], keys: tuple[str, ...]) -> Any:
+    for key in keys:
+        if key in obj:
+            return obj.pop(key)
+    return None
+
+
+def flatten_attributes(obj: dict[str, Any], limits: Limits, flags: list[str]) -> dict[str, str]:
+    """Nested objects become dotted keys (``user.id``); lists and over-deep subtrees stay JSON text."""
+    out: dict[str, str] = {}
+
+    def add(key: str, value: Any, depth: int) -> None:
+        if len(out) >= limits.max_attributes:
+            _flag(flags, FLAG_ATTRIBUTES_DROPPED)
+            return
+        if isinstance(value, dict):
+            if depth >= limits.max_nesting_depth:
+                _flag(flags, FLAG_NESTING_FLATTENED)
+                out[key] = _as_text(value, limits, flags)
+                return
+            for k, v in value.items():
+                add(f"{key}.{k}" if key else str(k), v, depth + 1)
+            return
+        out[clean_text(key, 256, flags)] = _as_text(value, limits, flags)
+
+    add("", obj, 0)
+    return out
+
+
+def _as_text(value: Any, limits: Limits, flags: list[str]) -> str:
+    if isinstance(value, str):
+        text = value
+    elif value is None:
+        text = ""
+    elif isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, int | float):
+        text = repr(value) if isinstance(value, float) else str(value)
+    else:
+        try:
+            text = orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+        except (TypeError, orjson.JSONEncodeError):
+            text = str(value)
+    return clean_text(text, limits.max_attribute_value_bytes, flags)
+
+
+def record_fields(record: dict[str, Any], limits: Limits) -> Fields:
+    """One JSON log record → normalised fields; unknown top-level keys become attributes."""
+    obj = dict(record)
+    flags: list[str] = []
+    message_value = _pop_first(obj, MESSAGE_KEYS)
+    if message_value is None:
+        message = ""
+    elif isinstance(message_value, str | bytes):
+        message = clean_text(message_value, limits.max_message_bytes, flags)
+    else:
+        message = clean_text(orjson.dumps(message_value).decode(), limits.max_message_bytes, flags)
+    ts_value = _pop_first(obj, TIME_KEYS)
+    ts_us = time_from(ts_value) if ts_value is not None else None
+    attributes: dict[str, Any] = {}
+    if ts_value is not None and ts_us is None:
+        _flag(flags, FLAG_TIME_REPLACED)
+        attributes["time_error"] = f"unreadable timestamp: {str(ts_value)[:100]}"
+    level_value = _pop_first(obj, LEVEL_KEYS)
+    level_raw = "" if level_value is None else str(level_value)[:64]
+    level = level_from(level_value) if level_value is not None else None
+    if level is None:
+        level, guessed = guess_level(message)
+        level_raw = level_raw or guessed
+    service = _as_text(_pop_first(obj, SERVICE_KEYS) or "", limits, flags)[:256]
+    host = _as_text(_pop_first(obj, HOST_KEYS) or "", limits, flags)[:256]
+    trace_id = _as_text(obj.pop("trace_id", None) or obj.pop("traceId", None) or "", limits, flags)[:64]
+    span_id = _as_text(obj.pop("span_id", None) or obj.pop("spanId", None) or "", limits, flags)[:64]
+    source = _as_text(obj.pop("source", None) or "", limits, flags)[:256]
+    for key in ATTRIBUTE_KEYS:
+        nested = obj.pop(key, None)
+        if isinstance(nested, dict):
+            attributes.update(nested)
+        elif nested is not None:
+            attributes[key] = nested
+    attributes.update(obj)
+    return Fields(
+        message=message,
+        ts_us=ts_us,
+        service=service,
+        host=host,
+        level=level,
+        level_raw=level_raw,
+        attributes=flatten_attributes(attributes, limits, flags),
+        source=source,
+        trace_id=trace_id,
+        span_id=span_id,
+        flags=flags,
+    )
+
+
+def line_fields(line: str | bytes, limits: Limits) -> Fields:
+    """A raw text line with no structure we know: the message, and a level if one is written."""
+    flags: list[str] = []
+    text = clean_text(line, limits.max_message_bytes, flags).rstrip("\r\n")
+    level, raw = guess_level(text)
+    return Fields(message=text, level=level, level_raw=raw, flags=flags)

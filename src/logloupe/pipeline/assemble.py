@@ -1,0 +1,60 @@
+"""Normalised fields → LogEvents: the tenant, times and the idempotent id are fixed here."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from logloupe.model import FLAG_TIME_REPLACED, LogEvent, event_uid
+from logloupe.parse.records import Fields
+
+# Events further than this in the future are kept at the observed time (clock skew, typos).
+MAX_FUTURE_US = 24 * 3600 * 1_000_000
+MIN_TS_US = 0  # 1970; earlier times are kept at the observed time too
+
+
+def assemble(
+    items: Iterable[Fields],
+    *,
+    tenant: str,
+    now_us: int,
+    source: str = "",
+    service: str = "",
+    host: str = "",
+    position: str = "",
+) -> list[LogEvent]:
+    """Build events; ``position`` names where the batch came from so a replay yields the same ids."""
+    events = []
+    for index, f in enumerate(items):
+        flags = list(f.flags)
+        attributes = f.attributes
+        ts_us = f.ts_us
+        if ts_us is None:
+            ts_us = now_us
+        elif ts_us > now_us + MAX_FUTURE_US or ts_us < MIN_TS_US:
+            attributes = {**attributes, "time_error": f"impossible timestamp {ts_us} µs; observed time kept"}
+            if FLAG_TIME_REPLACED not in flags:
+                flags.append(FLAG_TIME_REPLACED)
+            ts_us = now_us
+        svc = f.service or service
+        hst = f.host or host
+        src = f.source or source
+        uid = event_uid(tenant, src, svc, hst, ts_us, f.message, position, index)
+        events.append(
+            LogEvent(
+                tenant=tenant,
+                ts_us=ts_us,
+                observed_ts_us=now_us,
+                uid=uid,
+                message=f.message,
+                service=svc,
+                host=hst,
+                level=f.level,
+                level_raw=f.level_raw,
+                attributes=attributes,
+                source=src,
+                trace_id=f.trace_id,
+                span_id=f.span_id,
+                flags=flags,
+            )
+        )
+    return events

@@ -1,0 +1,323 @@
+"""The event engine: embedded ClickHouse (chDB) behind a narrow seam.
+
+chDB runs one embedded server per process, so one ``EventStore`` owns the data directory
+(guarded by an exclusive file lock) and serialises access: streaming inserts and queries
+cannot overlap on its connection. Writes arrive in large batches from one writer
+(``pipeline/writer.py``); single-row inserts would be ~1000× slower.
+
+Only this module and ``store/schema.py`` speak to chDB, so a ClickHouse server can stand in
+later by reimplementing ``EventStore``.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import chdb
+import orjson
+import pyarrow as pa
+
+from logloupe.errors import BadRequest, LogLoupeError, Unavailable
+from logloupe.model import Level, LogEvent
+from logloupe.store.schema import migrate
+
+# The columns read back into a LogEvent, in order; ts as integer microseconds.
+EVENT_SELECT = (
+    "tenant, toUnixTimestamp64Micro(ts) AS ts_us, toUnixTimestamp64Micro(observed_ts) AS observed_ts_us,"
+    " uid, service, host, toInt8(level) AS level_n, level_raw, message, pattern_id, pattern_vars,"
+    " attributes, source, trace_id, span_id, flags, classification, anomaly_score"
+)
+
+
+_PARAM_ESCAPES = str.maketrans({"\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r", "\x00": "\\0"})
+
+
+def _bind(params: dict[str, Any] | None) -> dict[str, Any]:
+    """ClickHouse reads parameter values in its escaped text form: escape so values arrive verbatim."""
+    if not params:
+        return {}
+    return {k: v.translate(_PARAM_ESCAPES) if isinstance(v, str) else v for k, v in params.items()}
+
+
+class StoreLocked(Unavailable):
+    code = "store_locked"
+
+
+def _seconds(ts_us: int) -> str:
+    """DateTime64(6) text that ClickHouse parses exactly (no float rounding)."""
+    sign = "-" if ts_us < 0 else ""
+    a = abs(ts_us)
+    return f"{sign}{a // 1_000_000}.{a % 1_000_000:06d}"
+
+
+def event_row(event: LogEvent, retention_days: int) -> dict[str, Any]:
+    return {
+        "tenant": event.tenant,
+        "ts": _seconds(event.ts_us),
+        "observed_ts": _seconds(event.observed_ts_us),
+        "uid": event.uid,
+        "service": event.service,
+        "host": event.host,
+        "level": event.level.name,
+        "level_raw": event.level_raw,
+        "message": event.message,
+        "pattern_id": event.pattern_id,
+        "pattern_vars": event.pattern_vars,
+        "attributes": event.attributes,
+        "source": event.source,
+        "trace_id": event.trace_id,
+        "span_id": event.span_id,
+        "flags": event.flags,
+        "classification": event.classification,
+        "anomaly_score": event.anomaly_score,
+        "retention_days": retention_days,
+    }
+
+
+# The insert format: Arrow is ~4× cheaper for the engine to read than JSONEachRow (benchmarks/store.py).
+ARROW_SCHEMA = pa.schema(
+    [
+        ("tenant", pa.string()),
+        ("ts", pa.timestamp("us", tz="UTC")),
+        ("observed_ts", pa.timestamp("us", tz="UTC")),
+        ("uid", pa.uint64()),
+        ("service", pa.string()),
+        ("host", pa.string()),
+        ("level", pa.int8()),
+        ("level_raw", pa.string()),
+        ("message", pa.string()),
+        ("pattern_id", pa.uint64()),
+        ("pattern_vars", pa.list_(pa.string())),
+        ("attributes", pa.map_(pa.string(), pa.string())),
+        ("source", pa.string()),
+        ("trace_id", pa.string()),
+        ("span_id", pa.string()),
+        ("flags", pa.list_(pa.string())),
+        ("classification", pa.string()),
+        ("anomaly_score", pa.float32()),
+        ("retention_days", pa.uint16()),
+    ]
+)
+
+
+def record_batch(events: Sequence[LogEvent], retention_days: Callable[[str], int]) -> pa.RecordBatch:
+    """Events → one Arrow record batch. Pure and thread-safe: producers build, the writer inserts."""
+    cache: dict[str, int] = {}
+
+    def keep(tenant: str) -> int:
+        days = cache.get(tenant)
+        if days is None:
+            days = cache[tenant] = retention_days(tenant)
+        return days
+
+    columns = [
+        [e.tenant for e in events],
+        [e.ts_us for e in events],
+        [e.observed_ts_us for e in events],
+        [e.uid for e in events],
+        [e.service for e in events],
+        [e.host for e in events],
+        [int(e.level) for e in events],
+        [e.level_raw for e in events],
+        [e.message for e in events],
+        [e.pattern_id for e in events],
+        [e.pattern_vars for e in events],
+        [list(e.attributes.items()) for e in events],
+        [e.source for e in events],
+        [e.trace_id for e in events],
+        [e.span_id for e in events],
+        [e.flags for e in events],
+        [e.classification for e in events],
+        [e.anomaly_score for e in events],
+        [keep(e.tenant) for e in events],
+    ]
+    arrays = [pa.array(col, type=f.type) for col, f in zip(columns, ARROW_SCHEMA, strict=True)]
+    return pa.RecordBatch.from_arrays(arrays, schema=ARROW_SCHEMA)
+
+
+def row_to_event(row: dict[str, Any]) -> LogEvent:
+    return LogEvent(
+        tenant=row["tenant"],
+        ts_us=row["ts_us"],
+        observed_ts_us=row["observed_ts_us"],
+        uid=row["uid"],
+        message=row["message"],
+        service=row["service"],
+        host=row["host"],
+        level=Level(row["level_n"]),
+        level_raw=row["level_raw"],
+        pattern_id=row["pattern_id"],
+        pattern_vars=list(row["pattern_vars"]),
+        attributes=dict(row["attributes"]),
+        source=row["source"],
+        trace_id=row["trace_id"],
+        span_id=row["span_id"],
+        flags=list(row["flags"]),
+        classification=row["classification"],
+        anomaly_score=float(row["anomaly_score"]),
+    )
+
+
+class EventStore:
+    """Owns ``<data_dir>/events``; thread-safe; one per process."""
+
+    def __init__(self, data_dir: Path, *, query_timeout_s: float = 30.0) -> None:
+        self.path = Path(data_dir) / "events"
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.query_timeout_s = query_timeout_s
+        self._lock = threading.RLock()
+        self._lock_file = open(self.path / ".owner.lock", "a+")  # noqa: SIM115 - held for our lifetime
+        try:
+            fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lock_file.close()
+            raise StoreLocked(
+                f"the event store in {self.path} is owned by another process (a running "
+                "`logloupe serve`?); talk to it through its API instead"
+            ) from None
+        self._lock_file.seek(0)
+        self._lock_file.truncate()
+        self._lock_file.write(str(os.getpid()))
+        self._lock_file.flush()
+        try:
+            self._conn = chdb.connect(str(self.path))  # type: ignore[no-untyped-call]
+        except Exception:
+            self._release_file_lock()
+            raise
+        migrate(self)
+
+    # -- low level ----------------------------------------------------------------
+
+    def execute(self, sql: str, params: dict[str, Any] | None = None) -> None:
+        with self._lock:
+            try:
+                self._conn.query(sql, "CSV", params=_bind(params))
+            except Exception as exc:
+                raise _store_error(exc) from exc
+
+    def rows(self, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Run a SELECT (time-limited) and return rows as dicts."""
+        sql = f"{sql} SETTINGS max_execution_time = {float(self.query_timeout_s)}"
+        with self._lock:
+            try:
+                table = self._conn.query(sql, "ArrowTable", params=_bind(params))
+            except Exception as exc:
+                raise _store_error(exc) from exc
+        result: list[dict[str, Any]] = table.to_pylist()
+        return result
+
+    def scalar(self, sql: str, params: dict[str, Any] | None = None) -> Any:
+        rows = self.rows(sql, params)
+        if not rows:
+            return None
+        return next(iter(rows[0].values()))
+
+    # -- writes ---------------------------------------------------------------------
+
+    def insert_rows(self, rows: Sequence[dict[str, Any]], *, dedup_token: str | None = None) -> int:
+        """Insert JSON-shaped rows (``event_row``) in one block; prefer ``insert`` (Arrow, ~4× cheaper)."""
+        if not rows:
+            return 0
+        data = b"\n".join(orjson.dumps(row) for row in rows)
+        with self._lock:
+            try:
+                with self._conn.send_insert(self._insert_sql(dedup_token), "JSONEachRow") as inserter:
+                    inserter.append(data)
+                    inserter.finish()
+            except Exception as exc:
+                raise _store_error(exc) from exc
+        return len(rows)
+
+    def insert_batches(self, batches: Sequence[pa.RecordBatch], *, dedup_token: str | None = None) -> int:
+        """Insert Arrow batches as one block. With ``dedup_token``, a replay of the same batch is a no-op.
+
+        Without a token the engine still drops a block identical to a recent one (the table's
+        deduplication window): ids derive from content and position, so that is a replay too.
+        """
+        rows = int(sum(b.num_rows for b in batches))
+        if not rows:
+            return 0
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, ARROW_SCHEMA) as stream:
+            for batch in batches:
+                stream.write_batch(batch)
+        data = sink.getvalue().to_pybytes()
+        with self._lock:
+            try:
+                with self._conn.send_insert(self._insert_sql(dedup_token), "ArrowStream") as inserter:
+                    inserter.append(data)
+                    inserter.finish()
+            except Exception as exc:
+                raise _store_error(exc) from exc
+        return rows
+
+    def insert(
+        self,
+        events: Sequence[LogEvent],
+        *,
+        retention_days: int | Callable[[str], int] = 30,
+        dedup_token: str | None = None,
+    ) -> int:
+        if callable(retention_days):
+            keep = retention_days
+        else:
+            days = retention_days
+
+            def keep(_tenant: str) -> int:
+                return days
+
+        return self.insert_batches([record_batch(events, keep)], dedup_token=dedup_token)
+
+    @staticmethod
+    def _insert_sql(dedup_token: str | None) -> str:
+        settings = ["max_partitions_per_insert_block = 10000"]
+        if dedup_token:
+            safe = "".join(ch for ch in dedup_token if ch.isalnum() or ch in "-_.:")
+            settings.append(f"insert_deduplication_token = '{safe}'")
+        return f"INSERT INTO events SETTINGS {', '.join(settings)}"
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    def optimize(self) -> None:
+        """Merge parts now (tests and benchmarks; the engine does this in the background)."""
+        self.execute("OPTIMIZE TABLE events FINAL")
+
+    def disk_usage(self) -> dict[str, int]:
+        row = self.rows(
+            "SELECT sum(rows) AS rows, sum(bytes_on_disk) AS bytes_on_disk,"
+            " sum(data_compressed_bytes) AS compressed, sum(data_uncompressed_bytes) AS uncompressed"
+            " FROM system.parts WHERE database = currentDatabase() AND table = 'events' AND active"
+        )[0]
+        return {k: int(v or 0) for k, v in row.items()}
+
+    def close(self) -> None:
+        with self._lock:
+            conn, self._conn = self._conn, None
+            if conn is not None:
+                conn.close()
+            self._release_file_lock()
+
+    def _release_file_lock(self) -> None:
+        if not self._lock_file.closed:
+            fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_UN)
+            self._lock_file.close()
+
+    def __enter__(self) -> EventStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _store_error(exc: Exception) -> LogLoupeError:
+    text = str(exc)
+    if "TIMEOUT_EXCEEDED" in text or "Timeout exceeded" in text:
+        return Unavailable("the query took longer than the time limit; narrow the time range or query")
+    if any(code in text for code in ("CANNOT_COMPILE_REGEXP", "BAD_ARGUMENTS", "ILLEGAL_TYPE_OF_ARGUMENT")):
+        return BadRequest(f"the store rejected the query: {text.splitlines()[0][:300]}")
+    return LogLoupeError(f"event store error: {text.splitlines()[0][:300] if text else type(exc).__name__}")

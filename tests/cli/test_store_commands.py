@@ -1,0 +1,121 @@
+"""serve / ingest / search / demo as a user runs them: real processes, a real port."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import orjson
+import pytest
+from click.testing import CliRunner
+
+from logloupe.cli.main import main
+from tests.helpers import free_port, wait_http
+
+HDFS = Path(__file__).resolve().parents[3] / "shared" / "data" / "loghub-2k" / "HDFS" / "HDFS_2k.log"
+LOGLOUPE = [sys.executable, "-m", "logloupe.cli"]
+
+
+def _lines(path: Path) -> Path:
+    if HDFS.exists():
+        return HDFS
+    path.write_text(
+        "".join(f"081109 2036{i:02d} 148 INFO dfs.DataNode: PacketResponder {i} terminating\n" for i in range(50))
+    )
+    return path
+
+
+def test_ingest_and_search_without_a_server(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    log = _lines(tmp_path / "in.log")
+    runner = CliRunner()
+    result = runner.invoke(main, ["ingest", str(log), "--service", "hdfs", "--data-dir", str(data)])
+    assert result.exit_code == 0, result.output
+    n = sum(1 for _ in log.open())
+    assert f"ingested {n} events" in result.output
+    result = runner.invoke(main, ["search", "PacketResponder", "--json", "--limit", "3", "--data-dir", str(data)])
+    body = orjson.loads(result.output)
+    assert body["total"] > 0 and len(body["events"]) == 3
+    assert body["events"][0]["service"] == "hdfs"
+
+
+def test_bad_query_is_a_clear_error(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["search", "(oops", "--data-dir", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "position" in result.output
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    port = free_port()
+    data = tmp_path / "served"
+    proc = subprocess.Popen(
+        [*LOGLOUPE, "serve", "--port", str(port), "--data-dir", str(data)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(f"{url}/healthz")
+        yield url, data
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def test_cli_goes_through_a_running_server(server: tuple[str, Path], tmp_path: Path) -> None:
+    url, data = server
+    log = tmp_path / "app.log"
+    log.write_text("ERROR payment failed for order 17\nINFO all good\n")
+    env = {**os.environ, "LOGLOUPE_DATA_DIR": str(data)}
+    out = subprocess.run([*LOGLOUPE, "ingest", str(log)], capture_output=True, text=True, env=env, check=True)
+    assert "via http://127.0.0.1" in out.stdout
+    out = subprocess.run(
+        [*LOGLOUPE, "search", "level:ERROR", "--json"], capture_output=True, text=True, env=env, check=True
+    )
+    body = orjson.loads(out.stdout)
+    assert body["total"] == 1
+    assert body["events"][0]["message"] == "ERROR payment failed for order 17"
+    assert httpx.get(f"{url}/api/v1/search", params={"q": "good"}).json()["total"] == 1
+
+
+def test_serve_refuses_public_bind_without_auth(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["serve", "--host", "0.0.0.0", "--data-dir", str(tmp_path)])
+    assert result.exit_code != 0
+    assert "without authentication" in result.output
+
+
+def test_demo_serves_generated_traffic(tmp_path: Path) -> None:
+    port = free_port()
+    proc = subprocess.Popen(
+        [*LOGLOUPE, "demo", "--port", str(port), "--history", "20m", "--data-dir", str(tmp_path / "demo")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(f"{url}/healthz")
+        facets = {}
+        for _ in range(100):
+            facets = httpx.get(f"{url}/api/v1/facets", params={"fields": "service"}).json()["fields"]["service"]
+            if len(facets) == 5:
+                break
+            import time
+
+            time.sleep(0.2)
+        assert {f["value"] for f in facets} == {"auth", "payments", "api-gateway", "database", "workers"}
+        assert httpx.get(f"{url}/api/v1/search", params={"q": '"connection refused"'}).json()["total"] > 0
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()

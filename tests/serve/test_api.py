@@ -1,0 +1,142 @@
+"""The HTTP API through the real app: ingest, search, histogram, facets, context, errors."""
+
+from __future__ import annotations
+
+import gzip
+
+import orjson
+import zstandard
+from fastapi.testclient import TestClient
+
+from logloupe.errors import error_body
+
+
+def _ingest(client: TestClient, lines: list[dict[str, object]]) -> dict[str, object]:
+    body = b"\n".join(orjson.dumps(x) for x in lines)
+    r = client.post("/api/v1/logs", content=body, headers={"content-type": "application/x-ndjson"})
+    assert r.status_code == 200, r.text
+    return r.json()  # type: ignore[no-any-return]
+
+
+def test_error_body_shape_is_pinned() -> None:
+    assert error_body("query_syntax", "bad", position=3) == {
+        "error": {"code": "query_syntax", "message": "bad", "position": 3}
+    }
+
+
+def test_healthz(client: TestClient) -> None:
+    assert client.get("/healthz").json()["status"] == "ok"
+
+
+def test_ingest_shapes_and_search(client: TestClient) -> None:
+    _ingest(
+        client,
+        [{"service": "auth", "level": "error", "message": "login failed", "meta": {"user": {"id": 7}}}],
+    )
+    assert client.post("/api/v1/logs", json=[{"message": "array one"}, {"message": "array two"}]).status_code == 200
+    assert client.post("/ingest", json={"message": "simplest curl"}).json()["accepted"] == 1
+    plain = client.post(
+        "/api/v1/logs", content=b"WARN disk almost full\nplain two\n", headers={"content-type": "text/plain"}
+    )
+    assert plain.json()["accepted"] == 2
+    gz = client.post(
+        "/api/v1/logs",
+        content=gzip.compress(b'{"message":"zipped gz"}'),
+        headers={"content-encoding": "gzip", "content-type": "application/json"},
+    )
+    assert gz.json()["accepted"] == 1
+    zs = client.post(
+        "/api/v1/logs",
+        content=zstandard.ZstdCompressor().compress(b'{"message":"zipped zstd"}'),
+        headers={"content-encoding": "zstd"},
+    )
+    assert zs.json()["accepted"] == 1
+    r = client.get("/api/v1/search", params={"q": "login", "limit": 10}).json()
+    assert r["total"] == 1
+    event = r["events"][0]
+    for key in ("id", "ts", "service", "host", "level", "message", "pattern_id", "attributes"):
+        assert key in event
+    assert event["attributes"] == {"user.id": "7"}
+    assert event["level"] == "ERROR"
+    assert client.get("/api/v1/search", params={"q": "level:WARN"}).json()["total"] == 1
+    assert client.post("/api/v1/search", json={"q": "zipped", "limit": 5}).json()["total"] == 2
+
+
+def test_partly_bad_batch_keeps_good_items_and_quarantines_bad(client: TestClient) -> None:
+    body = b'{"message":"good one"}\n{broken json\n42\n{"message":"good two"}\n'
+    r = client.post("/api/v1/logs", content=body)
+    report = r.json()
+    assert r.status_code == 200
+    assert report["accepted"] == 2
+    assert report["rejected"] == 2
+    assert {e["index"] for e in report["errors"]} == {1, 2}
+    q = client.get("/api/v1/quarantine").json()["items"]
+    assert {item["raw"] for item in q} == {"{broken json", "42"}
+
+
+def test_bad_input_gets_clear_4xx(client: TestClient) -> None:
+    r = client.post("/api/v1/logs", content=b"not json at all")
+    assert r.status_code == 400
+    assert r.json()["error"]["code"] == "invalid_input"
+    r = client.post("/api/v1/logs", content=b"\x1f\x8b garbage", headers={"content-encoding": "gzip"})
+    assert r.status_code == 400
+    r = client.post("/api/v1/logs", content=b"{}", headers={"content-encoding": "brotli-ish"})
+    assert r.status_code == 415
+    r = client.get("/api/v1/search", params={"q": "(unclosed"})
+    assert r.status_code == 400
+    assert r.json()["error"]["position"] == 9
+    assert client.get("/api/v1/search", params={"from": "yesterday-ish"}).status_code == 400
+    assert client.get("/api/v1/search", params={"limit": 10**9}).status_code == 400
+    assert client.get("/api/v1/search", params={"cursor": "!!"}).status_code == 400
+    assert client.get("/api/v1/events/nothex/context").status_code == 404
+    assert client.get("/api/v1/histogram", params={"interval": "1s", "from": "now-30d"}).status_code == 400
+
+
+def test_oversize_body_is_413(settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from logloupe.serve.app import create_app
+
+    small = settings.model_copy(update={"max_body_bytes": 2048})
+    with TestClient(create_app(small)) as c:
+        r = c.post("/api/v1/logs", content=b'{"message":"' + b"x" * 5000 + b'"}')
+        assert r.status_code == 413
+        bomb = gzip.compress(b'{"message":"' + b"y" * 100_000 + b'"}')
+        r = c.post("/api/v1/logs", content=bomb, headers={"content-encoding": "gzip"})
+        assert r.status_code == 413
+
+
+def test_flags_for_unclean_input(client: TestClient) -> None:
+    huge = "z" * 70000
+    _ingest(client, [{"message": huge}, {"message": "nul\u0000inside"}])
+    client.post("/api/v1/logs", content=b"bad utf8 \xff\xfe here", headers={"content-type": "text/plain"})
+    events = client.get("/api/v1/search", params={"limit": 10}).json()["events"]
+    flags = {e["message"][:8]: e["flags"] for e in events}
+    assert flags["z" * 8] == ["truncated"]
+    assert flags["nul\u0000insi"] == ["nul_bytes"]
+    assert flags["bad utf8"] == ["invalid_utf8"]
+
+
+def test_histogram_facets_context(client: TestClient) -> None:
+    _ingest(
+        client,
+        [
+            {"service": "s", "host": "h", "level": lvl, "message": f"line {i}"}
+            for i, lvl in enumerate(["INFO", "ERROR"] * 5)
+        ],
+    )
+    h = client.get("/api/v1/histogram", params={"from": "now-1h", "to": "now"}).json()
+    assert h["total"] == 10 and h["interval_seconds"] == 60
+    assert sum(b["counts"].get("ERROR", 0) for b in h["buckets"]) == 5
+    f = client.get("/api/v1/facets", params={"fields": "level,service"}).json()
+    assert f["fields"]["level"][0]["count"] == 5
+    events = client.get("/api/v1/search", params={"limit": 10, "sort": "ts:asc"}).json()["events"]
+    ctx = client.get(f"/api/v1/events/{events[5]['id']}/context", params={"before": 2, "after": 2}).json()
+    assert len(ctx["before"]) == 2 and len(ctx["after"]) == 2
+    assert client.get(f"/api/v1/events/{events[0]['id']}").json()["id"] == events[0]["id"]
+
+
+def test_saved_searches(client: TestClient) -> None:
+    saved = client.post("/api/v1/saved-searches", json={"name": "errors", "query": "level:ERROR"}).json()
+    assert client.get("/api/v1/saved-searches").json()["items"][0]["query"] == "level:ERROR"
+    assert client.post("/api/v1/saved-searches", json={"name": "bad", "query": "(x"}).status_code == 400
+    assert client.delete(f"/api/v1/saved-searches/{saved['id']}").status_code == 200
+    assert client.delete(f"/api/v1/saved-searches/{saved['id']}").status_code == 404
