@@ -238,9 +238,7 @@ def parse_rfc5424(line: str, now_us: int | None, default_tz: str) -> Fields | No
         for el in _SD_ELEMENT.finditer(m.group("sd")):
             for k, v in _SD_PARAM.findall(el.group(2)):
                 if len(attrs) < MAX_ATTRIBUTES:
-                    attrs[f"{el.group(1)}.{k}"] = (
-                        v.replace('\\"', '"').replace("\\]", "]").replace("\\\\", "\\")
-                    )
+                    attrs[f"{el.group(1)}.{k}"] = v.replace('\\"', '"').replace("\\]", "]").replace("\\\\", "\\")
     return fields
 
 
@@ -295,9 +293,7 @@ def parse_rfc3164(line: str, now_us: int | None, default_tz: str) -> Fields | No
 
 
 # --- containers -----------------------------------------------------------------------------------------
-_CRI = re.compile(
-    r"(?P<ts>\d{4}-\d{2}-\d{2}T\S+) (?P<stream>stdout|stderr) (?P<tag>[FP]) ?(?P<msg>.*)$", re.DOTALL
-)
+_CRI = re.compile(r"(?P<ts>\d{4}-\d{2}-\d{2}T\S+) (?P<stream>stdout|stderr) (?P<tag>[FP]) ?(?P<msg>.*)$", re.DOTALL)
 
 
 def parse_cri(line: str, now_us: int | None, default_tz: str) -> Fields | None:
@@ -343,9 +339,7 @@ def parse_clf(line: str, now_us: int | None, default_tz: str) -> Fields | None:
         a["referer"] = m.group("referer") or ""
         a["user_agent"] = m.group("agent") or ""
     status = m.group("status")
-    fields.level = (
-        Level.ERROR if status.startswith("5") else Level.WARN if status.startswith("4") else Level.INFO
-    )
+    fields.level = Level.ERROR if status.startswith("5") else Level.WARN if status.startswith("4") else Level.INFO
     fields.level_raw = status
     return fields
 
@@ -521,9 +515,7 @@ _ORDER: tuple[_Parser, ...] = (
 )
 
 
-def detect(
-    line: str, *, now_us: int | None = None, default_tz: str = "UTC", hint: str | None = None
-) -> Fields:
+def detect(line: str, *, now_us: int | None = None, default_tz: str = "UTC", hint: str | None = None) -> Fields:
     """Split ``line`` into fields with the hinted format or the first that fits; ``plain`` otherwise."""
     tried: _Parser | None = None
     if hint and hint in PARSERS:

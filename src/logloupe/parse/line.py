@@ -70,9 +70,7 @@ def decode(line: str | bytes) -> tuple[str, list[str]]:
     return text, flags
 
 
-def parse_line(
-    line: str | bytes, *, now_us: int, default_tz: str = "UTC", hint: str | None = None
-) -> ParsedLine:
+def parse_line(line: str | bytes, *, now_us: int, default_tz: str = "UTC", hint: str | None = None) -> ParsedLine:
     """Structure one raw line. ``now_us`` is the observed time; ``hint`` the stream's last format."""
     text, flags = decode(line)
     if len(text) > MAX_LINE_CHARS:

@@ -40,9 +40,7 @@ _MINING_RULES: tuple[re.Pattern[str], ...] = (
         r"\b(?:" + _DAY + r",?\s+)?" + _MONTH + r"\s+\d{1,2},?\s+\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?"
         r"(?:\s+[A-Z]{3,4})?(?:\s+\d{4})?\b"
     ),
-    re.compile(
-        r"\b\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:Z|[+\-]\d{2}:?\d{2})?)?(?![\w:])"
-    ),
+    re.compile(r"\b\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:Z|[+\-]\d{2}:?\d{2})?)?(?![\w:])"),
     # a measured size written with a decimal and a unit, inside a list: "(estimated size 5.2 KB, free 1.0 MB)"
     re.compile(r"(?<![\w.])\d+\.\d+\s(?:[KMGT]i?B|B|bytes)(?=[,;)\]])"),
     # a request line's target and protocol are one value: "GET /v2/servers HTTP/1.1"
@@ -58,9 +56,7 @@ _MINING_RULES: tuple[re.Pattern[str], ...] = (
     # IPv4 with an optional leading slash and optional :port (host:port is one value)
     re.compile(r"/?" + _NB + r"\d{1,3}(?:\.\d{1,3}){3}(?::\d{1,5})?" + _NA),
     # Unix paths with at least two segments (or a trailing slash), not URLs
-    re.compile(
-        r"(?<![\w:/.\x00])(?:~|\.{1,2})?(?:/+[^\s/:()\[\]{}\"',;<>\x00]+){2,}/?|(?<![\w:/\x00])/[\w.\-@%+~]+/"
-    ),
+    re.compile(r"(?<![\w:/.\x00])(?:~|\.{1,2})?(?:/+[^\s/:()\[\]{}\"',;<>\x00]+){2,}/?|(?<![\w:/\x00])/[\w.\-@%+~]+/"),
     # host names with a numeric part: cp-1.slowvm1.utah.cloudlab.us, 24-54-76-216.bflony.adelphia.net
     re.compile(
         r"(?<![\w.\-\x00])(?=[\w\-]*(?:^|[\-.])\d|[\w\-]*\d[\w\-]*\.)"
@@ -77,6 +73,8 @@ _MINING_RULES: tuple[re.Pattern[str], ...] = (
     # hex with 0x prefix, and bare hex runs long enough to be ids (must contain a digit)
     re.compile(r"\b0[xX][0-9a-fA-F]+\b"),
     re.compile(_NB + r"(?=[0-9a-fA-F]*\d)(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{8,}" + _NA),
+    # durations glued to their unit: 10000ms, 1.5s, 30min
+    re.compile(r"(?<![\w\x00])\d+(?:\.\d+)?(?:ns|us|µs|ms|s|sec|secs|min|mins|h|hr|hrs|d)" + _NA),
     # numbers: integers, decimals, versions, signed, dotted/dashed runs (2005-06-03-15.42.50)
     re.compile(r"(?<![\w\x00])[-+]?\d+(?:[.\-]\d+)*(?:[kKmMgG][bB]?)?" + _NA),
 )
@@ -265,7 +263,7 @@ _REDACT_RULES: tuple[_RedactRule, ...] = (
     (
         "SECRET",
         re.compile(
-            r"(?i)\b(?:password|passwd|pwd|pass|secret|api[_-]?key|apikey|access[_-]?key|"
+            r"(?i)(?<![<\w])(?:password|passwd|pwd|pass|secret|api[_-]?key|apikey|access[_-]?key|"
             r"secret[_-]?key|client[_-]?secret|auth[_-]?token|token|private[_-]?key)"
             r"\s*[=:]\s*\"?([^\s\"&,;]+)"
         ),
@@ -295,9 +293,7 @@ _REDACT_RULES: tuple[_RedactRule, ...] = (
     ("PATH", re.compile(r"(?<![\w:/.])(?:~|\.{1,2})?(?:/[\w.\-@%+~]+){2,}/?"), 0, None),
     (
         "HEX",
-        re.compile(
-            r"\b(?:0[xX][0-9a-fA-F]{6,}|(?=[0-9a-fA-F]*\d)(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{16,})\b"
-        ),
+        re.compile(r"\b(?:0[xX][0-9a-fA-F]{6,}|(?=[0-9a-fA-F]*\d)(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{16,})\b"),
         0,
         None,
     ),
@@ -332,9 +328,7 @@ def redact(
         if name not in types:
             continue
 
-        def _replace(
-            match: re.Match[str], name: str = name, group: int = group, check: object = check
-        ) -> str:
+        def _replace(match: re.Match[str], name: str = name, group: int = group, check: object = check) -> str:
             if callable(check) and not check(match):
                 return match.group(0)
             value = match.group(group)

@@ -36,9 +36,7 @@ _GO_START = re.compile(r"^(?:panic: |fatal error: |goroutine \d+ \[)")
 
 
 class MultilineAssembler:
-    def __init__(
-        self, *, timeout_us: int = 1_000_000, max_lines: int = 1000, max_chars: int = 262_144
-    ) -> None:
+    def __init__(self, *, timeout_us: int = 1_000_000, max_lines: int = 1000, max_chars: int = 262_144) -> None:
         self.timeout_us = timeout_us
         self.max_lines = max_lines
         self.max_chars = max_chars

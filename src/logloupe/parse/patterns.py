@@ -220,6 +220,7 @@ class _Tree:
         "seq",
         "service",
         "signatures",
+        "splits",
         "tenant",
         "variants",
         "word_index",
@@ -237,6 +238,8 @@ class _Tree:
         # (cluster id, position) -> {word: cluster id holding that word}
         self.variants: dict[tuple[int, int], dict[str, int]] = {}
         self.word_index: dict[str, set[tuple[int, int]]] = {}
+        # (split pattern id, values at its split positions) -> child pattern id
+        self.splits: dict[tuple[int, tuple[str, ...]], int] = {}
         self.seq = 0
 
 
@@ -258,9 +261,7 @@ class PatternMiner:
         }
 
     # --- public API ---------------------------------------------------------------------------------
-    def add(
-        self, message: str, *, tenant: str = "default", service: str = "", ts_us: int = 0
-    ) -> PatternMatch:
+    def add(self, message: str, *, tenant: str = "default", service: str = "", ts_us: int = 0) -> PatternMatch:
         """Learn from ``message`` and return its pattern (``is_new`` when a cluster was created)."""
         tree = self._trees.get((tenant, service)) or self._tree(tenant, service)
         tree.seq += 1
@@ -286,6 +287,10 @@ class PatternMiner:
                 tree.signatures.clear()
                 self._stats["signatures_flushed"] += 1
             tree.signatures[masked] = cluster.id
+        if cluster.locked:
+            routed = self._route_split(tree, cluster, message, learn=True)
+            if routed is not cluster:
+                cluster, exact = routed, False  # the value decides: no reuse by shape
         self._seen(tree, cluster, message, ts_us)
         is_new = self._stats["clusters_created"] != created and cluster.count == 1
         return self._result(tree, cluster, message, is_new, key if exact else None)
@@ -322,6 +327,12 @@ class PatternMiner:
             cluster = self._find(tree, tokens, learn=False)
             if cluster is None:
                 return None
+        if cluster.locked:
+            routed = self._route_split(tree, cluster, message, learn=False)
+            if routed is None:
+                return None
+            if routed is not cluster:
+                cluster, exact = routed, False
         return self._result(tree, cluster, message, False, key if exact else None)
 
     def patterns(self, tenant: str = "default", service: str | None = None) -> list[Pattern]:
@@ -389,9 +400,35 @@ class PatternMiner:
         if not 0 <= position < len(cluster.tokens):
             raise ValueError(f"position {position} is outside the template")
         cluster.locked.add(position)
+        cluster.touch()
         for sig in [s for s, cid in tree.signatures.items() if self._resolve(cid) == cluster.id]:
             del tree.signatures[sig]
         return [cluster.id]
+
+    def _route_split(self, tree: _Tree, cluster: _Cluster, message: str, *, learn: bool) -> _Cluster | None:
+        """Lines of a pattern split at a position go to one child pattern per value there."""
+        positions = [p for p in sorted(cluster.locked) if cluster.tokens[p] == WILDCARD]
+        if not positions:
+            return cluster
+        m = cluster.regex().match(message)
+        if m is None:
+            return cluster
+        groups = m.groups()
+        tokens = list(cluster.tokens)
+        for p in positions:
+            index = sum(t.count(WILDCARD) for t in cluster.tokens[:p])
+            if index < len(groups):
+                tokens[p] = groups[index]
+        key = (cluster.id, tuple(tokens[p] for p in positions))
+        child_id = tree.splits.get(key)
+        child = tree.clusters.get(self._resolve(child_id)) if child_id is not None else None
+        if child is None:
+            if not learn:
+                return None
+            child = self._create(tree, tokens)
+            child.locked = set(positions)
+            tree.splits[key] = child.id
+        return child
 
     # --- state ------------------------------------------------------------------------------------
     def export_state(self) -> dict[str, Any]:
@@ -415,6 +452,10 @@ class PatternMiner:
                             "multi": sorted(c.multi),
                         }
                         for c in tree.clusters.values()
+                    ],
+                    "splits": [
+                        [format(cid, "016x"), list(values), format(child, "016x")]
+                        for (cid, values), child in tree.splits.items()
                     ],
                     "variants": [
                         [format(cid, "016x"), pos, {w: format(v, "016x") for w, v in words.items()}]
@@ -456,6 +497,8 @@ class PatternMiner:
                 cluster.name = miner._names.get(cluster.id, "")
                 tree.clusters[cluster.id] = cluster
                 tree.by_len.setdefault(len(cluster.tokens), []).append(cluster)
+            for cid, values, child in t.get("splits", []):
+                tree.splits[(int(cid, 16), tuple(str(v) for v in values))] = int(child, 16)
             for cid, pos, words in t.get("variants", []):
                 key = (int(cid, 16), int(pos))
                 tree.variants[key] = {str(w): int(v, 16) for w, v in words.items()}
@@ -575,9 +618,7 @@ class PatternMiner:
                     p += 1
                 s = 0
                 while (
-                    s < limit - p
-                    and (t[length - 1 - s] == tokens[n - 1 - s])
-                    and (length - 1 - s) not in cluster.multi
+                    s < limit - p and (t[length - 1 - s] == tokens[n - 1 - s]) and (length - 1 - s) not in cluster.multi
                 ):
                     s += 1
                 while p and t[p - 1] == WILDCARD and tokens[p - 1] == WILDCARD:
@@ -586,9 +627,7 @@ class PatternMiner:
                     s -= 1
                 span_t = t[p : length - s]
                 span_l = tokens[p : n - s]
-                constants = sum(1 for x in t[:p] if x != WILDCARD) + sum(
-                    1 for x in t[length - s :] if x != WILDCARD
-                )
+                constants = sum(1 for x in t[:p] if x != WILDCARD) + sum(1 for x in t[length - s :] if x != WILDCARD)
                 if not span_t or not span_l or constants < 2:
                     continue
                 if not (span_t == [WILDCARD] or all(_variable_like(x) for x in span_t)):
@@ -710,9 +749,7 @@ class PatternMiner:
                 survivor.multi = {p}
             survivor.touch()
         survivor.count += other.count
-        if other.first_seen_us and (
-            not survivor.first_seen_us or other.first_seen_us < survivor.first_seen_us
-        ):
+        if other.first_seen_us and (not survivor.first_seen_us or other.first_seen_us < survivor.first_seen_us):
             survivor.first_seen_us = other.first_seen_us
         survivor.last_seen_us = max(survivor.last_seen_us, other.last_seen_us)
         survivor.last_seq = max(survivor.last_seq, other.last_seq)
@@ -747,13 +784,13 @@ class PatternMiner:
         live = tree.clusters
         for sig in [s for s, cid in tree.signatures.items() if self._resolve(cid) not in live]:
             del tree.signatures[sig]
+        for split_key in [k for k, child in tree.splits.items() if k[0] not in live or child not in live]:
+            del tree.splits[split_key]
         for key in [k for k in tree.variants if k[0] not in live]:
             for word in tree.variants.pop(key):
                 tree.word_index.get(word, set()).discard(key)
 
-    def _result(
-        self, tree: _Tree, cluster: _Cluster, message: str, is_new: bool, key: bytes | None
-    ) -> PatternMatch:
+    def _result(self, tree: _Tree, cluster: _Cluster, message: str, is_new: bool, key: bytes | None) -> PatternMatch:
         spans: list[tuple[int, int]] = []
         template = cluster.template
         if WILDCARD in template:

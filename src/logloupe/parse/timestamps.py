@@ -22,10 +22,7 @@ MIN_YEAR = 1990
 MAX_FUTURE_S = 86_400
 
 _MONTHS = {
-    m: i + 1
-    for i, m in enumerate(
-        ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
-    )
+    m: i + 1 for i, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"))
 }
 
 # Zone abbreviations that are unambiguous enough in logs, in minutes east of UTC.
