@@ -173,10 +173,13 @@ def parse_json(line: str, now_us: int | None, default_tz: str) -> Fields | None:
 
 
 # --- logfmt --------------------------------------------------------------------------------------------
-_LOGFMT_PAIR = re.compile(r'([A-Za-z_@][\w.\-/@]*)=("(?:[^"\\]|\\.)*"|[^\s"]*)')
+# a pair starts the line or follows whitespace (so scanning stays linear on long lines)
+_LOGFMT_PAIR = re.compile(r'(?:^|(?<=\s))([A-Za-z_@][\w.\-/@]*)=("(?:[^"\\]|\\.)*"|[^\s"]*)')
 
 
 def parse_logfmt(line: str, now_us: int | None, default_tz: str) -> Fields | None:
+    if "=" not in line:
+        return None
     pairs = _LOGFMT_PAIR.findall(line)
     if len(pairs) < 2 or not line.lstrip().startswith(pairs[0][0] + "="):
         return None

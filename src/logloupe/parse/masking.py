@@ -46,7 +46,7 @@ _MINING_RULES: tuple[re.Pattern[str], ...] = (
     # a request line's target and protocol are one value: "GET /v2/servers HTTP/1.1"
     re.compile(r"(?<=\s)/\S*\s+HTTP/\d(?:\.\d)?\b"),
     # URLs, including scheme-relative ones like hdfs://host:9000/path
-    re.compile(r"\b[A-Za-z][A-Za-z0-9+.\-]*://[^\s\x00]+"),
+    re.compile(r"\b[A-Za-z][A-Za-z0-9+.\-]{0,31}://[^\s\x00]+"),
     # UUIDs
     re.compile(_NB + r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}" + _NA),
     # MAC / colon-separated hex chains (FF:F2:9F:16:E2:23:00:0D) before IPv6/ports get split
@@ -59,7 +59,7 @@ _MINING_RULES: tuple[re.Pattern[str], ...] = (
     re.compile(r"(?<![\w:/.\x00])(?:~|\.{1,2})?(?:/+[^\s/:()\[\]{}\"',;<>\x00]+){2,}/?|(?<![\w:/\x00])/[\w.\-@%+~]+/"),
     # host names with a numeric part: cp-1.slowvm1.utah.cloudlab.us, 24-54-76-216.bflony.adelphia.net
     re.compile(
-        r"(?<![\w.\-\x00])(?=[\w\-]*(?:^|[\-.])\d|[\w\-]*\d[\w\-]*\.)"
+        r"(?<![\w.\-\x00])(?=[\w\-]*(?:^|[\-.])\d|(?=[A-Za-z_\-]*+\d)[\w\-]*+\.)"
         r"[A-Za-z0-9][\w\-]*(?:\.[A-Za-z][\w\-]*){2,}(?![\w.\-])"
     ),
     # booleans are values
@@ -270,8 +270,13 @@ _REDACT_RULES: tuple[_RedactRule, ...] = (
         1,
         None,
     ),
-    ("EMAIL", re.compile(r"\b[\w.+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}\b"), 0, None),
-    ("URL", re.compile(r"\b[A-Za-z][A-Za-z0-9+.\-]*://[^\s\"'<>]+"), 0, None),
+    (
+        "EMAIL",
+        re.compile(r"(?<![\w.+\-])[\w.+\-]{1,64}@[A-Za-z0-9\-]{1,63}(?:\.[A-Za-z0-9\-]{1,63}){0,8}\.[A-Za-z]{2,24}\b"),
+        0,
+        None,
+    ),
+    ("URL", re.compile(r"\b[A-Za-z][A-Za-z0-9+.\-]{0,31}://[^\s\"'<>]+"), 0, None),
     (
         "UUID",
         re.compile(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"),

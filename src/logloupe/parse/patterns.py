@@ -32,6 +32,7 @@ from typing import Any
 from logloupe.parse.masking import WILDCARD, MiningMasker, shape_key, value_type
 
 STATE_VERSION = 1
+_MAX_EXTRACT_CHARS = 8192
 _DIGIT = re.compile(r"\d")
 
 
@@ -793,7 +794,9 @@ class PatternMiner:
     def _result(self, tree: _Tree, cluster: _Cluster, message: str, is_new: bool, key: bytes | None) -> PatternMatch:
         spans: list[tuple[int, int]] = []
         template = cluster.template
-        if WILDCARD in template:
+        # Very long lines or templates with very many variables are not split: the lazy groups could
+        # backtrack for long; the pattern id and template are still exact.
+        if WILDCARD in template and len(message) <= _MAX_EXTRACT_CHARS and template.count(WILDCARD) <= 128:
             m = cluster.regex().match(message)
             if m is not None:
                 limit = self.config.max_variable_chars
