@@ -232,12 +232,8 @@ def main() -> None:
             if with_drain:
                 drain_lps = measure("drain3", chunks)
                 plain_lps = measure("drain3-plain", chunks)
-                print(
-                    f"  drain3 (benchmark settings)   {drain_lps:>12,.0f}   ratio {ours_lps / drain_lps:.2f}x"
-                )
-                print(
-                    f"  drain3 (defaults, no masks)   {plain_lps:>12,.0f}   ratio {ours_lps / plain_lps:.2f}x"
-                )
+                print(f"  drain3 (benchmark settings)   {drain_lps:>12,.0f}   ratio {ours_lps / drain_lps:.2f}x")
+                print(f"  drain3 (defaults, no masks)   {plain_lps:>12,.0f}   ratio {ours_lps / plain_lps:.2f}x")
 
 
 if __name__ == "__main__":

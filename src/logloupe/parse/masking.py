@@ -265,7 +265,7 @@ _REDACT_RULES: tuple[_RedactRule, ...] = (
         re.compile(
             r"(?i)(?<![<\w])(?:password|passwd|pwd|pass|secret|api[_-]?key|apikey|access[_-]?key|"
             r"secret[_-]?key|client[_-]?secret|auth[_-]?token|token|private[_-]?key)"
-            r"\s*[=:]\s*\"?([^\s\"&,;]+)"
+            r"[\"']?\s*[=:]\s*[\"']?([^\s\"'&,;]+)"
         ),
         1,
         None,

@@ -290,7 +290,7 @@ class PatternMiner:
             tree.signatures[masked] = cluster.id
         if cluster.locked:
             routed = self._route_split(tree, cluster, message, learn=True)
-            if routed is not cluster:
+            if routed is not None and routed is not cluster:
                 cluster, exact = routed, False  # the value decides: no reuse by shape
         self._seen(tree, cluster, message, ts_us)
         is_new = self._stats["clusters_created"] != created and cluster.count == 1
