@@ -205,6 +205,32 @@ def _token_merge(a: str, b: str) -> str | None:
     return merged
 
 
+def _common_shape(words: list[str]) -> str:
+    """``<*>`` with the punctuation-bounded ends all ``words`` share: ``a.com:<*>``, ``b.org:<*>``
+    → ``<*>:<*>``."""
+    first = words[0]
+    p = min(len(w) for w in words)
+    s = p
+    for w in words[1:]:
+        q = 0
+        while q < p and w[q] == first[q]:
+            q += 1
+        p = q
+        q = 0
+        while q < s and w[-1 - q] == first[-1 - q]:
+            q += 1
+        s = q
+    while p and (first[p - 1].isalnum() or first[:p].endswith(("<", "<*"))):
+        p -= 1
+    s = min(s, len(first) - p)
+    while s and (first[len(first) - s].isalnum() or first[len(first) - s :].startswith(("*>", ">"))):
+        s -= 1
+    shape = first[:p] + WILDCARD + (first[len(first) - s :] if s else "")
+    while WILDCARD + WILDCARD in shape:
+        shape = shape.replace(WILDCARD + WILDCARD, WILDCARD)
+    return shape
+
+
 def _stable_id(*parts: str) -> int:
     h = hashlib.blake2b(digest_size=8)
     for part in parts:
@@ -711,7 +737,7 @@ class PatternMiner:
         cluster = tree.clusters.get(self._resolve(cid))
         if cluster is None or pos in cluster.locked:
             return None
-        cluster.tokens[pos] = WILDCARD
+        cluster.tokens[pos] = _common_shape(list(words))
         cluster.touch()
         for sibling_id in words.values():
             sibling = tree.clusters.get(self._resolve(sibling_id))
