@@ -57,6 +57,8 @@ _MINING_RULES: tuple[re.Pattern[str], ...] = (
     re.compile(r"/?" + _NB + r"\d{1,3}(?:\.\d{1,3}){3}(?::\d{1,5})?" + _NA),
     # Unix paths with at least two segments (or a trailing slash), not URLs
     re.compile(r"(?<![\w:/.\x00])(?:~|\.{1,2})?(?:/+[^\s/:()\[\]{}\"',;<>\x00]+){2,}/?|(?<![\w:/\x00])/[\w.\-@%+~]+/"),
+    # host:port, the pair is one value: proxy.cse.cuhk.edu.hk:5070
+    re.compile(r"(?<![\w.\-\x00])[A-Za-z0-9][\w\-]*(?:\.[\w\-]+)*\.[A-Za-z]{2,}:\d{1,5}(?![\w.])"),
     # host names with a numeric part: cp-1.slowvm1.utah.cloudlab.us, 24-54-76-216.bflony.adelphia.net
     re.compile(
         r"(?<![\w.\-\x00])(?=[\w\-]*(?:^|[\-.])\d|(?=[A-Za-z_\-]*+\d)[\w\-]*+\.)"
