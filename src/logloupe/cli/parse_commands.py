@@ -118,7 +118,9 @@ def patterns_command(file: str, messages: bool, per_line: bool, as_json: bool, l
             f"{format_pattern_id(p.pattern_id):<16}  {p.template}"
         )
         if p.samples:
-            click.echo(f"{'':>8}  {'':<27} {'':<27} {'':<16}  e.g. {p.samples[0][:200]}")
+            lines = p.samples[0].splitlines() or [""]
+            more = f" (+{len(lines) - 1} lines)" if len(lines) > 1 else ""
+            click.echo(f"{'':>8}  {'':<27} {'':<27} {'':<16}  e.g. {lines[0][:200]}{more}")
     click.echo(f"{len(pats)} patterns", err=True)
 
 
