@@ -13,13 +13,14 @@ and returns ``Fields``; it never raises.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
 from logloupe.model import Level
+from logloupe.parse.grok import CustomFormat
 from logloupe.parse.levels import normalise_level, syslog_severity
 from logloupe.parse.timestamps import find_timestamp, parse_timestamp
 
@@ -518,8 +519,36 @@ _ORDER: tuple[_Parser, ...] = (
 )
 
 
-def detect(line: str, *, now_us: int | None = None, default_tz: str = "UTC", hint: str | None = None) -> Fields:
-    """Split ``line`` into fields with the hinted format or the first that fits; ``plain`` otherwise."""
+def parse_custom(line: str, fmt: CustomFormat, now_us: int | None, default_tz: str) -> Fields | None:
+    groups = fmt.match(line)
+    if groups is None:
+        return None
+    ts_raw = groups.pop("ts", "")
+    fields = Fields(fmt.name, groups.pop("msg", line), ts_raw=ts_raw)
+    fields.ts_us = _ts_value(ts_raw, now_us, default_tz)
+    fields.level_raw = groups.pop("level", "")
+    fields.service = groups.pop("service", "")
+    fields.host = groups.pop("host", "")
+    fields.trace_id = groups.pop("trace_id", "")
+    fields.span_id = groups.pop("span_id", "")
+    fields.attributes = dict(list(groups.items())[:MAX_ATTRIBUTES])
+    return fields
+
+
+def detect(
+    line: str,
+    *,
+    now_us: int | None = None,
+    default_tz: str = "UTC",
+    hint: str | None = None,
+    custom: Sequence[CustomFormat] = (),
+) -> Fields:
+    """Split ``line`` into fields: the source's own formats first, then the hinted format, then the
+    first built-in one that fits; ``plain`` otherwise."""
+    for fmt in custom:
+        fields = parse_custom(line, fmt, now_us, default_tz)
+        if fields is not None:
+            return fields
     tried: _Parser | None = None
     if hint and hint in PARSERS:
         tried = PARSERS[hint]

@@ -9,6 +9,7 @@ the observed time, flagged ``time_replaced`` with a ``time_replaced_reason`` att
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from logloupe.model import (
@@ -19,6 +20,7 @@ from logloupe.model import (
     Level,
 )
 from logloupe.parse.formats import detect, level_of
+from logloupe.parse.grok import CustomFormat
 from logloupe.parse.levels import normalise_level
 from logloupe.parse.timestamps import sanity_check
 
@@ -70,8 +72,16 @@ def decode(line: str | bytes) -> tuple[str, list[str]]:
     return text, flags
 
 
-def parse_line(line: str | bytes, *, now_us: int, default_tz: str = "UTC", hint: str | None = None) -> ParsedLine:
-    """Structure one raw line. ``now_us`` is the observed time; ``hint`` the stream's last format."""
+def parse_line(
+    line: str | bytes,
+    *,
+    now_us: int,
+    default_tz: str = "UTC",
+    hint: str | None = None,
+    custom: Sequence[CustomFormat] = (),
+) -> ParsedLine:
+    """Structure one raw line. ``now_us`` is the observed time; ``hint`` the stream's last format;
+    ``custom`` the source's own named formats (``logloupe.parse.grok``), tried first."""
     text, flags = decode(line)
     if len(text) > MAX_LINE_CHARS:
         text = text[:MAX_LINE_CHARS]
@@ -81,7 +91,7 @@ def parse_line(line: str | bytes, *, now_us: int, default_tz: str = "UTC", hint:
     text = text.rstrip("\r\n")
     if not text.strip():
         return ParsedLine(message="", flags=flags, format="empty")
-    fields = detect(text, now_us=now_us, default_tz=default_tz, hint=hint)
+    fields = detect(text, now_us=now_us, default_tz=default_tz, hint=hint, custom=custom)
     level = level_of(fields)
     if level is None and fields.format == "plain":
         m = _LEVEL_IN_TEXT.search(text, 0, 80)
