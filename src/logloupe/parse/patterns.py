@@ -29,7 +29,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from logloupe.parse.masking import WILDCARD, MiningMasker, shape_key, value_type
+from logloupe.parse.masking import _SHAPE_TABLE, WILDCARD, MiningMasker, value_type
 
 STATE_VERSION = 1
 _MAX_EXTRACT_CHARS = 8192
@@ -259,9 +259,9 @@ class _Tree:
         self.clusters: dict[int, _Cluster] = {}
         self.by_len: dict[int, list[_Cluster]] = {}
         self.signatures: dict[str, int] = {}
-        # shape key -> (cluster id, template version, variable spans, variable types): lines of one
+        # shape key -> (cluster id, template version, variable spans, variable types, template): lines of one
         # shape mask alike and split into variables alike, so the whole answer can be reused.
-        self.fast: dict[bytes, tuple[int, int, list[tuple[int, int]], list[str]]] = {}
+        self.fast: dict[bytes, tuple[int, int, list[tuple[int, int]], list[str], str]] = {}
         # (cluster id, position) -> {word: cluster id holding that word}
         self.variants: dict[tuple[int, int], dict[str, int]] = {}
         self.word_index: dict[str, set[tuple[int, int]]] = {}
@@ -292,15 +292,18 @@ class PatternMiner:
         """Learn from ``message`` and return its pattern (``is_new`` when a cluster was created)."""
         tree = self._trees.get((tenant, service)) or self._tree(tenant, service)
         tree.seq += 1
-        key = shape_key(message)
+        key = message.encode("utf-8", "surrogatepass").translate(_SHAPE_TABLE)
         fast = tree.fast.get(key)
         if fast is not None:
             cluster = tree.clusters.get(fast[0])
             if cluster is not None and cluster.version == fast[1]:
-                self._seen(tree, cluster, message, ts_us)
-                return PatternMatch(
-                    cluster.id, cluster.template, [message[a:b] for a, b in fast[2]], list(fast[3]), False
-                )
+                # the hot path, inlined: most lines of a warm tree end here
+                cluster.count += 1
+                cluster.last_seq = tree.seq
+                if ts_us or len(cluster.samples) < self.config.max_samples:
+                    cluster.count -= 1
+                    self._seen(tree, cluster, message, ts_us)
+                return PatternMatch(fast[0], fast[4], [message[a:b] for a, b in fast[2]], list(fast[3]), False)
         masked, exact = self._mask.mask(message, key)
         created = self._stats["clusters_created"]
         cid = tree.signatures.get(masked)
@@ -338,14 +341,12 @@ class PatternMiner:
         tree = self._trees.get((tenant, service))
         if tree is None:
             return None
-        key = shape_key(message)
+        key = message.encode("utf-8", "surrogatepass").translate(_SHAPE_TABLE)
         fast = tree.fast.get(key)
         if fast is not None:
             cluster = tree.clusters.get(fast[0])
             if cluster is not None and cluster.version == fast[1]:
-                return PatternMatch(
-                    cluster.id, cluster.template, [message[a:b] for a, b in fast[2]], list(fast[3]), False
-                )
+                return PatternMatch(fast[0], fast[4], [message[a:b] for a, b in fast[2]], list(fast[3]), False)
         masked, exact = self._mask.mask(message, key)
         cid = tree.signatures.get(masked)
         cluster = tree.clusters.get(self._resolve(cid)) if cid is not None else None
@@ -832,5 +833,5 @@ class PatternMiner:
         if key is not None:
             if len(tree.fast) >= self.config.max_signatures:
                 tree.fast.clear()
-            tree.fast[key] = (cluster.id, cluster.version, spans, types)
+            tree.fast[key] = (cluster.id, cluster.version, spans, types, template)
         return PatternMatch(cluster.id, template, variables, list(types), is_new)
