@@ -54,7 +54,7 @@ _MINING_RULES: tuple[re.Pattern[str], ...] = (
     # IPv6 (8 groups)
     re.compile(_NB + r"(?:[0-9a-fA-F]{1,4}:){7}[0-9a-fA-F]{1,4}" + _NA),
     # IPv4 with an optional leading slash and optional :port (host:port is one value)
-    re.compile(r"/?" + _NB + r"\d{1,3}(?:\.\d{1,3}){3}(?::\d{1,5})?" + _NA),
+    re.compile(r"/?" + _NB + r"\d{1,3}(?:\.\d{1,3}){3}(?::\d{1,5})?(?![\w]|\.\w)"),
     # Unix paths with at least two segments (or a trailing slash), not URLs
     re.compile(r"(?<![\w:/.\x00])(?:~|\.{1,2})?(?:/+[^\s/:()\[\]{}\"',;<>\x00]+){2,}/?|(?<![\w:/\x00])/[\w.\-@%+~]+/"),
     # host:port, the pair is one value: proxy.cse.cuhk.edu.hk:5070
@@ -62,7 +62,7 @@ _MINING_RULES: tuple[re.Pattern[str], ...] = (
     # host names with a numeric part: cp-1.slowvm1.utah.cloudlab.us, 24-54-76-216.bflony.adelphia.net
     re.compile(
         r"(?<![\w.\-\x00])(?=[\w\-]*(?:^|[\-.])\d|(?=[A-Za-z_\-]*+\d)[\w\-]*+\.)"
-        r"[A-Za-z0-9][\w\-]*(?:\.[A-Za-z][\w\-]*){2,}(?![\w.\-])"
+        r"(?=[\w.\-]*[A-Za-z])[A-Za-z0-9][\w\-]*(?:\.[A-Za-z0-9][\w\-]*){2,}(?![\w.\-])"
     ),
     # booleans are values
     re.compile(r"\b(?:true|false|True|False)\b"),
