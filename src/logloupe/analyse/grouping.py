@@ -20,7 +20,7 @@ Grouper = Callable[[str], tuple[int, str]]
 
 
 class _MinerLike(Protocol):
-    def add(self, message: str, tenant: str = ..., service: str = ...) -> Any: ...
+    def add(self, message: str, *, tenant: str = ..., service: str = ...) -> Any: ...
 
 
 # Applied per whitespace-separated token, and only to tokens holding a digit: most words have
@@ -111,15 +111,10 @@ def miner_adapter(miner: _MinerLike, tenant: str = "default", service: str = "")
 
 
 def default_grouper(tenant: str = "default") -> Grouper:
-    """The project's miner when installed, else the fallback."""
-    try:
-        from logloupe.parse.patterns import PatternMiner  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        return FallbackMiner()
-    try:
-        return miner_adapter(PatternMiner(), tenant=tenant)
-    except TypeError:  # a constructor that needs arguments we do not know about
-        return FallbackMiner()
+    """The project's template miner (parse/patterns.py)."""
+    from logloupe.parse.patterns import PatternMiner
+
+    return miner_adapter(PatternMiner(), tenant=tenant)
 
 
 def open_lines(path: str) -> Iterator[tuple[int, str]]:

@@ -18,6 +18,7 @@ COMMAND_MODULES = [
     "logloupe.cli.auth_commands",
     "logloupe.cli.ai_commands",
     "logloupe.cli.sources_commands",
+    "logloupe.cli.parse_commands",
 ]
 
 

@@ -1,0 +1,127 @@
+"""``parse_line``: the one entry point the pipeline calls for every raw line. Pure; never raises.
+
+Steps: decode (invalid UTF-8 replaced and flagged), drop NULs (flagged), truncate past
+``MAX_LINE_CHARS`` (flagged), strip ANSI colour codes, detect the format and split the fields,
+normalise the level, read the timestamp and apply the sanity window (an impossible time becomes
+the observed time, flagged ``time_replaced`` with a ``time_replaced_reason`` attribute).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from logloupe.model import (
+    FLAG_INVALID_UTF8,
+    FLAG_NUL_BYTES,
+    FLAG_TIME_REPLACED,
+    FLAG_TRUNCATED,
+    Level,
+)
+from logloupe.parse.formats import detect, level_of
+from logloupe.parse.grok import CustomFormat
+from logloupe.parse.levels import normalise_level
+from logloupe.parse.timestamps import sanity_check
+
+# Longest line kept, in characters (after decoding); the rest is cut and the line flagged "truncated".
+MAX_LINE_CHARS = 65_536
+
+# CSI sequences (colours, cursor moves), OSC sequences (titles, hyperlinks) and lone escapes.
+_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
+_LEVEL_IN_TEXT = re.compile(r"\b(TRACE|DEBUG|INFO|NOTICE|WARN|WARNING|ERROR|CRITICAL|FATAL|SEVERE)\b")
+
+
+@dataclass(slots=True)
+class ParsedLine:
+    """One line split into the fields of ``logloupe.model.LogEvent``; ``ts_us`` None: no time found."""
+
+    message: str
+    ts_us: int | None = None
+    level: Level = Level.INFO
+    level_raw: str = ""
+    service: str = ""
+    host: str = ""
+    attributes: dict[str, str] = field(default_factory=dict)
+    trace_id: str = ""
+    span_id: str = ""
+    flags: list[str] = field(default_factory=list)
+    format: str = "plain"
+
+
+def decode(line: str | bytes) -> tuple[str, list[str]]:
+    """Text of a raw line and the flags its decoding earned."""
+    flags: list[str] = []
+    if isinstance(line, bytes | bytearray | memoryview):
+        raw = bytes(line)
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            text = raw.decode("utf-8", "replace")
+            flags.append(FLAG_INVALID_UTF8)
+    else:
+        text = line
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:  # lone surrogates
+            text = text.encode("utf-8", "replace").decode("utf-8")
+            flags.append(FLAG_INVALID_UTF8)
+    if "\x00" in text:
+        text = text.replace("\x00", "")
+        flags.append(FLAG_NUL_BYTES)
+    return text, flags
+
+
+def parse_line(
+    line: str | bytes,
+    *,
+    now_us: int,
+    default_tz: str = "UTC",
+    hint: str | None = None,
+    custom: Sequence[CustomFormat] = (),
+) -> ParsedLine:
+    """Structure one raw line. ``now_us`` is the observed time; ``hint`` the stream's last format;
+    ``custom`` the source's own named formats (``logloupe.parse.grok``), tried first."""
+    text, flags = decode(line)
+    if len(text) > MAX_LINE_CHARS:
+        text = text[:MAX_LINE_CHARS]
+        flags.append(FLAG_TRUNCATED)
+    if "\x1b" in text:
+        text = _ANSI.sub("", text)
+    text = text.rstrip("\r\n")
+    if not text.strip():
+        return ParsedLine(message="", flags=flags, format="empty")
+    fields = detect(text, now_us=now_us, default_tz=default_tz, hint=hint, custom=custom)
+    level = level_of(fields)
+    if level is None and fields.format == "plain":
+        m = _LEVEL_IN_TEXT.search(text, 0, 80)
+        if m is not None:
+            fields.level_raw = m.group(1)
+            level = normalise_level(m.group(1))
+    attributes = fields.attributes
+    ts_us = fields.ts_us
+    if ts_us is not None:
+        checked, reason = sanity_check(ts_us, now_us)
+        if reason is not None:
+            attributes["time_replaced_reason"] = reason
+            attributes["original_time"] = fields.ts_raw or str(ts_us)
+            flags.append(FLAG_TIME_REPLACED)
+            ts_us = checked
+    elif fields.ts_raw:
+        attributes["time_replaced_reason"] = "unparsable_time"
+        attributes["original_time"] = fields.ts_raw
+        flags.append(FLAG_TIME_REPLACED)
+        ts_us = now_us
+    return ParsedLine(
+        message=fields.message,
+        ts_us=ts_us,
+        level=level if level is not None else Level.INFO,
+        level_raw=fields.level_raw,
+        service=fields.service,
+        host=fields.host,
+        attributes=attributes,
+        trace_id=fields.trace_id,
+        span_id=fields.span_id,
+        flags=flags + fields.flags,
+        format=fields.format,
+    )

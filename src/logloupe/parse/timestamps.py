@@ -1,0 +1,291 @@
+"""Timestamps in the many shapes logs write them, to microseconds since the epoch (UTC).
+
+``parse_timestamp(text)`` reads a whole timestamp; ``find_timestamp(line)`` finds one at the start of a
+line (optionally in brackets) and says where it ends. Formats without a year (RFC 3164 ``Jun 14
+15:16:01``, Android ``03-17 16:13:38.811``) take the year of the observed time and roll back a year
+when that would put them more than a day in the future (a December line read in January).
+Formats without a zone use ``default_tz`` (an IANA name or ``UTC``). ``sanity_check`` applies the
+window: a time before ``MIN_YEAR`` or more than ``MAX_FUTURE_S`` ahead of the observed time is
+replaced by the observed time with a reason.
+
+Pure functions: the observed time (``now_us``) is always passed in.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from functools import lru_cache
+
+MIN_YEAR = 1990
+MAX_FUTURE_S = 86_400
+
+_MONTHS = {
+    m: i + 1 for i, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"))
+}
+
+# Zone abbreviations that are unambiguous enough in logs, in minutes east of UTC.
+ZONE_OFFSETS: dict[str, int] = {
+    "UTC": 0, "GMT": 0, "Z": 0, "UT": 0, "WET": 0, "WEST": 60, "BST": 60, "CET": 60, "CEST": 120,
+    "MET": 60, "MEST": 120, "EET": 120, "EEST": 180, "MSK": 180, "IST": 330, "SGT": 480, "HKT": 480,
+    "CST": -360, "CDT": -300, "EST": -300, "EDT": -240, "MST": -420, "MDT": -360, "PST": -480,
+    "PDT": -420, "AKST": -540, "AKDT": -480, "HST": -600, "JST": 540, "KST": 540, "AEST": 600,
+    "AEDT": 660, "ACST": 570, "AWST": 480, "NZST": 720, "NZDT": 780, "BRT": -180, "ART": -180,
+}  # fmt: skip
+
+
+@lru_cache(maxsize=256)
+def zone(name: str) -> tzinfo:
+    """A tzinfo for an IANA name, an abbreviation from ZONE_OFFSETS or an offset like ``+05:30``;
+    unknown names are UTC."""
+    if not name or name.upper() in ("UTC", "Z", "GMT"):
+        return UTC
+    if name.upper() in ZONE_OFFSETS:
+        return timezone(timedelta(minutes=ZONE_OFFSETS[name.upper()]))
+    off = _parse_offset(name)
+    if off is not None:
+        return timezone(timedelta(minutes=off))
+    try:
+        from zoneinfo import ZoneInfo
+
+        return ZoneInfo(name)
+    except Exception:  # unknown or unavailable zone database: fall back to UTC
+        return UTC
+
+
+_OFFSET = re.compile(r"^([+-])(\d{2}):?(\d{2})?$")
+
+
+def _parse_offset(text: str) -> int | None:
+    m = _OFFSET.match(text)
+    if m is None:
+        return None
+    minutes = int(m.group(2)) * 60 + int(m.group(3) or 0)
+    if minutes > 18 * 60:
+        return None
+    return -minutes if m.group(1) == "-" else minutes
+
+
+def _micros(dt: datetime) -> int:
+    delta = dt - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def _frac_us(frac: str | None) -> int:
+    if not frac:
+        return 0
+    return int((frac + "000000")[:6])
+
+
+def _build(
+    year: int,
+    month: int,
+    day: int,
+    hour: int,
+    minute: int,
+    second: int,
+    frac: str | None,
+    tz: str | None,
+    default_tz: str,
+) -> int | None:
+    try:
+        if second == 60:  # leap second
+            second = 59
+        dt = datetime(year, month, day, hour, minute, second, _frac_us(frac))
+    except ValueError:
+        return None
+    zone_info = zone(tz) if tz else zone(default_tz)
+    try:
+        aware = dt.replace(tzinfo=zone_info)
+        return _micros(aware)
+    except (OverflowError, ValueError):
+        return None
+
+
+def _year_for(month: int, day: int, now_us: int | None, default_tz: str) -> int:
+    """Year for a date written without one: the observed year, or the one before when the date
+    would otherwise lie more than a day ahead (December lines read in January)."""
+    now = datetime.fromtimestamp((now_us or 0) / 1_000_000, tz=UTC) if now_us else datetime.now(UTC)
+    year = now.year
+    try:
+        candidate = datetime(year, month, day, tzinfo=UTC)
+    except ValueError:
+        return year
+    if candidate - now > timedelta(days=1):
+        return year - 1
+    return year
+
+
+_Builder = Callable[["re.Match[str]", int | None, str], int | None]
+_TZ = (
+    r"(?:\s?(?P<tz>Z|[+-]\d{2}(?::?\d{2})?(?![\d:])|(?:"
+    + "|".join(sorted((k for k in ZONE_OFFSETS if k != "Z"), key=len, reverse=True))
+    + r")\b))?"
+)
+_FRAC = r"(?:[.,](?P<frac>\d{1,9}))?"
+_HMS = r"(?P<H>\d{1,2}):(?P<M>\d{2})(?::(?P<S>\d{2}))?" + _FRAC
+_MON = r"(?P<mon>Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*\.?"
+_DOW = r"(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]*,?\s+)"
+
+
+def _ymd(m: re.Match[str], now_us: int | None, default_tz: str, *, year: int | None = None) -> int | None:
+    g = m.groupdict()
+    if year is None:
+        y = g.get("y")
+        if y is None:
+            return None
+        year = int(y)
+        if len(y) == 2:
+            year += 2000 if year < 70 else 1900
+    month = _MONTHS[g["mon"][:3].lower()] if g.get("mon") else int(g["m"])
+    hour = int(g.get("H") or 0)
+    if g.get("ampm"):
+        ampm = g["ampm"].upper()
+        if ampm == "PM" and hour < 12:
+            hour += 12
+        elif ampm == "AM" and hour == 12:
+            hour = 0
+    return _build(
+        year,
+        month,
+        int(g["d"]),
+        hour,
+        int(g.get("M") or 0),
+        int(g.get("S") or 0),
+        g.get("frac"),
+        g.get("tz"),
+        default_tz,
+    )
+
+
+def _yearless(m: re.Match[str], now_us: int | None, default_tz: str) -> int | None:
+    g = m.groupdict()
+    month = _MONTHS[g["mon"][:3].lower()] if g.get("mon") else int(g["m"])
+    try:
+        day = int(g["d"])
+    except (TypeError, ValueError):
+        return None
+    return _ymd(m, now_us, default_tz, year=_year_for(month, day, now_us, default_tz))
+
+
+def _epoch(m: re.Match[str], now_us: int | None, default_tz: str) -> int | None:
+    whole, frac = m.group("epoch"), m.group("efrac")
+    n = len(whole)
+    if n <= 10:  # seconds
+        return int(whole) * 1_000_000 + _frac_us(frac)
+    if n <= 13:  # milliseconds
+        return int(whole) * 1000
+    if n <= 16:  # microseconds
+        return int(whole)
+    return int(whole) // 1000  # nanoseconds
+
+
+# (name, regex, builder). Every regex is anchored at the start; ``find_timestamp`` tries them in order.
+FORMATS: list[tuple[str, re.Pattern[str], _Builder]] = []
+
+
+def _add(name: str, pattern: str, builder: _Builder) -> None:
+    FORMATS.append((name, re.compile(pattern), builder))
+
+
+_D = r"(?P<d>\d{1,2})"
+# ISO 8601 / RFC 3339 and their relatives
+_add("iso8601", r"(?P<y>\d{4})-(?P<m>\d{2})-(?P<d>\d{2})[T ]" + _HMS + _TZ, _ymd)
+_add(
+    "iso8601_basic",
+    r"(?P<y>\d{4})(?P<m>\d{2})(?P<d>\d{2})T(?P<H>\d{2})(?P<M>\d{2})(?P<S>\d{2})" + _FRAC + _TZ,
+    _ymd,
+)
+_add(
+    "bgl",
+    r"(?P<y>\d{4})-(?P<m>\d{2})-(?P<d>\d{2})-(?P<H>\d{2})\.(?P<M>\d{2})\.(?P<S>\d{2})(?:\.(?P<frac>\d{1,9}))?",
+    _ymd,
+)
+_add("slash_ymd", r"(?P<y>\d{4})/(?P<m>\d{2})/(?P<d>\d{2})[ T:]" + _HMS + _TZ, _ymd)
+_add("dot_ymd", r"(?P<y>\d{4})\.(?P<m>\d{2})\.(?P<d>\d{2})[ T]" + _HMS + _TZ, _ymd)
+_add(
+    "healthapp",
+    r"(?P<y>\d{4})(?P<m>\d{2})(?P<d>\d{2})-(?P<H>\d{1,2}):(?P<M>\d{2}):(?P<S>\d{2})(?::(?P<frac>\d{1,3}))?",
+    _ymd,
+)
+_add("yymmdd_hhmmss", r"(?P<y>\d{2})(?P<m>\d{2})(?P<d>\d{2}) (?P<H>\d{2})(?P<M>\d{2})(?P<S>\d{2})\b", _ymd)
+_add("yy_slash", r"(?P<y>\d{2})/(?P<m>\d{2})/(?P<d>\d{2}) " + _HMS, _ymd)
+_add("iso_date", r"(?P<y>\d{4})-(?P<m>\d{2})-(?P<d>\d{2})(?![\d:T])", _ymd)
+# CLF (Apache/Nginx access): 10/Oct/2000:13:55:36 -0700
+_add("clf", _D + r"/" + _MON + r"/(?P<y>\d{4}):" + _HMS + _TZ, _ymd)
+# RFC 2822 / HTTP date: Sun, 04 Dec 2005 04:47:44 GMT
+_add("rfc2822", _DOW + r"?" + _D + r"\s+" + _MON + r"\s+(?P<y>\d{4})\s+" + _HMS + _TZ, _ymd)
+# ctime / Apache error: Sun Dec 04 04:47:44 2005, Mon Jan  2 15:04:05 MST 2006
+_add("ctime", _DOW + r"?" + _MON + r"\s+" + _D + r"\s+" + _HMS + _TZ + r"\s+(?P<y>\d{4})", _ymd)
+# Java/US long form: Jan 2, 2006 3:04:05 PM
+_add(
+    "java_long",
+    _MON + r"\s+" + _D + r",\s+(?P<y>\d{4})\s+" + _HMS + r"(?:\s*(?P<ampm>[AaPp][Mm]))?" + _TZ,
+    _ymd,
+)
+# Tomcat / Oracle: 02-Jan-2006 15:04:05.000
+_add("dd_mon_yyyy", _D + r"-" + _MON + r"-(?P<y>\d{4})[ :]" + _HMS + _TZ, _ymd)
+# numeric day-first / month-first with a year: 25.12.2023 10:00:00, 12/25/2023 10:00:00 PM
+_add("dmy_dots", _D + r"\.(?P<m>\d{1,2})\.(?P<y>\d{4})[ ,]+" + _HMS + _TZ, _ymd)
+_add(
+    "mdy_slash",
+    r"(?P<m>\d{1,2})/" + _D + r"/(?P<y>\d{4})[ ,:]+" + _HMS + r"(?:\s*(?P<ampm>[AaPp][Mm]))?" + _TZ,
+    _ymd,
+)
+# RFC 3164 syslog, no year: Jun 14 15:16:01 (with optional zone)
+_add("rfc3164", _MON + r"\s+" + _D + r"\s+" + _HMS + _TZ, _yearless)
+# Android logcat, no year: 03-17 16:13:38.811
+_add("android", r"(?P<m>\d{2})-(?P<d>\d{2})\s+" + _HMS, _yearless)
+# Proxifier, no year: 10.30 16:49:06
+_add("mm_dd_dot", r"(?P<m>\d{2})\.(?P<d>\d{2})\s+" + _HMS, _yearless)
+# epoch seconds / ms / µs / ns, optionally with a fraction (seconds only)
+_add("epoch", r"(?P<epoch>\d{9,10}|\d{12,13}|\d{15,16}|\d{18,19})(?:\.(?P<efrac>\d{1,9}))?(?![\d.])", _epoch)
+
+
+def find_timestamp(
+    line: str, *, now_us: int | None = None, default_tz: str = "UTC", allow_epoch: bool = True
+) -> tuple[int, int, str] | None:
+    """A timestamp at the start of ``line`` (after optional ``[``): (ts_us, end offset, format name)."""
+    start = 0
+    bracket = line[:1] in "[("
+    if bracket:
+        start = 1
+    for name, pattern, builder in FORMATS:
+        if name == "epoch" and not allow_epoch:
+            continue
+        m = pattern.match(line, start)
+        if m is None:
+            continue
+        ts = builder(m, now_us, default_tz)
+        if ts is None:
+            continue
+        end = m.end()
+        if bracket and line[end : end + 1] in "])":
+            end += 1
+        return ts, end, name
+    return None
+
+
+def parse_timestamp(text: str, *, now_us: int | None = None, default_tz: str = "UTC") -> int | None:
+    """A whole string as a timestamp (any of ``FORMATS``), in µs since the epoch; None otherwise."""
+    text = text.strip()
+    if not text:
+        return None
+    found = find_timestamp(text, now_us=now_us, default_tz=default_tz)
+    if found is None:
+        return None
+    ts, end, _ = found
+    rest = text[end:].strip()
+    if rest and rest not in ("]", ")"):
+        return None
+    return ts
+
+
+def sanity_check(ts_us: int, now_us: int) -> tuple[int, str | None]:
+    """Keep ``ts_us`` when plausible; otherwise the observed time and the reason."""
+    if ts_us > now_us + MAX_FUTURE_S * 1_000_000:
+        return now_us, "time_in_future"
+    if ts_us < _micros(datetime(MIN_YEAR, 1, 1, tzinfo=UTC)):
+        return now_us, "time_before_1990"
+    return ts_us, None
