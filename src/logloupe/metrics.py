@@ -35,3 +35,15 @@ INGEST_LATENCY = Histogram(
 STORE_INSERT_SECONDS = Histogram(
     "logloupe_store_insert_seconds", "Duration of one batched insert into the event store.", registry=REGISTRY
 )
+ANOMALIES = Counter(
+    "logloupe_anomalies",
+    "Anomalies at or above the threshold, stored and published, by tenant and kind.",
+    ["tenant", "kind"],
+    registry=REGISTRY,
+)
+ANOMALY_SKIPPED = Counter(
+    "logloupe_anomaly_skipped_events",
+    "Stored events the anomaly detectors did not see, by reason.",
+    ["reason"],
+    registry=REGISTRY,
+)

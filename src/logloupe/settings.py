@@ -67,6 +67,17 @@ class Settings(BaseSettings):
     writer_queue_events: int = Field(
         default=500000, ge=1000, description="Events queued for the store writer before producers wait."
     )
+    anomaly_threshold: float = Field(
+        default=0.7, ge=0.0, le=1.0, description="Anomalies scoring at or above this are stored and published."
+    )
+    anomaly_tick_s: float = Field(
+        default=10.0, gt=0, description="Seconds between the detectors' silence and rate checks when no events come."
+    )
+    anomaly_session_key: str = Field(
+        default="trace_id",
+        description="Attribute whose value names an event's session (block, request or trace id); "
+        "`trace_id` is the trace_id field; empty turns session scoring off.",
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -28,6 +28,7 @@ ROUTER_MODULES = [
     "logloupe.serve.api.logs",
     "logloupe.serve.api.saved_searches",
     "logloupe.serve.api.metrics",
+    "logloupe.serve.api.anomalies",
 ]
 
 
