@@ -149,7 +149,7 @@ class AnomalyRecords:
         """Per service and bucket of ``step_s`` seconds: the highest score and the count."""
         t = anomalies.c
         step_us = step_s * 1_000_000
-        bucket = (t.ts / sa.literal(step_us, sa.BigInteger)).label("b")
+        bucket = (t.ts // sa.literal(step_us, sa.BigInteger)).label("b")
         q = (
             sa.select(t.service, bucket, sa.func.max(t.score).label("score"), sa.func.count().label("n"))
             .where(t.tenant == tenant, t.ts >= from_us, t.ts <= to_us)
