@@ -2,12 +2,15 @@
 and published.
 
 ``LiveDetection.on_stored`` is a ``StoreWriter.after_store`` hook, so it runs on the ingest path
-(the writer's thread, before the batch is acknowledged). It only counts: one lock, one
-``OnlineDetector.observe`` per event, and the (tenant, service, session, pattern, event) of
-events carrying a session key appended to a bounded queue. Anomalies it reveals are rare; they
-are stored and published right there, so they are visible when the ingest request returns.
-The session tracker (which may close sessions and fit models) is fed from that queue by the
-ticker thread, off the ingest path; the same thread calls ``tick(now)`` every ``tick_s``.
+(the writer's thread, before the batch is acknowledged). It only queues the batch (O(1)); a
+detection thread runs ``OnlineDetector.observe`` over it, while the writer's next insert runs in
+chDB without the GIL, and stores and publishes the anomalies found. The queue is bounded in
+events: when detection falls behind by ``max_queued`` events the hook waits, so the writer
+slows to detection speed instead of memory growing or events going unseen. Events carrying a
+session key go on to the session tracker (which may close sessions and fit models) from the same
+thread. Every ``tick_s`` the thread calls ``tick(now)`` so that silence is noticed when no
+events come at all. ``flush()`` and ``tick(now_us)`` run the same steps in the caller's thread,
+with an explicit clock for tests.
 
 Events without a pattern id (no template miner in the pipeline yet) are keyed by a message
 fingerprint instead: the message with every token holding a digit masked, hashed to 64 bits.
@@ -42,6 +45,7 @@ FINGERPRINT_CHARS = 512
 EXAMPLE_CHARS = 300
 MAX_EXAMPLES = 200_000
 SESSION_QUEUE_MAX = 200_000
+FINGERPRINT_CACHE = 50_000
 
 
 def fingerprint(message: str) -> int:
@@ -63,6 +67,7 @@ class LiveDetection:
         online: OnlineSettings | None = None,
         tracker: TrackerSettings | None = None,
         clock_us: Callable[[], int] = lambda: time.time_ns() // 1000,
+        max_queued: int = 500_000,
     ) -> None:
         self.records = records
         self.threshold = threshold
@@ -74,22 +79,65 @@ class LiveDetection:
         self.online = OnlineDetector(replace(online, threshold=threshold))
         self.tracker = SessionTracker(replace(tracker, threshold=threshold))
         self.clock_us = clock_us
-        self._lock = threading.Lock()  # the online detector: writer thread, ticker, feedback
+        self._lock = threading.Lock()  # the online detector: worker, tick, feedback
         self._tracker_lock = threading.Lock()
+        self._process_lock = threading.Lock()  # one consumer of the batch queue at a time, in order
+        self._cond = threading.Condition()
+        self._batches: deque[Sequence[LogEvent]] = deque()
+        self._queued = 0
+        self.max_queued = max_queued
         self._sessions: deque[tuple[str, str, str, int, int, str]] = deque()
         self._session_mutes: set[tuple[str, str, str, int]] = set()
         # (tenant, service, pattern id) -> (example message, "pattern" or "fingerprint")
         self._examples: dict[tuple[str, str, int], tuple[str, str]] = {}
+        self._fingerprints: dict[str, int] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.observed = 0
 
     # -- the after_store hook -----------------------------------------------------------------
     def on_stored(self, events: Sequence[LogEvent]) -> None:
+        """Queues a stored batch for the detection thread: O(1) on the writer's thread. When
+        ``max_queued`` events wait already, it waits for room (backpressure, nothing dropped);
+        without a running thread it detects inline."""
+        if not events:
+            return
+        with self._cond:
+            while self._queued >= self.max_queued and self._thread is not None and not self._stop.is_set():
+                self._cond.wait(0.1)
+            self._batches.append(events)
+            self._queued += len(events)
+            self._cond.notify_all()
+        if self._thread is None:
+            self.flush()
+
+    def flush(self) -> list[StoredAnomaly]:
+        """Runs the detectors over every queued batch now; stores and publishes what they found."""
+        stored: list[StoredAnomaly] = []
+        with self._process_lock:
+            while True:
+                with self._cond:
+                    if not self._batches:
+                        break
+                    batch = self._batches.popleft()
+                found = self._observe(batch)
+                with self._cond:
+                    self._queued -= len(batch)
+                    self._cond.notify_all()
+                if found:
+                    stored += self._publish(found)
+        return stored
+
+    @property
+    def queued(self) -> int:
+        return self._queued
+
+    def _observe(self, events: Sequence[LogEvent]) -> list[Anomaly]:
         found: list[Anomaly] = []
         key = self.session_key
         sessions = self._sessions
         examples = self._examples
+        prints = self._fingerprints
         skipped = 0
         with self._lock:
             observe = self.online.observe
@@ -97,7 +145,13 @@ class LiveDetection:
                 pid = e.pattern_id
                 source = "pattern"
                 if not pid:
-                    pid = fingerprint(e.message)
+                    message = e.message
+                    pid = prints.get(message, 0)
+                    if not pid:
+                        pid = fingerprint(message)
+                        if len(prints) >= FINGERPRINT_CACHE:
+                            prints.clear()
+                        prints[message] = pid
                     source = "fingerprint"
                 ex_key = (e.tenant, e.service, pid)
                 if ex_key not in examples and len(examples) < MAX_EXAMPLES:
@@ -116,20 +170,21 @@ class LiveDetection:
             self.observed += len(events)
         if skipped:
             ANOMALY_SKIPPED.labels("session_queue_full").inc(skipped)
-        if found:
-            self._publish(found)
+        return found
 
     # -- ticking ------------------------------------------------------------------------------
     def tick(self, now_us: int | None = None) -> list[StoredAnomaly]:
-        """Feeds queued session events to the tracker, closes every bucket and idle session that
-        ended before ``now_us`` (default: the clock), stores and publishes what surfaced."""
+        """Detects over the queued batches, feeds queued session events to the tracker, closes
+        every bucket and idle session that ended before ``now_us`` (default: the clock), stores
+        and publishes what surfaced."""
         now = self.clock_us() if now_us is None else now_us
+        stored = self.flush()
         found = self._drain_sessions()
         with self._lock:
             found += self.online.tick(now)
         with self._tracker_lock:
             found += self.tracker.tick(now)
-        return self._publish(found)
+        return stored + self._publish(found)
 
     def _drain_sessions(self) -> list[Anomaly]:
         found: list[Anomaly] = []
@@ -143,26 +198,35 @@ class LiveDetection:
 
     def start(self) -> None:
         if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="logloupe-anomaly-ticker", daemon=True)
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, name="logloupe-anomaly-detection", daemon=True)
             self._thread.start()
 
     def stop(self, timeout_s: float = 10.0) -> None:
+        """Stops the thread after it has detected over what was queued."""
         self._stop.set()
+        with self._cond:
+            self._cond.notify_all()
         if self._thread is not None:
             self._thread.join(timeout_s)
             self._thread = None
+        self.flush()
 
     def _run(self) -> None:
         next_tick = time.monotonic() + self.tick_s
-        while not self._stop.wait(min(self.tick_s, 0.5)):
+        while not self._stop.is_set():
+            with self._cond:
+                if not self._batches and not self._stop.is_set():
+                    self._cond.wait(max(0.0, min(next_tick - time.monotonic(), 0.5)))
             try:
+                self.flush()
                 if time.monotonic() >= next_tick:
                     next_tick = time.monotonic() + self.tick_s
                     self.tick()
                 elif self._sessions:
                     self._publish(self._drain_sessions())
-            except Exception:  # the ticker must outlive one bad tick
-                log.exception("anomaly tick failed")
+            except Exception:  # the thread must outlive one bad batch or tick
+                log.exception("anomaly detection failed")
 
     # -- results ------------------------------------------------------------------------------
     def _publish(self, found: list[Anomaly]) -> list[StoredAnomaly]:
