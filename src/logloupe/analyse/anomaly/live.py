@@ -7,10 +7,10 @@ detection thread runs ``OnlineDetector.observe`` over it, while the writer's nex
 chDB without the GIL, and stores and publishes the anomalies found. The queue is bounded in
 events: when detection falls behind by ``max_queued`` events the hook waits, so the writer
 slows to detection speed instead of memory growing or events going unseen. Events carrying a
-session key go on to the session tracker (which may close sessions and fit models) from the same
-thread. Every ``tick_s`` the thread calls ``tick(now)`` so that silence is noticed when no
-events come at all. ``flush()`` and ``tick(now_us)`` run the same steps in the caller's thread,
-with an explicit clock for tests.
+session key go on to the session tracker (which may close sessions and fit models) through a
+bounded queue, on a thread of its own. Every ``tick_s`` both threads tick their detector, so that
+silence is noticed when no events come at all and idle sessions close. ``flush()`` and
+``tick(now_us)`` run the same steps in the caller's thread, with an explicit clock for tests.
 
 Events without a pattern id (no template miner in the pipeline yet) are keyed by a message
 fingerprint instead: the message with every token holding a digit masked, hashed to 64 bits.
@@ -93,6 +93,7 @@ class LiveDetection:
         self._fingerprints: dict[str, int] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._session_thread: threading.Thread | None = None
         self.observed = 0
 
     # -- the after_store hook -----------------------------------------------------------------
@@ -201,15 +202,22 @@ class LiveDetection:
             self._stop.clear()
             self._thread = threading.Thread(target=self._run, name="logloupe-anomaly-detection", daemon=True)
             self._thread.start()
+            # Sessions on their own thread: a slow tracker (model fits, many open sessions) skips
+            # session events (counted) instead of holding up detection and, through it, ingest.
+            self._session_thread = threading.Thread(
+                target=self._run_sessions, name="logloupe-anomaly-sessions", daemon=True
+            )
+            self._session_thread.start()
 
     def stop(self, timeout_s: float = 10.0) -> None:
-        """Stops the thread after it has detected over what was queued."""
+        """Stops the threads after they have detected over what was queued."""
         self._stop.set()
         with self._cond:
             self._cond.notify_all()
-        if self._thread is not None:
-            self._thread.join(timeout_s)
-            self._thread = None
+        for thread in (self._thread, self._session_thread):
+            if thread is not None:
+                thread.join(timeout_s)
+        self._thread = self._session_thread = None
         self.flush()
 
     def _run(self) -> None:
@@ -222,11 +230,24 @@ class LiveDetection:
                 self.flush()
                 if time.monotonic() >= next_tick:
                     next_tick = time.monotonic() + self.tick_s
-                    self.tick()
-                elif self._sessions:
-                    self._publish(self._drain_sessions())
+                    with self._lock:
+                        found = self.online.tick(self.clock_us())
+                    self._publish(found)
             except Exception:  # the thread must outlive one bad batch or tick
                 log.exception("anomaly detection failed")
+
+    def _run_sessions(self) -> None:
+        next_tick = time.monotonic() + self.tick_s
+        while not self._stop.wait(min(self.tick_s, 0.2)):
+            try:
+                found = self._drain_sessions()
+                if time.monotonic() >= next_tick:
+                    next_tick = time.monotonic() + self.tick_s
+                    with self._tracker_lock:
+                        found += self.tracker.tick(self.clock_us())
+                self._publish(found)
+            except Exception:
+                log.exception("session tracking failed")
 
     # -- results ------------------------------------------------------------------------------
     def _publish(self, found: list[Anomaly]) -> list[StoredAnomaly]:
