@@ -98,3 +98,22 @@ def test_fingerprints_mask_variable_tokens_and_are_stable() -> None:
     assert a != fingerprint("Deleting block blk_123 file /data/1")
     assert a == 0x9D58333DDC36E9E8  # pinned: stored anomalies and replayed mutes name fingerprints
     assert fingerprint("") != 0
+
+
+def test_ticks_follow_event_time_during_a_backfill(tmp_path: Path) -> None:
+    meta = MetaStore(tmp_path / "meta.db")
+    wall = [T0 + 2 * 86400 * 1_000_000]  # "now": the events below are two days old
+    live = LiveDetection(AnomalyRecords(meta.engine), session_key="", clock_us=lambda: wall[0])
+    assert live.event_clock() == wall[0]
+    minute = 60_000_000
+    for m in range(120):  # two hours of history arriving in a backfill, 20 events a minute
+        batch = [_event(m * 100 + i, f"tick {i} done", "", T0 + m * minute + i * 1_000_000) for i in range(20)]
+        live.on_stored(batch)
+        wall[0] += 1_000_000
+        assert live.tick() == [], "a wall-clock tick here would call the service silent"
+        assert live.event_clock() == T0 + m * minute + 19 * 1_000_000 + 1_000_000
+    # Then nothing at all: the clock runs on with the wall, and the silence is reported.
+    wall[0] += 10 * minute
+    stored = live.tick()
+    assert [s.anomaly.kind for s in stored] == ["silence"]
+    meta.close()

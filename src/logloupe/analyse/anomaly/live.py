@@ -46,6 +46,7 @@ EXAMPLE_CHARS = 300
 MAX_EXAMPLES = 200_000
 SESSION_QUEUE_MAX = 200_000
 FINGERPRINT_CACHE = 50_000
+SESSION_DRAIN_STEP = 5_000
 
 
 def fingerprint(message: str) -> int:
@@ -95,6 +96,9 @@ class LiveDetection:
         self._thread: threading.Thread | None = None
         self._session_thread: threading.Thread | None = None
         self.observed = 0
+        # Event time, as of the wall time it was seen: the clock ticks follow (see ``event_clock``).
+        self._event_us = 0
+        self._event_wall_us = 0
 
     # -- the after_store hook -----------------------------------------------------------------
     def on_stored(self, events: Sequence[LogEvent]) -> None:
@@ -140,9 +144,12 @@ class LiveDetection:
         examples = self._examples
         prints = self._fingerprints
         skipped = 0
+        latest = 0
         with self._lock:
             observe = self.online.observe
             for e in events:
+                if e.ts_us > latest:
+                    latest = e.ts_us
                 pid = e.pattern_id
                 source = "pattern"
                 if not pid:
@@ -169,17 +176,33 @@ class LiveDetection:
                         else:
                             skipped += 1
             self.observed += len(events)
+            wall = self.clock_us()
+            self._event_us = max(self._event_us, min(latest, wall))
+            self._event_wall_us = wall
         if skipped:
             ANOMALY_SKIPPED.labels("session_queue_full").inc(skipped)
         return found
 
     # -- ticking ------------------------------------------------------------------------------
+    def event_clock(self) -> int:
+        """The time the threads tick at: the latest event time seen (never ahead of the wall
+        clock), advanced by the wall time since it was seen, and never past the wall clock.
+
+        Live, that is about now. While old logs are loaded (a backfill, a replay, the demo's
+        history) it stays with the events, so a wall-clock tick does not declare every service
+        silent and then lump the rest of the backfill into one bucket; when events stop coming
+        at all it runs on with the wall clock, so silence is still noticed."""
+        wall = self.clock_us()
+        if not self._event_wall_us:
+            return wall
+        return min(wall, self._event_us + max(0, wall - self._event_wall_us))
+
     def tick(self, now_us: int | None = None) -> list[StoredAnomaly]:
         """Detects over the queued batches, feeds queued session events to the tracker, closes
         every bucket and idle session that ended before ``now_us`` (default: the clock), stores
         and publishes what surfaced."""
-        now = self.clock_us() if now_us is None else now_us
         stored = self.flush()
+        now = self.event_clock() if now_us is None else now_us
         found = self._drain_sessions()
         with self._lock:
             found += self.online.tick(now)
@@ -187,12 +210,14 @@ class LiveDetection:
             found += self.tracker.tick(now)
         return stored + self._publish(found)
 
-    def _drain_sessions(self) -> list[Anomaly]:
+    def _drain_sessions(self, limit: int | None = None) -> list[Anomaly]:
         found: list[Anomaly] = []
         sessions = self._sessions
+        left = len(sessions) if limit is None else limit
         with self._tracker_lock:
             add = self.tracker.add
-            while sessions:
+            while sessions and left > 0:
+                left -= 1
                 tenant, service, key, ts_us, pid, event_id = sessions.popleft()
                 found += add(tenant, service, key, ts_us, pid, event_id)
         return found
@@ -231,20 +256,20 @@ class LiveDetection:
                 if time.monotonic() >= next_tick:
                     next_tick = time.monotonic() + self.tick_s
                     with self._lock:
-                        found = self.online.tick(self.clock_us())
+                        found = self.online.tick(self.event_clock())
                     self._publish(found)
             except Exception:  # the thread must outlive one bad batch or tick
                 log.exception("anomaly detection failed")
 
     def _run_sessions(self) -> None:
         next_tick = time.monotonic() + self.tick_s
-        while not self._stop.wait(min(self.tick_s, 0.2)):
+        while not self._stop.wait(0.0 if len(self._sessions) > SESSION_DRAIN_STEP else min(self.tick_s, 0.2)):
             try:
-                found = self._drain_sessions()
+                found = self._drain_sessions(limit=SESSION_DRAIN_STEP)  # so that stop() is prompt
                 if time.monotonic() >= next_tick:
                     next_tick = time.monotonic() + self.tick_s
                     with self._tracker_lock:
-                        found += self.tracker.tick(self.clock_us())
+                        found += self.tracker.tick(self.event_clock())
                 self._publish(found)
             except Exception:
                 log.exception("session tracking failed")
