@@ -47,3 +47,9 @@ ANOMALY_SKIPPED = Counter(
     ["reason"],
     registry=REGISTRY,
 )
+ANOMALIES_REPEATED = Counter(
+    "logloupe_anomalies_repeated",
+    "Anomalies not stored because the same kind, service and pattern was stored within anomaly_repeat_s.",
+    ["tenant", "kind"],
+    registry=REGISTRY,
+)

@@ -73,6 +73,12 @@ class Settings(BaseSettings):
     anomaly_tick_s: float = Field(
         default=10.0, gt=0, description="Seconds between the detectors' silence and rate checks when no events come."
     )
+    anomaly_repeat_s: float = Field(
+        default=600.0,
+        ge=0,
+        description="An anomaly of the same kind, service and pattern as one stored less than this before "
+        "(in event time) is counted, not stored again.",
+    )
     anomaly_session_key: str = Field(
         default="trace_id",
         description="Attribute whose value names an event's session (block, request or trace id); "

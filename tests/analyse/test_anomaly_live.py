@@ -87,8 +87,28 @@ def test_session_feedback_mutes_session_anomalies(tmp_path: Path) -> None:
     live.on_stored(_session(98, T0 + 600 * 1_000_000, bad))
     assert live.tick(T0 + 800 * 1_000_000) == []
     live.feedback(first[0].anomaly, real=True)
-    live.on_stored(_session(97, T0 + 900 * 1_000_000, bad))
-    assert len(live.tick(T0 + 1100 * 1_000_000)) == 1
+    live.on_stored(_session(97, T0 + 1000 * 1_000_000, bad))
+    assert len(live.tick(T0 + 1200 * 1_000_000)) == 1
+    meta.close()
+
+
+def test_repeats_within_repeat_s_are_counted_not_stored(tmp_path: Path) -> None:
+    meta = MetaStore(tmp_path / "meta.db")
+    live = LiveDetection(
+        AnomalyRecords(meta.engine),
+        session_key="block_id",
+        tracker=TrackerSettings(idle_close_s=60, train_sessions=40),
+        repeat_s=600,
+    )
+    for n in range(60):
+        live.on_stored(_session(n, T0 + n * 1_000_000, NORMAL))
+    live.tick(T0 + 200 * 1_000_000)
+    bad = [NORMAL[0], "Exception in receiveBlock for block blk_99 java.io.IOException"]
+    for n, at_s in ((99, 300), (98, 400), (97, 500), (96, 1000)):
+        live.on_stored(_session(n, T0 + at_s * 1_000_000, bad))
+        live.tick(T0 + (at_s + 90) * 1_000_000)
+    stored = AnomalyRecords(meta.engine).find("t")
+    assert sorted(a.details["summary"].split()[1] for a in stored) == ["blk_96", "blk_99"]
     meta.close()
 
 

@@ -31,7 +31,7 @@ from typing import Any
 
 from logloupe.analyse.anomaly.online import OnlineDetector, OnlineSettings
 from logloupe.analyse.anomaly.tracker import SessionTracker, TrackerSettings
-from logloupe.metrics import ANOMALIES, ANOMALY_SKIPPED
+from logloupe.metrics import ANOMALIES, ANOMALIES_REPEATED, ANOMALY_SKIPPED
 from logloupe.model import Anomaly, LogEvent, format_pattern_id
 from logloupe.store.anomalies import AnomalyRecords, StoredAnomaly
 
@@ -69,6 +69,7 @@ class LiveDetection:
         tracker: TrackerSettings | None = None,
         clock_us: Callable[[], int] = lambda: time.time_ns() // 1000,
         max_queued: int = 500_000,
+        repeat_s: float = 600.0,
     ) -> None:
         self.records = records
         self.threshold = threshold
@@ -96,6 +97,9 @@ class LiveDetection:
         self._thread: threading.Thread | None = None
         self._session_thread: threading.Thread | None = None
         self.observed = 0
+        self.repeat_us = int(repeat_s * 1_000_000)
+        self._publish_lock = threading.Lock()
+        self._last_stored: dict[tuple[str, str, str, int], int] = {}
         # Event time, as of the wall time it was seen: the clock ticks follow (see ``event_clock``).
         self._event_us = 0
         self._event_wall_us = 0
@@ -276,7 +280,23 @@ class LiveDetection:
 
     # -- results ------------------------------------------------------------------------------
     def _publish(self, found: list[Anomaly]) -> list[StoredAnomaly]:
-        keep = [a for a in found if a.score >= self.threshold and _mute_key(a) not in self._session_mutes]
+        keep = []
+        with self._publish_lock:
+            for a in found:
+                if a.score < self.threshold:
+                    continue
+                key = _mute_key(a)
+                if key in self._session_mutes:
+                    continue
+                # The same thing again (kind, service, pattern) within repeat_s is counted, not stored.
+                last = self._last_stored.get(key)
+                if last is not None and abs(a.ts_us - last) < self.repeat_us:
+                    ANOMALIES_REPEATED.labels(a.tenant, a.kind).inc()
+                    continue
+                if len(self._last_stored) >= MAX_EXAMPLES:
+                    self._last_stored.clear()
+                self._last_stored[key] = a.ts_us
+                keep.append(a)
         if not keep:
             return []
         stored = self.records.insert([(a, self.explain(a)) for a in keep])

@@ -39,6 +39,7 @@ def setup(services: Services) -> None:
         tick_s=s.anomaly_tick_s,
         session_key=s.anomaly_session_key.strip(),
         listeners=listeners,
+        repeat_s=s.anomaly_repeat_s,
     )
     # Mutes survive a restart: verdicts are replayed in the order they were given.
     for stored in records.with_feedback():
