@@ -43,7 +43,7 @@ ANOMALIES = Counter(
 )
 ANOMALY_SKIPPED = Counter(
     "logloupe_anomaly_skipped_events",
-    "Stored events the anomaly detectors did not see, by reason.",
+    "Stored events the anomaly detectors did not see or judge, by reason.",
     ["reason"],
     registry=REGISTRY,
 )

@@ -137,3 +137,20 @@ def test_ticks_follow_event_time_during_a_backfill(tmp_path: Path) -> None:
     stored = live.tick()
     assert [s.anomaly.kind for s in stored] == ["silence"]
     meta.close()
+
+
+def test_one_event_sessions_are_not_reported(tmp_path: Path) -> None:
+    meta = MetaStore(tmp_path / "meta.db")
+    live = LiveDetection(
+        AnomalyRecords(meta.engine),
+        session_key="block_id",
+        tracker=TrackerSettings(idle_close_s=60, train_sessions=40),
+    )
+    for n in range(60):
+        live.on_stored(_session(n, T0 + n * 1_000_000, NORMAL))
+    live.tick(T0 + 200 * 1_000_000)
+    live.on_stored(_session(99, T0 + 300 * 1_000_000, ["Exception in receiveBlock for block blk_99"]))
+    assert live.tick(T0 + 500 * 1_000_000) == []
+    live.on_stored(_session(98, T0 + 600 * 1_000_000, [NORMAL[0], "Exception in receiveBlock for block blk_98"]))
+    assert len(live.tick(T0 + 800 * 1_000_000)) == 1
+    meta.close()

@@ -285,6 +285,11 @@ class LiveDetection:
             for a in found:
                 if a.score < self.threshold:
                     continue
+                if a.kind == "session" and len(a.event_ids) < 2:
+                    # One event is no session (a trace crossing services gives one per service):
+                    # what it says is judged by the online detector (new pattern, rates).
+                    ANOMALY_SKIPPED.labels("single_event_session").inc()
+                    continue
                 key = _mute_key(a)
                 if key in self._session_mutes:
                     continue
