@@ -220,3 +220,21 @@ SOURCE_FILES = Gauge(
     ["source"],
     registry=REGISTRY,
 )
+ANOMALIES = Counter(
+    "logloupe_anomalies",
+    "Anomalies at or above the threshold, stored and published, by tenant and kind.",
+    ["tenant", "kind"],
+    registry=REGISTRY,
+)
+ANOMALY_SKIPPED = Counter(
+    "logloupe_anomaly_skipped_events",
+    "Stored events the anomaly detectors did not see or judge, by reason.",
+    ["reason"],
+    registry=REGISTRY,
+)
+ANOMALIES_REPEATED = Counter(
+    "logloupe_anomalies_repeated",
+    "Anomalies not stored because the same kind, service and pattern was stored within anomaly_repeat_s.",
+    ["tenant", "kind"],
+    registry=REGISTRY,
+)

@@ -67,6 +67,26 @@ class Settings(BaseSettings):
     writer_queue_events: int = Field(
         default=500000, ge=1000, description="Events queued for the store writer before producers wait."
     )
+    anomaly_threshold: float = Field(
+        default=0.7,
+        ge=0.0,
+        le=1.0,
+        description="Anomalies scoring at or above this are stored, published and fire the default anomaly rule.",
+    )
+    anomaly_tick_s: float = Field(
+        default=10.0, gt=0, description="Seconds between the detectors' silence and rate checks when no events come."
+    )
+    anomaly_repeat_s: float = Field(
+        default=600.0,
+        ge=0,
+        description="An anomaly of the same kind, service and pattern as one stored less than this before "
+        "(in event time) is counted, not stored again.",
+    )
+    anomaly_session_key: str = Field(
+        default="trace_id",
+        description="Attribute whose value names an event's session (block, request or trace id); "
+        "`trace_id` is the trace_id field; empty turns session scoring off.",
+    )
 
     auth_jwt_secret: str = Field(
         default="",
@@ -125,9 +145,6 @@ class Settings(BaseSettings):
         description="Also mask IP addresses (secrets, e-mails, cards, phones are always masked).",
     )
     # -- alerting and metrics (docs/alerts.md) --
-    anomaly_threshold: float = Field(
-        default=0.7, ge=0.0, le=1.0, description="Anomaly score at or above which the default anomaly rule fires."
-    )
     alert_rules_file: Path | None = Field(
         default=None, description="TOML file of alert rules (`[[rule]]` tables) loaded at start-up."
     )

@@ -43,6 +43,7 @@ ROUTER_MODULES = [
     "logloupe.serve.api.upload",
     "logloupe.serve.api.syslog",
     "logloupe.serve.api.sources",
+    "logloupe.serve.api.anomalies",
 ]
 
 

@@ -273,6 +273,25 @@ source_checkpoints = sa.Table(
     sa.Column("updated_at", sa.Float, nullable=False),
 )
 
+# Anomalies at or above the threshold (store/anomalies.py reads and writes them).
+anomalies = sa.Table(
+    "anomalies",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("tenant", sa.String(64), nullable=False),
+    sa.Column("service", sa.String(200), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("score", sa.Float, nullable=False),
+    sa.Column("ts", sa.BigInteger, nullable=False),  # microseconds since the epoch, UTC
+    sa.Column("explanation", sa.Text, nullable=False),  # JSON
+    sa.Column("pattern_ids", sa.Text, nullable=False),  # JSON list of 16-hex ids
+    sa.Column("event_ids", sa.Text, nullable=False),  # JSON list of event ids
+    sa.Column("feedback", sa.String(32), nullable=False, default=""),
+    sa.Column("feedback_at", sa.Float, nullable=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Index("ix_anomalies_tenant_ts", "tenant", "ts"),
+)
+
 # Raw input kept in quarantine is cut to this size; the reason says so.
 QUARANTINE_MAX_RAW = 16384
 
@@ -300,6 +319,7 @@ MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("0402_alert_silences", _create(alert_silences)),
     ("0200_patterns", _create(patterns, pattern_merges)),
     ("0500_sources_checkpoints", _create(source_checkpoints)),
+    ("0600_anomalies", _create(anomalies)),
 ]
 
 

@@ -1,0 +1,342 @@
+"""The detectors in a running server: fed by the store writer, ticked by a thread, results stored
+and published.
+
+``LiveDetection.on_stored`` is a ``StoreWriter.after_store`` hook, so it runs on the ingest path
+(the writer's thread, before the batch is acknowledged). It only queues the batch (O(1)); a
+detection thread runs ``OnlineDetector.observe`` over it, while the writer's next insert runs in
+chDB without the GIL, and stores and publishes the anomalies found. The queue is bounded in
+events: when detection falls behind by ``max_queued`` events the hook waits, so the writer
+slows to detection speed instead of memory growing or events going unseen. Events carrying a
+session key go on to the session tracker (which may close sessions and fit models) through a
+bounded queue, on a thread of its own. Every ``tick_s`` both threads tick their detector, so that
+silence is noticed when no events come at all and idle sessions close. ``flush()`` and
+``tick(now_us)`` run the same steps in the caller's thread, with an explicit clock for tests.
+
+Events without a pattern id (no template miner in the pipeline yet) are keyed by a message
+fingerprint instead: the message with every token holding a digit masked, hashed to 64 bits.
+Explanations say which kind of key each pattern is, with an example message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import Any
+
+from logloupe.analyse.anomaly.online import OnlineDetector, OnlineSettings
+from logloupe.analyse.anomaly.tracker import SessionTracker, TrackerSettings
+from logloupe.metrics import ANOMALIES, ANOMALIES_REPEATED, ANOMALY_SKIPPED
+from logloupe.model import Anomaly, LogEvent, format_pattern_id
+from logloupe.store.anomalies import AnomalyRecords, StoredAnomaly
+
+log = logging.getLogger(__name__)
+
+Listener = Callable[[Anomaly], None]
+
+# Tokens holding a digit are variables (ids, numbers, addresses, times) in a fingerprint.
+_VARIABLE = re.compile(r"\S*\d\S*")
+FINGERPRINT_CHARS = 512
+EXAMPLE_CHARS = 300
+MAX_EXAMPLES = 200_000
+SESSION_QUEUE_MAX = 200_000
+FINGERPRINT_CACHE = 50_000
+SESSION_DRAIN_STEP = 5_000
+
+
+def fingerprint(message: str) -> int:
+    """64 stable bits naming a message's shape; never 0 (0 means "no pattern")."""
+    masked = _VARIABLE.sub("#", message[:FINGERPRINT_CHARS])
+    value = int.from_bytes(hashlib.blake2b(masked.encode("utf-8", "replace"), digest_size=8).digest(), "big")
+    return value or 1
+
+
+class LiveDetection:
+    def __init__(
+        self,
+        records: AnomalyRecords,
+        *,
+        threshold: float = 0.7,
+        tick_s: float = 10.0,
+        session_key: str = "trace_id",
+        listeners: list[Listener] | None = None,
+        online: OnlineSettings | None = None,
+        tracker: TrackerSettings | None = None,
+        clock_us: Callable[[], int] = lambda: time.time_ns() // 1000,
+        max_queued: int = 500_000,
+        repeat_s: float = 600.0,
+    ) -> None:
+        self.records = records
+        self.threshold = threshold
+        self.tick_s = tick_s
+        self.session_key = session_key
+        self.listeners: list[Listener] = listeners if listeners is not None else []
+        online = online or OnlineSettings()
+        tracker = tracker or TrackerSettings()
+        self.online = OnlineDetector(replace(online, threshold=threshold))
+        self.tracker = SessionTracker(replace(tracker, threshold=threshold))
+        self.clock_us = clock_us
+        self._lock = threading.Lock()  # the online detector: worker, tick, feedback
+        self._tracker_lock = threading.Lock()
+        self._process_lock = threading.Lock()  # one consumer of the batch queue at a time, in order
+        self._cond = threading.Condition()
+        self._batches: deque[Sequence[LogEvent]] = deque()
+        self._queued = 0
+        self.max_queued = max_queued
+        self._sessions: deque[tuple[str, str, str, int, int, str]] = deque()
+        self._session_mutes: set[tuple[str, str, str, int]] = set()
+        # (tenant, service, pattern id) -> (example message, "pattern" or "fingerprint")
+        self._examples: dict[tuple[str, str, int], tuple[str, str]] = {}
+        self._fingerprints: dict[str, int] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._session_thread: threading.Thread | None = None
+        self.observed = 0
+        self.repeat_us = int(repeat_s * 1_000_000)
+        self._publish_lock = threading.Lock()
+        self._last_stored: dict[tuple[str, str, str, int], int] = {}
+        # Event time, as of the wall time it was seen: the clock ticks follow (see ``event_clock``).
+        self._event_us = 0
+        self._event_wall_us = 0
+
+    # -- the after_store hook -----------------------------------------------------------------
+    def on_stored(self, events: Sequence[LogEvent]) -> None:
+        """Queues a stored batch for the detection thread: O(1) on the writer's thread. When
+        ``max_queued`` events wait already, it waits for room (backpressure, nothing dropped);
+        without a running thread it detects inline."""
+        if not events:
+            return
+        with self._cond:
+            while self._queued >= self.max_queued and self._thread is not None and not self._stop.is_set():
+                self._cond.wait(0.1)
+            self._batches.append(events)
+            self._queued += len(events)
+            self._cond.notify_all()
+        if self._thread is None:
+            self.flush()
+
+    def flush(self) -> list[StoredAnomaly]:
+        """Runs the detectors over every queued batch now; stores and publishes what they found."""
+        stored: list[StoredAnomaly] = []
+        with self._process_lock:
+            while True:
+                with self._cond:
+                    if not self._batches:
+                        break
+                    batch = self._batches.popleft()
+                found = self._observe(batch)
+                with self._cond:
+                    self._queued -= len(batch)
+                    self._cond.notify_all()
+                if found:
+                    stored += self._publish(found)
+        return stored
+
+    @property
+    def queued(self) -> int:
+        return self._queued
+
+    def _observe(self, events: Sequence[LogEvent]) -> list[Anomaly]:
+        found: list[Anomaly] = []
+        key = self.session_key
+        sessions = self._sessions
+        examples = self._examples
+        prints = self._fingerprints
+        skipped = 0
+        latest = 0
+        with self._lock:
+            observe = self.online.observe
+            for e in events:
+                if e.ts_us > latest:
+                    latest = e.ts_us
+                pid = e.pattern_id
+                source = "pattern"
+                if not pid:
+                    message = e.message
+                    pid = prints.get(message, 0)
+                    if not pid:
+                        pid = fingerprint(message)
+                        if len(prints) >= FINGERPRINT_CACHE:
+                            prints.clear()
+                        prints[message] = pid
+                    source = "fingerprint"
+                ex_key = (e.tenant, e.service, pid)
+                if ex_key not in examples and len(examples) < MAX_EXAMPLES:
+                    examples[ex_key] = (e.message[:EXAMPLE_CHARS], source)
+                event_id = e.id
+                hits = observe(e.tenant, e.service, e.ts_us, e.level, pid, event_id)
+                if hits:
+                    found += hits
+                if key:
+                    session = e.trace_id if key == "trace_id" else e.attributes.get(key, "")
+                    if session:
+                        if len(sessions) < SESSION_QUEUE_MAX:
+                            sessions.append((e.tenant, e.service, session, e.ts_us, pid, event_id))
+                        else:
+                            skipped += 1
+            self.observed += len(events)
+            wall = self.clock_us()
+            self._event_us = max(self._event_us, min(latest, wall))
+            self._event_wall_us = wall
+        if skipped:
+            ANOMALY_SKIPPED.labels("session_queue_full").inc(skipped)
+        return found
+
+    # -- ticking ------------------------------------------------------------------------------
+    def event_clock(self) -> int:
+        """The time the threads tick at: the latest event time seen (never ahead of the wall
+        clock), advanced by the wall time since it was seen, and never past the wall clock.
+
+        Live, that is about now. While old logs are loaded (a backfill, a replay, the demo's
+        history) it stays with the events, so a wall-clock tick does not declare every service
+        silent and then lump the rest of the backfill into one bucket; when events stop coming
+        at all it runs on with the wall clock, so silence is still noticed."""
+        wall = self.clock_us()
+        if not self._event_wall_us:
+            return wall
+        return min(wall, self._event_us + max(0, wall - self._event_wall_us))
+
+    def tick(self, now_us: int | None = None) -> list[StoredAnomaly]:
+        """Detects over the queued batches, feeds queued session events to the tracker, closes
+        every bucket and idle session that ended before ``now_us`` (default: the clock), stores
+        and publishes what surfaced."""
+        stored = self.flush()
+        now = self.event_clock() if now_us is None else now_us
+        found = self._drain_sessions()
+        with self._lock:
+            found += self.online.tick(now)
+        with self._tracker_lock:
+            found += self.tracker.tick(now)
+        return stored + self._publish(found)
+
+    def _drain_sessions(self, limit: int | None = None) -> list[Anomaly]:
+        found: list[Anomaly] = []
+        sessions = self._sessions
+        left = len(sessions) if limit is None else limit
+        with self._tracker_lock:
+            add = self.tracker.add
+            while sessions and left > 0:
+                left -= 1
+                tenant, service, key, ts_us, pid, event_id = sessions.popleft()
+                found += add(tenant, service, key, ts_us, pid, event_id)
+        return found
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, name="logloupe-anomaly-detection", daemon=True)
+            self._thread.start()
+            # Sessions on their own thread: a slow tracker (model fits, many open sessions) skips
+            # session events (counted) instead of holding up detection and, through it, ingest.
+            self._session_thread = threading.Thread(
+                target=self._run_sessions, name="logloupe-anomaly-sessions", daemon=True
+            )
+            self._session_thread.start()
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Stops the threads after they have detected over what was queued."""
+        self._stop.set()
+        with self._cond:
+            self._cond.notify_all()
+        for thread in (self._thread, self._session_thread):
+            if thread is not None:
+                thread.join(timeout_s)
+        self._thread = self._session_thread = None
+        self.flush()
+
+    def _run(self) -> None:
+        next_tick = time.monotonic() + self.tick_s
+        while not self._stop.is_set():
+            with self._cond:
+                if not self._batches and not self._stop.is_set():
+                    self._cond.wait(max(0.0, min(next_tick - time.monotonic(), 0.5)))
+            try:
+                self.flush()
+                if time.monotonic() >= next_tick:
+                    next_tick = time.monotonic() + self.tick_s
+                    with self._lock:
+                        found = self.online.tick(self.event_clock())
+                    self._publish(found)
+            except Exception:  # the thread must outlive one bad batch or tick
+                log.exception("anomaly detection failed")
+
+    def _run_sessions(self) -> None:
+        next_tick = time.monotonic() + self.tick_s
+        while not self._stop.wait(0.0 if len(self._sessions) > SESSION_DRAIN_STEP else min(self.tick_s, 0.2)):
+            try:
+                found = self._drain_sessions(limit=SESSION_DRAIN_STEP)  # so that stop() is prompt
+                if time.monotonic() >= next_tick:
+                    next_tick = time.monotonic() + self.tick_s
+                    with self._tracker_lock:
+                        found += self.tracker.tick(self.event_clock())
+                self._publish(found)
+            except Exception:
+                log.exception("session tracking failed")
+
+    # -- results ------------------------------------------------------------------------------
+    def _publish(self, found: list[Anomaly]) -> list[StoredAnomaly]:
+        keep = []
+        with self._publish_lock:
+            for a in found:
+                if a.score < self.threshold:
+                    continue
+                if a.kind == "session" and len(a.event_ids) < 2:
+                    # One event is no session (a trace crossing services gives one per service):
+                    # what it says is judged by the online detector (new pattern, rates).
+                    ANOMALY_SKIPPED.labels("single_event_session").inc()
+                    continue
+                key = _mute_key(a)
+                if key in self._session_mutes:
+                    continue
+                # The same thing again (kind, service, pattern) within repeat_s is counted, not stored.
+                last = self._last_stored.get(key)
+                if last is not None and abs(a.ts_us - last) < self.repeat_us:
+                    ANOMALIES_REPEATED.labels(a.tenant, a.kind).inc()
+                    continue
+                if len(self._last_stored) >= MAX_EXAMPLES:
+                    self._last_stored.clear()
+                self._last_stored[key] = a.ts_us
+                keep.append(a)
+        if not keep:
+            return []
+        stored = self.records.insert([(a, self.explain(a)) for a in keep])
+        for s in stored:
+            ANOMALIES.labels(s.anomaly.tenant, s.anomaly.kind).inc()
+            for listener in list(self.listeners):
+                try:
+                    listener(s.anomaly)
+                except Exception:  # one listener's failure never hides the anomaly from the others
+                    log.exception("anomaly listener failed")
+        return stored
+
+    def explain(self, anomaly: Anomaly) -> dict[str, Any]:
+        """The explanation JSON: the detector's sentence and, per pattern, what it is."""
+        patterns = []
+        for pid in anomaly.pattern_ids:
+            example, source = self._examples.get((anomaly.tenant, anomaly.service, pid), ("", "pattern"))
+            patterns.append({"id": format_pattern_id(pid), "source": source, "example": example})
+        return {"summary": anomaly.explanation, "kind": anomaly.kind, "patterns": patterns}
+
+    # -- feedback -----------------------------------------------------------------------------
+    def feedback(self, anomaly: Anomaly, real: bool) -> None:
+        """A false positive mutes that kind of anomaly for that service and pattern; a real one
+        lifts the mute."""
+        if anomaly.kind == "session":
+            key = _mute_key(anomaly)
+            if real:
+                self._session_mutes.discard(key)
+            else:
+                self._session_mutes.add(key)
+            return
+        with self._lock:
+            self.online.feedback(anomaly, real)
+
+
+def _mute_key(anomaly: Anomaly) -> tuple[str, str, str, int]:
+    # The same key as OnlineDetector.feedback: tenant, service, kind, first pattern.
+    return (anomaly.tenant, anomaly.service, anomaly.kind, anomaly.pattern_ids[0] if anomaly.pattern_ids else 0)
