@@ -23,7 +23,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -109,11 +109,14 @@ def _templates(rng: random.Random) -> list[Callable[[], tuple[str, Level]]]:
 
 def generate(n: int, now_us: int, seed: int, uid_salt: int) -> list[list[LogEvent]]:
     """``n`` events in chunks of BATCH, timestamps spread over the last 7 days, in time order per chunk."""
+    return list(generate_iter(n, now_us, seed, uid_salt))
+
+
+def generate_iter(n: int, now_us: int, seed: int, uid_salt: int) -> Iterator[list[LogEvent]]:
     rng = random.Random(seed)
     templates = _templates(rng)
     weights = [12, 12, 12, 8, 4, 12, 2, 10, 3, 5, 3, 2, 15]
     span = 7 * 86_400_000_000
-    chunks = []
     needle_at = n // 2
     for start in range(0, n, BATCH):
         chunk = []
@@ -138,8 +141,7 @@ def generate(n: int, now_us: int, seed: int, uid_salt: int) -> list[list[LogEven
                     attributes={"region": rng.choice(["eu-west-1", "us-east-1", "ap-south-1"])},
                 )
             )
-        chunks.append(chunk)
-    return chunks
+        yield chunk
 
 
 def ingest_logloupe(store: EventStore, chunks: list[list[LogEvent]]) -> float:
@@ -153,7 +155,7 @@ def ingest_logloupe(store: EventStore, chunks: list[list[LogEvent]]) -> float:
     return elapsed
 
 
-def ingest_raw(store: EventStore, chunks: list[list[LogEvent]]) -> float:
+def ingest_raw(store: EventStore, chunks: Iterable[list[LogEvent]]) -> float:
     """The engine alone: Arrow IPC bytes encoded beforehand, sent straight to chDB."""
     store.execute("CREATE TABLE IF NOT EXISTS events_raw AS events")
     payloads = []
@@ -284,11 +286,9 @@ def main() -> None:
     now_us = time.time_ns() // 1000
     print(f"generating {args.events:,} events ...", flush=True)
     ours = generate(args.events, now_us, seed=1, uid_salt=0)
-    raw = generate(args.events, now_us, seed=1, uid_salt=1 << 62)
     store = EventStore(data_dir)
     try:
-        t_raw = ingest_raw(store, raw)
-        del raw
+        t_raw = ingest_raw(store, generate_iter(args.events, now_us, seed=1, uid_salt=1 << 62))
         t_ours = ingest_logloupe(store, ours)
         del ours
         rate_raw, rate_ours = args.events / t_raw, args.events / t_ours

@@ -128,7 +128,7 @@ def test_burst_new_message_and_silence_become_anomalies(client: TestClient) -> N
     assert new[0]["score"] >= 0.7
     pattern = new[0]["explanation"]["patterns"][0]
     assert "database connection refused" in pattern["example"]
-    assert pattern["source"] == "fingerprint"  # no template miner in the pipeline yet
+    assert pattern["source"] == "pattern"  # the template miner names it before storage
     assert new[0]["pattern_ids"] == [pattern["id"]]
 
     for minute in range(BASELINE_MINUTES + 1, BASELINE_MINUTES + 11):

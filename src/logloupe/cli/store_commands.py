@@ -22,7 +22,7 @@ import orjson
 
 from logloupe.errors import Unavailable
 from logloupe.ingest.bodies import split_json, split_lines
-from logloupe.parse.records import Limits, line_fields, record_fields
+from logloupe.parse.records import Limits, record_fields, text_fields
 from logloupe.pipeline.assemble import assemble
 from logloupe.settings import Settings
 from logloupe.store.search import Scope, now_us, search
@@ -168,7 +168,7 @@ def _write(services: Any, records: list[dict[str, Any]], limits: Limits, positio
         fields, tenant=services.settings.default_tenant, now_us=now_us(), source="demo", position=position
     )
     if events:
-        services.writer.write(events)
+        services.writer.write(services.enrich(events))
 
 
 # -- ingest ------------------------------------------------------------------------------------
@@ -249,13 +249,11 @@ def ingest(file: str, service: str, server: str | None, data_dir: Path | None) -
                 for n, chunk in enumerate(_chunks(stream)):
                     body = b"".join(chunk)
                     items = split_json(body) if _looks_json(chunk) else split_lines(body, limits.max_message_bytes)
-                    fields = [
-                        record_fields(it.record, limits)
-                        if it.record is not None
-                        else line_fields(it.line or b"", limits)
-                        for it in items
-                        if not it.error
-                    ]
+                    good = [it for it in items if not it.error]
+                    if all(it.record is not None for it in good):
+                        fields = [record_fields(it.record or {}, limits) for it in good]
+                    else:  # raw lines: formats detected, stack traces joined
+                        fields = text_fields([it.line or b"" for it in good], limits, now_us())
                     bad = [(it.error or "", it.raw) for it in items if it.error]
                     services.meta.quarantine(settings.default_tenant, source, bad)
                     events = assemble(
@@ -266,7 +264,7 @@ def ingest(file: str, service: str, server: str | None, data_dir: Path | None) -
                         service=service,
                         position=f"{source}:{n}",
                     )
-                    services.writer.write(events)
+                    services.writer.write(services.enrich(events))
                     accepted += len(events)
                     rejected += len(bad)
             finally:

@@ -48,6 +48,9 @@ class Fields:
     trace_id: str = ""
     span_id: str = ""
     flags: list[str] = field(default_factory=list)
+    # True when ``service`` was read out of a text line (often a logger or component name): a
+    # service the sender names for the whole stream then wins, and this one is kept as ``logger``.
+    service_from_text: bool = False
 
 
 TIME_KEYS = ("timestamp", "ts", "@timestamp", "time", "datetime", "date", "t")
@@ -288,3 +291,36 @@ def line_fields(line: str | bytes, limits: Limits) -> Fields:
     text = clean_text(line, limits.max_message_bytes, flags).rstrip("\r\n")
     level, raw = guess_level(text)
     return Fields(message=text, level=level, level_raw=raw, flags=flags)
+
+
+def text_fields(lines: list[bytes | str], limits: Limits, now_us: int) -> list[Fields]:
+    """Raw text lines of one stream chunk → fields: format detection per line (``parse/line.py``),
+    then multiline assembly, so a stack trace's continuation lines join the line that started it."""
+    from logloupe.parse.line import ParsedLine, parse_line
+    from logloupe.parse.multiline import MultilineAssembler
+
+    assembler = MultilineAssembler()
+    records: list[ParsedLine] = []
+    for line in lines:
+        records.extend(assembler.feed(parse_line(line, now_us=now_us), now_us=now_us))
+    records.extend(assembler.flush())
+    out = []
+    for rec in records:
+        flags = list(rec.flags)
+        message = clean_text(rec.message, limits.max_message_bytes, flags)
+        out.append(
+            Fields(
+                message=message,
+                ts_us=rec.ts_us,
+                service=rec.service,
+                host=rec.host,
+                level=rec.level,
+                level_raw=rec.level_raw,
+                attributes=flatten_attributes(dict(rec.attributes), limits, flags),
+                trace_id=rec.trace_id,
+                span_id=rec.span_id,
+                flags=flags,
+                service_from_text=bool(rec.service),
+            )
+        )
+    return out

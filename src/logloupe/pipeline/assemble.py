@@ -36,6 +36,9 @@ def assemble(
                 flags.append(FLAG_TIME_REPLACED)
             ts_us = now_us
         svc = f.service or service
+        if f.service_from_text and service and f.service != service:
+            svc = service
+            attributes = {**attributes, "logger": f.service}
         hst = f.host or host
         src = f.source or source
         uid = event_uid(tenant, src, svc, hst, ts_us, f.message, position, index)

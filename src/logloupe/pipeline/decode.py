@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import orjson
 
 from logloupe.model import LogEvent
-from logloupe.parse.records import Fields, Limits, line_fields, record_fields
+from logloupe.parse.records import Fields, Limits, line_fields, record_fields, text_fields
 from logloupe.pipeline.assemble import assemble
 from logloupe.store.events import event_row
 
@@ -51,9 +51,14 @@ def decode_payload(pos: int, payload: bytes, limits: Limits, now_us: int) -> lis
     head, _, body = payload.partition(b"\n")
     header = orjson.loads(head)
     fields: list[Fields] = []
+    observed = int(header.get("observed_us") or now_us)
+    text: list[bytes | str] = []  # consecutive raw lines: formats detected, stack traces joined
     for part in body.split(b"\n") if body else ():
         tag, data = part[:1], part[1:]
         if tag == TAG_RECORD:
+            if text:
+                fields.extend(text_fields(text, limits, observed))
+                text = []
             try:
                 value = orjson.loads(data)
             except orjson.JSONDecodeError:
@@ -61,7 +66,9 @@ def decode_payload(pos: int, payload: bytes, limits: Limits, now_us: int) -> lis
                 continue
             fields.append(record_fields(value if isinstance(value, dict) else {"message": value}, limits))
         else:
-            fields.append(line_fields(data, limits))
+            text.append(data)
+    if text:
+        fields.extend(text_fields(text, limits, observed))
     return assemble(
         fields,
         tenant=header["tenant"],

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from logloupe.model import LogEvent
+from logloupe.parse.patterns import PatternMatch
+from logloupe.pipeline.enrich import Enricher
 from logloupe.pipeline.writer import StoreWriter
 from logloupe.settings import Settings
 from logloupe.store.events import EventStore
 from logloupe.store.meta import MetaStore
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -17,6 +24,7 @@ class Services:
     store: EventStore
     meta: MetaStore
     writer: StoreWriter
+    enricher: Enricher
     # Stages added by later modules (pattern miner, detectors, alerting) register here by name.
     extras: dict[str, Any] = field(default_factory=dict)
 
@@ -33,9 +41,41 @@ class Services:
             queue_events=settings.writer_queue_events,
             retention_days=lambda tenant: meta.retention_days(tenant, settings.retention_days),
         )
-        return cls(settings, store, meta, writer)
+        enricher = Enricher(settings.data_dir / "patterns" / "miner.json")
+        services = cls(settings, store, meta, writer, enricher)
+
+        def remember(event: LogEvent, match: PatternMatch) -> None:
+            # The patterns table gives the UI and alerts each pattern's template and service.
+            meta.upsert_pattern(event.tenant, match.pattern_id, template=match.template, service=event.service)
+
+        enricher.listeners.append(remember)
+        # The ingest pipeline runs this on every decoded batch before it is stored.
+        services.extras["event_stage"] = services.enrich
+        services.extras["pattern_lookup"] = services.pattern_template
+        return services
+
+    def enrich(self, events: Sequence[LogEvent]) -> list[LogEvent]:
+        """Pattern id, variables and class for each event (in place); saves the miner now and then."""
+        self.enricher.enrich(events)
+        try:
+            self.enricher.save_if_dirty(200_000)
+        except OSError:
+            log.exception("could not save the pattern miner's state")
+        return list(events)
+
+    def pattern_template(self, tenant: str, pattern_id_hex: str) -> str:
+        try:
+            pid = int(pattern_id_hex, 16)
+        except ValueError:
+            return ""
+        found = self.meta.pattern_names(tenant).get(pid)
+        return str(found["name"] or found["template"]) if found else ""
 
     def close(self) -> None:
+        try:
+            self.enricher.save()
+        except OSError:
+            log.exception("could not save the pattern miner's state")
         self.writer.close()
         self.store.close()
         self.meta.close()

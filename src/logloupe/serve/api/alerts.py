@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from logloupe.alert.engine import AlertEngine
 from logloupe.alert.rules import AnomalySignal, RuleSpec
 from logloupe.errors import Forbidden, InvalidInput, Unavailable
+from logloupe.model import Anomaly
 from logloupe.serve.deps import Principal, get_principal, get_services
 from logloupe.serve.services import Services
 
@@ -29,9 +30,32 @@ def setup(services: Services) -> None:
     services.extras["alerts"] = engine
     services.writer.after_store.append(engine.on_stored)
 
+    def on_anomaly(anomaly: Anomaly) -> None:
+        # The online detectors (serve/api/anomalies.py) publish every stored anomaly here.
+        engine.on_anomalies(
+            [
+                AnomalySignal(
+                    anomaly.tenant,
+                    anomaly.service,
+                    anomaly.kind,
+                    anomaly.score,
+                    anomaly.ts_us,
+                    anomaly.explanation,
+                    list(anomaly.pattern_ids),
+                    list(anomaly.event_ids),
+                )
+            ]
+        )
+
+    services.extras.setdefault("anomaly_listeners", []).append(on_anomaly)
+    services.extras["alerts_anomaly_listener"] = on_anomaly
+
 
 def teardown(services: Services) -> None:
     engine: AlertEngine | None = services.extras.pop("alerts", None)
+    listener = services.extras.pop("alerts_anomaly_listener", None)
+    if listener is not None and listener in services.extras.get("anomaly_listeners", []):
+        services.extras["anomaly_listeners"].remove(listener)
     if engine is not None:
         if engine.on_stored in services.writer.after_store:
             services.writer.after_store.remove(engine.on_stored)
