@@ -28,6 +28,7 @@ HOUR_US = 3600 * 1_000_000
 # Two days ago, on the hour: inside the page's default range (7 days).
 T0 = (time.time_ns() // 1000 - 48 * HOUR_US) // HOUR_US * HOUR_US
 BASELINE = 150
+XSS = '<img src=x onerror="window.__xss=1">'
 
 
 def _at(minute: int, second: float = 0.0) -> str:
@@ -53,7 +54,8 @@ def _errors(minute: int, n: int) -> list[dict[str, Any]]:
             "timestamp": _at(minute, i * 60 / n),
             "service": "api",
             "level": "error",
-            "message": f"database connection refused to db-{i % 3} after {5000 + i}ms",
+            # Log text is untrusted: the page must show this as text.
+            "message": f"database connection refused to db-{i % 3} after {5000 + i}ms {XSS}",
         }
         for i in range(n)
     ]
@@ -134,7 +136,9 @@ def test_anomalies_page_lists_explains_links_and_takes_feedback(incident: Served
     assert {"new_pattern", "error_ratio"} <= kinds
     ratio = pg.locator('.an-card[data-kind="error_ratio"]').first
     assert "200 of 220 events were errors" in ratio.get_by_test_id("summary").inner_text()
-    assert "database connection refused" in ratio.locator(".an-ex").first.inner_text()
+    example = ratio.locator(".an-ex").first.inner_text()
+    assert "database connection refused" in example and XSS in example
+    assert pg.evaluate("window.__xss") is None
     assert pg.locator(".lanes .dot[data-service='api']").count() >= 1
     shot(pg, "anomalies")
 
@@ -181,6 +185,11 @@ def test_anomalies_page_lists_explains_links_and_takes_feedback(incident: Served
         pg.wait_for_url("**/app/discover**")
         _ready(pg)
         assert _q(pg)["q"] == [f"pattern:{pid}"]
+        pg.go_back()
+        _ready(pg)
+    pg.keyboard.press("t")  # light theme
+    _ready(pg)
+    shot(pg, "anomalies-light")
     assert not page.errors, page.errors
 
 

@@ -77,6 +77,18 @@ export function mount(root, ctx) {
     return h("div", { class: `kpi ${cls}` }, h("div", { class: "kpi-l" }, label), h("div", { class: "kpi-v" }, value), h("div", { class: "kpi-s muted" }, sub));
   }
 
+  let shown = [];
+  function renderKpis() {
+    const services = new Set(shown.map((a) => a.service));
+    const top = shown.reduce((m, a) => Math.max(m, a.score), 0);
+    const open = shown.filter((a) => !a.feedback).length;
+    clear(kpis).append(
+      kpi("Anomalies", num(shown.length), shown.length >= 500 ? "newest 500 shown" : "in range", shown.length ? "warn" : "good"),
+      kpi("Services affected", num(services.size), [...services].slice(0, 3).join(", ") || "none"),
+      kpi("Highest score", shown.length ? top.toFixed(2) : "—", "0 to 1; 1 is most unusual", top >= 0.9 ? "bad" : ""),
+      kpi("Awaiting feedback", num(open), open ? "mark them real or false positive" : "all reviewed"));
+  }
+
   function discover(q, win) {
     return { href: `/app/discover?${new URLSearchParams({ q, ...win })}`,
       onclick: (ev) => { if (ev.metaKey || ev.ctrlKey || ev.shiftKey) return; ev.preventDefault(); ctx.navigate("/app/discover", { q, ...win }); } };
@@ -125,6 +137,7 @@ export function mount(root, ctx) {
         const res = await api(`/api/v1/anomalies/${encodeURIComponent(a.id)}/feedback`, { method: "POST", body: { verdict: v } });
         a.feedback = res.feedback;
         show(res.feedback);
+        renderKpis();
         toast(v === "real" ? "Marked real: similar anomalies stay on" : "Marked a false positive: similar anomalies are muted");
       } catch (e) { toast(e.message, "error"); }
       btnReal.disabled = btnFp.disabled = false;
@@ -160,14 +173,8 @@ export function mount(root, ctx) {
     }
     svcSel.value = state.service;
 
-    const services = new Set(items.map((a) => a.service));
-    const top = items.reduce((m, a) => Math.max(m, a.score), 0);
-    const open = items.filter((a) => !a.feedback).length;
-    clear(kpis).append(
-      kpi("Anomalies", num(items.length), items.length >= 500 ? "newest 500 shown" : "in range", items.length ? "warn" : "good"),
-      kpi("Services affected", num(services.size), [...services].slice(0, 3).join(", ") || "none"),
-      kpi("Highest score", items.length ? top.toFixed(2) : "—", "0 to 1; 1 is most unusual", top >= 0.9 ? "bad" : ""),
-      kpi("Awaiting feedback", num(open), "mark them real or false positive"));
+    shown = items;
+    renderKpis();
 
     if (chart) chart.destroy();
     chart = scoreLanes(timelineEl, tl, {
