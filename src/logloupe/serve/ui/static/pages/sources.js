@@ -43,12 +43,11 @@ function snippet(text, label) {
 
 function pushPanel(origin) {
   const host = location.hostname;
-  const now = new Date().toISOString();
   const cards = [
     ["JSON over HTTP", "POST /api/v1/logs", "One JSON object, an array, NDJSON or plain text lines; gzip, deflate and zstd bodies are fine. Answers once the events are durable.",
-      `curl -X POST ${origin}/api/v1/logs \\\n  -H 'Content-Type: application/json' \\\n  -d '{"service": "checkout", "level": "error", "message": "payment declined"}'`],
+      `curl -X POST ${origin}/api/v1/logs \\\n  -H 'Content-Type: application/json' \\\n  -d '{"service": "checkout", "level": "error", "message": "card declined"}'`],
     ["Elasticsearch _bulk · Filebeat", "POST /_bulk", "Speaks the Elasticsearch bulk API, so Filebeat, Logstash and the Elasticsearch clients ship unchanged.",
-      `# filebeat.yml\noutput.elasticsearch:\n  hosts: ["${origin}"]\n\n# or by hand\ncurl -X POST ${origin}/_bulk -H 'Content-Type: application/x-ndjson' --data-binary $'{"index":{"_index":"app"}}\\n{"@timestamp":"${now}","message":"hello"}\\n'`],
+      `# filebeat.yml\noutput.elasticsearch:\n  hosts: ["${origin}"]\n\n# or by hand\ncurl -X POST ${origin}/_bulk \\\n  -H 'Content-Type: application/x-ndjson' \\\n  --data-binary $'{"index":{"_index":"app"}}\\n{"message":"hello"}\\n'`],
     ["OpenTelemetry (OTLP/HTTP)", "POST /v1/logs", "Protobuf or JSON. Point an OpenTelemetry Collector or an SDK's log exporter at this server.",
       `# otel-collector.yaml\nexporters:\n  otlphttp:\n    endpoint: ${origin}\n\n# or an SDK\nOTEL_EXPORTER_OTLP_LOGS_ENDPOINT=${origin}/v1/logs`],
     ["Loki push · Promtail · Alloy", "POST /loki/api/v1/push", "JSON or snappy-compressed protobuf, as Promtail, Grafana Alloy and the Docker Loki driver send it.",
