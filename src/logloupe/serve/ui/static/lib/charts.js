@@ -184,3 +184,74 @@ export function sparkline(values, { width = 120, height = 28, color = "var(--acc
   root.appendChild(svg("polyline", { points: pts.join(" "), fill: "none", stroke: color, "stroke-width": 1.5, "stroke-linejoin": "round" }));
   return root;
 }
+
+/**
+ * One lane per service over time, a dot per bucket with anomalies: its size and colour follow the
+ * highest score in it. data: /api/v1/anomalies/timeline. onPick(fromMs, toMs) when a dot is clicked.
+ */
+export function scoreLanes(container, data, { onPick, lane = 30 } = {}) {
+  clear(container);
+  container.classList.add("chart");
+  const series = data.series || [];
+  const buckets = data.buckets || [];
+  const draw = () => {
+    clear(container);
+    const W = Math.max(300, container.clientWidth || 600);
+    const pad = { l: 130, r: 14, t: 6, b: 22 };
+    const H = pad.t + pad.b + Math.max(1, series.length) * lane;
+    const root = svg("svg", { width: W, height: H, viewBox: `0 0 ${W} ${H}`, class: "tbars lanes", role: "img", "aria-label": "anomaly scores by service over time" });
+    if (!series.length || !buckets.length) {
+      root.appendChild(svg("text", { x: W / 2, y: H / 2 + 3, "text-anchor": "middle", class: "axis-lbl" }, "No anomalies in this range"));
+      container.appendChild(root);
+      return;
+    }
+    const step = (data.interval_seconds || 60) * 1000;
+    const t0 = new Date(buckets[0]).getTime();
+    const t1 = new Date(buckets[buckets.length - 1]).getTime() + step;
+    const span = Math.max(1, t1 - t0);
+    const iw = W - pad.l - pad.r;
+    const x = (t) => pad.l + ((t - t0) / span) * iw;
+    const ticks = Math.max(2, Math.floor(iw / 110));
+    for (let i = 0; i <= ticks; i++) {
+      const t = t0 + (span * i) / ticks;
+      root.appendChild(svg("line", { x1: x(t), x2: x(t), y1: pad.t, y2: H - pad.b, class: "grid" }));
+      root.appendChild(svg("text", { x: x(t), y: H - 6, "text-anchor": i === 0 ? "start" : i === ticks ? "end" : "middle", class: "axis-lbl" }, fmtShort(t, span)));
+    }
+    const tip = h("div", { class: "tip", hidden: true });
+    series.forEach((s, i) => {
+      const cy = pad.t + i * lane + lane / 2;
+      root.appendChild(svg("rect", { x: 0, y: pad.t + i * lane, width: W, height: lane, class: i % 2 ? "lane lane-odd" : "lane" }));
+      root.appendChild(svg("circle", { cx: 10, cy, r: 4, fill: seriesColor(s.service, i) }));
+      root.appendChild(svg("text", { x: 20, y: cy + 4, class: "lane-lbl" }, s.service.length > 16 ? s.service.slice(0, 15) + "…" : s.service || "(none)"));
+      root.appendChild(svg("line", { x1: pad.l, x2: W - pad.r, y1: cy, y2: cy, class: "lane-line" }));
+      for (const p of s.points) {
+        if (!p.count) continue;
+        const bt = new Date(p.ts).getTime();
+        const cls = p.max_score >= 0.9 ? "sc-high" : p.max_score >= 0.8 ? "sc-mid" : "sc-low";
+        const dot = svg("circle", { cx: x(bt + step / 2), cy, r: 4 + Math.min(1, p.max_score) * 5 + Math.min(3, p.count - 1), class: `dot ${cls}`, "data-service": s.service });
+        dot.addEventListener("mouseenter", () => {
+          clear(tip);
+          tip.appendChild(h("div", { class: "tip-h" }, fmtTime(p.ts), " · ", s.service));
+          tip.appendChild(h("div", { class: "tip-r" }, "highest score", h("b", {}, p.max_score.toFixed(2))));
+          tip.appendChild(h("div", { class: "tip-r" }, "anomalies", h("b", {}, num(p.count))));
+          tip.hidden = false;
+          tip.style.left = `${Math.min(container.clientWidth - 190, Math.max(0, x(bt) + 14))}px`;
+          tip.style.top = `${Math.max(0, cy - 10)}px`;
+        });
+        dot.addEventListener("mouseleave", () => { tip.hidden = true; });
+        if (onPick) dot.addEventListener("click", () => onPick(bt - step, bt + 2 * step));
+        root.appendChild(dot);
+      }
+    });
+    container.appendChild(root);
+    container.appendChild(tip);
+  };
+  draw();
+  const ro = new ResizeObserver(() => {
+    const w = container.clientWidth;
+    if (w && Math.abs(w - (container._w || 0)) > 4) { container._w = w; draw(); }
+  });
+  container._w = container.clientWidth;
+  ro.observe(container);
+  return { destroy: () => ro.disconnect() };
+}
