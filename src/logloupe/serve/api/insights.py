@@ -325,9 +325,17 @@ def _public(i: Insight, events: list[LogEvent], by_id: dict[str, PatternStats]) 
     for c in i.citations:
         if c.pattern_id not in by_id:
             continue
-        ids = [events[n - 1].id for n in c.lines if 1 <= n <= len(events)]
+        cited = [events[n - 1] for n in c.lines if 1 <= n <= len(events)]
         cites.append(
-            {"pattern_id": c.pattern_id, "event_ids": ids, "lines": c.lines, "verified": c.verified and bool(ids)}
+            {
+                "pattern_id": c.pattern_id,
+                "event_ids": [e.id for e in cited],
+                "lines": c.lines,
+                "verified": c.verified and bool(cited),
+                # The range that holds the cited events, so a link can open Discover on them.
+                "from": iso_micros(min(e.ts_us for e in cited) - 1_000_000) if cited else None,
+                "to": iso_micros(max(e.ts_us for e in cited) + 1_000_000) if cited else None,
+            }
         )
     d["citations"] = cites
     d["grounded"] = i.grounded and any(c["verified"] for c in cites)
