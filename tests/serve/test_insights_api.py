@@ -206,3 +206,68 @@ def test_feedback_is_stored_in_the_tenants_memory(client: TestClient, tmp_path: 
     assert past and past[0]["resolution"] == "restarted pgbouncer"
     stored = client.get(f"/api/v1/insights/{final['id']}", headers={"x-tenant": "acme"}).json()
     assert [f["verdict"] for f in stored["feedback"]] == ["helpful", "fixed"]
+
+
+def test_llm_reply_streams_and_is_grounded_under_the_tenant_policy(tmp_path: Path) -> None:
+    from http.server import ThreadingHTTPServer
+    from threading import Thread
+
+    from logloupe.store.accounts import Accounts
+    from tests.analyse.conftest import ScriptedLLM, _handler
+
+    llm = ScriptedLLM()
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(llm))
+    Thread(target=httpd.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{httpd.server_address[1]}/v1"
+    settings = Settings(
+        data_dir=tmp_path / "data", writer_flush_ms=5, anomaly_tick_s=3600, llm_provider="openai", llm_base_url=url
+    )
+    services = Services.open(settings)
+    accounts = Accounts(services.meta)
+    tenant = accounts.create_tenant("Acme", 30)
+    services.extras["principal_resolver"] = lambda request: Principal(tenant=tenant, user="u", role="admin")
+    try:
+        with TestClient(create_app(settings, services)) as c:
+            _ingest(c, _events("acme"), tenant)
+            pid = _pattern_of(c, "connection refused", tenant)
+            # The tenant allows no provider yet: explained offline, and the insight says why.
+            final = _explain(c, {"pattern_id": pid}, tenant)
+            assert final["provider"] == "offline" and "not allowed" in final["note"]
+            assert llm.requests == []
+
+            accounts.set_policy(tenant, llm_allowed_providers=["openai"])
+            reply = {
+                "insights": [
+                    {
+                        "title": "Database refuses connections",
+                        "summary": "db-0..2 refuse connections on 5432.",
+                        "probable_cause": "PostgreSQL is down.",
+                        "fixes": ["Restart PostgreSQL"],
+                        "confidence": 0.8,
+                        "citations": [
+                            {"pattern_id": pid, "lines": [1]},
+                            {"pattern_id": "ffffffffffffffff", "lines": [2]},
+                        ],
+                    }
+                ]
+            }
+            llm.script((200, orjson.dumps(reply).decode()))
+            r = c.post("/api/v1/insights/explain", json={"pattern_id": pid})
+            frames = _sse(r.text)
+            deltas = [d["text"] for n, d in frames if n == "delta"]
+            assert len(deltas) > 3 and "".join(deltas) == orjson.dumps(reply).decode()
+            final = frames[-2][1]
+            assert final["provider"] == "openai" and final["title"] == "Database refuses connections"
+            assert final["citations"][0]["pattern_id"] == pid and final["citations"][0]["event_ids"]
+            assert final["insights"][0]["rejected_citations"][0]["pattern_id"] == "ffffffffffffffff"
+            assert final["usage"]["tokens_in"] > 0 and final["usage"]["requests"] == 1
+            body = llm.requests[0]
+            assert body["stream"] is True and pid in body["messages"][1]["content"]
+            # Cached by (template, provider, model): the second time nothing is sent.
+            again = _explain(c, {"pattern_id": pid}, tenant)
+            assert len(llm.requests) == 1 and again["title"] == "Database refuses connections"
+            assert again["usage"]["cached_patterns"] == 1
+    finally:
+        services.close()
+        httpd.shutdown()
+        httpd.server_close()
