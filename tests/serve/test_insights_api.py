@@ -271,3 +271,23 @@ def test_llm_reply_streams_and_is_grounded_under_the_tenant_policy(tmp_path: Pat
         services.close()
         httpd.shutdown()
         httpd.server_close()
+
+
+def test_explain_anomaly_from_its_evidence(client: TestClient) -> None:
+    from logloupe.model import Anomaly, parse_pattern_id
+    from logloupe.store.anomalies import AnomalyRecords
+
+    services: Services = client.app.state.services  # type: ignore[attr-defined]
+    pid = _pattern_of(client, "connection refused")
+    evidence = sorted(_ids(client, f"pattern:{pid}"))[:5]
+    records = AnomalyRecords(services.meta.engine)
+    anomaly = Anomaly(
+        "acme", "api", "rate_spike", 0.9, now_us(), "errors up 10x", (parse_pattern_id(pid),), tuple(evidence)
+    )
+    stored = records.insert([(anomaly, {"summary": "connection refused errors up 10x", "patterns": []})])[0]
+    final = _explain(client, {"anomaly_id": stored.id})
+    assert final["subject"]["kind"] == "anomaly" and final["subject"]["id"] == stored.id
+    assert final["citations"][0]["pattern_id"] == pid
+    assert {e for c in final["citations"] for e in c["event_ids"]} <= _ids(client, f"pattern:{pid}")
+    r = client.post("/api/v1/insights/explain", json={"anomaly_id": stored.id}, headers={"x-tenant": "globex"})
+    assert r.status_code == 404

@@ -47,4 +47,14 @@ def test_explain_a_pattern_streams_an_insight_with_citation_links(server: Served
     card = pg.locator(".ins-card").first
     assert "helpful" in card.inner_text()
     shot(pg, "insights")
+
+    # Explain on an event opened in Discover.
+    pg.goto(f"{server.url}/app/discover?from=now-3h&q=pattern:{pid}")
+    pg.wait_for_selector('.page[data-ready="1"]')
+    pg.locator("tr.ev").first.click()
+    pg.get_by_test_id("explain-event").click()
+    insight = pg.get_by_test_id("explain").get_by_test_id("insight")
+    insight.wait_for()
+    assert "event " in insight.inner_text() and insight.get_by_test_id("citation").count() >= 1
+    shot(pg, "explain-event")
     assert not page.errors, page.errors
