@@ -51,7 +51,7 @@ from logloupe.analyse.knowledge import Feedback, FeedbackStore
 from logloupe.analyse.llm import PROVIDERS, LLMError, Provider, make_provider
 from logloupe.analyse.redact import RedactionPolicy, tenant_policy
 from logloupe.analyse.tokens import count_tokens
-from logloupe.errors import BadRequest, NotFound
+from logloupe.errors import BadRequest, LogLoupeError, NotFound
 from logloupe.model import LogEvent, format_pattern_id, iso_micros
 from logloupe.serve.api.patterns import pattern_id as parse_pid
 from logloupe.serve.api.search import scope_for
@@ -406,6 +406,12 @@ def explain_route(
     s = services.settings
 
     def stream() -> Iterator[bytes]:
+        try:
+            yield from explained()
+        except LogLoupeError as exc:  # after the headers: said in the stream, not as a status
+            yield _frame("error", {"code": exc.code, "message": exc.message})
+
+    def explained() -> Iterator[bytes]:
         yield _frame(
             "meta",
             {"subject": subject, "provider": provider_name, "events": len(events), "patterns": len(selected)},

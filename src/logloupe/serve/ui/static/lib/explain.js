@@ -154,6 +154,8 @@ export function openExplain(target, navigate) {
       if (data.reset) stream.textContent = "";
       stream.textContent += data.text;
       stream.scrollTop = stream.scrollHeight;
+    } else if (name === "error") {
+      clear(body).appendChild(h("div", { class: "q-error-msg" }, data.message));
     } else if (name === "insight") {
       clear(body).appendChild(renderInsight(data, navigate));
     }
