@@ -145,6 +145,9 @@ def test_explain_event_cites_events_around_it(client: TestClient) -> None:
     final = _explain(client, {"event_id": event})
     assert final["subject"]["kind"] == "event" and final["subject"]["id"] == event
     assert final["events_considered"] > 1
+    # The neighbours' patterns may be explained too, but the event's own pattern comes first.
+    own = _pattern_of(client, "connection refused")
+    assert final["citations"][0]["pattern_id"] == own
     cited = {e for c in final["citations"] for e in c["event_ids"]}
     assert cited and cited <= _ids(client, "")
 

@@ -447,6 +447,9 @@ def explain_route(
                     _attach_memory(insights, result, memory)
             finally:
                 client.close()
+        # The insight about the subject's own pattern first: it is what was asked about.
+        mine = {format_pattern_id(p) for p in first}
+        insights.sort(key=lambda i: not any(c.pattern_id in mine for c in i.citations))
         final = _final(subject, provider_name, note, insights, usage, events, result)
         with _LOCK:
             rows = _load(path)
