@@ -161,6 +161,15 @@ def test_anomalies_page_lists_explains_links_and_takes_feedback(incident: Served
     assert httpx.get(f"{incident.url}/api/v1/anomalies/{anomaly_id}").json()["feedback"] == "real"
     shot(pg, "anomalies-feedback")
 
+    # Explain: the insight for the anomaly streams into the panel, with citations.
+    ratio.locator('[data-act="explain"]').click()
+    insight = pg.get_by_test_id("explain").get_by_test_id("insight")
+    insight.wait_for()
+    assert "probable cause" in insight.inner_text().lower()
+    assert insight.get_by_test_id("citation").count() >= 1
+    shot(pg, "anomalies-explain")
+    pg.keyboard.press("Escape")
+
     # The evidence link opens Discover on exactly those events, around the anomaly's time.
     ratio.get_by_test_id("evidence-link").click()
     pg.wait_for_url("**/app/discover**")

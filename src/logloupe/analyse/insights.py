@@ -612,10 +612,12 @@ def explain(
     cache: InsightCache | None = None,
     memory: FeedbackStore | None = None,
     max_output_tokens: int = 1200,
+    patterns: list[PatternStats] | None = None,
 ) -> tuple[list[Insight], Usage]:
-    """Insights for the patterns worth explaining; the offline knowledge base when no provider."""
+    """Insights for the patterns worth explaining (or exactly ``patterns`` when given);
+    the offline knowledge base when no provider."""
     usage = Usage()
-    selected = select_patterns(result, max_patterns)
+    selected = select_patterns(result, max_patterns) if patterns is None else patterns[:max_patterns]
     by_id = result.by_id()
     if provider is None:
         insights = explain_offline(selected, result)

@@ -44,6 +44,7 @@ ROUTER_MODULES = [
     "logloupe.serve.api.syslog",
     "logloupe.serve.api.sources",
     "logloupe.serve.api.anomalies",
+    "logloupe.serve.api.insights",
 ]
 
 

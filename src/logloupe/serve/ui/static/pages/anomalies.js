@@ -5,6 +5,7 @@ import { api } from "../lib/api.js";
 import { h, clear, num, fmtTime, ago, quote, toast } from "../lib/dom.js";
 import { scoreLanes } from "../lib/charts.js";
 import { timePicker } from "../lib/controls.js";
+import { openExplain } from "../lib/explain.js";
 
 const KINDS = [
   ["", "All kinds"], ["new_pattern", "New pattern"], ["rate_spike", "Rate spike"], ["rate_drop", "Rate drop"],
@@ -122,6 +123,8 @@ export function mount(root, ctx) {
               `⌕ ${num(a.event_ids.length)} evidence event${a.event_ids.length === 1 ? "" : "s"}`)
             : null,
           a.service ? h("a", { class: "btn btn-sm btn-ghost", ...discover(`service:${quote(a.service)}`, around(a.ts, 15)) }, `${a.service} around then`) : null,
+          h("button", { class: "btn btn-sm explain-btn", type: "button", title: "Explain this anomaly", "data-act": "explain",
+            onclick: () => openExplain({ anomaly_id: a.id }, ctx.navigate) }, "✦ Explain"),
           h("span", { class: "grow" }),
           h("span", { class: "muted small" }, "Was this useful?"), btnReal, btnFp)));
     const show = (fb) => {

@@ -3,6 +3,7 @@ import { api } from "../lib/api.js";
 import { h, clear, num, compact, fmtTime, levelBadge, LEVELS, quote, copyText, toast, messageBlock } from "../lib/dom.js";
 import { timeBars } from "../lib/charts.js";
 import { queryBar, timePicker } from "../lib/controls.js";
+import { openExplain } from "../lib/explain.js";
 
 const PAGE_SIZE = 100;
 const FIELD_LABELS = { service: "service", host: "host", level: "level", pattern_id: "pattern", source: "source" };
@@ -235,6 +236,7 @@ export function mount(root, ctx) {
       h("button", { class: "btn btn-sm", type: "button", onclick: () => copyText(ev.message) }, "Copy message"),
       h("button", { class: "btn btn-sm", type: "button", onclick: () => copyText(JSON.stringify(ev, null, 2)) }, "Copy JSON"),
       h("button", { class: "btn btn-sm", type: "button", "data-testid": "surrounding", onclick: () => showContext(ev) }, "View surrounding"),
+      h("button", { class: "btn btn-sm", type: "button", "data-testid": "explain-event", onclick: () => openExplain({ event_id: ev.id }, ctx.navigate) }, "✦ Explain"),
       ev.pattern_id ? h("a", { class: "btn btn-sm", href: `/app/patterns?focus=${ev.pattern_id}`,
         onclick: (e) => { e.preventDefault(); ctx.navigate("/app/patterns", { focus: ev.pattern_id }); } }, "Open pattern") : null,
       ev.pattern_id ? h("button", { class: "btn btn-sm", type: "button", onclick: () => update({ q: `pattern:${ev.pattern_id}` }, false) }, "Same pattern") : null,

@@ -3,6 +3,7 @@ import { api } from "../lib/api.js";
 import { h, clear, num, compact, ago, fmtTime, LEVELS, LEVEL_COLORS, toast } from "../lib/dom.js";
 import { sparkline } from "../lib/charts.js";
 import { timePicker } from "../lib/controls.js";
+import { openExplain } from "../lib/explain.js";
 
 export function mount(root, ctx) {
   const state = {
@@ -119,6 +120,8 @@ export function mount(root, ctx) {
         h("td", { class: "small", title: fmtTime(p.first_seen) }, ago(p.first_seen)),
         h("td", { class: "small", title: fmtTime(p.last_seen) }, ago(p.last_seen)),
         h("td", { class: "p-acts" },
+          h("button", { class: "btn btn-sm explain-btn", type: "button", title: "Explain this pattern", "data-act": "explain",
+            onclick: (e) => { e.stopPropagation(); openExplain({ pattern_id: p.id, from: state.from, to: state.to }, ctx.navigate); } }, "✦ Explain"),
           h("button", { class: "ibtn", type: "button", title: "Rename", "data-act": "rename", onclick: (e) => { e.stopPropagation(); rename(p, tr); } }, "✎"),
           p.merged.length ? h("button", { class: "ibtn", type: "button", title: "Split merged patterns off", "data-act": "split", onclick: (e) => { e.stopPropagation(); split(p); } }, "✂") : null));
       tr.addEventListener("click", (e) => { if (!e.target.closest("input,button,form")) openInDiscover(p); });
