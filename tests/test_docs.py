@@ -58,3 +58,11 @@ def test_every_metric_is_documented() -> None:
     names = {m.name for m in REGISTRY.collect()}
     missing = sorted(n for n in names if n not in text)
     assert not missing, f"document these metrics in docs/metrics.md: {missing}"
+
+
+def test_readme_links_point_at_existing_docs() -> None:
+    readme = (DOCS.parent / "README.md").read_text()
+    links = set(re.findall(r"\]\((docs/[\w./-]+\.md)\)", readme))
+    assert links, "the README links its docs"
+    missing = sorted(link for link in links if not (DOCS.parent / link).exists())
+    assert not missing, f"README links to missing docs: {missing}"

@@ -93,3 +93,32 @@ class Enricher:
     def save_if_dirty(self, threshold: int = 10_000) -> None:
         if self._dirty >= threshold:
             self.save()
+
+    # -- user corrections: the miner remembers them (they are part of its saved state) -----------
+
+    def correct(self, tenant: str, known_ids: set[int], action: str, ids: list[int], **args: object) -> list[int]:
+        """Apply ``rename`` / ``merge`` / ``split`` to the miner for patterns of ``tenant`` only.
+
+        ``known_ids`` are the tenant's pattern ids (from the patterns table): another tenant's id
+        is never touched. Returns the ids the miner reports; nothing when it does not know them
+        (a pattern learned before its state was last saved, say).
+        """
+        if not ids or any(pid not in known_ids for pid in ids):
+            return []
+        with self._lock:
+            try:
+                if action == "rename":
+                    self.miner.rename(ids[0], str(args.get("name", "")))
+                    result = [ids[0]]
+                elif action == "merge":
+                    result = [self.miner.merge(ids)]
+                elif action == "split":
+                    position = args.get("position")
+                    result = list(self.miner.split(ids[0], int(position))) if isinstance(position, int) else []
+                else:
+                    raise ValueError(action)
+            except (KeyError, ValueError):  # unknown to the miner, or no variable at that position
+                return []
+            self._dirty += 1
+        self.save()
+        return result

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
-from logloupe.errors import BadRequest
+from logloupe.errors import BadRequest, InvalidInput, NotFound
 from logloupe.model import format_pattern_id, parse_pattern_id
 from logloupe.serve.api.search import scope_for
 from logloupe.serve.deps import Principal, get_principal, get_services
@@ -69,8 +69,38 @@ def rename(
     services: Annotated[Services, Depends(get_services)],
     principal: Annotated[Principal, Depends(get_principal)],
 ) -> dict[str, Any]:
+    _own(services, principal, [pattern_id(pid)])  # before anything is written
     services.meta.upsert_pattern(principal.tenant, pattern_id(pid), name=body.name.strip())
+    _tell_miner(services, principal, "rename", [pattern_id(pid)], name=body.name.strip())
     return {"id": format_pattern_id(pattern_id(pid)), "name": body.name.strip()}
+
+
+def _own(services: Services, principal: Principal, ids: list[int]) -> set[int]:
+    """The ids that are this tenant's patterns (its patterns table or its events); 404 for any other."""
+    known = set(services.meta.pattern_names(principal.tenant))
+    unknown = [pid for pid in ids if pid not in known]
+    if unknown:
+        params: dict[str, Any] = {"tenant": principal.tenant}
+        names = []
+        for i, pid in enumerate(unknown):
+            params[f"p{i}"] = pid
+            names.append(f"{{p{i}:UInt64}}")
+        rows = services.store.rows(
+            "SELECT DISTINCT pattern_id AS pid FROM events WHERE tenant = {tenant:String}"
+            f" AND pattern_id IN ({', '.join(names)})",
+            params,
+        )
+        known |= {int(r["pid"]) for r in rows}
+    missing = [format_pattern_id(pid) for pid in ids if pid not in known]
+    if missing:
+        raise NotFound(f"no pattern {', '.join(missing)}")
+    return known
+
+
+def _tell_miner(services: Services, principal: Principal, action: str, ids: list[int], **args: object) -> list[int]:
+    """The template miner learns the correction too, so new lines follow it."""
+    known = _own(services, principal, ids)
+    return services.enricher.correct(principal.tenant, known, action, ids, **args)
 
 
 class MergeBody(BaseModel):
@@ -85,7 +115,9 @@ def merge(
     principal: Annotated[Principal, Depends(get_principal)],
 ) -> dict[str, Any]:
     ids = [pattern_id(i) for i in body.ids]
+    _own(services, principal, ids)  # before anything is written
     members = services.meta.merge_patterns(principal.tenant, ids[0], ids[1:])
+    _tell_miner(services, principal, "merge", ids)
     if body.name is not None:
         services.meta.upsert_pattern(principal.tenant, ids[0], name=body.name.strip())
     return {"id": format_pattern_id(ids[0]), "merged": [format_pattern_id(m) for m in members]}
@@ -93,6 +125,9 @@ def merge(
 
 class SplitBody(BaseModel):
     ids: list[str] | None = Field(default=None, description="Merged ids to split off; all when absent")
+    position: int | None = Field(
+        default=None, ge=0, description="Token position whose variable should become constants again (miner split)"
+    )
 
 
 @router.post("/{pid}/split", summary="Split merged patterns off again")
@@ -103,6 +138,12 @@ def split(
     body: SplitBody | None = None,
 ) -> dict[str, Any]:
     target = pattern_id(pid)
+    _own(services, principal, [target])
+    if body is not None and body.position is not None:
+        locked = _tell_miner(services, principal, "split", [target], position=body.position)
+        if not locked:
+            raise InvalidInput("this pattern has no variable at that position, or is unknown to the miner")
+        return {"id": format_pattern_id(target), "split": [], "locked": [format_pattern_id(i) for i in locked]}
     chosen = [pattern_id(i) for i in body.ids] if body and body.ids else None
     split_off = services.meta.split_pattern(principal.tenant, target, chosen)
     return {"id": format_pattern_id(target), "split": [format_pattern_id(i) for i in split_off]}
