@@ -9,6 +9,7 @@ need=()
 command -v logger >/dev/null || need+=(bsdutils)
 command -v victoria-metrics >/dev/null || [ -x /usr/bin/victoria-metrics ] || need+=(victoria-metrics)
 [ -x /usr/bin/chromium ] || need+=(chromium)  # the UI tests drive Debian's Chromium (never a downloaded one)
+[ -x /usr/bin/firefox-esr ] || need+=(firefox-esr)  # ... and Debian's Firefox ESR over WebDriver BiDi
 command -v curl >/dev/null || need+=(curl)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
