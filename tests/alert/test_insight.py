@@ -219,3 +219,25 @@ def test_a_cached_llm_insight_is_used_when_a_provider_is_configured(tmp_path: Pa
     assert offline("default", "00000000000000aa", []) == EXPECTED
     assert llm("../etc", "00000000000000aa", []) == EXPECTED  # never a path outside the cache dir
     assert offline_summary("", ["all good here"]) == ""
+
+
+def test_pattern_rule_notifications_get_the_insight(app_client: TestClient, receiver: Receiver) -> None:
+    rule = {
+        "name": "new patterns out",
+        "type": "pattern",
+        "channels": ["webhook"],
+        "params": {"mode": "new", "window_s": 300},
+    }
+    assert app_client.post("/api/v1/alerts/rules", json=rule).status_code == 201
+    services = _services(app_client)
+    now = time.time_ns() // 1000
+    services.writer.write([event("dial tcp 10.0.0.7:6379: connect: connection refused", pattern_id=77, ts_us=now)])
+    deadline = time.monotonic() + 10
+    while not services.store.rows("SELECT 1 FROM events WHERE pattern_id = 77", {}) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    r = app_client.post("/api/v1/alerts/evaluate").json()
+    assert ["000000000000004d"] in [i["firing"] for i in r["items"]]
+    _services(app_client).extras["alerts"].dispatcher.drain()
+    bodies = [h.json() for h in receiver.on("/hook")]
+    [body] = [b for b in bodies if isinstance(b, dict) and b["rule"]["type"] == "pattern"]
+    assert isinstance(body, dict) and body["pattern_id"] == "000000000000004d" and body["insight"] == EXPECTED
