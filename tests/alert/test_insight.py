@@ -219,6 +219,9 @@ def test_a_cached_llm_insight_is_used_when_a_provider_is_configured(tmp_path: Pa
     assert offline("default", "00000000000000aa", []) == EXPECTED
     assert llm("../etc", "00000000000000aa", []) == EXPECTED  # never a path outside the cache dir
     assert offline_summary("", ["all good here"]) == ""
+    # A tenant whose LLM policy does not allow the provider gets the offline text.
+    denied = InsightSummaries(tmp_path, provider="openai", pattern_lookup=patterns, llm_allowed=lambda t: False)
+    assert denied("default", "00000000000000aa", []) == EXPECTED
 
 
 def test_pattern_rule_notifications_get_the_insight(app_client: TestClient, receiver: Receiver) -> None:

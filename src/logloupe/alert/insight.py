@@ -3,8 +3,9 @@
 ``InsightSummaries`` is the ``insight_lookup(tenant, pattern_id_hex, samples) -> str`` the alerts
 module registers. It answers, in order:
 
-1. when an LLM provider is configured: the tenant's cached LLM insight for the pattern's template
-   (``<data-dir>/cache/insights-<tenant>.json``, written by ``POST /api/v1/insights/explain``);
+1. when an LLM provider is configured (and the tenant's LLM policy allows it): the tenant's cached
+   LLM insight for the pattern's template (``<data-dir>/cache/insights-<tenant>.json``, written by
+   ``POST /api/v1/insights/explain``);
 2. the offline knowledge base (``analyse.knowledge.FAMILIES``) matched against the pattern's
    template and the sample lines;
 3. nothing (``""``): the notification then has no insight.
@@ -99,11 +100,13 @@ class InsightSummaries:
         provider: str = "offline",
         model: str = "",
         pattern_lookup: PatternLookup | None = None,
+        llm_allowed: Callable[[str], bool] | None = None,
     ) -> None:
         self.data_dir = data_dir
         self.provider = provider if provider in PROVIDERS else "offline"
         self.model = model or _DEFAULT_MODELS.get(self.provider, "")
         self.pattern_lookup = pattern_lookup
+        self.llm_allowed = llm_allowed
         self._lock = threading.Lock()
         self._caches: dict[str, tuple[float, InsightCache]] = {}  # tenant -> (file mtime, cache)
 
@@ -114,11 +117,20 @@ class InsightSummaries:
                 template = self.pattern_lookup(tenant, pattern_id) or ""
             except Exception:  # a missing pattern never blocks an alert
                 log.exception("pattern lookup for an insight failed")
-        if self.provider != "offline" and template:
+        if self.provider != "offline" and template and self._allowed(tenant):
             hit = self.cached(tenant, template)
             if hit:
                 return hit
         return offline_summary(template, samples)
+
+    def _allowed(self, tenant: str) -> bool:
+        if self.llm_allowed is None:
+            return True
+        try:
+            return self.llm_allowed(tenant)
+        except Exception:  # no policy to read: the offline knowledge base
+            log.exception("LLM policy lookup for an insight failed")
+            return False
 
     def cached(self, tenant: str, template: str) -> str:
         """The tenant's cached LLM insight for this template; reads the file only when it changed."""

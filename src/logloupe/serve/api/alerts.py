@@ -27,10 +27,19 @@ def setup(services: Services) -> None:
         return str(lookup(tenant, pattern_id)) if lookup is not None else ""
 
     s = services.settings
+
     # Offline knowledge base, or the tenant's cached LLM insight when a provider is configured:
     # never a remote call on the alert path.
+    def llm_allowed(tenant: str) -> bool:
+        # Multi-tenant: the tenant's own LLM policy decides whether an LLM insight may be shown.
+        if "principal_resolver" not in services.extras:
+            return True
+        from logloupe.store.accounts import Accounts
+
+        return s.llm_provider in Accounts(services.meta).policy(tenant).llm_allowed_providers
+
     insight_lookup = InsightSummaries(
-        s.data_dir, provider=s.llm_provider, model=s.llm_model, pattern_lookup=pattern_lookup
+        s.data_dir, provider=s.llm_provider, model=s.llm_model, pattern_lookup=pattern_lookup, llm_allowed=llm_allowed
     )
     services.extras["insight_lookup"] = insight_lookup
     engine = AlertEngine(s, services.store, services.meta, pattern_lookup=pattern_lookup, insight_lookup=insight_lookup)
