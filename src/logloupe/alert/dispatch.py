@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from logloupe.alert.channels import Channel
+from logloupe.alert.insight import InsightLookup
 from logloupe.alert.notification import FIRING, RESOLVED, SILENCED, SUPPRESSED, DeliveryError, Notification
 from logloupe.alert.rules import STREAMING_TYPES, Rule, Signal
 from logloupe.alert.store import AlertStore
@@ -45,6 +46,8 @@ ChannelsFor = Callable[[Rule], list[tuple[str, Channel | None]]]
 PatternLookup = Callable[[str, str], str]
 
 _QUEUE_MAX = 10000
+# Rule types whose notifications get an insight summary from ``insight_lookup``.
+INSIGHT_TYPES = frozenset({"classification", "pattern", "anomaly"})
 
 
 @dataclass
@@ -85,6 +88,7 @@ class Dispatcher:
         retry_base_s: float = 1.0,
         public_url: str = "",
         pattern_lookup: PatternLookup | None = None,
+        insight_lookup: InsightLookup | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -97,6 +101,7 @@ class Dispatcher:
         self.retry_base_s = retry_base_s
         self.public_url = public_url.rstrip("/")
         self.pattern_lookup = pattern_lookup
+        self.insight_lookup = insight_lookup
         self.clock = clock
         self.sleep = sleep
         self._lock = threading.RLock()
@@ -261,6 +266,12 @@ class Dispatcher:
                 pattern = self.pattern_lookup(rule.tenant, sig.pattern_id)
             except Exception:  # a missing pattern never blocks an alert
                 log.exception("pattern lookup failed")
+        insight = sig.insight
+        if not insight and self.insight_lookup is not None and rule.type in INSIGHT_TYPES:
+            try:
+                insight = self.insight_lookup(rule.tenant, sig.pattern_id, list(sig.samples))
+            except Exception:  # nor does a failing insight
+                log.exception("insight lookup failed")
         title = sig.title or rule.name
         if state == RESOLVED:
             title = f"Resolved: {title}"
@@ -282,7 +293,7 @@ class Dispatcher:
             pattern_id=sig.pattern_id,
             pattern=pattern or (f"pattern {sig.pattern_id}" if sig.pattern_id else ""),
             samples=list(sig.samples),
-            insight=sig.insight,
+            insight=insight,
             explanation=sig.explanation,
             first_ts=now,
             at=now,

@@ -2,7 +2,9 @@
 a scheduler thread for query / pattern / silence rules, and the dispatcher behind both.
 
 Wiring (serve/api/alerts.py ``setup``): ``writer.after_store.append(engine.on_stored)``; anomaly
-detectors call ``engine.on_anomalies([...])`` with ``AnomalySignal`` values.
+detectors call ``engine.on_anomalies([...])`` with ``AnomalySignal`` values; ``insight_lookup``
+(``alert.insight.InsightSummaries``) fills the insight summary of classification, pattern and
+anomaly notifications that do not carry one.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from logloupe.alert.channels.slack import SlackChannel
 from logloupe.alert.channels.teams import TeamsChannel
 from logloupe.alert.channels.webhook import WebhookChannel
 from logloupe.alert.dispatch import Dispatcher, PatternLookup
+from logloupe.alert.insight import InsightLookup
 from logloupe.alert.rules import (
     STREAMING_TYPES,
     AnomalySignal,
@@ -92,6 +95,7 @@ class AlertEngine:
         http: httpx.Client | None = None,
         smtp_ssl_context: ssl.SSLContext | None = None,
         pattern_lookup: PatternLookup | None = None,
+        insight_lookup: InsightLookup | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -116,6 +120,7 @@ class AlertEngine:
             retry_base_s=settings.alert_retry_base_s,
             public_url=public_url,
             pattern_lookup=pattern_lookup,
+            insight_lookup=insight_lookup,
             clock=clock,
             sleep=sleep,
         )

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
 from logloupe.alert.engine import AlertEngine
+from logloupe.alert.insight import InsightSummaries
 from logloupe.alert.rules import AnomalySignal, RuleSpec
 from logloupe.errors import Forbidden, InvalidInput, Unavailable
 from logloupe.model import Anomaly
@@ -25,7 +26,23 @@ def setup(services: Services) -> None:
         lookup = services.extras.get("pattern_lookup")
         return str(lookup(tenant, pattern_id)) if lookup is not None else ""
 
-    engine = AlertEngine(services.settings, services.store, services.meta, pattern_lookup=pattern_lookup)
+    s = services.settings
+
+    # Offline knowledge base, or the tenant's cached LLM insight when a provider is configured:
+    # never a remote call on the alert path.
+    def llm_allowed(tenant: str) -> bool:
+        # Multi-tenant: the tenant's own LLM policy decides whether an LLM insight may be shown.
+        if "principal_resolver" not in services.extras:
+            return True
+        from logloupe.store.accounts import Accounts
+
+        return s.llm_provider in Accounts(services.meta).policy(tenant).llm_allowed_providers
+
+    insight_lookup = InsightSummaries(
+        s.data_dir, provider=s.llm_provider, model=s.llm_model, pattern_lookup=pattern_lookup, llm_allowed=llm_allowed
+    )
+    services.extras["insight_lookup"] = insight_lookup
+    engine = AlertEngine(s, services.store, services.meta, pattern_lookup=pattern_lookup, insight_lookup=insight_lookup)
     engine.start()
     services.extras["alerts"] = engine
     services.writer.after_store.append(engine.on_stored)
@@ -53,6 +70,7 @@ def setup(services: Services) -> None:
 
 def teardown(services: Services) -> None:
     engine: AlertEngine | None = services.extras.pop("alerts", None)
+    services.extras.pop("insight_lookup", None)
     listener = services.extras.pop("alerts_anomaly_listener", None)
     if listener is not None and listener in services.extras.get("anomaly_listeners", []):
         services.extras["anomaly_listeners"].remove(listener)
