@@ -124,3 +124,12 @@ def test_kept_anomalies_are_capped_to_the_highest_scores() -> None:
     got = found.finish()
     assert found.found == 6
     assert [a.anomaly.score for a in got] == [0.75, 1.0, 0.9]  # file order, top three scores
+
+
+def test_no_anomalies_flag_skips_detection(runner: CliRunner, tmp_path: Path) -> None:
+    log = tmp_path / "app.log"
+    _write_log(log)
+    result = runner.invoke(main, ["analyze", str(log), "--format", "json", "--no-anomalies"])
+    report = json.loads(result.output)
+    assert report["anomalies"] == [] and report["anomaly_detection"] is False
+    assert "Anomalies (not run)" in runner.invoke(main, ["analyze", str(log), "--no-anomalies"]).output

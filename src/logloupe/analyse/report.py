@@ -31,6 +31,7 @@ def report_dict(
     top: int = 50,
     anomalies: Sequence[FileAnomaly] = (),
     anomaly_count: int = 0,
+    anomaly_detection: bool = True,
 ) -> dict[str, Any]:
     return {
         "source": source,
@@ -45,6 +46,7 @@ def report_dict(
         "usage": usage.to_dict(),
         "anomalies": [a.to_dict() for a in anomalies],
         "anomaly_count": max(anomaly_count, len(anomalies)),
+        "anomaly_detection": anomaly_detection,
     }
 
 
@@ -119,6 +121,8 @@ def _where(a: dict[str, Any]) -> str:
 
 
 def _anomaly_heading(data: dict[str, Any]) -> str:
+    if not data.get("anomaly_detection", True):
+        return "Anomalies (not run)"
     shown, total = len(data.get("anomalies", [])), data.get("anomaly_count", 0)
     return f"Anomalies ({shown} of {total}, highest scores)" if total > shown else f"Anomalies ({shown})"
 

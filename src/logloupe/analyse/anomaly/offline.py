@@ -82,9 +82,16 @@ class FileAnomalies:
         max_kept: int = 100,
         warmup_events: int = 200,
         bucket_s: int = 60,
+        max_gap_buckets: int = 60,
         default_tz: str = "UTC",
     ) -> None:
-        settings = OnlineSettings(threshold=threshold, bucket_s=bucket_s, warmup_events=warmup_events, warmup_s=0)
+        settings = OnlineSettings(
+            threshold=threshold,
+            bucket_s=bucket_s,
+            warmup_events=warmup_events,
+            warmup_s=0,
+            max_gap_buckets=max_gap_buckets,
+        )
         self.tenant = tenant
         self.timed = OnlineDetector(settings)
         self.untimed = OnlineDetector(settings)
