@@ -85,7 +85,7 @@ def test_text_and_markdown_have_an_anomalies_section(runner: CliRunner, tmp_path
     burst = _write_log(log)
     text = runner.invoke(main, ["analyze", str(log)])
     assert text.exit_code == 0, text.output
-    assert "Anomalies (" in text.output and "new_pattern" in text.output and f"lines {burst[0]}" in text.output
+    assert "Anomalies (" in text.output and "new_pattern" in text.output and f"line {burst[0]}\n" in text.output
     md = runner.invoke(main, ["analyze", str(log), "--format", "markdown"])
     assert "## Anomalies (" in md.output and "| new_pattern | api |" in md.output
 

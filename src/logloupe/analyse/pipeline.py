@@ -122,5 +122,6 @@ def run_analysis(
             anomalies=kept,
             anomaly_count=found.found if found else 0,
             anomaly_detection=found is not None,
+            anomaly_threshold=settings.anomaly_threshold,
         ),
     )

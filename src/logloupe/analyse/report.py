@@ -32,6 +32,7 @@ def report_dict(
     anomalies: Sequence[FileAnomaly] = (),
     anomaly_count: int = 0,
     anomaly_detection: bool = True,
+    anomaly_threshold: float = 0.7,
 ) -> dict[str, Any]:
     return {
         "source": source,
@@ -47,6 +48,7 @@ def report_dict(
         "anomalies": [a.to_dict() for a in anomalies],
         "anomaly_count": max(anomaly_count, len(anomalies)),
         "anomaly_detection": anomaly_detection,
+        "anomaly_threshold": anomaly_threshold,
     }
 
 
@@ -117,7 +119,9 @@ _KIND_COLOURS = {
 def _where(a: dict[str, Any]) -> str:
     lines = a["lines"]
     shown = ", ".join(map(str, lines[:8])) + (" …" if len(lines) > 8 else "")
-    return f"lines {shown}" if lines else f"at line {a['at_line']}"
+    if not lines:
+        return f"at line {a['at_line']}"
+    return f"line {shown}" if len(lines) == 1 else f"lines {shown}"
 
 
 def _anomaly_heading(data: dict[str, Any]) -> str:
@@ -274,6 +278,10 @@ def _svg_anomalies(anomalies: list[dict[str, Any]], total_lines: int, threshold:
         f'<line x1="0" y1="{height - pad}" x2="{width}" y2="{height - pad}" stroke="#e5e7eb"/>',
         f'<line x1="0" y1="{y_of(1.0):.1f}" x2="{width}" y2="{y_of(1.0):.1f}" stroke="#f3f4f6"/>',
         f'<text x="2" y="{y_of(1.0) - 3:.1f}" font-size="10" fill="#6b7280">1.0</text>',
+        f'<line x1="0" y1="{y_of(threshold):.1f}" x2="{width}" y2="{y_of(threshold):.1f}" stroke="#9ca3af" '
+        f'stroke-dasharray="4 3"/>',
+        f'<text x="{width - 2}" y="{y_of(threshold) - 3:.1f}" font-size="10" fill="#6b7280" '
+        f'text-anchor="end">threshold {threshold:.2f}</text>',
         f'<text x="2" y="{height - pad + 12}" font-size="10" fill="#6b7280">line 1</text>',
         f'<text x="{width - 2}" y="{height - pad + 12}" font-size="10" fill="#6b7280" '
         f'text-anchor="end">line {span}</text>',
@@ -309,8 +317,9 @@ def _html_anomalies(data: dict[str, Any]) -> str:
         f"<td><code>{e(' '.join(a['pattern_ids']))}</code></td><td>{e(a['explanation'])}</td></tr>"
         for a in anomalies
     )
+    chart = _svg_anomalies(anomalies, data["lines"], data.get("anomaly_threshold", 0.7))
     return (
-        f"<h2>{e(_anomaly_heading(data))}</h2>{_svg_anomalies(anomalies, data['lines'])}"
+        f"<h2>{e(_anomaly_heading(data))}</h2>{chart}"
         "<table class='anomalies'><tr><th>score</th><th>kind</th><th>service</th><th>time</th>"
         f"<th>where</th><th>patterns</th><th>explanation</th></tr>{rows}</table>"
     )
