@@ -21,7 +21,7 @@ import json
 import re
 import secrets
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,7 @@ from logloupe.analyse.redact import DEFAULT_POLICY, RedactionPolicy
 from logloupe.analyse.tokens import count_tokens
 from logloupe.model import format_pattern_id
 
+LineHook = Callable[[int, str, int, str], None]
 MAX_EXEMPLARS = 3
 MAX_VAR_SLOTS = 8
 MAX_VAR_VALUES = 20
@@ -142,9 +143,10 @@ class Analysis:
         self.timeline: list[Counter[str]] = []
         self._regexes: dict[int, re.Pattern[str] | None] = {}
 
-    def add(self, line_no: int, line: str) -> None:
+    def add(self, line_no: int, line: str) -> tuple[int, str] | None:
+        """Counts one line; its (pattern id, level name), or None for a blank line."""
         if not line.strip():
-            return
+            return None
         self.total += 1
         level = detect_level(line) or "none"
         self.levels[level] += 1
@@ -171,6 +173,7 @@ class Analysis:
             stats.exemplars.append((line_no, line[:2000]))
         if stats.count <= 50 or stats.count % 997 == 0:  # a bounded sample is enough for a summary
             self._variables(stats, line)
+        return pid, level
 
     def _variables(self, stats: PatternStats, line: str) -> None:
         if stats.pattern_id not in self._regexes:
@@ -195,9 +198,12 @@ class Analysis:
             self.timeline.append(Counter())
         self.timeline[index][level] += 1
 
-    def feed(self, lines: Iterable[tuple[int, str]]) -> AnalysisResult:
+    def feed(self, lines: Iterable[tuple[int, str]], on_line: LineHook | None = None) -> AnalysisResult:
+        """Reads every line; ``on_line(line_no, line, pattern_id, level)`` sees each non-blank one."""
         for line_no, line in lines:
-            self.add(line_no, line)
+            got = self.add(line_no, line)
+            if got is not None and on_line is not None:
+                on_line(line_no, line, got[0], got[1])
         return self.result()
 
     def result(self) -> AnalysisResult:

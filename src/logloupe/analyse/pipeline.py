@@ -9,6 +9,7 @@ from pathlib import Path
 
 import httpx
 
+from logloupe.analyse.anomaly.offline import FileAnomalies
 from logloupe.analyse.classify import Classifier
 from logloupe.analyse.grouping import default_grouper, open_lines
 from logloupe.analyse.insights import Analysis, InsightCache, explain
@@ -57,6 +58,7 @@ def run_analysis(
     progress: bool = True,
     client: httpx.Client | None = None,
     llm_classify: bool = False,
+    anomalies: bool = True,
 ) -> str:
     tenant = tenant or settings.default_tenant
     provider_name = provider_name or settings.llm_provider
@@ -74,7 +76,9 @@ def run_analysis(
     else:
         lines = iter([(1, target)])
         source = "one log line"
-    result = analysis.feed(lines)
+    found = FileAnomalies(tenant, threshold=settings.anomaly_threshold) if anomalies else None
+    result = analysis.feed(lines, on_line=found.add if found else None)
+    kept = found.finish() if found else []
     policy = tenant_policy(settings.data_dir, tenant, RedactionPolicy(ip_addresses=settings.redact_ip_addresses))
     budget = budget_tokens or settings.llm_budget_tokens
     own_client = None
@@ -108,4 +112,16 @@ def run_analysis(
     finally:
         if own_client is not None and client is None:
             own_client.close()
-    return render(fmt, report_dict(result, insights, usage, source))
+    return render(
+        fmt,
+        report_dict(
+            result,
+            insights,
+            usage,
+            source,
+            anomalies=kept,
+            anomaly_count=found.found if found else 0,
+            anomaly_detection=found is not None,
+            anomaly_threshold=settings.anomaly_threshold,
+        ),
+    )

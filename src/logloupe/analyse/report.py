@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
+from logloupe.analyse.anomaly.offline import FileAnomaly
 from logloupe.analyse.insights import AnalysisResult, Insight, Usage
 
 FORMATS = ("text", "markdown", "json", "html")
@@ -22,7 +24,15 @@ _LEVEL_COLOURS = {
 
 
 def report_dict(
-    result: AnalysisResult, insights: list[Insight], usage: Usage, source: str, top: int = 50
+    result: AnalysisResult,
+    insights: list[Insight],
+    usage: Usage,
+    source: str,
+    top: int = 50,
+    anomalies: Sequence[FileAnomaly] = (),
+    anomaly_count: int = 0,
+    anomaly_detection: bool = True,
+    anomaly_threshold: float = 0.7,
 ) -> dict[str, Any]:
     return {
         "source": source,
@@ -35,6 +45,10 @@ def report_dict(
         "timeline": result.timeline,
         "insights": [i.to_dict() for i in insights],
         "usage": usage.to_dict(),
+        "anomalies": [a.to_dict() for a in anomalies],
+        "anomaly_count": max(anomaly_count, len(anomalies)),
+        "anomaly_detection": anomaly_detection,
+        "anomaly_threshold": anomaly_threshold,
     }
 
 
@@ -71,6 +85,7 @@ def _text(data: dict[str, Any]) -> str:
     for p in data["patterns"][:15]:
         out.append(f"  {p['count']:>8}  {p['label']:<17} {p['pattern_id']}  {p['template'][:110]}")
     out.append("")
+    out += _text_anomalies(data)
     out.append(f"Insights ({len(data['insights'])})")
     for k, i in enumerate(data["insights"], 1):
         out.append(f"\n{k}. {_uncited(i)}{i['title']}  [confidence {i['confidence']:.2f}, {i['source']}]")
@@ -92,6 +107,40 @@ def _text(data: dict[str, Any]) -> str:
     return "\n".join(out) + "\n"
 
 
+_KIND_COLOURS = {
+    "new_pattern": "#7c3aed",
+    "rate_spike": "#dc2626",
+    "rate_drop": "#2563eb",
+    "silence": "#6b7280",
+    "error_ratio": "#f59e0b",
+}
+
+
+def _where(a: dict[str, Any]) -> str:
+    lines = a["lines"]
+    shown = ", ".join(map(str, lines[:8])) + (" …" if len(lines) > 8 else "")
+    if not lines:
+        return f"at line {a['at_line']}"
+    return f"line {shown}" if len(lines) == 1 else f"lines {shown}"
+
+
+def _anomaly_heading(data: dict[str, Any]) -> str:
+    if not data.get("anomaly_detection", True):
+        return "Anomalies (not run)"
+    shown, total = len(data.get("anomalies", [])), data.get("anomaly_count", 0)
+    return f"Anomalies ({shown} of {total}, highest scores)" if total > shown else f"Anomalies ({shown})"
+
+
+def _text_anomalies(data: dict[str, Any]) -> list[str]:
+    out = [_anomaly_heading(data)]
+    for a in data.get("anomalies", [])[:20]:
+        ts = a["ts"] or "no timestamp"
+        out.append(f"  {a['score']:.2f}  {a['kind']:<11} {a['service']}  {ts}  {_where(a)}")
+        out.append(f"        {a['explanation'][:200]}")
+    out.append("")
+    return out
+
+
 def _md_escape(text: str) -> str:
     return text.replace("|", "\\|").replace("`", "'").replace("\n", " ")
 
@@ -110,6 +159,16 @@ def _markdown(data: dict[str, Any]) -> str:
     ]
     for p in data["patterns"][:20]:
         out.append(f"| {p['count']} | {p['label']} | `{p['pattern_id']}` | `{_md_escape(p['template'][:140])}` |")
+    out += ["", f"## {_anomaly_heading(data)}", ""]
+    if data.get("anomalies"):
+        out += ["| score | kind | service | time | where | explanation |", "|---:|---|---|---|---|---|"]
+        for a in data["anomalies"][:30]:
+            out.append(
+                f"| {a['score']:.2f} | {a['kind']} | {_md_escape(a['service'])} | {a['ts'] or ''} | "
+                f"{_where(a)} | {_md_escape(a['explanation'][:200])} |"
+            )
+    else:
+        out.append("None found.")
     out += ["", "## Insights"]
     for i in data["insights"]:
         out += [
@@ -202,6 +261,70 @@ def _svg_top_patterns(patterns: list[dict[str, Any]]) -> str:
     return "".join(parts)
 
 
+def _svg_anomalies(anomalies: list[dict[str, Any]], total_lines: int, threshold: float = 0.7) -> str:
+    """Score of each anomaly along the file (x: the line where it was found), one marker each."""
+    if not anomalies:
+        return ""
+    width, height, pad = 720, 140, 20
+    span = max(total_lines, max(a["at_line"] for a in anomalies), 1)
+    low = min(threshold, min(a["score"] for a in anomalies)) - 0.05
+
+    def y_of(score: float) -> float:
+        return pad + (1.0 - score) / (1.0 - low) * (height - 2 * pad) if low < 1 else pad
+
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height + 20}" role="img" '
+        f'class="anomalies-chart" aria-label="anomaly scores along the file">',
+        f'<line x1="0" y1="{height - pad}" x2="{width}" y2="{height - pad}" stroke="#e5e7eb"/>',
+        f'<line x1="0" y1="{y_of(1.0):.1f}" x2="{width}" y2="{y_of(1.0):.1f}" stroke="#f3f4f6"/>',
+        f'<text x="2" y="{y_of(1.0) - 3:.1f}" font-size="10" fill="#6b7280">1.0</text>',
+        f'<line x1="0" y1="{y_of(threshold):.1f}" x2="{width}" y2="{y_of(threshold):.1f}" stroke="#9ca3af" '
+        f'stroke-dasharray="4 3"/>',
+        f'<text x="{width - 2}" y="{y_of(threshold) - 3:.1f}" font-size="10" fill="#6b7280" '
+        f'text-anchor="end">threshold {threshold:.2f}</text>',
+        f'<text x="2" y="{height - pad + 12}" font-size="10" fill="#6b7280">line 1</text>',
+        f'<text x="{width - 2}" y="{height - pad + 12}" font-size="10" fill="#6b7280" '
+        f'text-anchor="end">line {span}</text>',
+    ]
+    for a in anomalies:
+        x = (a["at_line"] - 1) / span * (width - 20) + 10
+        y = y_of(a["score"])
+        colour = _KIND_COLOURS.get(a["kind"], "#111827")
+        tip = html.escape(f"{a['kind']} {a['service']} score {a['score']:.2f} {_where(a)}: {a['explanation'][:200]}")
+        parts.append(
+            f'<line x1="{x:.1f}" y1="{height - pad}" x2="{x:.1f}" y2="{y:.1f}" stroke="{colour}" stroke-width="1"/>'
+            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="4" fill="{colour}"><title>{tip}</title></circle>'
+        )
+    x = 0
+    for kind, colour in _KIND_COLOURS.items():
+        parts.append(
+            f'<rect x="{x}" y="{height + 8}" width="10" height="10" fill="{colour}"/>'
+            f'<text x="{x + 14}" y="{height + 17}" font-size="11">{kind}</text>'
+        )
+        x += 100
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _html_anomalies(data: dict[str, Any]) -> str:
+    e = html.escape
+    anomalies = data.get("anomalies", [])
+    if not anomalies:
+        return f"<h2>{e(_anomaly_heading(data))}</h2><p>None found.</p>"
+    rows = "".join(
+        f"<tr><td>{a['score']:.2f}</td><td>{e(a['kind'])}</td><td>{e(a['service'])}</td>"
+        f"<td>{e(a['ts'] or '')}</td><td>{e(_where(a))}</td>"
+        f"<td><code>{e(' '.join(a['pattern_ids']))}</code></td><td>{e(a['explanation'])}</td></tr>"
+        for a in anomalies
+    )
+    chart = _svg_anomalies(anomalies, data["lines"], data.get("anomaly_threshold", 0.7))
+    return (
+        f"<h2>{e(_anomaly_heading(data))}</h2>{chart}"
+        "<table class='anomalies'><tr><th>score</th><th>kind</th><th>service</th><th>time</th>"
+        f"<th>where</th><th>patterns</th><th>explanation</th></tr>{rows}</table>"
+    )
+
+
 def _html(data: dict[str, Any]) -> str:
     e = html.escape
     rows = "".join(
@@ -254,6 +377,7 @@ code{{font-size:12px;word-break:break-all}}.past{{background:#ecfdf5;padding:4px
 <h2>Timeline by level</h2>{_svg_timeline(data["timeline"])}
 <h2>Top patterns</h2>{_svg_top_patterns(data["patterns"])}
 <table><tr><th>count</th><th>label</th><th>pattern</th><th>template</th></tr>{rows}</table>
+{_html_anomalies(data)}
 <h2>Insights</h2>{"".join(cards) or "<p>No incidents or errors found.</p>"}
 <h2>Usage</h2><p>{u["tokens_in"]} tokens in, {u["tokens_out"]} out, {u["requests"]} request(s),
 estimated ${u["cost_usd"]:.4f}.</p>

@@ -135,6 +135,12 @@ def _looks_like_path(target: str) -> bool:
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None)
 @click.option("--no-progress", is_flag=True, help="No progress bar on stderr.")
 @click.option("--llm-classify", is_flag=True, help="Also let the LLM provider relabel patterns (half the budget).")
+@click.option(
+    "--anomalies/--no-anomalies",
+    default=True,
+    show_default=True,
+    help="Run the online anomaly detector over the file's lines (timestamps, levels, patterns).",
+)
 def analyze_command(
     target: str,
     fmt: str,
@@ -148,6 +154,7 @@ def analyze_command(
     data_dir: Path | None,
     no_progress: bool,
     llm_classify: bool,
+    anomalies: bool,
 ) -> None:
     """Analyse TARGET (a log file, plain or .gz, `-` for stdin, or one log line) and report.
 
@@ -169,6 +176,7 @@ def analyze_command(
         tenant=tenant,
         progress=not no_progress,
         llm_classify=llm_classify,
+        anomalies=anomalies,
     )
     if output_path is None and output_mode == "file":
         stamp = __import__("time").strftime("%Y%m%d-%H%M%S")
