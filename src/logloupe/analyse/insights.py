@@ -608,6 +608,54 @@ def _insight_from_cache(data: dict[str, Any], by_id: dict[str, PatternStats], te
     return insight
 
 
+def record_usage(usage: Usage, provider: Provider, chunk: PromptChunk, tokens_in: int, tokens_out: int) -> float:
+    """Count one LLM request in ``usage``; returns its estimated cost."""
+    cost = estimate_cost(provider.model, tokens_in, tokens_out)
+    usage.requests += 1
+    usage.tokens_in += tokens_in
+    usage.tokens_out += tokens_out
+    usage.patterns_sent += len(chunk.patterns)
+    usage.cost_usd = round(usage.cost_usd + cost, 6)
+    return cost
+
+
+def ground_reply(
+    items: list[dict[str, Any]],
+    chunk: PromptChunk,
+    provider: Provider,
+    usage: Usage,
+    tokens_in: int,
+    tokens_out: int,
+    by_id: dict[str, PatternStats],
+    cache: InsightCache | None,
+) -> list[Insight]:
+    """One chunk's reply items → grounded insights carrying their share of its usage; cached by pattern."""
+    cost = record_usage(usage, provider, chunk, tokens_in, tokens_out)
+    source = f"{provider.name}:{provider.model}"
+    produced = [ground(item, chunk, source) for item in items[:8]]
+    share = max(1, len(produced))
+    for insight in produced:
+        insight.tokens_in = tokens_in // share
+        insight.tokens_out = tokens_out // share
+        insight.cost_usd = round(cost / share, 6)
+    if cache is not None:
+        for p in chunk.patterns:
+            mine = [i for i in produced if i.grounded and any(c.pattern_id == p.id for c in i.citations)]
+            if not mine:
+                continue
+            stored = []
+            for i in mine:
+                d = i.to_dict()
+                d["citations"] = [
+                    {"pattern_id": c.pattern_id, "template": by_id[c.pattern_id].template}
+                    for c in i.citations
+                    if c.pattern_id in by_id
+                ]
+                stored.append(d)
+            cache.put(p.template, provider.name, provider.model, stored)
+    return produced
+
+
 def explain(
     result: AnalysisResult,
     provider: Provider | None = None,
@@ -678,7 +726,6 @@ def _explain_llm(
         for extra in explain_offline(omitted, result):
             extra.source += " (over token budget)"
             insights.append(extra)
-    source = f"{provider.name}:{provider.model}"
     for chunk in chunks:
         try:
             completion = provider.complete(SYSTEM_PROMPT, chunk.user, max_output_tokens)
@@ -688,41 +735,18 @@ def _explain_llm(
                 f.source += f" (fallback: {exc.message[:120]})"
             insights += fallback
             continue
-        usage.requests += 1
-        usage.tokens_in += completion.tokens_in
-        usage.tokens_out += completion.tokens_out
-        usage.patterns_sent += len(chunk.patterns)
-        cost = estimate_cost(provider.model, completion.tokens_in, completion.tokens_out)
-        usage.cost_usd = round(usage.cost_usd + cost, 6)
         try:
             items = parse_reply(completion.text)
         except ValueError as exc:
+            record_usage(usage, provider, chunk, completion.tokens_in, completion.tokens_out)
             fallback = explain_offline(chunk.patterns, result)
             for f in fallback:
                 f.source += f" (fallback: unusable {provider.name} reply: {exc})"
             insights += fallback
             continue
-        produced = [ground(item, chunk, source) for item in items[:8]]
-        share = max(1, len(produced))
-        for insight in produced:
-            insight.tokens_in = completion.tokens_in // share
-            insight.tokens_out = completion.tokens_out // share
-            insight.cost_usd = round(cost / share, 6)
-        insights += produced
-        if cache is not None:
-            for p in chunk.patterns:
-                mine = [i for i in produced if i.grounded and any(c.pattern_id == p.id for c in i.citations)]
-                if mine:
-                    stored = []
-                    for i in mine:
-                        d = i.to_dict()
-                        d["citations"] = [
-                            {"pattern_id": c.pattern_id, "template": by_id[c.pattern_id].template}
-                            for c in i.citations
-                            if c.pattern_id in by_id
-                        ]
-                        stored.append(d)
-                    cache.put(p.template, provider.name, provider.model, stored)
+        insights += ground_reply(
+            items, chunk, provider, usage, completion.tokens_in, completion.tokens_out, by_id, cache
+        )
     if cache is not None:
         cache.save()
     return merge_insights(insights)

@@ -39,10 +39,9 @@ from logloupe.analyse.insights import (
     PatternStats,
     Usage,
     build_prompts,
-    estimate_cost,
     explain,
     explain_offline,
-    ground,
+    ground_reply,
     merge_insights,
     parse_reply,
     select_patterns,
@@ -250,7 +249,6 @@ def _stream_llm(
     for extra in explain_offline(omitted, result):
         extra.source += " (over token budget)"
         insights.append(extra)
-    source = f"{provider.name}:{provider.model}"
     for chunk in chunks:
         pieces: list[str] = []
         try:
@@ -267,32 +265,7 @@ def _stream_llm(
             insights += fallback
             yield _frame("delta", {"text": "\n\n" + render_text(fallback), "reset": True})
             continue
-        tokens_in, tokens_out = chunk.tokens, count_tokens(text)
-        cost = estimate_cost(provider.model, tokens_in, tokens_out)
-        usage.requests += 1
-        usage.tokens_in += tokens_in
-        usage.tokens_out += tokens_out
-        usage.patterns_sent += len(chunk.patterns)
-        usage.cost_usd = round(usage.cost_usd + cost, 6)
-        produced = [ground(item, chunk, source) for item in items[:8]]
-        for insight in produced:
-            insight.tokens_in = tokens_in // max(1, len(produced))
-            insight.tokens_out = tokens_out // max(1, len(produced))
-            insight.cost_usd = round(cost / max(1, len(produced)), 6)
-        insights += produced
-        for p in chunk.patterns:
-            mine = [i for i in produced if i.grounded and any(c.pattern_id == p.id for c in i.citations)]
-            if mine:
-                stored = []
-                for i in mine:
-                    d = i.to_dict()
-                    d["citations"] = [
-                        {"pattern_id": c.pattern_id, "template": by_id[c.pattern_id].template}
-                        for c in i.citations
-                        if c.pattern_id in by_id
-                    ]
-                    stored.append(d)
-                cache.put(p.template, provider.name, provider.model, stored)
+        insights += ground_reply(items, chunk, provider, usage, chunk.tokens, count_tokens(text), by_id, cache)
     cache.save()
 
 
