@@ -15,7 +15,7 @@ export function authHeaders() {
   return token ? { Authorization: `Bearer ${token}` } : {};
 }
 
-function toLogin() {
+export function toLogin() {
   const next = location.pathname + location.search;
   location.assign(`/login?next=${encodeURIComponent(next)}`);
 }
@@ -39,6 +39,29 @@ export async function api(path, { params, method = "GET", body, signal } = {}) {
  * Server-sent events over fetch (so the bearer header goes along; EventSource cannot send one).
  * onEvent(name, data) per frame. Returns {close()}.
  */
+/** Read a server-sent-events body (fetch Response) to its end; onEvent(name, data) per frame. */
+export async function readEvents(res, onEvent) {
+  const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buf = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buf += value;
+    let idx;
+    while ((idx = buf.indexOf("\n\n")) >= 0) {
+      const frame = buf.slice(0, idx);
+      buf = buf.slice(idx + 2);
+      let name = "message";
+      const data = [];
+      for (const line of frame.split("\n")) {
+        if (line.startsWith("event: ")) name = line.slice(7);
+        else if (line.startsWith("data: ")) data.push(line.slice(6));
+      }
+      if (data.length) onEvent(name, JSON.parse(data.join("\n")));
+    }
+  }
+}
+
 export function streamEvents(path, params, onEvent, onState) {
   const ctrl = new AbortController();
   const url = new URL(path, location.origin);
@@ -58,25 +81,7 @@ export function streamEvents(path, params, onEvent, onState) {
         }
         onState("open");
         retry = 1000;
-        const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
-        let buf = "";
-        for (;;) {
-          const { value, done } = await reader.read();
-          if (done) break;
-          buf += value;
-          let idx;
-          while ((idx = buf.indexOf("\n\n")) >= 0) {
-            const frame = buf.slice(0, idx);
-            buf = buf.slice(idx + 2);
-            let name = "message";
-            const data = [];
-            for (const line of frame.split("\n")) {
-              if (line.startsWith("event: ")) name = line.slice(7);
-              else if (line.startsWith("data: ")) data.push(line.slice(6));
-            }
-            if (data.length) onEvent(name, JSON.parse(data.join("\n")));
-          }
-        }
+        await readEvents(res, onEvent);
       } catch (e) {
         if (closed) return;
       }

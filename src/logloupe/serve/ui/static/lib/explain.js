@@ -1,7 +1,7 @@
 // Explain: POST /api/v1/insights/explain read as server-sent events over fetch (the bearer header
 // goes along), the text streaming into a panel, then the insight with citation links and feedback.
 // Everything derived from logs reaches the page as text nodes (h() / textContent), never as markup.
-import { authHeaders, ApiError, api } from "./api.js";
+import { authHeaders, ApiError, api, readEvents, toLogin } from "./api.js";
 import { h, clear, pct, toast } from "./dom.js";
 
 /** POST with a JSON body, read the SSE answer; onEvent(name, data) per frame. Returns {close()}. */
@@ -14,32 +14,14 @@ export function postStream(path, body, onEvent, onError) {
         headers: { Accept: "text/event-stream", "Content-Type": "application/json", ...authHeaders() },
         body: JSON.stringify(body),
       });
-      if (res.status === 401) { location.assign(`/login?next=${encodeURIComponent(location.pathname + location.search)}`); return; }
+      if (res.status === 401) { toLogin(); return; }
       if (!res.ok) {
         let data = null;
         try { data = await res.json(); } catch { /* not JSON */ }
         onError(new ApiError(res.status, data));
         return;
       }
-      const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
-      let buf = "";
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        buf += value;
-        let idx;
-        while ((idx = buf.indexOf("\n\n")) >= 0) {
-          const frame = buf.slice(0, idx);
-          buf = buf.slice(idx + 2);
-          let name = "message";
-          const data = [];
-          for (const line of frame.split("\n")) {
-            if (line.startsWith("event: ")) name = line.slice(7);
-            else if (line.startsWith("data: ")) data.push(line.slice(6));
-          }
-          if (data.length) onEvent(name, JSON.parse(data.join("\n")));
-        }
-      }
+      await readEvents(res, onEvent);
     } catch (e) {
       if (e.name !== "AbortError") onError(e);
     }
