@@ -31,7 +31,7 @@ import orjson
 from logloupe.ingest.checkpoints import Checkpoints
 from logloupe.ingest.sinks import Batch, Sink, SinkError, send_with_retry
 from logloupe.ingest.sources import SourceStatus
-from logloupe.metrics import SOURCE_EVENTS, SOURCE_LAG_SECONDS, SOURCE_POSITION
+from logloupe.metrics import SOURCE_EVENTS
 from logloupe.model import from_micros, to_micros
 
 log = logging.getLogger(__name__)
@@ -280,17 +280,16 @@ class AzureMonitorPoller:
         return delivered or self.window_end_us is not None
 
     def _update_lag(self) -> None:
-        high_s = (self.high_us or 0) / 1_000_000
-        SOURCE_POSITION.labels(self.id).set(high_s)
-        lag = max(0.0, time.time() - high_s) if self.high_us else 0.0
-        SOURCE_LAG_SECONDS.labels(self.id).set(lag)
-        self.status.lag = {"seconds": round(lag, 3)}
-        self.status.position = {
-            "high_us": self.high_us,
-            "page_from_us": self.page_from_us,
-            "window_end_us": self.window_end_us,
-            "seen_keys": len(self.seen),
-        }
+        high_s = self.high_us / 1_000_000 if self.high_us else None
+        self.status.caught_up_to(
+            high_s,
+            {
+                "high_us": self.high_us,
+                "page_from_us": self.page_from_us,
+                "window_end_us": self.window_end_us,
+                "seen_keys": len(self.seen),
+            },
+        )
 
     def close(self) -> None:
         self.sink.close()

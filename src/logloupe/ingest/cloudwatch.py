@@ -27,7 +27,7 @@ from typing import Any
 from logloupe.ingest.checkpoints import Checkpoints
 from logloupe.ingest.sinks import Batch, Sink, SinkError, send_with_retry
 from logloupe.ingest.sources import SourceStatus
-from logloupe.metrics import SOURCE_EVENTS, SOURCE_LAG_SECONDS, SOURCE_POSITION
+from logloupe.metrics import SOURCE_EVENTS
 
 log = logging.getLogger(__name__)
 
@@ -229,17 +229,16 @@ class CloudWatchPoller:
         return delivered or self.window_end is not None
 
     def _update_lag(self) -> None:
-        floor_s = (self.floor or 0) / 1000
-        SOURCE_POSITION.labels(self.id).set(floor_s)
-        lag = max(0.0, time.time() - floor_s) if self.floor else 0.0
-        SOURCE_LAG_SECONDS.labels(self.id).set(lag)
-        self.status.lag = {"seconds": round(lag, 3)}
-        self.status.position = {
-            "floor_ms": self.floor,
-            "window_end_ms": self.window_end,
-            "streams": len(self.streams),
-            "newest_event_ms": self.newest_ts,
-        }
+        floor_s = self.floor / 1000 if self.floor else None
+        self.status.caught_up_to(
+            floor_s,
+            {
+                "floor_ms": self.floor,
+                "window_end_ms": self.window_end,
+                "streams": len(self.streams),
+                "newest_event_ms": self.newest_ts,
+            },
+        )
 
     def close(self) -> None:
         self.sink.close()

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from logloupe.errors import InvalidInput
 from logloupe.ingest.checkpoints import Checkpoints
 from logloupe.ingest.sinks import Sink
-from logloupe.metrics import SOURCE_ERRORS
+from logloupe.metrics import SOURCE_ERRORS, SOURCE_LAG_SECONDS, SOURCE_POSITION
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,14 @@ class SourceStatus:
         self.last_error = message[:500]
         self.last_error_at = time.time()
         SOURCE_ERRORS.labels(self.id, kind).inc()
+
+    def caught_up_to(self, high_s: float | None, position: dict[str, Any]) -> None:
+        """A time-ordered source read everything up to ``high_s`` (epoch seconds; None: nothing yet)."""
+        SOURCE_POSITION.labels(self.id).set(high_s or 0.0)
+        lag = max(0.0, time.time() - high_s) if high_s else 0.0
+        SOURCE_LAG_SECONDS.labels(self.id).set(lag)
+        self.lag = {"seconds": round(lag, 3)}
+        self.position = position
 
     def to_api(self) -> dict[str, Any]:
         return {
