@@ -15,8 +15,6 @@ from logloupe.errors import QuerySyntaxError
 from logloupe.model import Level, LogEvent, parse_event_id, parse_pattern_id
 from logloupe.store.query import (
     _ALNUM_TOKEN,
-    _STRING_COLUMNS,
-    _TIME_FIELDS,
     _TOKEN_SPLIT,
     All,
     And,
@@ -27,6 +25,7 @@ from logloupe.store.query import (
     _all_numeric,
     normalise_level_name,
     parse_query,
+    resolve_field,
 )
 from logloupe.store.timerange import parse_time
 
@@ -91,37 +90,30 @@ class _Builder:
         return self.match(node)
 
     def match(self, m: Match) -> Predicate:
-        name = m.field.lower() if m.field else None
-        if name is None or name in ("message", "msg"):
+        try:
+            kind, key = resolve_field(m.field)
+        except ValueError as exc:
+            raise self.error(str(exc), m) from None
+        if kind == "message":
             return self.message(m)
-        if name == "tenant":
-            raise self.error("'tenant' cannot be queried; it is fixed by your credentials", m)
-        if name in _TIME_FIELDS:
+        if kind == "time":
             return self.time(m)
-        if name == "level":
+        if kind == "level":
             return self.level(m)
-        if name in ("pattern", "pattern_id"):
+        if kind == "pattern":
             return self.pattern(m)
-        if name == "id":
+        if kind == "id":
             try:
                 ts_us, uid = parse_event_id(m.value)
             except ValueError:
                 raise self.error(f"'{m.value}' is not an event id", m) from None
             return lambda e: e.ts_us == ts_us and e.uid == uid
-        if name == "anomaly_score":
+        if kind == "anomaly_score":
             return self.numeric(lambda e: e.anomaly_score, m)
-        if name in ("flags", "flag"):
+        if kind == "flags":
             return lambda e: m.value in e.flags
-        if name in _STRING_COLUMNS:
-            column = str(_STRING_COLUMNS[name])
-            return self.string(lambda e: str(getattr(e, column)), m)
-        key = m.field or ""
-        for prefix in ("attr.", "attributes.", "meta."):
-            if key.startswith(prefix):
-                key = key[len(prefix) :]
-                break
-        if not key:
-            raise self.error("attribute name missing", m)
+        if kind == "column":
+            return self.string(lambda e: str(getattr(e, key)), m)
         if m.op == "exists":
             return lambda e: key in e.attributes
         if m.op in ("cmp", "range") and _all_numeric(m):

@@ -395,42 +395,33 @@ class _Compiler:
         return self.match(node)
 
     def match(self, m: Match) -> str:
-        name = m.field.lower() if m.field else None
-        if name is None or name in ("message", "msg"):
+        try:
+            kind, target = resolve_field(m.field)
+        except ValueError as exc:
+            raise self.error(str(exc), m) from None
+        if kind == "message":
             return self.message(m)
-        if name == "tenant":
-            raise self.error("'tenant' cannot be queried; it is fixed by your credentials", m)
-        if name in _TIME_FIELDS:
+        if kind == "time":
             return self.time(m)
-        if name == "level":
+        if kind == "level":
             return self.level(m)
-        if name in ("pattern", "pattern_id"):
+        if kind == "pattern":
             return self.pattern(m)
-        if name == "id":
+        if kind == "id":
             return self.event_id(m)
-        if name == "anomaly_score":
+        if kind == "anomaly_score":
             return self.numeric("anomaly_score", m)
-        if name == "flags" or name == "flag":
+        if kind == "flags":
             return f"has(flags, {self.param(m.value, 'String')})"
-        if name in _STRING_COLUMNS:
-            return self.string(str(_STRING_COLUMNS[name]), m)
-        key = m.field or ""
-        for prefix in ("attr.", "attributes.", "meta."):
-            if key.startswith(prefix):
-                key = key[len(prefix) :]
-                break
-        if not key:
-            raise self.error("attribute name missing", m)
-        col = f"attributes[{self.param(key, 'String')}]"
+        if kind == "column":
+            return self.string(target, m)
+        key = self.param(target, "String")
         if m.op == "exists":
-            return f"mapContains(attributes, {self.params_last_name()})"
+            return f"mapContains(attributes, {key})"
+        col = f"attributes[{key}]"
         if m.op in ("cmp", "range") and _all_numeric(m):
             return self.numeric(f"toFloat64OrNull({col})", m)
         return self.string(col, m)
-
-    def params_last_name(self) -> str:
-        name = f"p{len(self.params) - 1}"
-        return f"{{{name}:String}}"
 
     def message(self, m: Match) -> str:
         if m.op in ("term", "phrase"):
@@ -550,6 +541,47 @@ class _Compiler:
         raise self.error("time takes a comparison or a range, e.g. ts:>=now-1h", m)
 
 
+def attribute_key(field: str) -> str:
+    """``attr.user`` / ``attributes.user`` / ``meta.user`` / ``user`` → ``user``."""
+    for prefix in ("attr.", "attributes.", "meta."):
+        if field.startswith(prefix):
+            return field[len(prefix) :]
+    return field
+
+
+def resolve_field(field: str | None) -> tuple[str, str]:
+    """What a query field names, shared by the SQL compiler and the live-tail evaluator.
+
+    Returns (kind, target): kind is message, time, level, pattern, id, anomaly_score, flags,
+    column (target: the column) or attribute (target: the attribute key). ValueError for a name
+    that cannot be queried.
+    """
+    name = field.lower() if field else None
+    if name is None or name in ("message", "msg"):
+        return "message", "message"
+    if name == "tenant":
+        raise ValueError("'tenant' cannot be queried; it is fixed by your credentials")
+    if name in _TIME_FIELDS:
+        return "time", "ts"
+    if name == "level":
+        return "level", "level"
+    if name in ("pattern", "pattern_id"):
+        return "pattern", "pattern_id"
+    if name == "id":
+        return "id", "id"
+    if name == "anomaly_score":
+        return "anomaly_score", "anomaly_score"
+    if name in ("flags", "flag"):
+        return "flags", "flags"
+    column = _STRING_COLUMNS.get(name)
+    if column:
+        return "column", column
+    key = attribute_key(field or "")
+    if not key:
+        raise ValueError("attribute name missing")
+    return "attribute", key
+
+
 def text_condition(text: str, param: Any) -> str:
     """Case-insensitive full-text condition on the message that the text index can serve."""
     if _ALNUM_TOKEN.match(text):
@@ -605,15 +637,9 @@ def field_expression(name: str, params: dict[str, Any]) -> str:
         return "toString(level)"
     if lowered in ("pattern", "pattern_id"):
         return "if(pattern_id = 0, '', lower(leftPad(hex(pattern_id), 16, '0')))"
-    if _STRING_COLUMNS.get(lowered):
-        return str(_STRING_COLUMNS[lowered])
-    if lowered == "classification":
-        return "classification"
-    key = name
-    for prefix in ("attr.", "attributes.", "meta."):
-        if key.startswith(prefix):
-            key = key[len(prefix) :]
-            break
+    column = _STRING_COLUMNS.get(lowered)
+    if column:
+        return column
     pname = f"f{len(params)}"
-    params[pname] = key
+    params[pname] = attribute_key(name)
     return f"attributes[{{{pname}:String}}]"
