@@ -31,3 +31,20 @@ def test_rename_and_split_are_remembered_by_the_miner(client: TestClient) -> Non
     assert r.status_code == 200, r.text
     assert r.json()["locked"]
     assert client.post(f"/api/v1/patterns/{pid}/split", json={"position": 99}).status_code == 400
+
+
+def test_events_written_directly_are_enriched_and_counted(client: TestClient) -> None:
+    """The demo, the CLI and in-process sources write through the StoreWriter, not the buffer."""
+    from logloupe.model import LogEvent, event_uid
+
+    services = client.app.state.services  # type: ignore[attr-defined]
+    now = 1_795_000_000_000_000
+    events = [
+        LogEvent("default", now + i, now, event_uid("direct", i), f"worker {i} stopped", source="direct-writer")
+        for i in range(10)
+    ]
+    services.writer.write(events)
+    stored = client.get("/api/v1/search", params={"q": "source:direct-writer", "limit": 10}).json()["events"]
+    assert len(stored) == 10 and all(e["pattern_id"] and e["classification"] for e in stored)
+    metrics = client.get("/metrics").text
+    assert 'logloupe_ingested_events_total{level="INFO",source="direct-writer",tenant="default"} 10.0' in metrics

@@ -168,7 +168,7 @@ def _write(services: Any, records: list[dict[str, Any]], limits: Limits, positio
         fields, tenant=services.settings.default_tenant, now_us=now_us(), source="demo", position=position
     )
     if events:
-        services.writer.write(services.enrich(events))
+        services.writer.write(events)
 
 
 # -- ingest ------------------------------------------------------------------------------------
@@ -264,7 +264,7 @@ def ingest(file: str, service: str, server: str | None, data_dir: Path | None) -
                         service=service,
                         position=f"{source}:{n}",
                     )
-                    services.writer.write(services.enrich(events))
+                    services.writer.write(events)
                     accepted += len(events)
                     rejected += len(bad)
             finally:

@@ -114,7 +114,6 @@ class WriterSink:
         self.tenant = tenant or services.settings.default_tenant
 
     def send(self, batch: Batch) -> int:
-        from logloupe.metrics import INGESTED
         from logloupe.parse.records import record_fields
         from logloupe.pipeline.assemble import assemble
         from logloupe.serve.api.logs import limits_of
@@ -129,11 +128,6 @@ class WriterSink:
             raise SinkError(exc.message) from None
         except Exception as exc:  # the store failed: keep the checkpoint, retry later
             raise SinkError(f"store write failed: {exc}") from None
-        per_level: dict[str, int] = {}
-        for e in events:
-            per_level[e.level.name] = per_level.get(e.level.name, 0) + 1
-        for level, n in per_level.items():
-            INGESTED.labels(self.tenant, batch.source, level).inc(n)
         return len(events)
 
     def has_batch(self, batch_id: str) -> bool:

@@ -47,11 +47,11 @@ class Enricher:
         return PatternMiner()
 
     def enrich(self, events: Sequence[LogEvent]) -> None:
-        """Set ``pattern_id``, ``pattern_vars`` and ``classification`` in place."""
+        """Set ``pattern_id``, ``pattern_vars`` and ``classification`` in place; values already set are kept."""
         new: list[tuple[LogEvent, PatternMatch]] = []
         with self._lock:
             for event in events:
-                if not event.message:
+                if not event.message or event.pattern_id:
                     continue
                 match = self.miner.add(event.message, tenant=event.tenant, service=event.service, ts_us=event.ts_us)
                 event.pattern_id = match.pattern_id

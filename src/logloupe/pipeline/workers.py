@@ -31,6 +31,7 @@ from logloupe.model import LogEvent
 from logloupe.parse.records import Limits
 from logloupe.pipeline.buffer import Entry, WriteAheadBuffer
 from logloupe.pipeline.decode import DECODE_ERRORS, RowsResult, decode_payload, decode_rows, entry_tenant
+from logloupe.pipeline.writer import count_ingested
 from logloupe.settings import Settings
 from logloupe.store.events import EventStore, event_row
 
@@ -323,7 +324,7 @@ class IngestPipeline:
                 INGESTED.labels(tenant, source, level).inc(n)
         if events:
             self.stored_total += len(events)
-            self._count(events)
+            count_ingested(events)
             for hook in self.after_store:
                 try:
                     hook(events)
@@ -338,14 +339,6 @@ class IngestPipeline:
             if f.set_running_or_notify_cancel():  # False when the waiting request went away
                 f.set_result(None)
         return True
-
-    def _count(self, events: list[LogEvent]) -> None:
-        counts: dict[tuple[str, str, str], int] = {}
-        for e in events:
-            key = (e.tenant, e.source, e.level.name)
-            counts[key] = counts.get(key, 0) + 1
-        for (tenant, source, level), n in counts.items():
-            INGESTED.labels(tenant, source, level).inc(n)
 
     def _reject(self, entries: list[Entry], reason: str) -> None:
         for entry in entries:

@@ -19,7 +19,7 @@ from concurrent.futures import Future
 import pyarrow as pa
 
 from logloupe.errors import TooManyRequests, Unavailable
-from logloupe.metrics import STORE_INSERT_SECONDS
+from logloupe.metrics import INGESTED, STORE_INSERT_SECONDS
 from logloupe.model import LogEvent
 from logloupe.store.events import EventStore, record_batch
 
@@ -27,6 +27,16 @@ log = logging.getLogger(__name__)
 
 # Called with each batch after it is stored (pattern stats, anomaly detectors, live tail, metrics).
 AfterStore = Callable[[Sequence[LogEvent]], None]
+
+
+def count_ingested(events: Sequence[LogEvent]) -> None:
+    """``logloupe_ingested_events_total`` by tenant, source and level, one increment per group."""
+    groups: dict[tuple[str, str, str], int] = {}
+    for e in events:
+        key = (e.tenant, e.source, e.level.name)
+        groups[key] = groups.get(key, 0) + 1
+    for (tenant, source, level), n in groups.items():
+        INGESTED.labels(tenant, source, level).inc(n)
 
 
 class StoreWriter:
@@ -45,6 +55,8 @@ class StoreWriter:
         self.queue_events = queue_events
         self.retention_days = retention_days
         self.after_store: list[AfterStore] = []
+        # Run on each submission before it is encoded (the pattern miner and classifier).
+        self.stage: Callable[[list[LogEvent]], list[LogEvent]] | None = None
         self._pending: deque[tuple[list[LogEvent], pa.RecordBatch, Future[int]]] = deque()
         self._queued = 0
         self._cond = threading.Condition()
@@ -65,6 +77,8 @@ class StoreWriter:
         if not events:
             future.set_result(0)
             return future
+        if self.stage is not None:
+            events = self.stage(events)
         # Built here, in the producer's thread, so it overlaps the writer's insert (chDB releases the GIL).
         batch = record_batch(events, self.retention_days)
         deadline = time.monotonic() + wait_s
@@ -131,6 +145,7 @@ class StoreWriter:
             else:
                 self.stored_total += n
                 stored = [e for events, _, _ in batch for e in events]
+                count_ingested(stored)
                 for hook in self.after_store:
                     try:
                         hook(stored)

@@ -51,6 +51,8 @@ class Services:
         enricher.listeners.append(remember)
         # The ingest pipeline runs this on every decoded batch before it is stored.
         services.extras["event_stage"] = services.enrich
+        # ...and the store writer on what is written to it directly (demo, CLI, in-process sources).
+        writer.stage = services.enrich
         services.extras["pattern_lookup"] = services.pattern_template
         return services
 
