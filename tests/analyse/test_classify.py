@@ -102,3 +102,17 @@ def test_bgl_incident_f1_without_bgl_training() -> None:
         fn += truth and not pred
     f1 = 2 * tp / (2 * tp + fp + fn)
     assert f1 >= 0.8
+
+
+def test_the_pipeline_uses_a_tenants_installed_model(tmp_path: Path) -> None:
+    from logloupe.pipeline.enrich import Enricher
+
+    rows = [Example(r["message"], r["label"]) for r in generate(seed=5, per_template=2)]
+    model = train_model(rows, buckets=1 << 12, epochs=5)
+    model.save(tenant_model_path(tmp_path, "acme"))
+    enricher = Enricher(data_dir=tmp_path)
+    installed = enricher.classifier_for("acme").model
+    assert installed is not None and installed is not enricher.classifier.model
+    assert installed.proba(["w:io"]) == pytest.approx(model.proba(["w:io"]), abs=1e-3)
+    assert enricher.classifier_for("other").model is enricher.classifier_for("other").model  # cached
+    assert enricher.classifier_for("../etc") is enricher.classifier  # unusable names get the default

@@ -26,10 +26,15 @@ CLASS_CACHE_MAX = 200_000
 
 
 class Enricher:
-    def __init__(self, state_path: Path | None = None, classifier: Classifier | None = None) -> None:
+    def __init__(
+        self, state_path: Path | None = None, classifier: Classifier | None = None, data_dir: Path | None = None
+    ) -> None:
         self.state_path = state_path
         self.miner = self._load(state_path)
         self.classifier = classifier if classifier is not None else Classifier.default()
+        # A tenant's own model (``logloupe train-classifier --tenant``) replaces the default for it.
+        self.data_dir = data_dir
+        self._classifiers: dict[str, Classifier] = {}
         self.listeners: list[NewPatternListener] = []
         self._class_cache: dict[tuple[str, int, int], str] = {}
         self._lock = threading.Lock()
@@ -72,11 +77,29 @@ class Enricher:
         key = (event.tenant, pattern_id, int(event.level))
         label = self._class_cache.get(key)
         if label is None:
-            label = self.classifier.classify(event.message, event.level.name).label
+            label = self.classifier_for(event.tenant).classify(event.message, event.level.name).label
             if len(self._class_cache) >= CLASS_CACHE_MAX:
                 self._class_cache.clear()
             self._class_cache[key] = label
         return label
+
+    def classifier_for(self, tenant: str) -> Classifier:
+        found = self._classifiers.get(tenant)
+        if found is None:
+            found = self.classifier
+            if self.data_dir is not None:
+                try:
+                    found = Classifier.for_tenant(self.data_dir, tenant)
+                except ValueError:  # a tenant id that cannot name a model directory uses the default
+                    found = self.classifier
+            self._classifiers[tenant] = found
+        return found
+
+    def forget_classifier(self, tenant: str) -> None:
+        """After a new model is installed for ``tenant``: load it on next use."""
+        with self._lock:
+            self._classifiers.pop(tenant, None)
+            self._class_cache = {k: v for k, v in self._class_cache.items() if k[0] != tenant}
 
     def save(self) -> None:
         """Write the miner's state atomically (temp file + rename)."""

@@ -41,7 +41,7 @@ class Services:
             queue_events=settings.writer_queue_events,
             retention_days=lambda tenant: meta.retention_days(tenant, settings.retention_days),
         )
-        enricher = Enricher(settings.data_dir / "patterns" / "miner.json")
+        enricher = Enricher(settings.data_dir / "patterns" / "miner.json", data_dir=settings.data_dir)
         services = cls(settings, store, meta, writer, enricher)
 
         def remember(event: LogEvent, match: PatternMatch) -> None:
