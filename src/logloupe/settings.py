@@ -87,6 +87,25 @@ class Settings(BaseSettings):
         description="Attribute whose value names an event's session (block, request or trace id); "
         "`trace_id` is the trace_id field; empty turns session scoring off.",
     )
+    anomaly_window_events: int = Field(
+        default=0,
+        ge=0,
+        le=100_000,
+        description="Score every service's last N events as a window (for logs without a session key); 0 turns "
+        "windows off.",
+    )
+    anomaly_window_step: int = Field(
+        default=0,
+        ge=0,
+        description="Events between two scored windows of a service: less than `anomaly_window_events` slides the "
+        "window, 0 means fixed windows.",
+    )
+    anomaly_checkpoint_s: float = Field(
+        default=300.0,
+        gt=0,
+        description="Seconds between saves of the detectors' learned state (baselines, session models) to "
+        "<data_dir>/anomaly/state.pickle; it is also saved on shutdown and restored at start.",
+    )
 
     auth_jwt_secret: str = Field(
         default="",

@@ -43,3 +43,47 @@ def test_idle_sessions_close_only_after_the_timeout():
     assert len(tracker._open) == 1
     tracker.tick(61 * SEC)
     assert tracker._open == {}
+
+
+def test_a_false_positive_retrains_the_model_and_real_undoes_it():
+    rng = random.Random(1)
+    tracker = SessionTracker(TrackerSettings(train_sessions=300, idle_close_s=60))
+    feed(tracker, [block(rng) for _ in range(400)], 0)
+    odd = [ALLOC, RECV, RECV, RECV, STORED, STORED, STORED, FAIL]
+    first = feed(tracker, [odd], 100_000)
+    assert len(first) == 1
+    assert tracker.feedback(first[0], real=False) is True
+    assert feed(tracker, [odd, odd], 200_000) == [], "sessions like it are no longer flagged"
+    assert feed(tracker, [[ALLOC, RECV, 77]], 300_000), "other anomalies still are"
+    assert tracker.feedback(first[0], real=True) is True
+    assert len(feed(tracker, [odd], 400_000)) == 1, "called real: flagged again"
+
+
+def test_feedback_on_an_unknown_session_says_so():
+    tracker = SessionTracker(TrackerSettings(train_sessions=1))
+    stranger = feed(SessionTracker(TrackerSettings(train_sessions=1)), [[1, 2], [1, 2], [1, 9]], 0)
+    assert stranger
+    assert tracker.feedback(stranger[0], real=False) is False
+
+
+def test_sliding_windows_per_service_are_scored():
+    tracker = SessionTracker(TrackerSettings(window_events=20, window_step=10, train_sessions=100))
+    found = []
+    ts = 0
+    cycle = [1, 2, 3, 4]  # a service's request lifecycle, over and over
+    for i in range(2_000):
+        ts += SEC
+        found += tracker.add_to_window("t1", "svc", ts, cycle[i % 4], f"e{i}")
+    assert found == [], "training windows and normal ones raise nothing"
+    for i in range(5):
+        ts += SEC
+        found += tracker.add_to_window("t1", "svc", ts, 99, f"bad{i}")
+    for i in range(30):
+        ts += SEC
+        found += tracker.add_to_window("t1", "svc", ts, cycle[i % 4], f"n{i}")
+    # Windows of 20 every 10 events: the two that hold the strange events are flagged, then quiet.
+    assert [a.kind for a in found] == ["window", "window"]
+    assert all(a.pattern_ids == (99,) for a in found)
+    assert found[0].explanation.startswith("window e1990..n4 (20 events): event 0000000000000063 seen in 0")
+    assert "bad0" in found[0].event_ids
+    assert tracker.add_to_window("t1", "other", ts, 99, "x") == [], "windows are per service"

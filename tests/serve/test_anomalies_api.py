@@ -260,3 +260,29 @@ def test_tenants_never_see_each_others_anomalies(tmp_path: Path) -> None:
             assert c.get("/api/v1/anomalies/timeline", headers={"x-tenant": "acme"}).json()["series"]
     finally:
         services.close()
+
+
+def test_learned_baselines_survive_a_restart(tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    with TestClient(create_app(settings)) as c:
+        _baseline(c)
+        assert _items(c) == []
+    assert (settings.data_dir / "anomaly" / "state.pickle").exists(), "saved on shutdown"
+    with TestClient(create_app(settings)) as c:
+        # No history in this process: the burst is judged against the baselines learned before.
+        _ingest(c, _normal(BASELINE_MINUTES, "api", 20) + _errors(BASELINE_MINUTES, 200))
+        _ingest(c, _normal(BASELINE_MINUTES + 1, "api", 20))
+        kinds = {a["kind"] for a in _items(c, service="api")}
+        assert {"new_pattern", "error_ratio"} <= kinds
+
+
+def test_a_damaged_state_file_is_set_aside(tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    state = settings.data_dir / "anomaly" / "state.pickle"
+    state.parent.mkdir(parents=True)
+    state.write_bytes(b"not a pickle")
+    with TestClient(create_app(settings)) as c:
+        assert c.get("/healthz").status_code == 200
+        _baseline(c, minutes=range(10))
+    assert state.with_suffix(".unreadable").read_bytes() == b"not a pickle"
+    assert state.exists()

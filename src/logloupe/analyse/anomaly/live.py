@@ -21,12 +21,15 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
+import pickle
 import re
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from logloupe.analyse.anomaly.online import OnlineDetector, OnlineSettings
@@ -47,6 +50,8 @@ MAX_EXAMPLES = 200_000
 SESSION_QUEUE_MAX = 200_000
 FINGERPRINT_CACHE = 50_000
 SESSION_DRAIN_STEP = 5_000
+# Bumped whenever the pickled detector classes change shape: an older state file is set aside.
+STATE_VERSION = 1
 
 
 def fingerprint(message: str) -> int:
@@ -70,6 +75,8 @@ class LiveDetection:
         clock_us: Callable[[], int] = lambda: time.time_ns() // 1000,
         max_queued: int = 500_000,
         repeat_s: float = 600.0,
+        state_path: Path | None = None,
+        checkpoint_s: float = 300.0,
     ) -> None:
         self.records = records
         self.threshold = threshold
@@ -103,6 +110,9 @@ class LiveDetection:
         # Event time, as of the wall time it was seen: the clock ticks follow (see ``event_clock``).
         self._event_us = 0
         self._event_wall_us = 0
+        # Learned state is saved here every checkpoint_s and on stop (see ``save``).
+        self.state_path = state_path
+        self.checkpoint_s = checkpoint_s
 
     # -- the after_store hook -----------------------------------------------------------------
     def on_stored(self, events: Sequence[LogEvent]) -> None:
@@ -144,6 +154,7 @@ class LiveDetection:
     def _observe(self, events: Sequence[LogEvent]) -> list[Anomaly]:
         found: list[Anomaly] = []
         key = self.session_key
+        windows = self.tracker.settings.window_events > 0
         sessions = self._sessions
         examples = self._examples
         prints = self._fingerprints
@@ -179,6 +190,12 @@ class LiveDetection:
                             sessions.append((e.tenant, e.service, session, e.ts_us, pid, event_id))
                         else:
                             skipped += 1
+                if windows:
+                    # An empty key stands for "the service's window" in the session queue.
+                    if len(sessions) < SESSION_QUEUE_MAX:
+                        sessions.append((e.tenant, e.service, "", e.ts_us, pid, event_id))
+                    else:
+                        skipped += 1
             self.observed += len(events)
             wall = self.clock_us()
             self._event_us = max(self._event_us, min(latest, wall))
@@ -220,10 +237,14 @@ class LiveDetection:
         left = len(sessions) if limit is None else limit
         with self._tracker_lock:
             add = self.tracker.add
+            add_to_window = self.tracker.add_to_window
             while sessions and left > 0:
                 left -= 1
                 tenant, service, key, ts_us, pid, event_id = sessions.popleft()
-                found += add(tenant, service, key, ts_us, pid, event_id)
+                if key:
+                    found += add(tenant, service, key, ts_us, pid, event_id)
+                else:
+                    found += add_to_window(tenant, service, ts_us, pid, event_id)
         return found
 
     def start(self) -> None:
@@ -248,9 +269,12 @@ class LiveDetection:
                 thread.join(timeout_s)
         self._thread = self._session_thread = None
         self.flush()
+        if self.state_path is not None:
+            self.save(self.state_path)
 
     def _run(self) -> None:
         next_tick = time.monotonic() + self.tick_s
+        next_save = time.monotonic() + self.checkpoint_s
         while not self._stop.is_set():
             with self._cond:
                 if not self._batches and not self._stop.is_set():
@@ -262,6 +286,9 @@ class LiveDetection:
                     with self._lock:
                         found = self.online.tick(self.event_clock())
                     self._publish(found)
+                if self.state_path is not None and time.monotonic() >= next_save:
+                    next_save = time.monotonic() + self.checkpoint_s
+                    self.save(self.state_path)
             except Exception:  # the thread must outlive one bad batch or tick
                 log.exception("anomaly detection failed")
 
@@ -322,15 +349,74 @@ class LiveDetection:
             patterns.append({"id": format_pattern_id(pid), "source": source, "example": example})
         return {"summary": anomaly.explanation, "kind": anomaly.kind, "patterns": patterns}
 
+    # -- state across restarts ----------------------------------------------------------------
+    def save(self, path: Path) -> None:
+        """Writes the learned state (baselines, session models, open sessions, mutes) atomically."""
+        with self._process_lock, self._lock, self._tracker_lock, self._publish_lock:
+            state = {
+                "version": STATE_VERSION,
+                "online": self.online,
+                "tracker": self.tracker,
+                "session_mutes": self._session_mutes,
+                "examples": self._examples,
+                "last_stored": self._last_stored,
+                "event_us": self._event_us,
+            }
+            data = pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        with tmp.open("wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+
+    def load(self, path: Path) -> bool:
+        """Restores what ``save`` wrote, keeping this instance's settings. A missing file is a first
+        start; an unreadable or older one is renamed ``*.unreadable`` and detection starts fresh."""
+        if not path.exists():
+            return False
+        try:
+            # The file is our own, in the data dir the server owns (like its SQLite and chDB files).
+            state = pickle.loads(path.read_bytes())  # noqa: S301
+            if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
+                raise ValueError(f"state version {state.get('version') if isinstance(state, dict) else '?'}")
+            online, tracker = state["online"], state["tracker"]
+            if not isinstance(online, OnlineDetector) or not isinstance(tracker, SessionTracker):
+                raise TypeError("not detector state")
+        except Exception as exc:  # a damaged file must not keep the server from starting
+            log.warning("anomaly state %s unreadable (%s); detectors start fresh", path, exc)
+            path.replace(path.with_suffix(".unreadable"))
+            return False
+        with self._lock, self._tracker_lock, self._publish_lock:
+            # Baselines are in buckets of bucket_s, windows of window_events: state learned with
+            # other values is not reused.
+            if online.settings.bucket_s == self.online.settings.bucket_s:
+                online.settings = self.online.settings
+                self.online = online
+            if tracker.settings.window_events != self.tracker.settings.window_events:
+                tracker._windows.clear()
+            tracker.settings = self.tracker.settings
+            self.tracker = tracker
+            self._session_mutes = state["session_mutes"]
+            self._examples = state["examples"]
+            self._last_stored = state["last_stored"]
+            self._event_us = state["event_us"]
+        return True
+
     # -- feedback -----------------------------------------------------------------------------
     def feedback(self, anomaly: Anomaly, real: bool) -> None:
-        """A false positive mutes that kind of anomaly for that service and pattern; a real one
-        lifts the mute."""
-        if anomaly.kind == "session":
+        """A false positive on a session or window retrains its service's model with it (see
+        ``SessionTracker.feedback``), or mutes that kind of anomaly for that service and pattern
+        when the tracker no longer knows the session; on a rate or pattern anomaly it mutes. A
+        real verdict undoes either."""
+        if anomaly.kind in ("session", "window"):
             key = _mute_key(anomaly)
+            with self._tracker_lock:
+                retrained = self.tracker.feedback(anomaly, real)
             if real:
                 self._session_mutes.discard(key)
-            else:
+            elif not retrained:
                 self._session_mutes.add(key)
             return
         with self._lock:

@@ -135,8 +135,11 @@ class SessionModel:
         self.residual_threshold = math.inf
 
     # -- training ---------------------------------------------------------------------------
-    def fit(self, sessions: Iterable[Sequence[str]]) -> SessionModel:
-        data = [tuple(s) for s in sessions]
+    def fit(self, sessions: Iterable[Sequence[str]], normal: Iterable[Sequence[str]] = ()) -> SessionModel:
+        """Learns from ``sessions``; ``normal`` ones (a user's verdict) are learned too, never
+        trimmed as outliers, and their residuals raise the structure limit if need be."""
+        pinned = [tuple(s) for s in normal]
+        data = [tuple(s) for s in sessions] + pinned
         if not data:
             raise InvalidInput("cannot learn from zero sessions")
         self.n_sessions = len(data)
@@ -153,10 +156,10 @@ class SessionModel:
         # means nothing there, while a session (a block, a request) that ends early is a symptom.
         lengths = Counter(len(events) for events in data)
         self.windows = lengths.most_common(1)[0][1] >= 0.95 * len(data) and len(lengths) <= 2
-        self._fit_structure(data)
+        self._fit_structure(data, len(pinned))
         return self
 
-    def _fit_structure(self, data: list[tuple[str, ...]]) -> None:
+    def _fit_structure(self, data: list[tuple[str, ...]], n_pinned: int = 0) -> None:
         x = self._vectors(data)
         n_dims = x.shape[1]
         self.mean = x.mean(axis=0) if len(data) else np.zeros(n_dims)
@@ -179,6 +182,8 @@ class SessionModel:
             floor = 1e-3 * float(eigen.mean()) + 1e-12
             dist = (proj**2 / (eigen + floor)).sum(axis=1)
             keep = dist <= np.quantile(dist, 1.0 - self.structure_trim)
+            if n_pinned:
+                keep[len(data) - n_pinned :] = True
         self.residual_basis = vt[k:].T.copy()
         spe = (((x[keep] - self.mean) @ self.residual_basis) ** 2).sum(axis=1)
         q_limit = _q_statistic(eigen[k:], _C_ALPHA[self.pca_alpha])
@@ -186,6 +191,9 @@ class SessionModel:
         # The Q limit assumes Gaussian data; count vectors are not, so the training residuals'
         # own tail (with a margin) is a floor that keeps quirky-but-seen sessions quiet.
         self.residual_threshold = max(q_limit, empirical, 1e-9)
+        if n_pinned:
+            pinned = (((x[len(data) - n_pinned :] - self.mean) @ self.residual_basis) ** 2).sum(axis=1)
+            self.residual_threshold = max(self.residual_threshold, float(pinned.max()) * self.residual_margin)
 
     def _fit_pca(self, x: FloatArray) -> tuple[FloatArray, FloatArray, int] | None:
         """Sets ``mean``; returns eigenvalues (descending), eigenvectors as rows, and k."""

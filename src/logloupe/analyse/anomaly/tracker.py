@@ -7,11 +7,25 @@ then); afterwards every closed session is scored, and those that score at or abo
 ``threshold`` (0.5 is the model's own threshold) become ``Anomaly(kind="session")``. Sessions
 the model does not flag feed a bounded sample that refits the model every ``refit_every``
 closed sessions, so it follows slow change without learning the anomalies it reported.
+
+Fixed or sliding **windows** per service (``window_events``, ``window_step``) are sessions too:
+every ``window_step`` events of a service, its last ``window_events`` events are scored by a
+model of that service's earlier windows (``Anomaly(kind="window")``), for logs without a session
+key.
+
+**Feedback retrains.** The tracker remembers the sessions it flagged (bounded, ``max_flagged``).
+A false positive makes that session part of what the service's model learns as normal: never
+trimmed as an outlier, its residual within the structure limit, and in enough copies that its
+events are no longer rare (``rare_probability`` × sample size × 2); the model refits at once, so
+sessions like it stop being flagged, not only that one. Calling it real takes it out again and
+refits. At most ``max_accepted`` distinct sessions are kept per service (the oldest go first).
 """
 
 from __future__ import annotations
 
+import math
 import random
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 
 from logloupe.analyse.anomaly.sessions import SessionModel
@@ -29,6 +43,11 @@ class TrackerSettings:
     threshold: float = 0.5
     max_evidence: int = 20
     seed: int = 0
+    # Windows per service: 0 turns them off; a step of 0 means window_events (fixed windows).
+    window_events: int = 0
+    window_step: int = 0
+    max_flagged: int = 10_000
+    max_accepted: int = 1_000
 
 
 @dataclass(slots=True)
@@ -48,13 +67,24 @@ class _ServiceModel:
     sample: list[tuple[str, ...]] = field(default_factory=list)
     seen: int = 0
     since_fit: int = 0
+    # Sessions a user called normal: learned at every refit, never trimmed (SessionModel.fit).
+    accepted: list[tuple[str, ...]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Window:
+    events: deque[tuple[str, str, int]]  # (pattern, event id, ts)
+    since_last: int = 0
 
 
 class SessionTracker:
     def __init__(self, settings: TrackerSettings | None = None) -> None:
         self.settings = settings or TrackerSettings()
         self._open: dict[tuple[str, str, str], _Open] = {}
-        self._models: dict[tuple[str, str], _ServiceModel] = {}
+        self._models: dict[tuple[str, str, str], _ServiceModel] = {}
+        self._windows: dict[tuple[str, str], _Window] = {}
+        # (tenant, service, first event id) -> (model kind, the flagged session's patterns)
+        self._flagged: OrderedDict[tuple[str, str, str], tuple[str, tuple[str, ...]]] = OrderedDict()
         self._rng = random.Random(self.settings.seed)
 
     def add(self, tenant: str, service: str, key: str, ts_us: int, pattern_id: int, event_id: str) -> list[Anomaly]:
@@ -75,6 +105,25 @@ class SessionTracker:
             out += self._close(self._open.pop(ident))
         return out
 
+    def add_to_window(self, tenant: str, service: str, ts_us: int, pattern_id: int, event_id: str) -> list[Anomaly]:
+        """Adds one event to its service's window; returns the anomaly of a window this completed."""
+        s = self.settings
+        if s.window_events <= 0:
+            return []
+        window = self._windows.get((tenant, service))
+        if window is None:
+            window = self._windows[(tenant, service)] = _Window(deque(maxlen=s.window_events))
+        window.events.append((format_pattern_id(pattern_id), event_id, ts_us))
+        window.since_last += 1
+        if len(window.events) < s.window_events or window.since_last < (s.window_step or s.window_events):
+            return []
+        window.since_last = 0
+        patterns = tuple(p for p, _, _ in window.events)
+        ids = [e for _, e, _ in window.events]
+        evidence = tuple(ids[: s.max_evidence])
+        key = f"window {ids[0]}..{ids[-1]} ({len(ids)} events)"
+        return self._judge(tenant, service, "window", key, patterns, evidence, ts_us)
+
     def tick(self, now_us: int) -> list[Anomaly]:
         """Closes sessions idle for ``idle_close_s`` and scores them."""
         limit = now_us - self.settings.idle_close_s * 1_000_000
@@ -84,9 +133,25 @@ class SessionTracker:
         return out
 
     def _close(self, session: _Open) -> list[Anomaly]:
-        s = self.settings
-        state = self._models.setdefault((session.tenant, session.service), _ServiceModel())
         events = tuple(session.patterns)
+        label = f"session {session.key} ({len(events)} events)"
+        return self._judge(
+            session.tenant, session.service, "session", label, events, tuple(session.event_ids), session.last_us
+        )
+
+    def _judge(
+        self,
+        tenant: str,
+        service: str,
+        kind: str,
+        label: str,
+        events: tuple[str, ...],
+        event_ids: tuple[str, ...],
+        ts_us: int,
+    ) -> list[Anomaly]:
+        """Scores a closed session or window with its service's model, then learns from it."""
+        s = self.settings
+        state = self._models.setdefault((tenant, service, kind), _ServiceModel())
         state.seen += 1
         out: list[Anomaly] = []
         flagged = False
@@ -97,25 +162,58 @@ class SessionTracker:
                 rare = [parse_pattern_id(result.rarest)] if result.rarity >= 1 and result.rarest else []
                 out.append(
                     Anomaly(
-                        session.tenant,
-                        session.service,
-                        "session",
+                        tenant,
+                        service,
+                        kind,
                         result.score,
-                        session.last_us,
-                        f"session {session.key} ({len(events)} events): " + "; ".join(result.reasons),
+                        ts_us,
+                        f"{label}: " + "; ".join(result.reasons),
                         tuple(rare),
-                        tuple(session.event_ids),
+                        event_ids,
                     )
                 )
+                if event_ids:
+                    self._flagged[(tenant, service, event_ids[0])] = (kind, events)
+                    while len(self._flagged) > s.max_flagged:
+                        self._flagged.popitem(last=False)
         if not flagged:
             self._remember(state, events)
         state.since_fit += 1
         if (state.model is None and len(state.sample) >= s.train_sessions) or (
             state.model is not None and state.since_fit >= s.refit_every
         ):
-            state.model = SessionModel().fit(state.sample)
-            state.since_fit = 0
+            self._refit(state)
         return out
+
+    def _refit(self, state: _ServiceModel) -> None:
+        state.model = SessionModel().fit(state.sample, normal=state.accepted)
+        state.since_fit = 0
+
+    def feedback(self, anomaly: Anomaly, real: bool) -> bool:
+        """Retrains the service's model on a flagged session called a false positive, or takes
+        it out again when called real. False when the tracker does not know the session (too
+        old, or never flagged here): the caller falls back to muting."""
+        if anomaly.kind not in ("session", "window") or not anomaly.event_ids:
+            return False
+        entry = self._flagged.get((anomaly.tenant, anomaly.service, anomaly.event_ids[0]))
+        if entry is None:
+            return False
+        kind, events = entry
+        state = self._models.get((anomaly.tenant, anomaly.service, kind))
+        if state is None or state.model is None:
+            return False
+        if real:
+            state.accepted = [a for a in state.accepted if a != events]
+        elif events not in state.accepted:
+            # Enough copies that its events are no longer rare to the model (twice the limit).
+            copies = max(1, math.ceil(2 * state.model.rare_probability * max(len(state.sample), 1)))
+            state.accepted += [events] * copies
+            distinct = list(dict.fromkeys(state.accepted))
+            if len(distinct) > self.settings.max_accepted:
+                drop = set(distinct[: len(distinct) - self.settings.max_accepted])
+                state.accepted = [a for a in state.accepted if a not in drop]
+        self._refit(state)
+        return True
 
     def _remember(self, state: _ServiceModel, events: tuple[str, ...]) -> None:
         """Reservoir sample of unflagged sessions, bounded by ``sample_size``."""

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 
 from logloupe.analyse.anomaly.live import Listener, LiveDetection
+from logloupe.analyse.anomaly.tracker import TrackerSettings
 from logloupe.errors import BadRequest
 from logloupe.model import iso_micros
 from logloupe.serve.deps import Principal, get_principal, get_services
@@ -33,6 +34,7 @@ def setup(services: Services) -> None:
     s = services.settings
     listeners: list[Listener] = services.extras.setdefault(LISTENERS, [])
     records = AnomalyRecords(services.meta.engine)
+    state_path = s.data_dir / "anomaly" / "state.pickle"
     live = LiveDetection(
         records,
         threshold=s.anomaly_threshold,
@@ -40,8 +42,14 @@ def setup(services: Services) -> None:
         session_key=s.anomaly_session_key.strip(),
         listeners=listeners,
         repeat_s=s.anomaly_repeat_s,
+        tracker=TrackerSettings(window_events=s.anomaly_window_events, window_step=s.anomaly_window_step),
+        state_path=state_path,
+        checkpoint_s=s.anomaly_checkpoint_s,
     )
-    # Mutes survive a restart: verdicts are replayed in the order they were given.
+    # Baselines and session models survive a restart (saved on shutdown and every checkpoint).
+    live.load(state_path)
+    # Mutes survive a restart too: verdicts are replayed in the order they were given; a session
+    # model already retrained by one takes it again as a no-op.
     for stored in records.with_feedback():
         live.feedback(stored.anomaly, real=stored.feedback == "real")
     services.extras[EXTRA] = live

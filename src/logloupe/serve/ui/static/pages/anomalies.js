@@ -9,7 +9,7 @@ import { openExplain } from "../lib/explain.js";
 
 const KINDS = [
   ["", "All kinds"], ["new_pattern", "New pattern"], ["rate_spike", "Rate spike"], ["rate_drop", "Rate drop"],
-  ["silence", "Silence"], ["error_ratio", "Error ratio"], ["session", "Session"],
+  ["silence", "Silence"], ["error_ratio", "Error ratio"], ["session", "Session"], ["window", "Window"],
 ];
 const KIND_LABEL = Object.fromEntries(KINDS.filter(([k]) => k));
 const SCORES = [["", "Any score"], ["0.8", "Score ≥ 0.8"], ["0.9", "Score ≥ 0.9"], ["0.95", "Score ≥ 0.95"]];
