@@ -49,7 +49,7 @@ from anomaly_baselines import (
 )
 from logloupe.analyse.anomaly.metrics import Metrics, evaluate, population_weights
 from logloupe.analyse.anomaly.online import OnlineDetector
-from logloupe.analyse.anomaly.sessions import SessionModel
+from logloupe.analyse.anomaly.sessions import DETECT_ROBUST_CORE, SessionModel
 
 HDFS_ANOMALY_RATE = 0.0293
 BGL_WINDOW = 100
@@ -113,8 +113,9 @@ def regimes(split: Split) -> list[tuple[str, list[Session]]]:
 Detector = Callable[[list[Session], list[Session]], tuple[Sequence[float], Sequence[int], float]]
 
 
-# SessionModel keyword arguments, from --set (the sensitivity table in docs/anomaly.md).
-LOGLOUPE_OPTIONS: dict[str, float] = {}
+# SessionModel keyword arguments: ``logloupe detect``'s defaults, then --set (the sensitivity
+# table in docs/anomaly.md).
+LOGLOUPE_OPTIONS: dict[str, float] = {"robust_core": DETECT_ROBUST_CORE}
 
 
 def run_logloupe(train: list[Session], test: list[Session]) -> tuple[Sequence[float], Sequence[int], float]:

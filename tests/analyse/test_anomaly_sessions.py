@@ -78,5 +78,29 @@ def test_structure_survives_a_few_anomalies_in_training():
     rng = random.Random(6)
     train = [normal_session(rng) for _ in range(1940)] + [["alloc", "recv"]] * 60  # 3 % truncated
     assert SessionModel().fit(train).score(["alloc", "recv"]).anomaly
-    # Without trimming, the anomalies' own direction joins the "normal" subspace.
-    assert not SessionModel(structure_trim=0.0).fit(train).score(["alloc", "recv"]).anomaly
+    assert SessionModel(robust_core=0.55).fit(train).score(["alloc", "recv"]).anomaly
+    # Without trimming or a robust core, the anomalies' own direction joins the "normal" subspace.
+    assert not SessionModel(robust_core=0, structure_trim=0.0).fit(train).score(["alloc", "recv"]).anomaly
+
+
+def test_the_robust_core_survives_many_anomalies_in_training():
+    rng = random.Random(7)
+    train = [normal_session(rng) for _ in range(1200)] + [["alloc", "recv"]] * 800  # 40 % truncated
+    model = SessionModel(robust_core=0.55).fit(train)
+    assert model.score(["alloc", "recv"]).anomaly
+    assert 0.55 <= model.core_share <= 0.65, "the core and what it explains: the normal sessions"
+    assert not any(model.score(normal_session(rng)).anomaly for _ in range(200))
+    # Trimming 5 % three times cannot take out 40 %: the trimmed fit learns them as normal.
+    assert not SessionModel().fit(train).score(["alloc", "recv"]).anomaly
+
+
+def test_the_robust_core_takes_a_large_minority_shape_for_anomalies():
+    # The price of a robust core: a normal shape a third of the sessions share, but structurally
+    # unlike the rest (blocks not deleted yet), is flagged; the trimmed fit (the default) learns it.
+    rng = random.Random(8)
+    complete = [normal_session(rng) for _ in range(1400)]
+    undeleted = [[e for e in normal_session(rng) if e != "delete"] for _ in range(700)]
+    probe = [e for e in normal_session(rng) if e != "delete"]
+    assert "delete" not in probe
+    assert SessionModel(robust_core=0.55).fit(complete + undeleted).score(probe).anomaly
+    assert not SessionModel().fit(complete + undeleted).score(probe).anomaly

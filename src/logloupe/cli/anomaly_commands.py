@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from logloupe.analyse.anomaly.sessions import SessionModel, read_sessions_csv
+from logloupe.analyse.anomaly.sessions import DETECT_ROBUST_CORE, SessionModel, read_sessions_csv
 from logloupe.errors import InvalidInput
 
 _IN = click.Path(exists=True, dir_okay=False, readable=True, path_type=Path)
@@ -31,11 +31,22 @@ _IN = click.Path(exists=True, dir_okay=False, readable=True, path_type=Path)
     help="An event in fewer than this share of training sessions (or never seen) is anomalous.",
 )
 @click.option(
+    "--robust-core",
+    type=click.FloatRange(0, 1),
+    default=DETECT_ROBUST_CORE,
+    show_default=True,
+    help="Fit the model of normal to this share of training sessions most alike, then to all that it "
+    "explains: training data may hold up to about 1 - this share of anomalies. 0 fits all sessions but the "
+    "5 %% farthest (three rounds): for clean training data with several session shapes.",
+)
+@click.option(
     "--explain/--no-explain",
     default=False,
     help="Add a Reasons column saying which events or relations drove each flagged session.",
 )
-def detect(train_path: Path, test_path: Path, output_path: Path, rare_probability: float, explain: bool) -> None:
+def detect(
+    train_path: Path, test_path: Path, output_path: Path, rare_probability: float, robust_core: float, explain: bool
+) -> None:
     """Learn normal sessions from TRAIN (labels ignored) and score every session of TEST.
 
     Inputs are CSV with columns SessionId and EventSequence (event ids separated by spaces); any
@@ -46,7 +57,7 @@ def detect(train_path: Path, test_path: Path, output_path: Path, rare_probabilit
     test = read_sessions_csv(test_path)
     if not train:
         raise InvalidInput(f"{train_path}: no training sessions")
-    model = SessionModel(rare_probability=rare_probability).fit([row.events for row in train])
+    model = SessionModel(rare_probability=rare_probability, robust_core=robust_core).fit([row.events for row in train])
     scores = model.score_many([row.events for row in test])
     try:
         with output_path.open("w", newline="", encoding="utf-8") as fh:

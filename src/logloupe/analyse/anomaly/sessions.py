@@ -94,6 +94,13 @@ def _q_statistic(residual_eigenvalues: FloatArray, c_alpha: float) -> float:
     return float(phi1 * max(inner, 0.0) ** (1.0 / h0))
 
 
+# ``logloupe detect``'s default robust core: a training file picked by a user (an export, an
+# incident's logs) may hold many anomalies; the streaming tracker samples sessions it did not flag.
+DETECT_ROBUST_CORE = 0.55
+
+# Rounds of the robust fit's concentration and reweighting steps (each stops once stable).
+_MAX_ROUNDS = 20
+
 # Standard normal quantiles for the Q-statistic's usual confidence levels.
 _C_ALPHA = {0.05: 1.6449, 0.01: 2.3263, 0.001: 3.0902, 0.0001: 3.7190}
 
@@ -111,6 +118,7 @@ class SessionModel:
         transition_weight: float = 0.0,
         boundary_weight: float = 0.0,
         structure_trim: float = 0.05,
+        robust_core: float = 0.0,
     ) -> None:
         if not 0 < rare_probability < 1:
             raise InvalidInput("rare_probability must lie in (0, 1)")
@@ -124,6 +132,11 @@ class SessionModel:
         self.transition_weight = transition_weight
         self.boundary_weight = boundary_weight
         self.structure_trim = structure_trim
+        if not 0 <= robust_core <= 1:
+            raise InvalidInput("robust_core must lie in [0, 1]")
+        # 0 or 1: the trimmed fit (structure_trim) instead of the robust core.
+        self.robust_core = robust_core
+        self.core_share = 1.0
         self.n_sessions = 0
         self.doc_freq: Counter[str] = Counter()
         self.state_count: Counter[str] = Counter()
@@ -165,35 +178,95 @@ class SessionModel:
         self.mean = x.mean(axis=0) if len(data) else np.zeros(n_dims)
         self.residual_basis = np.zeros((n_dims, 0))
         self.residual_threshold = math.inf
+        self.core_share = 1.0
         if n_dims == 0 or len(data) < 2:
             return
-        keep = np.ones(len(data), dtype=bool)
-        rounds = 3 if self.structure_trim > 0 else 1
-        for round_ in range(rounds):
-            fitted = self._fit_pca(x[keep])
-            if fitted is None:
-                return
-            eigen, vt, k = fitted
-            if round_ == rounds - 1:
-                break
-            # Trim the sessions farthest from the bulk (in the whole space, not only the
-            # residual): a cluster of anomalies would otherwise claim a principal direction.
-            proj = (x - self.mean) @ vt.T
-            floor = 1e-3 * float(eigen.mean()) + 1e-12
-            dist = (proj**2 / (eigen + floor)).sum(axis=1)
-            keep = dist <= np.quantile(dist, 1.0 - self.structure_trim)
-            if n_pinned:
-                keep[len(data) - n_pinned :] = True
+        pinned = np.zeros(len(data), dtype=bool)
+        if n_pinned:
+            pinned[len(data) - n_pinned :] = True
+        fitted = self._fit_robust(x, pinned) if 0 < self.robust_core < 1 else self._fit_trimmed(x, pinned)
+        if fitted is None:
+            return
+        keep, eigen, vt, k = fitted
+        self.core_share = float(keep.mean())
         self.residual_basis = vt[k:].T.copy()
+        self.residual_threshold = self._residual_limit(x, keep, eigen, k)
+        if n_pinned:
+            spe = (((x[pinned] - self.mean) @ self.residual_basis) ** 2).sum(axis=1)
+            self.residual_threshold = max(self.residual_threshold, float(spe.max()) * self.residual_margin)
+
+    def _residual_limit(self, x: FloatArray, keep: npt.NDArray[np.bool_], eigen: FloatArray, k: int) -> float:
         spe = (((x[keep] - self.mean) @ self.residual_basis) ** 2).sum(axis=1)
         q_limit = _q_statistic(eigen[k:], _C_ALPHA[self.pca_alpha])
         empirical = float(np.quantile(spe, self.residual_quantile)) * self.residual_margin
         # The Q limit assumes Gaussian data; count vectors are not, so the training residuals'
         # own tail (with a margin) is a floor that keeps quirky-but-seen sessions quiet.
-        self.residual_threshold = max(q_limit, empirical, 1e-9)
-        if n_pinned:
-            pinned = (((x[len(data) - n_pinned :] - self.mean) @ self.residual_basis) ** 2).sum(axis=1)
-            self.residual_threshold = max(self.residual_threshold, float(pinned.max()) * self.residual_margin)
+        return max(q_limit, empirical, 1e-9)
+
+    def _spread(self, x: FloatArray, eigen: FloatArray, vt: FloatArray) -> FloatArray:
+        """Each session's distance from the fitted bulk in the whole space (principal and residual
+        directions, each scaled by its variance, with a floor for directions without any)."""
+        proj = (x - self.mean) @ vt.T
+        floor = 1e-3 * float(eigen.mean()) + 1e-12
+        return np.asarray((proj**2 / (eigen + floor)).sum(axis=1), dtype=np.float64)
+
+    def _fit_trimmed(
+        self, x: FloatArray, pinned: npt.NDArray[np.bool_]
+    ) -> tuple[npt.NDArray[np.bool_], FloatArray, FloatArray, int] | None:
+        """Three rounds, each dropping the ``structure_trim`` share farthest from the bulk."""
+        keep = np.ones(len(x), dtype=bool)
+        rounds = 3 if self.structure_trim > 0 else 1
+        for round_ in range(rounds):
+            fitted = self._fit_pca(x[keep])
+            if fitted is None:
+                return None
+            eigen, vt, k = fitted
+            if round_ == rounds - 1:
+                break
+            dist = self._spread(x, eigen, vt)
+            keep = (dist <= np.quantile(dist, 1.0 - self.structure_trim)) | pinned
+        return keep, eigen, vt, k
+
+    def _fit_robust(
+        self, x: FloatArray, pinned: npt.NDArray[np.bool_]
+    ) -> tuple[npt.NDArray[np.bool_], FloatArray, FloatArray, int] | None:
+        """A core of the ``robust_core`` share of sessions most alike, then every session the
+        core's model explains.
+
+        1. Concentration (as in Rousseeuw's minimum covariance determinant): start from the
+           sessions nearest the coordinate-wise median, fit, keep the ``robust_core`` share
+           nearest that fit, refit, until the core stops changing. Anomalies making up to about
+           ``1 - robust_core`` of the training data cannot pull the fit towards themselves.
+        2. Reweighting: keep every training session whose residual is within the core model's
+           limit, refit, repeat until stable: normal variety the core did not hold comes back
+           in, while sessions that break the core's relations stay out.
+        """
+        h = self.robust_core
+        dist = ((x - np.median(x, axis=0)) ** 2).sum(axis=1)
+        keep = (dist <= np.quantile(dist, h)) | pinned
+        for _ in range(_MAX_ROUNDS):
+            fitted = self._fit_pca(x[keep])
+            if fitted is None:
+                return None
+            eigen, vt, k = fitted
+            dist = self._spread(x, eigen, vt)
+            new = (dist <= np.quantile(dist, h)) | pinned
+            if np.array_equal(new, keep):
+                break
+            keep = new
+        for _ in range(_MAX_ROUNDS):
+            fitted = self._fit_pca(x[keep])
+            if fitted is None:
+                return None
+            eigen, vt, k = fitted
+            self.residual_basis = vt[k:].T
+            limit = self._residual_limit(x, keep, eigen, k)
+            spe = (((x - self.mean) @ self.residual_basis) ** 2).sum(axis=1)
+            new = (spe <= limit) | pinned
+            if np.array_equal(new, keep):
+                break
+            keep = new
+        return keep, eigen, vt, k
 
     def _fit_pca(self, x: FloatArray) -> tuple[FloatArray, FloatArray, int] | None:
         """Sets ``mean``; returns eigenvalues (descending), eigenvectors as rows, and k."""
