@@ -75,6 +75,18 @@ def test_new_patterns_weighted_by_level(warmed):
     assert detector.observe("t1", "api", ts + 2, Level.ERROR, 556, "err-again") == []
 
 
+def test_new_patterns_weighted_by_classification(warmed):
+    detector, _ = warmed
+    ts = T0 + 180 * MIN + 1
+    assert detector.observe("t1", "api", ts, Level.INFO, 557, "plain", "normal") == []
+    found = detector.observe("t1", "api", ts + 1, Level.INFO, 558, "reads-like-incident", "incident")
+    assert [a.kind for a in found] == ["new_pattern"]
+    assert found[0].score == pytest.approx(0.9)
+    assert "classified incident" in found[0].explanation
+    prevent = detector.observe("t1", "api", ts + 2, Level.INFO, 559, "disk-80", "preventive_action")
+    assert [a.score for a in prevent] == [pytest.approx(0.75)]
+
+
 def test_no_new_pattern_alerts_during_warm_up():
     detector = OnlineDetector()
     assert detector.observe("t1", "fresh", T0, Level.FATAL, 1, "e1") == []

@@ -180,7 +180,7 @@ class LiveDetection:
                 if ex_key not in examples and len(examples) < MAX_EXAMPLES:
                     examples[ex_key] = (e.message[:EXAMPLE_CHARS], source)
                 event_id = e.id
-                hits = observe(e.tenant, e.service, e.ts_us, e.level, pid, event_id)
+                hits = observe(e.tenant, e.service, e.ts_us, e.level, pid, event_id, e.classification)
                 if hits:
                     found += hits
                 if key:

@@ -32,6 +32,9 @@ LEVEL_WEIGHTS: dict[int, float] = {
     Level.ERROR: 0.9,
     Level.FATAL: 1.0,
 }
+# The classifier's verdict raises a new pattern's weight: an INFO line that reads like an incident
+# ("connection pool exhausted, retrying") matters as much as an ERROR.
+CLASS_WEIGHTS: dict[str, float] = {"incident": 0.9, "preventive_action": 0.75}
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +98,14 @@ class OnlineDetector:
 
     # -- feeding ----------------------------------------------------------------------------
     def observe(
-        self, tenant: str, service: str, ts_us: int, level: int, pattern_id: int, event_id: str
+        self,
+        tenant: str,
+        service: str,
+        ts_us: int,
+        level: int,
+        pattern_id: int,
+        event_id: str,
+        classification: str = "",
     ) -> list[Anomaly]:
         """Counts one event; returns the anomalies at or above the threshold it revealed."""
         out: list[Anomaly] = []
@@ -111,7 +121,7 @@ class OnlineDetector:
             out += self._close_service(tenant, service, svc, bucket)
 
         if pattern_id not in svc.patterns:
-            out += self._new_pattern(tenant, service, svc, ts_us, level, pattern_id, event_id)
+            out += self._new_pattern(tenant, service, svc, ts_us, level, pattern_id, event_id, classification)
             svc.patterns[pattern_id] = self._new_series(bucket)
         self._count(svc.total, ts_us, event_id)
         self._count(svc.patterns[pattern_id], ts_us, event_id)
@@ -180,13 +190,25 @@ class OnlineDetector:
         return (bucket * self.settings.bucket_s // 3600) % 24
 
     def _new_pattern(
-        self, tenant: str, service: str, svc: _Service, ts_us: int, level: int, pattern_id: int, event_id: str
+        self,
+        tenant: str,
+        service: str,
+        svc: _Service,
+        ts_us: int,
+        level: int,
+        pattern_id: int,
+        event_id: str,
+        classification: str,
     ) -> list[Anomaly]:
         s = self.settings
         if svc.events < s.warmup_events or ts_us - svc.first_us < s.warmup_s * 1_000_000:
             return []
-        weight = LEVEL_WEIGHTS[min(max(int(level), Level.TRACE), Level.FATAL)]
+        weight = max(
+            LEVEL_WEIGHTS[min(max(int(level), Level.TRACE), Level.FATAL)], CLASS_WEIGHTS.get(classification, 0.0)
+        )
         name = _level_name(level)
+        if classification:
+            name += f", classified {classification}"
         return [
             Anomaly(
                 tenant,
