@@ -2,8 +2,8 @@
 
 An entry's payload is a JSON header line (tenant, source, default service/host, observed time)
 followed by one tagged item per line: ``J`` + a JSON object, or ``L`` + a raw text line.
-``decode_rows`` does the whole CPU-bound part (parse, assemble, encode rows) and returns bytes, so it
-can run in a separate process and hand back one blob cheaply.
+``decode_rows`` does the whole CPU-bound part (parse, assemble, build the Arrow columns) and returns
+one Arrow IPC stream as bytes, so it can run in a separate process and hand back one blob cheaply.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import orjson
 from logloupe.model import LogEvent
 from logloupe.parse.records import Fields, Limits, line_fields, record_fields, text_fields
 from logloupe.pipeline.assemble import assemble
-from logloupe.store.events import event_row
+from logloupe.store.events import arrow_ipc, record_batch
 
 TAG_RECORD = b"J"  # a JSON object (one line)
 TAG_LINE = b"L"  # a raw text line
@@ -86,18 +86,19 @@ RowsResult = tuple[bytes, int, dict[tuple[str, str, str], int], list[tuple[int, 
 def decode_rows(
     entries: list[tuple[int, bytes]], limits: Limits, retention: dict[str, int], default_days: int, now_us: int
 ) -> RowsResult:
-    """Entries → (JSONEachRow blob, event count, counts by (tenant, source, level), [(pos, error)])."""
-    lines: list[bytes] = []
+    """Entries → (Arrow IPC stream, event count, counts by (tenant, source, level), [(pos, error)])."""
+    events: list[LogEvent] = []
     counts: dict[tuple[str, str, str], int] = {}
     errors: list[tuple[int, str]] = []
     for pos, payload in entries:
         try:
-            events = decode_payload(pos, payload, limits, now_us)
+            events.extend(decode_payload(pos, payload, limits, now_us))
         except DECODE_ERRORS as exc:
             errors.append((pos, f"unreadable buffer entry: {exc}"))
-            continue
-        for e in events:
-            lines.append(orjson.dumps(event_row(e, retention.get(e.tenant, default_days))))
-            key = (e.tenant, e.source, e.level.name)
-            counts[key] = counts.get(key, 0) + 1
-    return b"\n".join(lines), len(lines), counts, errors
+    for e in events:
+        key = (e.tenant, e.source, e.level.name)
+        counts[key] = counts.get(key, 0) + 1
+    if not events:
+        return b"", 0, counts, errors
+    batch = record_batch(events, lambda tenant: retention.get(tenant, default_days))
+    return arrow_ipc([batch]), len(events), counts, errors

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
+import pyarrow as pa
 
 from logloupe.errors import TooManyRequests
 from logloupe.metrics import INGESTED, RATE_LIMITED, REJECTED, STORE_INSERT_SECONDS
@@ -33,7 +34,7 @@ from logloupe.pipeline.buffer import Entry, WriteAheadBuffer
 from logloupe.pipeline.decode import DECODE_ERRORS, RowsResult, decode_payload, decode_rows, entry_tenant
 from logloupe.pipeline.writer import count_ingested
 from logloupe.settings import Settings
-from logloupe.store.events import EventStore, event_row
+from logloupe.store.events import EventStore, record_batch
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,8 @@ class _Batch:
     span: tuple[int, int]
     entries: list[Entry]
     events: list[LogEvent] | None  # decoded here
-    futures: list[Future[RowsResult]] | None  # or encoded rows from decoder processes
+    futures: list[Future[RowsResult]] | None  # or Arrow streams from decoder processes
+    arrow: pa.RecordBatch | None = None  # the decoded events' columns, built before the insert
 
 
 class RateLimiter:
@@ -214,7 +216,9 @@ class IngestPipeline:
             except Exception:  # e.g. a broken pool: decode here from now on
                 log.exception("decoder processes unavailable; decoding in the server")
                 self.decode_processes = 0
-        return _Batch(span, entries, self._events_of(entries, now), None)
+        events = self._events_of(entries, now)
+        # Built here so it overlaps the previous batch's insert (the engine releases the GIL).
+        return _Batch(span, entries, events, None, record_batch(events, self.retention_days) if events else None)
 
     def _decode_in_processes(self, span: tuple[int, int], entries: list[Entry], now: int) -> _Batch:
         if self._pool is None:
@@ -280,7 +284,9 @@ class IngestPipeline:
         entries = batch.entries
         self.buffer.set_checkpoint(start, inflight=span)
         events = batch.events or []
-        blob, counted = b"", 0
+        arrow = batch.arrow
+        blobs: list[bytes] = []
+        counted = 0
         counts: dict[tuple[str, str, str], int] = {}
         results: list[RowsResult] = []
         if batch.futures is not None:
@@ -289,8 +295,9 @@ class IngestPipeline:
             except Exception:  # a decoder process died: decode here instead
                 log.exception("decoder process failed; decoding buffer range %s in the server", span)
                 events = self._events_of(entries, time.time_ns() // 1000)
+                arrow = record_batch(events, self.retention_days) if events else None
         if results:
-            blob = b"\n".join(r[0] for r in results if r[1])
+            blobs = [r[0] for r in results if r[1]]
             counted = sum(r[1] for r in results)
             for r in results:
                 for key, n in r[2].items():
@@ -303,10 +310,12 @@ class IngestPipeline:
             try:
                 with STORE_INSERT_SECONDS.time():
                     if counted:
-                        self.store.insert_json_lines(blob, dedup_token=f"wal-{start}-{end}")
+                        batches = [b for blob in blobs for b in pa.ipc.open_stream(blob).read_all().to_batches()]
+                        self.store.insert_batches(batches, dedup_token=f"wal-{start}-{end}")
                     else:
-                        rows = [event_row(e, self.retention_days(e.tenant)) for e in events]
-                        self.store.insert_rows(rows, dedup_token=f"wal-{start}-{end}")
+                        if arrow is None:
+                            arrow = record_batch(events, self.retention_days)
+                        self.store.insert_batches([arrow], dedup_token=f"wal-{start}-{end}")
                 break
             except Exception as exc:
                 attempt += 1

@@ -139,6 +139,15 @@ def record_batch(events: Sequence[LogEvent], retention_days: Callable[[str], int
     return pa.RecordBatch.from_arrays(arrays, schema=ARROW_SCHEMA)
 
 
+def arrow_ipc(batches: Sequence[pa.RecordBatch]) -> bytes:
+    """Record batches → one Arrow IPC stream, the bytes ``EventStore.insert_arrow`` takes."""
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, ARROW_SCHEMA) as stream:
+        for batch in batches:
+            stream.write_batch(batch)
+    return bytes(sink.getvalue().to_pybytes())
+
+
 def row_to_event(row: dict[str, Any]) -> LogEvent:
     return LogEvent(
         tenant=row["tenant"],
@@ -248,11 +257,13 @@ class EventStore:
         rows = int(sum(b.num_rows for b in batches))
         if not rows:
             return 0
-        sink = pa.BufferOutputStream()
-        with pa.ipc.new_stream(sink, ARROW_SCHEMA) as stream:
-            for batch in batches:
-                stream.write_batch(batch)
-        data = sink.getvalue().to_pybytes()
+        self.insert_arrow(arrow_ipc(batches), dedup_token=dedup_token)
+        return rows
+
+    def insert_arrow(self, data: bytes, *, dedup_token: str | None = None) -> None:
+        """Insert one Arrow IPC stream of ``ARROW_SCHEMA`` batches (``arrow_ipc``) as one block."""
+        if not data:
+            return
         with self._lock:
             try:
                 with self._conn.send_insert(self._insert_sql(dedup_token), "ArrowStream") as inserter:
@@ -260,7 +271,6 @@ class EventStore:
                     inserter.finish()
             except Exception as exc:
                 raise _store_error(exc) from exc
-        return rows
 
     def insert(
         self,
