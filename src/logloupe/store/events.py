@@ -126,7 +126,7 @@ def record_batch(events: Sequence[LogEvent], retention_days: Callable[[str], int
         [e.message for e in events],
         [e.pattern_id for e in events],
         [e.pattern_vars for e in events],
-        [list(e.attributes.items()) for e in events],
+        None,  # attributes: built below without a tuple per pair
         [e.source for e in events],
         [e.trace_id for e in events],
         [e.span_id for e in events],
@@ -135,7 +135,21 @@ def record_batch(events: Sequence[LogEvent], retention_days: Callable[[str], int
         [e.anomaly_score for e in events],
         [keep(e.tenant) for e in events],
     ]
-    arrays = [pa.array(col, type=f.type) for col, f in zip(columns, ARROW_SCHEMA, strict=True)]
+    offsets = [0]
+    keys: list[str] = []
+    values: list[str] = []
+    for e in events:
+        attributes = e.attributes
+        keys.extend(attributes)
+        values.extend(attributes.values())
+        offsets.append(len(keys))
+    attributes_array = pa.MapArray.from_arrays(
+        pa.array(offsets, pa.int32()), pa.array(keys, pa.string()), pa.array(values, pa.string())
+    )
+    arrays = [
+        attributes_array if col is None else pa.array(col, type=f.type)
+        for col, f in zip(columns, ARROW_SCHEMA, strict=True)
+    ]
     return pa.RecordBatch.from_arrays(arrays, schema=ARROW_SCHEMA)
 
 
