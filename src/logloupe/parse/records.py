@@ -235,9 +235,9 @@ def _as_text(value: Any, limits: Limits, flags: list[str]) -> str:
     return clean_text(text, limits.max_attribute_value_bytes, flags)
 
 
-# Each known top-level key → (its role, its rank within the role's keys); the fast path below.
-_ROLES: dict[str, tuple[str, int]] = {
-    key: (role, rank)
+# Each known top-level key → its role; the fast path below.
+_ROLES: dict[str, str] = {
+    key: role
     for role, keys in (
         ("message", MESSAGE_KEYS),
         ("time", TIME_KEYS),
@@ -249,7 +249,7 @@ _ROLES: dict[str, tuple[str, int]] = {
         ("source", ("source",)),
         ("attributes", ATTRIBUTE_KEYS),
     )
-    for rank, key in enumerate(keys)
+    for key in keys
 }
 
 
@@ -274,9 +274,9 @@ def _plain_record_fields(record: dict[str, Any], limits: Limits) -> Fields | Non
     found: dict[str, Any] = {}
     for key, value in record.items():
         role = _ROLES.get(key)
-        if role is None or role[0] in found:
+        if role is None or role in found:
             return None
-        found[role[0]] = value
+        found[role] = value
     flags: list[str] = []
     message_value = found.get("message")
     if message_value is None:
@@ -299,18 +299,18 @@ def _plain_record_fields(record: dict[str, Any], limits: Limits) -> Fields | Non
         level_raw = level_raw or guessed
     value_bytes = limits.max_attribute_value_bytes
     text: dict[str, str] = {}
-    for role in ("service", "host", "trace_id", "span_id", "source"):
-        value = found.get(role)
+    for name in ("service", "host", "trace_id", "span_id", "source"):
+        value = found.get(name)
         if not value:
             if value is None or value == "":
-                text[role] = ""
+                text[name] = ""
                 continue
             return None
         if not isinstance(value, str):
             return None
         if not (value.isascii() and len(value) <= value_bytes and "\x00" not in value):
             value = clean_text(value, value_bytes, flags)
-        text[role] = value[: 64 if role == "trace_id" or role == "span_id" else 256]
+        text[name] = value[: 64 if name == "trace_id" or name == "span_id" else 256]
     attributes: dict[str, str] = {}
     nested = found.get("attributes")
     if nested is not None:
