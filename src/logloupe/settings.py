@@ -220,8 +220,8 @@ class Settings(BaseSettings):
         default=2,
         ge=0,
         le=64,
-        description="Processes that parse buffered entries in parallel (0 = a thread in the server; used only"
-        " while no analysis stage needs the events in process).",
+        description="Processes that parse buffered entries in parallel (0 = a thread in the server); they send the"
+        " events back while an analysis stage needs them in the server, else the Arrow columns.",
     )
     ingest_wait_stored: bool = Field(
         default=False,

@@ -31,7 +31,16 @@ from logloupe.metrics import INGESTED, RATE_LIMITED, REJECTED, STORE_INSERT_SECO
 from logloupe.model import LogEvent
 from logloupe.parse.records import Limits
 from logloupe.pipeline.buffer import Entry, WriteAheadBuffer
-from logloupe.pipeline.decode import DECODE_ERRORS, RowsResult, decode_payload, decode_rows, entry_tenant
+from logloupe.pipeline.decode import (
+    DECODE_ERRORS,
+    PackedResult,
+    RowsResult,
+    decode_packed,
+    decode_payload,
+    decode_rows,
+    entry_tenant,
+    unpack_events,
+)
 from logloupe.pipeline.writer import count_ingested
 from logloupe.settings import Settings
 from logloupe.store.events import EventStore, record_batch
@@ -50,6 +59,7 @@ class _Batch:
     events: list[LogEvent] | None  # decoded here
     futures: list[Future[RowsResult]] | None  # or Arrow streams from decoder processes
     arrow: pa.RecordBatch | None = None  # the decoded events' columns, built before the insert
+    packed: list[Future[PackedResult]] | None = None  # or events from decoder processes, to enrich here
 
 
 class RateLimiter:
@@ -120,12 +130,15 @@ class IngestPipeline:
         self._waiters: list[tuple[int, Future[None]]] = []
         self._cond = threading.Condition()
         self._closed = False
+        self._decoded: queue.Queue[_Batch | None] = queue.Queue(2)
         self._batches: queue.Queue[_Batch | None] = queue.Queue(2)
         self.decode_processes = settings.pipeline_decode_processes
         self._pool: ProcessPoolExecutor | None = None
         self._decoder = threading.Thread(target=self._decode_loop, name="logloupe-ingest-decode", daemon=True)
+        self._stager = threading.Thread(target=self._stage_loop, name="logloupe-ingest-stage", daemon=True)
         self._inserter = threading.Thread(target=self._insert_loop, name="logloupe-ingest-insert", daemon=True)
         self._decoder.start()
+        self._stager.start()
         self._inserter.start()
 
     # -- producers ------------------------------------------------------------------------
@@ -158,9 +171,10 @@ class IngestPipeline:
             return False
         return True
 
-    # -- the worker: a decoder thread feeding an inserter thread ------------------------------
+    # -- the worker: decoder thread → stage thread → inserter thread ------------------------------
     # The store's insert runs in native code without the GIL, so decoding the next batch
-    # overlaps with inserting this one.
+    # overlaps with inserting this one. With decoder processes, the decoder thread hands batch N+1
+    # to them while the stage thread enriches batch N (its events back from the processes).
 
     def _decode_loop(self) -> None:
         inflight = self.buffer.checkpoint.inflight
@@ -169,7 +183,7 @@ class IngestPipeline:
             # A crash interrupted this range: replay exactly it, with the same dedup token.
             log.info("replaying buffer range %s after an interrupted insert", inflight)
             entries = list(self.buffer.iter_range(*inflight))
-            self._batches.put(self._decode(inflight, entries))
+            self._decoded.put(self._decode(inflight, entries))
             pos = inflight[1]
         while not self._closed:
             try:
@@ -178,12 +192,41 @@ class IngestPipeline:
                 entries = self._gather(pos)
                 if entries:
                     span = (entries[0].pos, entries[-1].end)
-                    self._batches.put(self._decode(span, entries))
+                    self._decoded.put(self._decode(span, entries))
                     pos = span[1]
             except Exception:  # e.g. an unreadable segment: keep the thread, retry from the same place
                 log.exception("ingest decoder failed at buffer position %d; retrying", pos)
                 time.sleep(1.0)
-        self._batches.put(None)
+        self._decoded.put(None)
+
+    def _stage_loop(self) -> None:
+        while True:
+            batch = self._decoded.get()
+            if batch is not None and batch.packed is not None:
+                batch = self._unpack(batch)
+            self._batches.put(batch)
+            if batch is None:
+                return
+
+    def _unpack(self, batch: _Batch) -> _Batch:
+        """Events back from the decoder processes → the stage (enrichment) → Arrow columns."""
+        assert batch.packed is not None
+        now = time.time_ns() // 1000
+        try:
+            results = [f.result() for f in batch.packed]
+        except Exception:  # a decoder process died: decode here instead
+            log.exception("decoder process failed; decoding buffer range %s in the server", batch.span)
+            events = self._events_of(batch.entries, now)
+        else:
+            events = []
+            for blob, errors in results:
+                events.extend(unpack_events(blob))
+                bad = dict(errors)
+                if bad:
+                    self._reject([e for e in batch.entries if e.pos in bad], next(iter(bad.values())))
+            events = self._staged(events)
+        arrow = record_batch(events, self.retention_days) if events else None
+        return _Batch(batch.span, batch.entries, events, None, arrow)
 
     def _gather(self, pos: int) -> list[Entry]:
         """Up to ``batch_rows`` items from ``pos``, waiting at most ``flush_s`` for more to fill the batch."""
@@ -204,13 +247,13 @@ class IngestPipeline:
             self.buffer.wait_for_data(pos, remaining)
         return entries
 
-    def _use_processes(self) -> bool:
-        """Decoder processes hand back encoded rows, not events: only when no stage needs the events."""
-        return self.decode_processes > 0 and not self.after_store and "event_stage" not in self.extras
+    def _needs_events(self) -> bool:
+        """True while an analysis stage needs the events in the server (else processes send Arrow)."""
+        return bool(self.after_store) or "event_stage" in self.extras
 
     def _decode(self, span: tuple[int, int], entries: list[Entry]) -> _Batch:
         now = time.time_ns() // 1000
-        if self._use_processes():
+        if self.decode_processes > 0:
             try:
                 return self._decode_in_processes(span, entries, now)
             except Exception:  # e.g. a broken pool: decode here from now on
@@ -223,6 +266,12 @@ class IngestPipeline:
     def _decode_in_processes(self, span: tuple[int, int], entries: list[Entry], now: int) -> _Batch:
         if self._pool is None:
             self._pool = ProcessPoolExecutor(self.decode_processes, mp_context=multiprocessing.get_context("spawn"))
+        parts = self.decode_processes
+        size = -(-len(entries) // parts)
+        chunks = [[(e.pos, e.payload) for e in entries[i : i + size]] for i in range(0, len(entries), size)]
+        if self._needs_events():
+            packed = [self._pool.submit(decode_packed, chunk, self.limits, now) for chunk in chunks]
+            return _Batch(span, entries, None, None, packed=packed)
         retention: dict[str, int] = {}
         for entry in entries:
             try:
@@ -231,18 +280,9 @@ class IngestPipeline:
                 continue
             if tenant and tenant not in retention:
                 retention[tenant] = self.retention_days(tenant)
-        parts = self.decode_processes
-        size = -(-len(entries) // parts)
         futures = [
-            self._pool.submit(
-                decode_rows,
-                [(e.pos, e.payload) for e in entries[i : i + size]],
-                self.limits,
-                retention,
-                self.settings.retention_days,
-                now,
-            )
-            for i in range(0, len(entries), size)
+            self._pool.submit(decode_rows, chunk, self.limits, retention, self.settings.retention_days, now)
+            for chunk in chunks
         ]
         return _Batch(span, entries, None, futures)
 
@@ -253,6 +293,9 @@ class IngestPipeline:
                 events.extend(decode_payload(entry.pos, entry.payload, self.limits, now))
             except DECODE_ERRORS as exc:
                 self._reject([entry], f"unreadable buffer entry: {exc}")
+        return self._staged(events)
+
+    def _staged(self, events: list[LogEvent]) -> list[LogEvent]:
         stage: EventStage | None = self.extras.get("event_stage")
         if stage is not None and events:
             try:
@@ -369,6 +412,7 @@ class IngestPipeline:
         self.flush(timeout_s)
         self._closed = True
         self._decoder.join(timeout_s)
+        self._stager.join(timeout_s)
         self._inserter.join(timeout_s)
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
