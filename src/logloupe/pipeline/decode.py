@@ -8,7 +8,10 @@ one Arrow IPC stream as bytes, so it can run in a separate process and hand back
 
 from __future__ import annotations
 
+import os
 import pickle
+import threading
+import time
 from collections.abc import Sequence
 
 import orjson
@@ -167,3 +170,14 @@ def unpack_events(blob: bytes) -> list[LogEvent]:
         )
         for t, ts, obs, uid, msg, svc, host, lvl, raw, attrs, src, trace, span, flags in pickle.loads(blob)  # noqa: S301
     ]
+
+
+def watch_parent(parent_pid: int) -> None:
+    """Decoder-process initializer: exit when the server is gone (``kill -9`` leaves no one to stop us)."""
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="logloupe-decoder-parent-watch", daemon=True).start()

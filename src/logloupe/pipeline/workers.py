@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import math
 import multiprocessing
+import os
 import queue
 import threading
 import time
@@ -40,6 +41,7 @@ from logloupe.pipeline.decode import (
     decode_rows,
     entry_tenant,
     unpack_events,
+    watch_parent,
 )
 from logloupe.pipeline.writer import count_ingested
 from logloupe.settings import Settings
@@ -265,7 +267,12 @@ class IngestPipeline:
 
     def _decode_in_processes(self, span: tuple[int, int], entries: list[Entry], now: int) -> _Batch:
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(self.decode_processes, mp_context=multiprocessing.get_context("spawn"))
+            self._pool = ProcessPoolExecutor(
+                self.decode_processes,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=watch_parent,
+                initargs=(os.getpid(),),
+            )
         parts = self.decode_processes
         size = -(-len(entries) // parts)
         chunks = [[(e.pos, e.payload) for e in entries[i : i + size]] for i in range(0, len(entries), size)]
