@@ -205,7 +205,12 @@ class IngestPipeline:
         while True:
             batch = self._decoded.get()
             if batch is not None and batch.packed is not None:
-                batch = self._unpack(batch)
+                try:
+                    batch = self._unpack(batch)
+                except Exception:  # the thread must outlive one bad batch: decode it here instead
+                    log.exception("unpacking buffer range %s failed; decoding it in the server", batch.span)
+                    events = self._events_of(batch.entries, time.time_ns() // 1000)
+                    batch = _Batch(batch.span, batch.entries, events, None, None)
             self._batches.put(batch)
             if batch is None:
                 return
@@ -227,8 +232,7 @@ class IngestPipeline:
                 if bad:
                     self._reject([e for e in batch.entries if e.pos in bad], next(iter(bad.values())))
             events = self._staged(events)
-        arrow = record_batch(events, self.retention_days) if events else None
-        return _Batch(batch.span, batch.entries, events, None, arrow)
+        return _Batch(batch.span, batch.entries, events, None, self._arrow(events))
 
     def _gather(self, pos: int) -> list[Entry]:
         """Up to ``batch_rows`` items from ``pos``, waiting at most ``flush_s`` for more to fill the batch."""
@@ -263,7 +267,7 @@ class IngestPipeline:
                 self.decode_processes = 0
         events = self._events_of(entries, now)
         # Built here so it overlaps the previous batch's insert (the engine releases the GIL).
-        return _Batch(span, entries, events, None, record_batch(events, self.retention_days) if events else None)
+        return _Batch(span, entries, events, None, self._arrow(events))
 
     def _decode_in_processes(self, span: tuple[int, int], entries: list[Entry], now: int) -> _Batch:
         if self._pool is None:
@@ -292,6 +296,17 @@ class IngestPipeline:
             for chunk in chunks
         ]
         return _Batch(span, entries, None, futures)
+
+    def _arrow(self, events: list[LogEvent]) -> pa.RecordBatch | None:
+        """The batch's Arrow columns, built ahead of the insert; on failure the insert builds them again
+        inside its retries, so a batch that cannot be encoded ends in quarantine, never in a loop."""
+        if not events:
+            return None
+        try:
+            return record_batch(events, self.retention_days)
+        except Exception:
+            log.exception("could not build the Arrow columns of a batch; retrying at the insert")
+            return None
 
     def _events_of(self, entries: list[Entry], now: int) -> list[LogEvent]:
         events: list[LogEvent] = []
@@ -345,7 +360,7 @@ class IngestPipeline:
             except Exception:  # a decoder process died: decode here instead
                 log.exception("decoder process failed; decoding buffer range %s in the server", span)
                 events = self._events_of(entries, time.time_ns() // 1000)
-                arrow = record_batch(events, self.retention_days) if events else None
+                arrow = None  # built at the insert
         if results:
             blobs = [r[0] for r in results if r[1]]
             counted = sum(r[1] for r in results)
