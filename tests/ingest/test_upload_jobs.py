@@ -75,3 +75,18 @@ def test_upload_job_resumes_after_sigkill_and_its_progress_survives_a_restart(tm
         assert httpx.get(f"{url}/api/v1/jobs/{'0' * 16}", timeout=10).status_code == 404
     finally:
         stop(proc)
+
+
+def test_finished_jobs_are_pruned_running_ones_kept(tmp_path: Path) -> None:
+    from logloupe.store.meta import MetaStore
+
+    meta = MetaStore(tmp_path / "meta.db")
+    base = {"tenant": "t", "filename": "f.log", "size_bytes": 1, "service": "f", "created_at": 1.0}
+    meta.save_job({**base, "id": "old", "status": "done", "finished_at": 100.0})
+    meta.save_job({**base, "id": "recent", "status": "failed", "finished_at": 300.0})
+    meta.save_job({**base, "id": "running", "status": "running", "finished_at": None})
+    assert meta.prune_jobs(200.0) == 1
+    assert meta.get_job("t", "old") is None
+    assert meta.get_job("t", "recent") is not None and meta.get_job("t", "running") is not None
+    assert meta.get_job("other", "recent") is None  # a tenant sees only its own jobs
+    meta.close()

@@ -29,6 +29,7 @@ from logloupe.errors import InvalidInput, PayloadTooLarge, TooManyRequests
 log = logging.getLogger(__name__)
 
 CHUNK_LINES = 5000
+JOB_KEEP_S = 30 * 86400  # finished jobs are forgotten this long after they ended (at the next start)
 
 
 @dataclass
@@ -148,6 +149,8 @@ class JobStore(Protocol):
 
     def jobs_with_status(self, status: str) -> list[dict[str, Any]]: ...
 
+    def prune_jobs(self, finished_before: float) -> int: ...
+
 
 # (tenant, source, service, records, lines) → end position; a future-returning waiter for that position.
 AppendBatch = Callable[[str, str, str, list[bytes], list[bytes]], int]
@@ -193,6 +196,10 @@ class JobRegistry:
         """Restart the jobs a stopped server left running, from their last buffered chunk."""
         if self.store is None:
             return []
+        try:
+            self.store.prune_jobs(time.time() - JOB_KEEP_S)
+        except Exception:
+            log.exception("could not prune old upload jobs")
         resumed = []
         for row in self.store.jobs_with_status("running"):
             job = Job(**row)

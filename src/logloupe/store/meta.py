@@ -639,6 +639,16 @@ class MetaStore:
             ).first()
         return {k: row._mapping[k] for k in INGEST_JOB_FIELDS} if row is not None else None
 
+    def prune_jobs(self, finished_before: float) -> int:
+        """Forget jobs that ended before ``finished_before`` (epoch seconds); return how many."""
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                ingest_jobs.delete().where(
+                    (ingest_jobs.c.status != "running") & (ingest_jobs.c.finished_at < finished_before)
+                )
+            )
+        return int(result.rowcount or 0)
+
     def jobs_with_status(self, status: str) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
             rows = conn.execute(
