@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from logloupe.model import FLAG_TIME_REPLACED, LogEvent, event_uid
+from logloupe.model import FLAG_TIME_REPLACED, LogEvent, event_uid_of
 from logloupe.parse.records import Fields
 
 # Events further than this in the future are kept at the observed time (clock skew, typos).
@@ -41,7 +41,7 @@ def assemble(
             attributes = {**attributes, "logger": f.service}
         hst = f.host or host
         src = f.source or source
-        uid = event_uid(tenant, src, svc, hst, ts_us, f.message, position, index)
+        uid = event_uid_of(tenant, src, svc, hst, ts_us, f.message, position, index)
         events.append(
             LogEvent(
                 tenant=tenant,
