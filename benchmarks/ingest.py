@@ -4,7 +4,8 @@ A real ``logloupe serve`` subprocess; several client threads post NDJSON batches
 ``POST /api/v1/logs`` until all are acknowledged, then we wait until every event is searchable.
 The peer: ``EventStore.insert_batches`` with the same events (prepared Arrow batches of 20,000, the
 format the pipeline inserts) in this process on its own data directory; ``insert_rows`` (JSON rows)
-is shown too. The load average is printed before and after: the machine is shared.
+is shown too. The load average is printed before and after (the machine is shared), and the server's
+CPU time per event (with its decoder processes), which does not depend on that load.
 
     python benchmarks/ingest.py                 # 200,000 events, 4 clients
     python benchmarks/ingest.py --events 50000 --clients 2
@@ -74,6 +75,19 @@ def raw_insert_rates(records: list[dict[str, Any]]) -> tuple[float, float]:
                 insert(store, i)
             rates.append(len(events) / (time.perf_counter() - started))
     return rates[0], rates[1]
+
+
+def server_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of the server and its live children (the decoder processes)."""
+    p = psutil.Process(pid)
+    total = 0.0
+    for proc in [p, *p.children(recursive=True)]:
+        try:
+            t = proc.cpu_times()
+        except psutil.Error:
+            continue
+        total += t.user + t.system
+    return total
 
 
 def free_port() -> int:
@@ -169,6 +183,7 @@ def main() -> None:
                             latencies.append(time.perf_counter() - t0)
                         break
 
+        cpu_before = server_cpu_s(proc.pid)
         started = time.perf_counter()
         threads = [threading.Thread(target=client) for _ in range(args.clients)]
         for t in threads:
@@ -182,6 +197,7 @@ def main() -> None:
                 break
             time.sleep(0.5)  # each count takes the store's lock: poll gently
         searchable = time.perf_counter() - started
+        cpu_used = server_cpu_s(proc.pid) - cpu_before
         sampling = False
     finally:
         proc.send_signal(signal.SIGINT)
@@ -198,6 +214,10 @@ def main() -> None:
     print(f"end to end (all searchable): {searchable:.2f} s -> {rate:,.0f} events/s, {mbps:.1f} MB/s")
     print(f"ack latency per batch: p50 {q[49] * 1000:.0f} ms, p99 {q[98] * 1000:.0f} ms")
     print(f"server peak RSS (with decoder processes): {peak_rss / 2**20:.0f} MiB")
+    print(
+        f"server CPU (with decoder processes, load-independent): {cpu_used:.1f} s ="
+        f" {cpu_used / args.events * 1e6:.1f} µs per event; {cpu_used / searchable:.2f} cores busy on average"
+    )
     print(f"ratio to raw insert rate (Arrow): {rate / raw_rate:.2f}; to JSON rows: {rate / raw_json_rate:.2f}")
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
