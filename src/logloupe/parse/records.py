@@ -326,18 +326,19 @@ def _plain_record_fields(record: dict[str, Any], limits: Limits) -> Fields | Non
             attributes[k] = v
         if len(attributes) != len(nested):  # two keys cleaned to the same text: the general path decides
             return None
+    # Positional (Fields' order): half the cost of keywords on the ingest hot path.
     return Fields(
-        message=message,
-        ts_us=ts_us,
-        service=text["service"],
-        host=text["host"],
-        level=level,
-        level_raw=level_raw,
-        attributes=attributes,
-        source=text["source"],
-        trace_id=text["trace_id"],
-        span_id=text["span_id"],
-        flags=flags,
+        message,
+        ts_us,
+        text["service"],
+        text["host"],
+        level,
+        level_raw,
+        attributes,
+        text["source"],
+        text["trace_id"],
+        text["span_id"],
+        flags,
     )
 
 
