@@ -104,8 +104,7 @@ def _serve(settings: Settings, on_ready: Any = None) -> None:
     if on_ready is not None:
         on_ready(services)
     # What start-up loaded (models, miner state, modules) lives as long as the server: keep it out of
-    # the collector's full passes, and collect less often — ingest makes many short-lived objects,
-    # and full passes over a large heap were a measurable share of its time (docs/ingest.md).
+    # the collector's full passes, and collect less often — ingest makes many short-lived objects.
     gc.freeze()
     gc.set_threshold(50_000, 20, 20)
     try:
