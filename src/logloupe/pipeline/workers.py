@@ -3,8 +3,9 @@
 ``IngestPipeline.append`` is called by every ingest path (HTTP, bulk, OTLP, Loki, syslog, upload)
 with items already split and validated; it returns once the entry is durable (see the fsync policy
 in ``pipeline/buffer.py``). Three threads take it from there: the decoder reads entries back and
-parses them (itself, or in decoder processes), the stage thread runs the ``event_stage`` (pattern
-mining) and builds the Arrow columns, the inserter inserts them with a dedup token naming the
+parses them, runs the ``event_stage`` (pattern mining) and builds the Arrow columns — or hands the
+parsing to decoder processes, and then the stage thread does the rest when their events come back —
+and the inserter inserts them with a dedup token naming the
 buffer range (so a replay after a crash is a no-op), runs the ``StoreWriter.after_store`` hooks and
 advances the checkpoint.
 
