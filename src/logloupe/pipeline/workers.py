@@ -5,9 +5,8 @@ with items already split and validated; it returns once the entry is durable (se
 in ``pipeline/buffer.py``). Three threads take it from there: the decoder reads entries back and
 parses them, runs the ``event_stage`` (pattern mining) and builds the Arrow columns — or hands the
 parsing to decoder processes, and then the stage thread does the rest when their events come back —
-and the inserter inserts them with a dedup token naming the
-buffer range (so a replay after a crash is a no-op), runs the ``StoreWriter.after_store`` hooks and
-advances the checkpoint.
+and the inserter inserts them with a dedup token naming the buffer range (so a replay after a crash
+is a no-op), runs the ``StoreWriter.after_store`` hooks and advances the checkpoint.
 
 Tests and ``?sync=true`` wait for a position with ``wait_stored``; ``flush`` waits for everything.
 Per-tenant ingest rates are token buckets in bytes (``RateLimiter``).
