@@ -2,8 +2,10 @@
 
 A real ``logloupe serve`` subprocess; several client threads post NDJSON batches of 1,000 events to
 ``POST /api/v1/logs`` until all are acknowledged, then we wait until every event is searchable.
-The peer: ``EventStore.insert_rows`` with the same events (prepared rows, batches of 20,000) in
-this process on its own data directory.
+The peer: ``EventStore.insert_batches`` with the same events (prepared Arrow batches of 20,000, the
+format the pipeline inserts) in this process on its own data directory; ``insert_rows`` (JSON rows)
+is shown too. The load average is printed before and after (the machine is shared), and the server's
+CPU time per event (with its decoder processes), which does not depend on that load.
 
     python benchmarks/ingest.py                 # 200,000 events, 4 clients
     python benchmarks/ingest.py --events 50000 --clients 2
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import socket
 import statistics
@@ -30,7 +33,7 @@ import psutil
 
 from logloupe.parse.records import Limits, record_fields
 from logloupe.pipeline.assemble import assemble
-from logloupe.store.events import EventStore, event_row
+from logloupe.store.events import EventStore, event_row, record_batch
 
 SERVICES = ["checkout", "auth", "search", "payments", "gateway"]
 LEVELS = ["INFO"] * 8 + ["WARN", "ERROR"]
@@ -51,16 +54,41 @@ def make_records(n: int) -> list[dict[str, Any]]:
     ]
 
 
-def raw_insert_rate(records: list[dict[str, Any]]) -> float:
+def raw_insert_rates(records: list[dict[str, Any]]) -> tuple[float, float]:
+    """The store alone, batches of 20,000 prepared events: (Arrow record batches, JSONEachRow rows).
+
+    Arrow (``EventStore.insert_batches``) is the path the pipeline uses and the peer of the ratio;
+    JSON rows (``EventStore.insert_rows``) was the pipeline's path before and is shown for reference.
+    """
     limits = Limits()
     events = assemble([record_fields(r, limits) for r in records], tenant="default", now_us=time.time_ns() // 1000)
+    step = 20000
+    batches = [record_batch(events[i : i + step], lambda tenant: 30) for i in range(0, len(events), step)]
     rows = [event_row(e, 30) for e in events]
-    with tempfile.TemporaryDirectory() as d, EventStore(Path(d)) as store:
-        started = time.perf_counter()
-        for i in range(0, len(rows), 20000):
-            store.insert_rows(rows[i : i + 20000])
-        elapsed = time.perf_counter() - started
-    return len(rows) / elapsed
+    rates = []
+    for insert in (
+        lambda store, i: store.insert_batches([batches[i // step]]),
+        lambda store, i: store.insert_rows(rows[i : i + step]),
+    ):
+        with tempfile.TemporaryDirectory() as d, EventStore(Path(d)) as store:
+            started = time.perf_counter()
+            for i in range(0, len(events), step):
+                insert(store, i)
+            rates.append(len(events) / (time.perf_counter() - started))
+    return rates[0], rates[1]
+
+
+def server_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of the server and its live children (the decoder processes)."""
+    p = psutil.Process(pid)
+    total = 0.0
+    for proc in [p, *p.children(recursive=True)]:
+        try:
+            t = proc.cpu_times()
+        except psutil.Error:
+            continue
+        total += t.user + t.system
+    return total
 
 
 def free_port() -> int:
@@ -75,6 +103,9 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=4)
     ap.add_argument("--batch", type=int, default=1000)
     ap.add_argument("--fsync", default="always", choices=["always", "interval", "never"])
+    ap.add_argument(
+        "--decode-processes", type=int, default=-1, help="LOGLOUPE_PIPELINE_DECODE_PROCESSES (default: the server's)"
+    )
     args = ap.parse_args()
 
     records = make_records(args.events)
@@ -84,8 +115,10 @@ def main() -> None:
     total_bytes = sum(len(b) for b in bodies)
     print(f"events: {args.events:,} in {len(bodies)} batches of {args.batch}; {total_bytes / 1e6:.1f} MB NDJSON")
 
-    raw_rate = raw_insert_rate(records)
-    print(f"raw store insert (EventStore.insert_rows, prepared rows): {raw_rate:,.0f} events/s")
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())} ({os.cpu_count()} cores)")
+    raw_rate, raw_json_rate = raw_insert_rates(records)
+    print(f"raw store insert, Arrow batches (EventStore.insert_batches, prepared events): {raw_rate:,.0f} events/s")
+    print(f"raw store insert, JSON rows (EventStore.insert_rows, prepared rows): {raw_json_rate:,.0f} events/s")
 
     port = free_port()
     data = tempfile.mkdtemp(prefix="logloupe-bench-")
@@ -93,6 +126,7 @@ def main() -> None:
         **os.environ,
         "LOGLOUPE_INGEST_RATE_BYTES_S": "0",
         "LOGLOUPE_BUFFER_FSYNC": args.fsync,
+        **({"LOGLOUPE_PIPELINE_DECODE_PROCESSES": str(args.decode_processes)} if args.decode_processes >= 0 else {}),
     }
     proc = subprocess.Popen(
         [sys.executable, "-m", "logloupe.cli", "serve", "--port", str(port), "--data-dir", data],
@@ -150,6 +184,7 @@ def main() -> None:
                             latencies.append(time.perf_counter() - t0)
                         break
 
+        cpu_before = server_cpu_s(proc.pid)
         started = time.perf_counter()
         threads = [threading.Thread(target=client) for _ in range(args.clients)]
         for t in threads:
@@ -163,6 +198,7 @@ def main() -> None:
                 break
             time.sleep(0.5)  # each count takes the store's lock: poll gently
         searchable = time.perf_counter() - started
+        cpu_used = server_cpu_s(proc.pid) - cpu_before
         sampling = False
     finally:
         proc.send_signal(signal.SIGINT)
@@ -170,6 +206,8 @@ def main() -> None:
             proc.wait(timeout=60)
         except subprocess.TimeoutExpired:
             proc.kill()
+            proc.wait()
+        shutil.rmtree(data, ignore_errors=True)
 
     rate = args.events / searchable
     q = statistics.quantiles(latencies, n=100)
@@ -179,7 +217,12 @@ def main() -> None:
     print(f"end to end (all searchable): {searchable:.2f} s -> {rate:,.0f} events/s, {mbps:.1f} MB/s")
     print(f"ack latency per batch: p50 {q[49] * 1000:.0f} ms, p99 {q[98] * 1000:.0f} ms")
     print(f"server peak RSS (with decoder processes): {peak_rss / 2**20:.0f} MiB")
-    print(f"ratio to raw insert rate: {rate / raw_rate:.2f}")
+    print(
+        f"server CPU (with decoder processes, load-independent): {cpu_used:.1f} s ="
+        f" {cpu_used / args.events * 1e6:.1f} µs per event; {cpu_used / searchable:.2f} cores busy on average"
+    )
+    print(f"ratio to raw insert rate (Arrow): {rate / raw_rate:.2f}; to JSON rows: {rate / raw_json_rate:.2f}")
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":

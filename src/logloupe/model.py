@@ -53,6 +53,15 @@ def event_uid(*parts: str | int) -> int:
     return int.from_bytes(digest, "big")
 
 
+def event_uid_of(
+    tenant: str, source: str, service: str, host: str, ts_us: int, message: str, position: str, index: int
+) -> int:
+    """``event_uid`` of exactly these parts (the pipeline's), with one f-string instead of a join: the same
+    digest, about a third cheaper on the ingest hot path."""
+    text = f"{tenant}\x1f{source}\x1f{service}\x1f{host}\x1f{ts_us}\x1f{message}\x1f{position}\x1f{index}\x1f"
+    return int.from_bytes(hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "big")
+
+
 def format_event_id(ts_us: int, uid: int) -> str:
     """32 hex characters: the timestamp first, so ids sort by time."""
     return f"{ts_us & 0xFFFFFFFFFFFFFFFF:016x}{uid:016x}"

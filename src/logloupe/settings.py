@@ -7,11 +7,12 @@ Each field is documented in docs/settings.md; a test keeps the two in step.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -238,8 +239,8 @@ class Settings(BaseSettings):
         default=2,
         ge=0,
         le=64,
-        description="Processes that parse buffered entries in parallel (0 = a thread in the server; used only"
-        " while no analysis stage needs the events in process).",
+        description="Processes that parse buffered entries in parallel (0 = a thread in the server); they send the"
+        " events back while an analysis stage needs them in the server, else the Arrow columns.",
     )
     ingest_wait_stored: bool = Field(
         default=False,
@@ -261,6 +262,11 @@ class Settings(BaseSettings):
         default="",
         description="Tenant that syslog messages belong to (empty = `default_tenant`); syslog carries no credentials.",
     )
+    syslog_tenant_map: dict[str, str] = Field(
+        default_factory=dict,
+        description="Per-sender syslog tenants: sender network (CIDR, IPv4 or IPv6) → tenant. The most specific"
+        " network holding the sender's address wins; other senders go to `syslog_tenant`. Env: a JSON object.",
+    )
     sources: list[dict[str, Any]] = Field(
         default_factory=list,
         description="Pull sources `logloupe serve` runs (file tail, CloudWatch, Azure Monitor): "
@@ -269,6 +275,20 @@ class Settings(BaseSettings):
     sources_file: Path | None = Field(
         default=None, description="A TOML file of `[[sources]]` tables, run in addition to `sources`."
     )
+
+    @field_validator("syslog_tenant_map")
+    @classmethod
+    def _check_tenant_map(cls, value: dict[str, str]) -> dict[str, str]:
+        out = {}
+        for cidr, tenant in value.items():
+            try:
+                network = ipaddress.ip_network(cidr.strip(), strict=False)
+            except ValueError:
+                raise ValueError(f"syslog_tenant_map: {cidr!r} is not a network (CIDR such as 10.1.0.0/16)") from None
+            if not str(tenant).strip():
+                raise ValueError(f"syslog_tenant_map: no tenant for {cidr!r}")
+            out[str(network)] = str(tenant).strip()
+        return out
 
     @classmethod
     def settings_customise_sources(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import orjson
@@ -109,3 +110,58 @@ def test_sync_param_and_flush_make_events_searchable(tmp_path: Path) -> None:
         client.post("/api/v1/logs", json={"message": "async two"})
         client.app.state.services.extras["pipeline"].flush()  # type: ignore[attr-defined]
         assert client.get("/api/v1/search", params={"q": "async"}).json()["total"] == 1
+
+
+def test_decoder_processes_with_analysis_stages_store_what_the_server_would(tmp_path: Path) -> None:
+    """With an event stage and after-store hooks, decoder processes hand the events back to the server:
+    the stored events (ids, fields, what the stage set) and what the hooks saw match in-server decoding."""
+    from logloupe.model import LogEvent
+
+    observed = time.time_ns() // 1000  # fixed, so both runs give the same times and ids
+    payloads = [
+        encode_entry(
+            "t1",
+            "http",
+            [orjson.dumps({"message": f"job {i} done", "level": "warn", "meta": {"i": i}})],
+            observed_us=observed,
+        )
+        for i in range(30)
+    ] + [
+        encode_entry(
+            "t2", "syslog_udp", [], [b"<11>Nov 21 04:40:00 h app: disk full", b"plain line"], observed_us=observed
+        )
+    ]
+    results = []
+    for processes in (0, 2):
+        data = tmp_path / f"p{processes}"
+        buf = WriteAheadBuffer(data / "wal")
+        for p in payloads:
+            buf.append(p, 1)
+        buf.append(b"not an entry", 1)  # unreadable: quarantined, the rest stored
+        buf.close()
+        seen: list[LogEvent] = []
+        quarantined: list[str] = []
+
+        def stage(events: list[LogEvent]) -> list[LogEvent]:
+            for e in events:
+                e.classification = f"staged:{e.level.name}"
+            return events
+
+        settings = Settings(data_dir=data, writer_flush_ms=5, pipeline_decode_processes=processes)
+        store = EventStore(data)
+        pipeline = IngestPipeline(
+            settings,
+            store,
+            after_store=[seen.extend],
+            quarantine=lambda tenant, source, items: quarantined.extend(r for r, _ in items),
+            extras={"event_stage": stage},
+        )
+        assert pipeline.flush(60)
+        pipeline.close()
+        rows = store.rows("SELECT uid, tenant, message, level, classification, attributes FROM events ORDER BY uid")
+        store.close()
+        results.append((rows, sorted(e.uid for e in seen), len(quarantined)))
+    assert results[0] == results[1]
+    rows, seen_uids, quarantined_n = results[1]
+    assert len(rows) == 32 and seen_uids == [r["uid"] for r in rows] and quarantined_n == 1
+    assert {r["classification"] for r in rows} >= {"staged:WARN", "staged:ERROR"}

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 import orjson
+import psutil
 
 from logloupe.store.events import EventStore
 from tests.helpers import free_port, wait_http
@@ -80,3 +81,20 @@ def test_sigkill_during_ingest_loses_and_duplicates_nothing_acknowledged(tmp_pat
     assert not missing, f"{len(missing)} acknowledged events lost, e.g. {sorted(missing)[:5]}"
     assert not duplicated, f"{len(duplicated)} events stored more than once, e.g. {list(duplicated.items())[:5]}"
     assert set(counts) <= attempted
+
+
+def test_decoder_processes_exit_when_the_server_is_killed(tmp_path: Path) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = start_server(tmp_path / "data", port, LOGLOUPE_PIPELINE_DECODE_PROCESSES="2")
+    try:
+        wait_http(f"{url}/healthz")
+        r = httpx.post(f"{url}/api/v1/logs?sync=true", json={"message": "wakes the decoder processes"}, timeout=60)
+        assert r.status_code == 200, r.text
+        children = psutil.Process(proc.pid).children(recursive=True)
+        assert any("spawn_main" in " ".join(c.cmdline()) for c in children)
+    finally:
+        proc.kill()
+        proc.wait()
+    _gone, alive = psutil.wait_procs(children, timeout=15)
+    assert not alive, [c.pid for c in alive]

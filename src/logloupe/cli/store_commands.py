@@ -7,6 +7,7 @@ The server process owns the store. ``ingest`` and ``search`` find a running serv
 from __future__ import annotations
 
 import contextlib
+import gc
 import gzip
 import os
 import sys
@@ -102,6 +103,10 @@ def _serve(settings: Settings, on_ready: Any = None) -> None:
     _server_file(settings).write_bytes(orjson.dumps({"url": url, "pid": os.getpid()}))
     if on_ready is not None:
         on_ready(services)
+    # What start-up loaded (models, miner state, modules) lives as long as the server: keep it out of
+    # the collector's full passes, and collect less often — ingest makes many short-lived objects.
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
     try:
         uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
     finally:

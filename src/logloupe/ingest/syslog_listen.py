@@ -3,16 +3,20 @@
 TCP pushes back: while ``submit`` refuses (buffer full or over the rate limit) the connection is not
 read, so the sender's socket buffer fills and it waits. UDP cannot push back: refused datagrams are
 counted in ``logloupe_dropped_events{source="syslog_udp"}``.
+
+``submit`` gets the sender's address too; ``SenderTenants`` turns it into a tenant (syslog carries
+no credentials, so the network a message comes from is what says whose it is).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import socket
 import socketserver
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,7 +26,45 @@ from logloupe.metrics import DROPPED
 
 log = logging.getLogger(__name__)
 
-Submit = Callable[[list[dict[str, Any]], str], None]  # (records, source); raises TooManyRequests
+# (records, source, sender address); may raise TooManyRequests
+Submit = Callable[[list[dict[str, Any]], str, str], None]
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+SENDER_CACHE_MAX = 10_000
+
+
+class SenderTenants:
+    """Sender address → tenant: the most specific network of ``mapping`` (CIDR → tenant) that holds the
+    address, else ``default``. IPv4-mapped IPv6 addresses (a listener bound to ``::``) count as IPv4."""
+
+    def __init__(self, mapping: Mapping[str, str], default: str) -> None:
+        self.default = default
+        networks = [(ipaddress.ip_network(cidr, strict=False), tenant) for cidr, tenant in mapping.items()]
+        self.networks: list[tuple[IPNetwork, str]] = sorted(networks, key=lambda nt: -nt[0].prefixlen)
+        self._cache: dict[str, str] = {}
+
+    def tenant_for(self, address: str) -> str:
+        found = self._cache.get(address)
+        if found is None:
+            found = self._lookup(address)
+            if len(self._cache) >= SENDER_CACHE_MAX:
+                self._cache.clear()
+            self._cache[address] = found
+        return found
+
+    def _lookup(self, address: str) -> str:
+        if not self.networks:
+            return self.default
+        try:
+            ip = ipaddress.ip_address(address.split("%", 1)[0])
+        except ValueError:
+            return self.default
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        for network, tenant in self.networks:
+            if ip.version == network.version and ip in network:
+                return tenant
+        return self.default
 
 
 def _records(frames: list[bytes]) -> list[dict[str, Any]]:
@@ -45,29 +87,33 @@ class UdpListener:
         self._thread.start()
 
     def _run(self) -> None:
-        frames: list[bytes] = []
+        frames: dict[str, list[bytes]] = {}  # by sender address, in arrival order
+        count = 0
         first = 0.0
         while not self._stop.is_set():
             try:
-                data = self.sock.recv(65535)
+                data, addr = self.sock.recvfrom(65535)
                 if not frames:
                     first = time.monotonic()
-                frames.extend(split_datagram(data))
+                got = split_datagram(data)
+                frames.setdefault(str(addr[0]), []).extend(got)
+                count += len(got)
             except TimeoutError:
                 pass
             except OSError:
                 if self._stop.is_set():
                     break
                 raise
-            if frames and (len(frames) >= self.batch or time.monotonic() - first >= self.linger_s):
-                self._send(frames)
-                frames = []
-        if frames:
-            self._send(frames)
+            if frames and (count >= self.batch or time.monotonic() - first >= self.linger_s):
+                for sender, group in frames.items():
+                    self._send(group, sender)
+                frames, count = {}, 0
+        for sender, group in frames.items():
+            self._send(group, sender)
 
-    def _send(self, frames: list[bytes]) -> None:
+    def _send(self, frames: list[bytes], sender: str) -> None:
         try:
-            self.submit(_records(frames), "syslog_udp")
+            self.submit(_records(frames), "syslog_udp", sender)
         except TooManyRequests as exc:
             reason = "rate_limit" if "rate_bytes_s" in exc.details else "buffer_full"
             DROPPED.labels("syslog_udp", reason).inc(len(frames))
@@ -103,7 +149,7 @@ class _TcpHandler(socketserver.BaseRequestHandler):
         records = _records(frames)
         while not self.server.stopping.is_set():
             try:
-                self.server.submit(records, "syslog_tcp")
+                self.server.submit(records, "syslog_tcp", str(self.client_address[0]))
                 return
             except TooManyRequests as exc:  # push back: stop reading until there is room
                 time.sleep(min(float(exc.retry_after_s), 1.0))

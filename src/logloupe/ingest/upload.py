@@ -2,7 +2,10 @@
 that reads it line by line (plain or gzip, detected by magic bytes) into the pipeline.
 
 Progress is counted per job: lines read, parsed (became events), stored (in the store, searchable),
-rejected (quarantined with the reason). Jobs live in the server process (``JobRegistry``).
+rejected (quarantined with the reason). ``JobRegistry`` runs the jobs and keeps each one in the
+metadata store (``JobStore``, the ``ingest_jobs`` table): written when the job starts, after each
+chunk is buffered, and when it ends. After a restart ``resume`` picks up every job that was still
+running: it reads its temporary file again from the line after the last buffered chunk.
 """
 
 from __future__ import annotations
@@ -14,9 +17,9 @@ import tempfile
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 import orjson
 from python_multipart.multipart import MultipartParser, parse_options_header
@@ -26,6 +29,7 @@ from logloupe.errors import InvalidInput, PayloadTooLarge, TooManyRequests
 log = logging.getLogger(__name__)
 
 CHUNK_LINES = 5000
+JOB_KEEP_S = 30 * 86400  # finished jobs are forgotten this long after they ended (at the next start)
 
 
 @dataclass
@@ -126,11 +130,26 @@ class Job:
     error: str = ""
     created_at: float = field(default_factory=time.time)
     finished_at: float | None = None
+    path: str = ""  # the temporary file while the job runs (not shown)
+    resume_line: int = 0  # lines covered by the chunks already buffered (not shown)
 
     def to_api(self) -> dict[str, Any]:
         body = asdict(self)
-        body.pop("tenant")
+        for private in ("tenant", "path", "resume_line"):
+            body.pop(private)
         return body
+
+
+class JobStore(Protocol):
+    """Where jobs are kept across restarts (``MetaStore`` implements it)."""
+
+    def save_job(self, job: dict[str, Any]) -> None: ...
+
+    def get_job(self, tenant: str, job_id: str) -> dict[str, Any] | None: ...
+
+    def jobs_with_status(self, status: str) -> list[dict[str, Any]]: ...
+
+    def prune_jobs(self, finished_before: float) -> int: ...
 
 
 # (tenant, source, service, records, lines) → end position; a future-returning waiter for that position.
@@ -140,27 +159,89 @@ Quarantine = Callable[[str, str, list[tuple[str, bytes]]], None]
 
 
 class JobRegistry:
-    def __init__(self, append: AppendBatch, wait_stored: WaitStored, quarantine: Quarantine, max_line: int) -> None:
+    def __init__(
+        self,
+        append: AppendBatch,
+        wait_stored: WaitStored,
+        quarantine: Quarantine,
+        max_line: int,
+        store: JobStore | None = None,
+        written: Callable[[], int] | None = None,
+    ) -> None:
         self.append = append
         self.wait_stored = wait_stored
         self.quarantine = quarantine
         self.max_line = max_line
+        self.store = store
+        self.written = written  # the buffer's end now: what a resumed job's earlier chunks wait for
         self.jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
 
     def start(self, tenant: str, upload: Upload, service: str) -> Job:
-        job = Job(secrets.token_hex(8), tenant, upload.filename, upload.size, service)
+        job = Job(secrets.token_hex(8), tenant, upload.filename, upload.size, service, path=str(upload.path))
         with self._lock:
             self.jobs[job.id] = job
+        self._save(job)
         threading.Thread(target=self._run, args=(job, upload.path), name=f"upload-{job.id}", daemon=True).start()
         return job
 
     def get(self, tenant: str, job_id: str) -> Job | None:
         job = self.jobs.get(job_id)
+        if job is None and self.store is not None:
+            row = self.store.get_job(tenant, job_id)
+            job = Job(**row) if row is not None else None
         return job if job is not None and job.tenant == tenant else None
 
-    def _run(self, job: Job, path: Path) -> None:
-        pending: list[Any] = []
+    def resume(self) -> list[Job]:
+        """Restart the jobs a stopped server left running, from their last buffered chunk."""
+        if self.store is None:
+            return []
+        try:
+            self.store.prune_jobs(time.time() - JOB_KEEP_S)
+        except Exception:
+            log.exception("could not prune old upload jobs")
+        resumed = []
+        for row in self.store.jobs_with_status("running"):
+            job = Job(**row)
+            if job.id in self.jobs:
+                continue
+            path = Path(job.path)
+            if not job.path or not path.exists():
+                job.status, job.error = "failed", "the server stopped and the uploaded file is gone"
+                job.finished_at = time.time()
+                self._save(job)
+                continue
+            # Counters as of the last buffered chunk; lines up to ``resume_line`` are read again, not sent.
+            job.lines_read, already = 0, job.parsed
+            job.stored = 0
+            with self._lock:
+                self.jobs[job.id] = job
+            earlier = []  # the chunks buffered before the restart: stored once the buffer has replayed
+            if already and self.written is not None:
+                earlier.append(self._count_stored(job, self.wait_stored(self.written()), already))
+            threading.Thread(target=self._run, args=(job, path, earlier), name=f"upload-{job.id}", daemon=True).start()
+            resumed.append(job)
+        return resumed
+
+    def _save(self, job: Job) -> None:
+        if self.store is None:
+            return
+        try:
+            self.store.save_job(asdict(job))
+        except Exception:  # progress is informative: never fail the ingest over it
+            log.exception("could not save upload job %s", job.id)
+
+    def _count_stored(self, job: Job, fut: Any, n: int) -> Any:
+        def done(_f: Any) -> None:
+            with self._lock:
+                job.stored += n
+
+        fut.add_done_callback(done)
+        return fut
+
+    def _run(self, job: Job, path: Path, earlier: list[Any] | None = None) -> None:
+        pending: list[Any] = list(earlier or [])
+        skip = job.resume_line
         try:
             with path.open("rb") as raw:
                 magic = raw.read(2)
@@ -168,7 +249,7 @@ class JobRegistry:
                 stream: IO[bytes] = gzip.GzipFile(fileobj=raw) if magic == b"\x1f\x8b" else raw  # type: ignore[assignment]
                 records: list[bytes] = []
                 lines: list[bytes] = []
-                for line in self._lines(stream, job):
+                for line in self._lines(stream, job, skip):
                     if line[:1] == b"{":
                         try:
                             value = orjson.loads(line)
@@ -187,6 +268,8 @@ class JobRegistry:
                     pending.append(self._flush(job, records, lines))
             for fut in pending:
                 fut.result(timeout=600)
+            with self._lock:  # every chunk is in the store (a callback may not have counted it yet)
+                job.stored = job.parsed
             job.status = "done"
         except (OSError, EOFError, gzip.BadGzipFile) as exc:
             job.status, job.error = "failed", f"unreadable file: {exc}"
@@ -195,10 +278,12 @@ class JobRegistry:
             log.exception("upload job %s failed", job.id)
             job.status, job.error = "failed", str(exc)[:300]
         finally:
-            job.finished_at = time.time()
-            path.unlink(missing_ok=True)
+            if job.status != "running":
+                job.finished_at = time.time()
+                self._save(job)
+                path.unlink(missing_ok=True)
 
-    def _lines(self, stream: IO[bytes], job: Job) -> Any:
+    def _lines(self, stream: IO[bytes], job: Job, skip: int = 0) -> Any:
         while True:
             line = stream.readline(self.max_line)
             if not line:
@@ -209,6 +294,8 @@ class JobRegistry:
                     more = stream.readline(self.max_line)
                     if not more or more.endswith(b"\n"):
                         break
+            if job.lines_read <= skip:  # a resumed job: buffered before the restart
+                continue
             line = line.rstrip(b"\r\n")
             if not line.strip():
                 continue
@@ -226,12 +313,9 @@ class JobRegistry:
                 break
             except TooManyRequests as exc:  # the buffer is full: wait like any client would
                 time.sleep(min(float(exc.retry_after_s), 2.0))
+        # Saved before it shows: whoever sees this progress (GET /api/v1/jobs) sees what a restart resumes
+        # from. A crash between the append above and this save sends the chunk once more on resume.
+        self._save(replace(job, parsed=job.parsed + n, resume_line=job.lines_read))
         job.parsed += n
-        fut = self.wait_stored(end)
-
-        def done(_f: Any, n: int = n) -> None:
-            with self._lock:
-                job.stored += n
-
-        fut.add_done_callback(done)
-        return fut
+        job.resume_line = job.lines_read
+        return self._count_stored(job, self.wait_stored(end), n)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from logloupe.model import FLAG_TIME_REPLACED, LogEvent, event_uid
+from logloupe.model import FLAG_TIME_REPLACED, LogEvent, event_uid_of
 from logloupe.parse.records import Fields
 
 # Events further than this in the future are kept at the observed time (clock skew, typos).
@@ -41,23 +41,26 @@ def assemble(
             attributes = {**attributes, "logger": f.service}
         hst = f.host or host
         src = f.source or source
-        uid = event_uid(tenant, src, svc, hst, ts_us, f.message, position, index)
+        uid = event_uid_of(tenant, src, svc, hst, ts_us, f.message, position, index)
+        # Positional (LogEvent's field order): half the cost of keywords on the ingest hot path.
         events.append(
             LogEvent(
-                tenant=tenant,
-                ts_us=ts_us,
-                observed_ts_us=now_us,
-                uid=uid,
-                message=f.message,
-                service=svc,
-                host=hst,
-                level=f.level,
-                level_raw=f.level_raw,
-                attributes=attributes,
-                source=src,
-                trace_id=f.trace_id,
-                span_id=f.span_id,
-                flags=flags,
+                tenant,
+                ts_us,
+                now_us,
+                uid,
+                f.message,
+                svc,
+                hst,
+                f.level,
+                f.level_raw,
+                0,
+                [],
+                attributes,
+                src,
+                f.trace_id,
+                f.span_id,
+                flags,
             )
         )
     return events

@@ -2,9 +2,11 @@
 
 ``IngestPipeline.append`` is called by every ingest path (HTTP, bulk, OTLP, Loki, syslog, upload)
 with items already split and validated; it returns once the entry is durable (see the fsync policy
-in ``pipeline/buffer.py``). One worker thread reads entries back, turns them into events,
-inserts them with a dedup token naming the buffer range (so a replay after a crash is a no-op),
-runs the ``StoreWriter.after_store`` hooks and advances the checkpoint.
+in ``pipeline/buffer.py``). Three threads take it from there: the decoder reads entries back and
+parses them, runs the ``event_stage`` (pattern mining) and builds the Arrow columns — or hands the
+parsing to decoder processes, and then the stage thread does the rest when their events come back —
+and the inserter inserts them with a dedup token naming the buffer range (so a replay after a crash
+is a no-op), runs the ``StoreWriter.after_store`` hooks and advances the checkpoint.
 
 Tests and ``?sync=true`` wait for a position with ``wait_stored``; ``flush`` waits for everything.
 Per-tenant ingest rates are token buckets in bytes (``RateLimiter``).
@@ -15,6 +17,7 @@ from __future__ import annotations
 import logging
 import math
 import multiprocessing
+import os
 import queue
 import threading
 import time
@@ -24,16 +27,27 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
+import pyarrow as pa
 
 from logloupe.errors import TooManyRequests
 from logloupe.metrics import INGESTED, RATE_LIMITED, REJECTED, STORE_INSERT_SECONDS
 from logloupe.model import LogEvent
 from logloupe.parse.records import Limits
 from logloupe.pipeline.buffer import Entry, WriteAheadBuffer
-from logloupe.pipeline.decode import DECODE_ERRORS, RowsResult, decode_payload, decode_rows, entry_tenant
+from logloupe.pipeline.decode import (
+    DECODE_ERRORS,
+    PackedResult,
+    RowsResult,
+    decode_packed,
+    decode_payload,
+    decode_rows,
+    entry_tenant,
+    unpack_events,
+    watch_parent,
+)
 from logloupe.pipeline.writer import count_ingested
 from logloupe.settings import Settings
-from logloupe.store.events import EventStore, event_row
+from logloupe.store.events import EventStore, record_batch
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +61,9 @@ class _Batch:
     span: tuple[int, int]
     entries: list[Entry]
     events: list[LogEvent] | None  # decoded here
-    futures: list[Future[RowsResult]] | None  # or encoded rows from decoder processes
+    futures: list[Future[RowsResult]] | None  # or Arrow streams from decoder processes
+    arrow: pa.RecordBatch | None = None  # the decoded events' columns, built before the insert
+    packed: list[Future[PackedResult]] | None = None  # or events from decoder processes, to enrich here
 
 
 class RateLimiter:
@@ -118,12 +134,15 @@ class IngestPipeline:
         self._waiters: list[tuple[int, Future[None]]] = []
         self._cond = threading.Condition()
         self._closed = False
+        self._decoded: queue.Queue[_Batch | None] = queue.Queue(2)
         self._batches: queue.Queue[_Batch | None] = queue.Queue(2)
         self.decode_processes = settings.pipeline_decode_processes
         self._pool: ProcessPoolExecutor | None = None
         self._decoder = threading.Thread(target=self._decode_loop, name="logloupe-ingest-decode", daemon=True)
+        self._stager = threading.Thread(target=self._stage_loop, name="logloupe-ingest-stage", daemon=True)
         self._inserter = threading.Thread(target=self._insert_loop, name="logloupe-ingest-insert", daemon=True)
         self._decoder.start()
+        self._stager.start()
         self._inserter.start()
 
     # -- producers ------------------------------------------------------------------------
@@ -156,9 +175,10 @@ class IngestPipeline:
             return False
         return True
 
-    # -- the worker: a decoder thread feeding an inserter thread ------------------------------
+    # -- the worker: decoder thread → stage thread → inserter thread ------------------------------
     # The store's insert runs in native code without the GIL, so decoding the next batch
-    # overlaps with inserting this one.
+    # overlaps with inserting this one. With decoder processes, the decoder thread hands batch N+1
+    # to them while the stage thread enriches batch N (its events back from the processes).
 
     def _decode_loop(self) -> None:
         inflight = self.buffer.checkpoint.inflight
@@ -167,7 +187,7 @@ class IngestPipeline:
             # A crash interrupted this range: replay exactly it, with the same dedup token.
             log.info("replaying buffer range %s after an interrupted insert", inflight)
             entries = list(self.buffer.iter_range(*inflight))
-            self._batches.put(self._decode(inflight, entries))
+            self._decoded.put(self._decode(inflight, entries))
             pos = inflight[1]
         while not self._closed:
             try:
@@ -176,12 +196,45 @@ class IngestPipeline:
                 entries = self._gather(pos)
                 if entries:
                     span = (entries[0].pos, entries[-1].end)
-                    self._batches.put(self._decode(span, entries))
+                    self._decoded.put(self._decode(span, entries))
                     pos = span[1]
             except Exception:  # e.g. an unreadable segment: keep the thread, retry from the same place
                 log.exception("ingest decoder failed at buffer position %d; retrying", pos)
                 time.sleep(1.0)
-        self._batches.put(None)
+        self._decoded.put(None)
+
+    def _stage_loop(self) -> None:
+        while True:
+            batch = self._decoded.get()
+            if batch is not None and batch.packed is not None:
+                try:
+                    batch = self._unpack(batch)
+                except Exception:  # the thread must outlive one bad batch: decode it here instead
+                    log.exception("unpacking buffer range %s failed; decoding it in the server", batch.span)
+                    events = self._events_of(batch.entries, time.time_ns() // 1000)
+                    batch = _Batch(batch.span, batch.entries, events, None, None)
+            self._batches.put(batch)
+            if batch is None:
+                return
+
+    def _unpack(self, batch: _Batch) -> _Batch:
+        """Events back from the decoder processes → the stage (enrichment) → Arrow columns."""
+        assert batch.packed is not None
+        now = time.time_ns() // 1000
+        try:
+            results = [f.result() for f in batch.packed]
+        except Exception:  # a decoder process died: decode here instead
+            log.exception("decoder process failed; decoding buffer range %s in the server", batch.span)
+            events = self._events_of(batch.entries, now)
+        else:
+            events = []
+            for blob, errors in results:
+                events.extend(unpack_events(blob))
+                bad = dict(errors)
+                if bad:
+                    self._reject([e for e in batch.entries if e.pos in bad], next(iter(bad.values())))
+            events = self._staged(events)
+        return _Batch(batch.span, batch.entries, events, None, self._arrow(events))
 
     def _gather(self, pos: int) -> list[Entry]:
         """Up to ``batch_rows`` items from ``pos``, waiting at most ``flush_s`` for more to fill the batch."""
@@ -202,23 +255,36 @@ class IngestPipeline:
             self.buffer.wait_for_data(pos, remaining)
         return entries
 
-    def _use_processes(self) -> bool:
-        """Decoder processes hand back encoded rows, not events: only when no stage needs the events."""
-        return self.decode_processes > 0 and not self.after_store and "event_stage" not in self.extras
+    def _needs_events(self) -> bool:
+        """True while an analysis stage needs the events in the server (else processes send Arrow)."""
+        return bool(self.after_store) or "event_stage" in self.extras
 
     def _decode(self, span: tuple[int, int], entries: list[Entry]) -> _Batch:
         now = time.time_ns() // 1000
-        if self._use_processes():
+        if self.decode_processes > 0:
             try:
                 return self._decode_in_processes(span, entries, now)
             except Exception:  # e.g. a broken pool: decode here from now on
                 log.exception("decoder processes unavailable; decoding in the server")
                 self.decode_processes = 0
-        return _Batch(span, entries, self._events_of(entries, now), None)
+        events = self._events_of(entries, now)
+        # Built here so it overlaps the previous batch's insert (the engine releases the GIL).
+        return _Batch(span, entries, events, None, self._arrow(events))
 
     def _decode_in_processes(self, span: tuple[int, int], entries: list[Entry], now: int) -> _Batch:
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(self.decode_processes, mp_context=multiprocessing.get_context("spawn"))
+            self._pool = ProcessPoolExecutor(
+                self.decode_processes,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=watch_parent,
+                initargs=(os.getpid(),),
+            )
+        parts = self.decode_processes
+        size = -(-len(entries) // parts)
+        chunks = [[(e.pos, e.payload) for e in entries[i : i + size]] for i in range(0, len(entries), size)]
+        if self._needs_events():
+            packed = [self._pool.submit(decode_packed, chunk, self.limits, now) for chunk in chunks]
+            return _Batch(span, entries, None, None, packed=packed)
         retention: dict[str, int] = {}
         for entry in entries:
             try:
@@ -227,20 +293,22 @@ class IngestPipeline:
                 continue
             if tenant and tenant not in retention:
                 retention[tenant] = self.retention_days(tenant)
-        parts = self.decode_processes
-        size = -(-len(entries) // parts)
         futures = [
-            self._pool.submit(
-                decode_rows,
-                [(e.pos, e.payload) for e in entries[i : i + size]],
-                self.limits,
-                retention,
-                self.settings.retention_days,
-                now,
-            )
-            for i in range(0, len(entries), size)
+            self._pool.submit(decode_rows, chunk, self.limits, retention, self.settings.retention_days, now)
+            for chunk in chunks
         ]
         return _Batch(span, entries, None, futures)
+
+    def _arrow(self, events: list[LogEvent]) -> pa.RecordBatch | None:
+        """The batch's Arrow columns, built ahead of the insert; on failure the insert builds them again
+        inside its retries, so a batch that cannot be encoded ends in quarantine, never in a loop."""
+        if not events:
+            return None
+        try:
+            return record_batch(events, self.retention_days)
+        except Exception:
+            log.exception("could not build the Arrow columns of a batch; retrying at the insert")
+            return None
 
     def _events_of(self, entries: list[Entry], now: int) -> list[LogEvent]:
         events: list[LogEvent] = []
@@ -249,6 +317,9 @@ class IngestPipeline:
                 events.extend(decode_payload(entry.pos, entry.payload, self.limits, now))
             except DECODE_ERRORS as exc:
                 self._reject([entry], f"unreadable buffer entry: {exc}")
+        return self._staged(events)
+
+    def _staged(self, events: list[LogEvent]) -> list[LogEvent]:
         stage: EventStage | None = self.extras.get("event_stage")
         if stage is not None and events:
             try:
@@ -280,7 +351,9 @@ class IngestPipeline:
         entries = batch.entries
         self.buffer.set_checkpoint(start, inflight=span)
         events = batch.events or []
-        blob, counted = b"", 0
+        arrow = batch.arrow
+        blobs: list[bytes] = []
+        counted = 0
         counts: dict[tuple[str, str, str], int] = {}
         results: list[RowsResult] = []
         if batch.futures is not None:
@@ -289,8 +362,9 @@ class IngestPipeline:
             except Exception:  # a decoder process died: decode here instead
                 log.exception("decoder process failed; decoding buffer range %s in the server", span)
                 events = self._events_of(entries, time.time_ns() // 1000)
+                arrow = None  # built at the insert
         if results:
-            blob = b"\n".join(r[0] for r in results if r[1])
+            blobs = [r[0] for r in results if r[1]]
             counted = sum(r[1] for r in results)
             for r in results:
                 for key, n in r[2].items():
@@ -303,10 +377,12 @@ class IngestPipeline:
             try:
                 with STORE_INSERT_SECONDS.time():
                     if counted:
-                        self.store.insert_json_lines(blob, dedup_token=f"wal-{start}-{end}")
+                        batches = [b for blob in blobs for b in pa.ipc.open_stream(blob).read_all().to_batches()]
+                        self.store.insert_batches(batches, dedup_token=f"wal-{start}-{end}")
                     else:
-                        rows = [event_row(e, self.retention_days(e.tenant)) for e in events]
-                        self.store.insert_rows(rows, dedup_token=f"wal-{start}-{end}")
+                        if arrow is None:
+                            arrow = record_batch(events, self.retention_days)
+                        self.store.insert_batches([arrow], dedup_token=f"wal-{start}-{end}")
                 break
             except Exception as exc:
                 attempt += 1
@@ -360,6 +436,7 @@ class IngestPipeline:
         self.flush(timeout_s)
         self._closed = True
         self._decoder.join(timeout_s)
+        self._stager.join(timeout_s)
         self._inserter.join(timeout_s)
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)

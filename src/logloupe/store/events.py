@@ -126,7 +126,7 @@ def record_batch(events: Sequence[LogEvent], retention_days: Callable[[str], int
         [e.message for e in events],
         [e.pattern_id for e in events],
         [e.pattern_vars for e in events],
-        [list(e.attributes.items()) for e in events],
+        None,  # attributes: built below without a tuple per pair
         [e.source for e in events],
         [e.trace_id for e in events],
         [e.span_id for e in events],
@@ -135,8 +135,31 @@ def record_batch(events: Sequence[LogEvent], retention_days: Callable[[str], int
         [e.anomaly_score for e in events],
         [keep(e.tenant) for e in events],
     ]
-    arrays = [pa.array(col, type=f.type) for col, f in zip(columns, ARROW_SCHEMA, strict=True)]
+    offsets = [0]
+    keys: list[str] = []
+    values: list[str] = []
+    for e in events:
+        attributes = e.attributes
+        keys.extend(attributes)
+        values.extend(attributes.values())
+        offsets.append(len(keys))
+    attributes_array = pa.MapArray.from_arrays(
+        pa.array(offsets, pa.int32()), pa.array(keys, pa.string()), pa.array(values, pa.string())
+    )
+    arrays = [
+        attributes_array if col is None else pa.array(col, type=f.type)
+        for col, f in zip(columns, ARROW_SCHEMA, strict=True)
+    ]
     return pa.RecordBatch.from_arrays(arrays, schema=ARROW_SCHEMA)
+
+
+def arrow_ipc(batches: Sequence[pa.RecordBatch]) -> bytes:
+    """Record batches → one Arrow IPC stream, the bytes ``EventStore.insert_arrow`` takes."""
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, ARROW_SCHEMA) as stream:
+        for batch in batches:
+            stream.write_batch(batch)
+    return bytes(sink.getvalue().to_pybytes())
 
 
 def row_to_event(row: dict[str, Any]) -> LogEvent:
@@ -248,11 +271,13 @@ class EventStore:
         rows = int(sum(b.num_rows for b in batches))
         if not rows:
             return 0
-        sink = pa.BufferOutputStream()
-        with pa.ipc.new_stream(sink, ARROW_SCHEMA) as stream:
-            for batch in batches:
-                stream.write_batch(batch)
-        data = sink.getvalue().to_pybytes()
+        self.insert_arrow(arrow_ipc(batches), dedup_token=dedup_token)
+        return rows
+
+    def insert_arrow(self, data: bytes, *, dedup_token: str | None = None) -> None:
+        """Insert one Arrow IPC stream of ``ARROW_SCHEMA`` batches (``arrow_ipc``) as one block."""
+        if not data:
+            return
         with self._lock:
             try:
                 with self._conn.send_insert(self._insert_sql(dedup_token), "ArrowStream") as inserter:
@@ -260,7 +285,6 @@ class EventStore:
                     inserter.finish()
             except Exception as exc:
                 raise _store_error(exc) from exc
-        return rows
 
     def insert(
         self,

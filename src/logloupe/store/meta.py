@@ -292,6 +292,30 @@ anomalies = sa.Table(
     sa.Index("ix_anomalies_tenant_ts", "tenant", "ts"),
 )
 
+# Upload jobs (ingest/upload.py): progress survives a restart, and an unfinished job resumes from
+# ``resume_line`` (the lines its buffered chunks covered) while its temporary file is still there.
+ingest_jobs = sa.Table(
+    "ingest_jobs",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("tenant", sa.String(64), nullable=False, index=True),
+    sa.Column("filename", sa.Text, nullable=False),
+    sa.Column("size_bytes", sa.BigInteger, nullable=False),
+    sa.Column("service", sa.Text, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("lines_read", sa.BigInteger, nullable=False, default=0),
+    sa.Column("parsed", sa.BigInteger, nullable=False, default=0),
+    sa.Column("stored", sa.BigInteger, nullable=False, default=0),
+    sa.Column("rejected", sa.BigInteger, nullable=False, default=0),
+    sa.Column("error", sa.Text, nullable=False, default=""),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("finished_at", sa.Float, nullable=True),
+    sa.Column("path", sa.Text, nullable=False, default=""),  # the temporary file while the job runs
+    sa.Column("resume_line", sa.BigInteger, nullable=False, default=0),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+INGEST_JOB_FIELDS = tuple(c.name for c in ingest_jobs.columns if c.name != "updated_at")
+
 # Raw input kept in quarantine is cut to this size; the reason says so.
 QUARANTINE_MAX_RAW = 16384
 
@@ -320,6 +344,7 @@ MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("0200_patterns", _create(patterns, pattern_merges)),
     ("0500_sources_checkpoints", _create(source_checkpoints)),
     ("0600_anomalies", _create(anomalies)),
+    ("0100_ingest_jobs", _create(ingest_jobs)),
 ]
 
 
@@ -595,6 +620,41 @@ class MetaStore:
                 conn.execute(
                     source_checkpoints.insert().values(source_id=source_id, state=text, updated_at=time.time())
                 )
+
+    # -- upload jobs ------------------------------------------------------------------------
+
+    def save_job(self, job: dict[str, Any]) -> None:
+        """Insert or update one job row (``INGEST_JOB_FIELDS``)."""
+        values = {k: job[k] for k in INGEST_JOB_FIELDS if k in job}
+        values["updated_at"] = time.time()
+        with self.engine.begin() as conn:
+            updated = conn.execute(ingest_jobs.update().where(ingest_jobs.c.id == values["id"]).values(**values))
+            if updated.rowcount == 0:
+                conn.execute(ingest_jobs.insert().values(**values))
+
+    def get_job(self, tenant: str, job_id: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(ingest_jobs).where((ingest_jobs.c.tenant == tenant) & (ingest_jobs.c.id == job_id))
+            ).first()
+        return {k: row._mapping[k] for k in INGEST_JOB_FIELDS} if row is not None else None
+
+    def prune_jobs(self, finished_before: float) -> int:
+        """Forget jobs that ended before ``finished_before`` (epoch seconds); return how many."""
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                ingest_jobs.delete().where(
+                    (ingest_jobs.c.status != "running") & (ingest_jobs.c.finished_at < finished_before)
+                )
+            )
+        return int(result.rowcount or 0)
+
+    def jobs_with_status(self, status: str) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(ingest_jobs).where(ingest_jobs.c.status == status).order_by(ingest_jobs.c.created_at)
+            ).all()
+        return [{k: r._mapping[k] for k in INGEST_JOB_FIELDS} for r in rows]
 
     def close(self) -> None:
         self.engine.dispose()

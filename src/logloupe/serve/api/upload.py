@@ -1,5 +1,6 @@
 """File upload: ``POST /api/v1/upload`` (multipart, plain or .gz, streamed to disk) creates an ingest
-job; ``GET /api/v1/jobs/{id}`` reports its progress."""
+job; ``GET /api/v1/jobs/{id}`` reports its progress, also after a restart (jobs are kept in the
+metadata store, and unfinished ones resume)."""
 
 from __future__ import annotations
 
@@ -30,10 +31,20 @@ def jobs_of(services: Services) -> JobRegistry:
             return pipeline.append(tenant, payload, len(records) + len(lines), block_s=5.0)
 
         registry = JobRegistry(
-            append, pipeline.wait_stored, services.meta.quarantine, services.settings.max_message_bytes * 2
+            append,
+            pipeline.wait_stored,
+            services.meta.quarantine,
+            services.settings.max_message_bytes * 2,
+            store=services.meta,
+            written=lambda: pipeline.buffer.written,
         )
         services.extras["upload_jobs"] = registry
     return registry
+
+
+def setup(services: Services) -> None:
+    """Resume the upload jobs a stopped server left running (their files are still on disk)."""
+    jobs_of(services).resume()
 
 
 @router.post("/api/v1/upload", status_code=202, summary="Upload a log file (multipart field 'file'; plain or .gz)")
