@@ -25,12 +25,13 @@ from typing import Any
 
 import orjson
 
-from logloupe.errors import TooManyRequests
+from logloupe.errors import LogLoupeError, TooManyRequests
 from logloupe.metrics import INGESTED, RATE_LIMITED, REJECTED, STORE_INSERT_SECONDS
 from logloupe.model import LogEvent
 from logloupe.parse.records import Limits
 from logloupe.pipeline.buffer import Entry, WriteAheadBuffer
 from logloupe.pipeline.decode import DECODE_ERRORS, RowsResult, decode_payload, decode_rows, entry_tenant
+from logloupe.pipeline.streams import StreamJoiner, flush_entry, payload_joins
 from logloupe.pipeline.writer import count_ingested
 from logloupe.settings import Settings
 from logloupe.store.events import EventStore, event_row
@@ -48,6 +49,11 @@ class _Batch:
     entries: list[Entry]
     events: list[LogEvent] | None  # decoded here
     futures: list[Future[RowsResult]] | None  # or encoded rows from decoder processes
+    # Open multiline records before and after this batch (saved with the checkpoint), and the lowest
+    # buffer position they hold lines from: acknowledgements that wait for "stored" wait for them too.
+    pending_before: list[dict[str, Any]] | None = None
+    pending_after: list[dict[str, Any]] | None = None
+    held_from: int | None = None
 
 
 class RateLimiter:
@@ -115,7 +121,14 @@ class IngestPipeline:
         self.flush_s = settings.writer_flush_ms / 1000
         self.stored_total = 0
         self.done = self.buffer.checkpoint.done
-        self._waiters: list[tuple[int, Future[None]]] = []
+        self._waiters: list[tuple[int, Future[None], bool]] = []
+        # Multiline records across entries (pipeline/streams.py), continued from the checkpoint.
+        self.joiner = StreamJoiner(
+            timeout_us=settings.multiline_flush_ms * 1000, max_message_bytes=settings.max_message_bytes
+        )
+        self.joiner.restore(self.buffer.checkpoint.pending)
+        self.held_from = self.joiner.held_from()
+        self._marker_end = 0  # end of the last flush marker appended; none again until it is read
         self._cond = threading.Condition()
         self._closed = False
         self._batches: queue.Queue[_Batch | None] = queue.Queue(2)
@@ -138,20 +151,25 @@ class IngestPipeline:
             RATE_LIMITED.labels(tenant, "buffer_full").inc()
             raise
 
-    def wait_stored(self, position: int) -> Future[None]:
-        """A future that resolves once everything up to ``position`` is in the store."""
+    def wait_stored(self, position: int, *, held: bool = True) -> Future[None]:
+        """A future that resolves once everything up to ``position`` is in the store — including
+        lines held in an open multiline record, unless ``held`` is False (then: checkpointed)."""
         future: Future[None] = Future()
         with self._cond:
-            if self.done >= position:
+            if self._ready(position, self.done, self.held_from if held else None):
                 future.set_result(None)
             else:
-                self._waiters.append((position, future))
+                self._waiters.append((position, future, held))
         return future
 
-    def flush(self, timeout_s: float = 60.0) -> bool:
+    @staticmethod
+    def _ready(position: int, done: int, held_from: int | None) -> bool:
+        return done >= position and (held_from is None or held_from >= position)
+
+    def flush(self, timeout_s: float = 60.0, *, held: bool = True) -> bool:
         """Wait until everything appended so far is stored; False on timeout."""
         try:
-            self.wait_stored(self.buffer.written).result(timeout=timeout_s)
+            self.wait_stored(self.buffer.written, held=held).result(timeout=timeout_s)
         except TimeoutError:
             return False
         return True
@@ -171,7 +189,8 @@ class IngestPipeline:
             pos = inflight[1]
         while not self._closed:
             try:
-                if not self.buffer.wait_for_data(pos, 0.5):
+                self._flush_marker(pos)
+                if not self.buffer.wait_for_data(pos, self._idle_wait_s()):
                     continue
                 entries = self._gather(pos)
                 if entries:
@@ -182,6 +201,25 @@ class IngestPipeline:
                 log.exception("ingest decoder failed at buffer position %d; retrying", pos)
                 time.sleep(1.0)
         self._batches.put(None)
+
+    def _idle_wait_s(self) -> float:
+        expiry = self.joiner.next_expiry_us()
+        if expiry is None:
+            return 0.5
+        return min(0.5, max(0.01, (expiry - time.time_ns() // 1000) / 1e6))
+
+    def _flush_marker(self, pos: int) -> None:
+        """A multiline record waited ``multiline_flush_ms``: append a flush marker that emits it when read."""
+        expiry = self.joiner.next_expiry_us()
+        if expiry is None or pos < self._marker_end:
+            return
+        now = time.time_ns() // 1000
+        if now < expiry:
+            return
+        try:
+            self._marker_end = self.buffer.append(flush_entry(now), 0)
+        except LogLoupeError:  # the buffer is full or closing: try again on the next round
+            log.debug("multiline flush marker not appended; retrying")
 
     def _gather(self, pos: int) -> list[Entry]:
         """Up to ``batch_rows`` items from ``pos``, waiting at most ``flush_s`` for more to fill the batch."""
@@ -208,13 +246,26 @@ class IngestPipeline:
 
     def _decode(self, span: tuple[int, int], entries: list[Entry]) -> _Batch:
         now = time.time_ns() // 1000
-        if self._use_processes():
+        before = self.joiner.export()
+        batch: _Batch | None = None
+        rules = self.extras.get("source_rules")
+        # Entries the joiner must see (text lines, syslog, flush markers) are decoded here, in order.
+        if self._use_processes() and not any(payload_joins(e.payload, rules) for e in entries):
             try:
-                return self._decode_in_processes(span, entries, now)
+                batch = self._decode_in_processes(span, entries, now)
             except Exception:  # e.g. a broken pool: decode here from now on
                 log.exception("decoder processes unavailable; decoding in the server")
                 self.decode_processes = 0
-        return _Batch(span, entries, self._events_of(entries, now), None)
+        if batch is None:
+            try:
+                batch = _Batch(span, entries, self._events_of(entries, now, self.joiner), None)
+            except Exception:
+                self.joiner.restore(before)  # retried from the same place: from the same state
+                raise
+        batch.pending_before = before
+        batch.pending_after = self.joiner.export()
+        batch.held_from = self.joiner.held_from()
+        return batch
 
     def _decode_in_processes(self, span: tuple[int, int], entries: list[Entry], now: int) -> _Batch:
         if self._pool is None:
@@ -237,16 +288,18 @@ class IngestPipeline:
                 retention,
                 self.settings.retention_days,
                 now,
+                self.extras.get("source_rules"),
             )
             for i in range(0, len(entries), size)
         ]
         return _Batch(span, entries, None, futures)
 
-    def _events_of(self, entries: list[Entry], now: int) -> list[LogEvent]:
+    def _events_of(self, entries: list[Entry], now: int, joiner: StreamJoiner | None = None) -> list[LogEvent]:
         events: list[LogEvent] = []
+        rules = self.extras.get("source_rules")
         for entry in entries:
             try:
-                events.extend(decode_payload(entry.pos, entry.payload, self.limits, now))
+                events.extend(decode_payload(entry.pos, entry.payload, self.limits, now, rules, joiner))
             except DECODE_ERRORS as exc:
                 self._reject([entry], f"unreadable buffer entry: {exc}")
         stage: EventStage | None = self.extras.get("event_stage")
@@ -278,7 +331,7 @@ class IngestPipeline:
         """Insert one batch and advance the checkpoint; False when shutting down mid-way."""
         start, end = span = batch.span
         entries = batch.entries
-        self.buffer.set_checkpoint(start, inflight=span)
+        self.buffer.set_checkpoint(start, inflight=span, pending=batch.pending_before)
         events = batch.events or []
         blob, counted = b"", 0
         counts: dict[tuple[str, str, str], int] = {}
@@ -330,11 +383,12 @@ class IngestPipeline:
                     hook(events)
                 except Exception:  # a hook must never block the checkpoint
                     log.exception("after-store hook failed")
-        self.buffer.set_checkpoint(end)
+        self.buffer.set_checkpoint(end, pending=batch.pending_after)
         with self._cond:
             self.done = end
-            ready = [f for p, f in self._waiters if p <= end]
-            self._waiters = [(p, f) for p, f in self._waiters if p > end]
+            self.held_from = batch.held_from
+            ready = [f for p, f, h in self._waiters if self._ready(p, end, batch.held_from if h else None)]
+            self._waiters = [w for w in self._waiters if w[1] not in ready]
         for f in ready:
             if f.set_running_or_notify_cancel():  # False when the waiting request went away
                 f.set_result(None)
@@ -356,8 +410,9 @@ class IngestPipeline:
                     log.exception("quarantine failed")
 
     def close(self, timeout_s: float = 30.0) -> None:
-        """Store what is buffered (up to ``timeout_s``), then stop; the rest replays at the next start."""
-        self.flush(timeout_s)
+        """Store what is buffered (up to ``timeout_s``), then stop; the rest replays at the next start.
+        Open multiline records are not waited for: the checkpoint keeps them for the next start."""
+        self.flush(timeout_s, held=False)
         self._closed = True
         self._decoder.join(timeout_s)
         self._inserter.join(timeout_s)
