@@ -120,7 +120,17 @@ class WriterSink:
         from logloupe.store.search import now_us
 
         limits = limits_of(self.services)
-        fields = [record_fields(r, limits) for r in batch.stamped()]
+        records = batch.stamped()
+        fields = [record_fields(r, limits) for r in records]
+        rules = self.services.extras.get("source_rules")
+        if rules:  # per-source parsing settings (parse/sources.py): time zone, grok patterns
+            from logloupe.parse.sources import apply_to_record
+
+            now = now_us()
+            for record, f in zip(records, fields, strict=True):
+                options = rules.options_for(self.tenant, f.source or batch.source, f.service)
+                if not options.is_default:
+                    apply_to_record(record, f, options, now)
         events = assemble(fields, tenant=self.tenant, now_us=now_us(), source=batch.source, position=batch.id)
         try:
             self.services.writer.write(events)

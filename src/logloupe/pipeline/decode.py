@@ -87,7 +87,7 @@ def decode_payload(
             f = record_fields(record, limits)
             if rules:
                 own = rules.options_for(
-                    header["tenant"], header.get("source", ""), f.service or header.get("service", "")
+                    header["tenant"], f.source or header.get("source", ""), f.service or header.get("service", "")
                 )
                 if not own.is_default:
                     apply_to_record(record, f, own, observed)

@@ -284,13 +284,14 @@ def join_entry(
                 continue
             record = value if isinstance(value, dict) else {"message": value}
             f = record_fields(record, limits)
-            options = rules.options_for(tenant, source, f.service or service) if rules else DEFAULT_OPTIONS
+            src = f.source or source
+            options = rules.options_for(tenant, src, f.service or service) if rules else DEFAULT_OPTIONS
             if not options.is_default:
                 apply_to_record(record, f, options, observed)
-            if not _joins_records(options, source):
+            if not _joins_records(options, src):
                 done.append((f, origin))
                 continue
-            key = (tenant, source, f.service or service, f.host or host)
+            key = (tenant, src, f.service or service, f.host or host)
             done.extend(joiner.feed(key, f, origin, headless=True, blank_drops=False, start=options.multiline_start))
         else:
             options = entry_options

@@ -187,8 +187,13 @@ async def ingest_logs(
         items = split_json(body)
     if not items:
         raise InvalidInput("the body holds no log events")
+    # ?service= and ?host= name the stream of a body that does not (text lines, say), like Datadog's intake.
+    service = request.query_params.get("service", "")[:256]
+    host = request.query_params.get("host", "")[:256]
     with INGEST_LATENCY.labels("http").time():
-        report = await store_items(services, principal, items, source="http", wait=sync_param(request))
+        report = await store_items(
+            services, principal, items, source="http", wait=sync_param(request), service=service, host=host
+        )
     status = 200 if report["accepted"] else 400
     if status == 400:
         report = {"error": {"code": "invalid_input", "message": "no valid events in the body", **report}}
