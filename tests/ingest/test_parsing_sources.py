@@ -3,6 +3,7 @@ settings file and from ``/api/v1/parsing/sources``, applied on the text, JSON, _
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import socket
@@ -137,9 +138,8 @@ def test_api_source_zone_and_grok_on_text_json_bulk_and_loki(server: Served) -> 
     r = httpx.post(f"{server.url}/api/v1/logs", params={"sync": "true"}, json=[record, matched])
     assert r.status_code == 200, r.text
     # Elasticsearch _bulk: the index names the service
-    bulk = (
-        '{"index":{"_index":"%s"}}\n{"message":"2026-01-15 13:00:00 INFO [w2] order=8 refunded"}\n' % svc
-    ).encode()
+    action = json.dumps({"index": {"_index": svc}})
+    bulk = f'{action}\n{{"message":"2026-01-15 13:00:00 INFO [w2] order=8 refunded"}}\n'.encode()
     r = httpx.post(
         f"{server.url}/_bulk", params={"sync": "true"}, content=bulk, headers={"content-type": "application/x-ndjson"}
     )
