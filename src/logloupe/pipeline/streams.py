@@ -87,8 +87,10 @@ class StreamJoiner:
         headless: bool,
         blank_drops: bool,
         start: re.Pattern[str] | None,
+        raw: str | None = None,
     ) -> list[tuple[Fields, Origin]]:
-        """Add one line (or record); returns the records it completed."""
+        """Add one line (or record); returns the records it completed. ``start`` is tested on ``raw``
+        (the line as sent) when given, else on the message."""
         out: list[tuple[Fields, Origin]] = []
         now = origin.observed_us
         op = self._open.get(key)
@@ -99,7 +101,7 @@ class StreamJoiner:
         blank = not text.strip()
         if op is not None:
             if op.start is not None:
-                joins = op.start.search(text) is None
+                joins = op.start.search(text if raw is None else raw) is None
             else:
                 joins = headless and continues(text, op.mode, blank)
             if joins:
@@ -312,6 +314,7 @@ def join_entry(
                     headless=headless,
                     blank_drops=True,
                     start=options.multiline_start,
+                    raw=None if options.multiline_start is None else data.decode("utf-8", "replace"),
                 )
             )
     done.extend(joiner.end_entry())
