@@ -10,6 +10,7 @@ from logloupe.parse.records import Limits
 from logloupe.parse.sources import SourceRules, rule_from_spec
 from logloupe.pipeline.decode import decode_payload, encode_entry
 from logloupe.pipeline.streams import StreamJoiner, flush_entry
+from logloupe.pipeline.workers import IngestPipeline
 
 LIMITS = Limits()
 T0 = 1_780_000_000_000_000
@@ -112,3 +113,14 @@ def test_open_streams_are_bounded() -> None:
     assert [e.service for e in events] == ["s0"]
     assert joiner.evicted == 1
     assert joiner.open_count == 2
+
+
+def test_an_acknowledgement_waits_only_for_records_holding_its_own_lines() -> None:
+    ready = IngestPipeline._ready
+    held = ((100, 300),)  # a record started in the entry at 100 and got lines from the one at 300
+    assert not ready(400, 400, held, since=300)  # the request whose lines continued it waits
+    assert not ready(200, 400, held, since=100)  # so does the one that started it
+    assert ready(250, 400, ((100, 100),), since=200)  # another request's record: no wait
+    assert ready(500, 500, held, since=400)  # later requests do not wait
+    assert ready(400, 400, held, since=None)  # "checkpointed" (shutdown) ignores open records
+    assert not ready(400, 300, (), since=0)  # nothing is ready before it is stored

@@ -63,6 +63,7 @@ class _Open:
     mode: str
     updated_us: int
     start: re.Pattern[str] | None = None
+    last_pos: int = -1  # the latest entry that added a line (acknowledgements of it wait too)
 
 
 @dataclass
@@ -112,6 +113,7 @@ class StreamJoiner:
                     op.parts.append(text)
                     op.chars += len(text) + 1
                 op.updated_us = max(op.updated_us, now)
+                op.last_pos = max(op.last_pos, origin.pos)
                 op.mode = next_mode(text, op.mode)
                 self._touched.add(key)
                 return out
@@ -123,7 +125,7 @@ class StreamJoiner:
             oldest = next(iter(self._open))
             out.append(self._emit(oldest))
             self.evicted += 1
-        self._open[key] = _Open(fields, origin, [text], len(text), next_mode(text, ""), now, start)
+        self._open[key] = _Open(fields, origin, [text], len(text), next_mode(text, ""), now, start, origin.pos)
         self._touched.add(key)
         return out
 
@@ -178,6 +180,10 @@ class StreamJoiner:
             return None
         return min(op.origin.pos for op in self._open.values())
 
+    def held(self) -> tuple[tuple[int, int], ...]:
+        """(first, last) buffer positions of the entries each held record has lines from."""
+        return tuple(sorted({(op.origin.pos, op.last_pos) for op in self._open.values()}))
+
     # -- state saved with the buffer's checkpoint -----------------------------------------------
 
     def export(self) -> list[dict[str, Any]]:
@@ -191,6 +197,7 @@ class StreamJoiner:
                 "mode": op.mode,
                 "updated_us": op.updated_us,
                 "start": op.start.pattern if op.start is not None else None,
+                "last_pos": op.last_pos,
             }
             for k, op in self._open.items()
         ]
@@ -210,6 +217,7 @@ class StreamJoiner:
                 str(d["mode"]),
                 int(d["updated_us"]),
                 re.compile(d["start"]) if d.get("start") else None,
+                int(d.get("last_pos", d["origin"]["pos"])),
             )
 
 

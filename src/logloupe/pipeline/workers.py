@@ -29,7 +29,7 @@ from logloupe.errors import LogLoupeError, TooManyRequests
 from logloupe.metrics import INGESTED, RATE_LIMITED, REJECTED, STORE_INSERT_SECONDS
 from logloupe.model import LogEvent
 from logloupe.parse.records import Limits
-from logloupe.pipeline.buffer import Entry, WriteAheadBuffer
+from logloupe.pipeline.buffer import FRAME, Entry, WriteAheadBuffer
 from logloupe.pipeline.decode import DECODE_ERRORS, RowsResult, decode_payload, decode_rows, entry_tenant
 from logloupe.pipeline.streams import StreamJoiner, flush_entry, payload_joins
 from logloupe.pipeline.writer import count_ingested
@@ -53,7 +53,7 @@ class _Batch:
     # buffer position they hold lines from: acknowledgements that wait for "stored" wait for them too.
     pending_before: list[dict[str, Any]] | None = None
     pending_after: list[dict[str, Any]] | None = None
-    held_from: int | None = None
+    held: tuple[tuple[int, int], ...] = ()
 
 
 class RateLimiter:
@@ -121,13 +121,13 @@ class IngestPipeline:
         self.flush_s = settings.writer_flush_ms / 1000
         self.stored_total = 0
         self.done = self.buffer.checkpoint.done
-        self._waiters: list[tuple[int, Future[None], bool]] = []
+        self._waiters: list[tuple[int, Future[None], int | None]] = []
         # Multiline records across entries (pipeline/streams.py), continued from the checkpoint.
         self.joiner = StreamJoiner(
             timeout_us=settings.multiline_flush_ms * 1000, max_message_bytes=settings.max_message_bytes
         )
         self.joiner.restore(self.buffer.checkpoint.pending)
-        self.held_from = self.joiner.held_from()
+        self.held = self.joiner.held()
         self._marker_end = 0  # end of the last flush marker appended; none again until it is read
         self._cond = threading.Condition()
         self._closed = False
@@ -151,20 +151,29 @@ class IngestPipeline:
             RATE_LIMITED.labels(tenant, "buffer_full").inc()
             raise
 
-    def wait_stored(self, position: int, *, held: bool = True) -> Future[None]:
+    def wait_stored(self, position: int, *, held: bool = True, since: int = 0) -> Future[None]:
         """A future that resolves once everything up to ``position`` is in the store — including
-        lines held in an open multiline record, unless ``held`` is False (then: checkpointed)."""
+        lines held in an open multiline record that come from entries at ``since`` or later, unless
+        ``held`` is False (then: checkpointed; open records are kept with the checkpoint)."""
         future: Future[None] = Future()
+        after = since if held else None
         with self._cond:
-            if self._ready(position, self.done, self.held_from if held else None):
+            if self._ready(position, self.done, self.held, after):
                 future.set_result(None)
             else:
-                self._waiters.append((position, future, held))
+                self._waiters.append((position, future, after))
         return future
 
+    def wait_entry(self, end: int, payload: bytes) -> Future[None]:
+        """``wait_stored`` for the one entry ``append(payload)`` returned ``end`` for: open records of
+        other requests (other streams, earlier lines) are not waited for."""
+        return self.wait_stored(end, since=end - FRAME.size - len(payload))
+
     @staticmethod
-    def _ready(position: int, done: int, held_from: int | None) -> bool:
-        return done >= position and (held_from is None or held_from >= position)
+    def _ready(position: int, done: int, held: tuple[tuple[int, int], ...], since: int | None) -> bool:
+        if done < position:
+            return False
+        return since is None or not any(first < position and last >= since for first, last in held)
 
     def flush(self, timeout_s: float = 60.0, *, held: bool = True) -> bool:
         """Wait until everything appended so far is stored; False on timeout."""
@@ -264,7 +273,7 @@ class IngestPipeline:
                 raise
         batch.pending_before = before
         batch.pending_after = self.joiner.export()
-        batch.held_from = self.joiner.held_from()
+        batch.held = self.joiner.held()
         return batch
 
     def _decode_in_processes(self, span: tuple[int, int], entries: list[Entry], now: int) -> _Batch:
@@ -386,8 +395,8 @@ class IngestPipeline:
         self.buffer.set_checkpoint(end, pending=batch.pending_after)
         with self._cond:
             self.done = end
-            self.held_from = batch.held_from
-            ready = [f for p, f, h in self._waiters if self._ready(p, end, batch.held_from if h else None)]
+            self.held = batch.held
+            ready = [f for p, f, since in self._waiters if self._ready(p, end, batch.held, since)]
             self._waiters = [w for w in self._waiters if w[1] not in ready]
         for f in ready:
             if f.set_running_or_notify_cancel():  # False when the waiting request went away

@@ -118,7 +118,7 @@ async def store_items(
         payload, accepted = encode_items(principal.tenant, source, good, service=service, host=host)
         end = await asyncio.to_thread(pipeline.append, principal.tenant, payload, accepted, limit=rate_limit)
         if services.settings.ingest_wait_stored if wait is None else wait:
-            await asyncio.wrap_future(pipeline.wait_stored(end))
+            await asyncio.wrap_future(pipeline.wait_entry(end, payload))
     return {"accepted": accepted, "rejected": len(rejected), "errors": rejected[:100]}
 
 
