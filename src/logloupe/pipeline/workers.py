@@ -26,7 +26,14 @@ from typing import Any
 import orjson
 
 from logloupe.errors import LogLoupeError, TooManyRequests
-from logloupe.metrics import INGESTED, RATE_LIMITED, REJECTED, STORE_INSERT_SECONDS
+from logloupe.metrics import (
+    INGESTED,
+    MULTILINE_EVICTED,
+    MULTILINE_OPEN,
+    RATE_LIMITED,
+    REJECTED,
+    STORE_INSERT_SECONDS,
+)
 from logloupe.model import LogEvent
 from logloupe.parse.records import Limits
 from logloupe.pipeline.buffer import FRAME, Entry, WriteAheadBuffer
@@ -128,6 +135,7 @@ class IngestPipeline:
         )
         self.joiner.restore(self.buffer.checkpoint.pending)
         self.held = self.joiner.held()
+        self._evicted = 0
         self._marker_end = 0  # end of the last flush marker appended; none again until it is read
         self._cond = threading.Condition()
         self._closed = False
@@ -274,6 +282,10 @@ class IngestPipeline:
         batch.pending_before = before
         batch.pending_after = self.joiner.export()
         batch.held = self.joiner.held()
+        MULTILINE_OPEN.set(self.joiner.open_count)
+        if self.joiner.evicted > self._evicted:
+            MULTILINE_EVICTED.inc(self.joiner.evicted - self._evicted)
+            self._evicted = self.joiner.evicted
         return batch
 
     def _decode_in_processes(self, span: tuple[int, int], entries: list[Entry], now: int) -> _Batch:
