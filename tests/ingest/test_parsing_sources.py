@@ -220,6 +220,28 @@ def test_settings_file_source_on_text_and_syslog(server: Served) -> None:
     assert sys_event["ts"].endswith("-02-01T09:00:00.000000Z")
 
 
+def test_upload_is_read_with_its_source(server: Served, tmp_path: Path) -> None:
+    m = mark()
+    path = tmp_path / "ledger.log"
+    path.write_text(
+        f"2026-02-02 08:00:00 | WARN | ledger | {m} slow close\n"
+        "java.lang.IllegalStateException: late\n"
+        "\tat app.Ledger.close(Ledger.java:3)\n"
+        f"2026-02-02 08:00:05 | INFO | ledger | {m} closed\n"
+    )
+    with path.open("rb") as f:
+        r = httpx.post(f"{server.url}/api/v1/upload", files={"file": (path.name, f)}, data={"service": f"legacy-{m}"})
+    assert r.status_code == 202, r.text
+    events = server.events(f"service:legacy-{m}", 2)
+    assert [e["ts"] for e in events] == ["2026-02-01T23:00:00.000000Z", "2026-02-01T23:00:05.000000Z"]
+    assert events[0]["message"].split("\n") == [
+        f"{m} slow close",
+        "java.lang.IllegalStateException: late",
+        "\tat app.Ledger.close(Ledger.java:3)",
+    ]
+    assert events[0]["source"] == "upload:ledger.log"
+
+
 def test_invalid_sources_are_refused_with_the_reason(server: Served) -> None:
     bad = [
         ({"timezone": "Mars/Olympus"}, "time zone"),
