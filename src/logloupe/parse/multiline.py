@@ -115,6 +115,14 @@ def continues(text: str, mode: str, blank: bool) -> bool:
 
 def next_mode(text: str, mode: str) -> str:
     """The trace mode after ``text`` joined the record: inside a Python traceback or a Go panic."""
+    if (
+        not mode
+        and "Traceback" not in text
+        and "panic: " not in text
+        and "fatal error: " not in text
+        and ("goroutine " not in text)
+    ):
+        return ""  # the common case, without the regular expressions
     stripped = text.strip()
     if stripped.startswith(_PY_START):
         return "python"

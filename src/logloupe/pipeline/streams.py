@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -41,8 +41,7 @@ MAX_CHARS = 262_144
 MAX_OPEN = 10_000
 
 
-@dataclass(frozen=True, slots=True)
-class Origin:
+class Origin(NamedTuple):
     """Where a record's first line came from: the entry's defaults and position (→ the event id)."""
 
     tenant: str
@@ -54,7 +53,7 @@ class Origin:
     index: int
 
 
-@dataclass
+@dataclass(slots=True)
 class _Open:
     head: Fields
     origin: Origin
@@ -99,7 +98,7 @@ class StreamJoiner:
             out.append(self._emit(key))
             op = None
         text = fields.message
-        blank = not text.strip()
+        blank = not text or text.isspace()
         if op is not None:
             if op.start is not None:
                 joins = op.start.search(text if raw is None else raw) is None
@@ -191,7 +190,7 @@ class StreamJoiner:
             {
                 "key": list(k),
                 "head": {**_shallow(op.head), "level": int(op.head.level)},
-                "origin": asdict(op.origin),
+                "origin": op.origin._asdict(),
                 "parts": op.parts,
                 "chars": op.chars,
                 "mode": op.mode,
@@ -283,6 +282,7 @@ def join_entry(
     service = str(header.get("service", ""))
     host = str(header.get("host", ""))
     entry_options = rules.options_for(tenant, source, service) if rules else DEFAULT_OPTIONS
+    text_key = (tenant, source, service, host)  # raw lines: the stream the entry names
     for index, part in enumerate(body.split(b"\n") if body else ()):
         tag, data = part[:1], part[1:]
         origin = Origin(tenant, source, service, host, observed, pos, index)
@@ -316,7 +316,7 @@ def join_entry(
             headless = parsed.ts_us is None and parsed.format in ("plain", "empty")
             done.extend(
                 joiner.feed(
-                    (tenant, source, service, host),
+                    text_key,
                     f,
                     origin,
                     headless=headless,
@@ -330,18 +330,32 @@ def join_entry(
 
 
 def _events(done: list[tuple[Fields, Origin]]) -> list[LogEvent]:
+    """Assemble in runs of consecutive items of one entry (one call per run, not per event)."""
     events: list[LogEvent] = []
+    run: list[Fields] = []
+    first: Origin | None = None
+    last = -1
     for f, o in done:
-        events.extend(
-            assemble(
-                [f],
-                tenant=o.tenant,
-                now_us=o.observed_us,
-                source=o.source,
-                service=o.service,
-                host=o.host,
-                position=f"wal:{o.pos}",
-                first_index=o.index,
-            )
-        )
+        if first is not None and (o.index != last + 1 or o[:6] != first[:6]):
+            events.extend(_assemble(run, first))
+            run, first = [], None
+        if first is None:
+            first = o
+        run.append(f)
+        last = o.index
+    if first is not None:
+        events.extend(_assemble(run, first))
     return events
+
+
+def _assemble(run: list[Fields], o: Origin) -> list[LogEvent]:
+    return assemble(
+        run,
+        tenant=o.tenant,
+        now_us=o.observed_us,
+        source=o.source,
+        service=o.service,
+        host=o.host,
+        position=f"wal:{o.pos}",
+        first_index=o.index,
+    )
