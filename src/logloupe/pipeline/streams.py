@@ -50,7 +50,7 @@ class Origin(NamedTuple):
     host: str
     observed_us: int
     pos: int
-    index: int
+    item: int  # the item's index in the entry
 
 
 @dataclass(slots=True)
@@ -336,13 +336,13 @@ def _events(done: list[tuple[Fields, Origin]]) -> list[LogEvent]:
     first: Origin | None = None
     last = -1
     for f, o in done:
-        if first is not None and (o.index != last + 1 or o[:6] != first[:6]):
+        if first is not None and (o.item != last + 1 or o[:6] != first[:6]):
             events.extend(_assemble(run, first))
             run, first = [], None
         if first is None:
             first = o
         run.append(f)
-        last = o.index
+        last = o.item
     if first is not None:
         events.extend(_assemble(run, first))
     return events
@@ -357,5 +357,5 @@ def _assemble(run: list[Fields], o: Origin) -> list[LogEvent]:
         service=o.service,
         host=o.host,
         position=f"wal:{o.pos}",
-        first_index=o.index,
+        first_index=o.item,
     )
