@@ -17,7 +17,11 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 
+from logloupe.errors import InvalidInput
+from logloupe.serve.app import create_app
+from logloupe.settings import Settings
 from tests.helpers import free_port, wait_http
 from tests.ingest.conftest import free_udp_port, stop
 
@@ -273,15 +277,7 @@ def test_dry_run_parses_without_storing(server: Served) -> None:
     assert r.json()["timezone"] == "Asia/Tokyo"
 
 
-def test_bad_settings_file_stops_the_server(tmp_path: Path) -> None:
-    path = tmp_path / "bad.toml"
-    path.write_text('[[parsing_sources]]\nname = "x"\ntimezone = "Nowhere/Land"\n')
-    env = {**os.environ, "LOGLOUPE_CONFIG": str(path)}
-    proc = subprocess.run(
-        [sys.executable, "-m", "logloupe.cli", "serve", "--port", str(free_port()), "--data-dir", str(tmp_path / "d")],
-        capture_output=True,
-        env=env,
-        timeout=60,
-    )
-    assert proc.returncode != 0
-    assert b"Nowhere/Land" in proc.stderr
+def test_a_bad_settings_table_stops_the_server_with_the_reason(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "d", parsing_sources=[{"name": "x", "timezone": "Nowhere/Land"}])
+    with pytest.raises(InvalidInput, match="Nowhere/Land"), TestClient(create_app(settings)):
+        pass

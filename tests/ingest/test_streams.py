@@ -124,3 +124,12 @@ def test_an_acknowledgement_waits_only_for_records_holding_its_own_lines() -> No
     assert ready(500, 500, held, since=400)  # later requests do not wait
     assert ready(400, 400, held, since=None)  # "checkpointed" (shutdown) ignores open records
     assert not ready(400, 300, (), since=0)  # nothing is ready before it is stored
+
+
+def test_an_exported_state_does_not_change_as_feeding_goes_on() -> None:
+    joiner = StreamJoiner()
+    run([(100, text(PART1, T0))], joiner)
+    saved = joiner.export()
+    frozen = orjson.dumps(saved)
+    run([(200, text(PART2[:1], T0 + 100))], joiner)  # joins the open record
+    assert orjson.dumps(saved) == frozen

@@ -189,9 +189,15 @@ class StreamJoiner:
         return [
             {
                 "key": list(k),
-                "head": {**_shallow(op.head), "level": int(op.head.level)},
+                # copies: the snapshot is written later, from another thread, while feeding goes on
+                "head": {
+                    **_shallow(op.head),
+                    "level": int(op.head.level),
+                    "attributes": dict(op.head.attributes),
+                    "flags": list(op.head.flags),
+                },
                 "origin": op.origin._asdict(),
-                "parts": op.parts,
+                "parts": list(op.parts),
                 "chars": op.chars,
                 "mode": op.mode,
                 "updated_us": op.updated_us,
