@@ -159,14 +159,35 @@ def test_api_source_zone_and_grok_on_text_json_bulk_and_loki(server: Served) -> 
     }
     r = httpx.post(f"{server.url}/loki/api/v1/push", params={"sync": "true"}, json=loki)
     assert r.status_code == 204, r.text
+    # OTLP/HTTP JSON: the resource's service.name names the service
+    otlp = {
+        "resourceLogs": [
+            {
+                "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": svc}}]},
+                "scopeLogs": [
+                    {
+                        "logRecords": [
+                            {
+                                "timeUnixNano": str(time.time_ns()),
+                                "body": {"stringValue": "2026-01-15 15:00:00 INFO [w4] order=10 exported"},
+                            }
+                        ]
+                    }
+                ],
+            }
+        ]
+    }
+    r = httpx.post(f"{server.url}/v1/logs", params={"sync": "true"}, json=otlp)
+    assert r.status_code == 200, r.text
 
-    events = server.events(f"service:{svc}", 5)
+    events = server.events(f"service:{svc}", 6)
     assert [e["ts"] for e in events] == [
         "2026-01-15T15:00:00.000000Z",
         "2026-01-15T16:00:00.000000Z",
         "2026-01-15T17:00:00.000000Z",
         "2026-01-15T18:00:00.000000Z",
         "2026-01-15T19:00:00.000000Z",
+        "2026-01-15T20:00:00.000000Z",
     ]
     by_ts = {e["ts"][11:13]: e for e in events}
     assert by_ts["15"]["message"] == "charge declined"
@@ -181,6 +202,8 @@ def test_api_source_zone_and_grok_on_text_json_bulk_and_loki(server: Served) -> 
     assert by_ts["18"]["message"] == "refunded"
     assert by_ts["19"]["attributes"]["order_id"] == "9"
     assert by_ts["19"]["level"] == "DEBUG"
+    assert by_ts["20"]["attributes"]["order_id"] == "10"
+    assert by_ts["20"]["message"] == "exported"
     # the grok fields are searchable
     found = server.events(f'service:{svc} attr.order_id:"42"', 1)
     assert len(found) == 1
@@ -194,7 +217,7 @@ def test_api_source_zone_and_grok_on_text_json_bulk_and_loki(server: Served) -> 
         headers={"content-type": "text/plain"},
     )
     assert r.status_code == 200
-    after = server.events(f"service:{svc}", 6)
+    after = server.events(f"service:{svc}", 7)
     last = after[-1]
     assert last["ts"] == "2026-01-16T10:00:00.000000Z"
     assert "order_id" not in last["attributes"]
