@@ -122,15 +122,15 @@ class WriterSink:
         limits = limits_of(self.services)
         records = batch.stamped()
         fields = [record_fields(r, limits) for r in records]
-        rules = self.services.extras.get("source_rules")
-        if rules:  # per-source parsing settings (parse/sources.py): time zone, grok patterns
-            from logloupe.parse.sources import apply_to_record
+        # Per-source parsing settings (parse/sources.py); a tailed file's lines are read as text lines.
+        from logloupe.parse.sources import DEFAULT_OPTIONS, apply_source
 
-            now = now_us()
-            for record, f in zip(records, fields, strict=True):
-                options = rules.options_for(self.tenant, f.source or batch.source, f.service)
-                if not options.is_default:
-                    apply_to_record(record, f, options, now)
+        rules = self.services.extras.get("source_rules")
+        now = now_us()
+        for record, f in zip(records, fields, strict=True):
+            source = f.source or batch.source
+            options = rules.options_for(self.tenant, source, f.service) if rules else DEFAULT_OPTIONS
+            apply_source(record, f, options, now, source)
         events = assemble(fields, tenant=self.tenant, now_us=now_us(), source=batch.source, position=batch.id)
         try:
             self.services.writer.write(events)

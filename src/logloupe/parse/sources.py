@@ -25,6 +25,8 @@ from logloupe.errors import InvalidInput
 from logloupe.parse.formats import FORMAT_NAMES, parse_custom
 from logloupe.parse.grok import CustomFormat
 from logloupe.parse.levels import normalise_level
+from logloupe.parse.line import parse_line
+from logloupe.parse.records import LEVEL_KEYS, TIME_KEYS
 from logloupe.parse.timestamps import parse_timestamp, zone
 
 MULTILINE_MODES = ("auto", "on", "off")
@@ -32,7 +34,6 @@ MAX_PATTERNS = 32
 MAX_PATTERN_CHARS = 4096
 MAX_RULES = 200
 _CACHE_MAX = 10_000
-_TIME_KEYS = ("timestamp", "ts", "@timestamp", "time", "datetime", "date", "t")  # records.TIME_KEYS order
 
 
 @dataclass(frozen=True)
@@ -205,7 +206,7 @@ def apply_to_record(record: Mapping[str, Any], fields: Any, options: SourceOptio
     message; the first that matches sets time, level, message, service, host, trace/span ids from
     its captures (``ts``, ``level``, ``msg``...) and adds the other captures as attributes."""
     if options.timezone != "UTC":
-        for key in _TIME_KEYS:
+        for key in TIME_KEYS:
             if key in record:
                 value = record[key]
                 if isinstance(value, str):
@@ -232,3 +233,44 @@ def apply_to_record(record: Mapping[str, Any], fields: Any, options: SourceOptio
                 setattr(fields, name, value[:256])
         fields.attributes = {**fields.attributes, **parsed.attributes, "parsing.pattern": fmt.name}
         return
+
+
+def read_raw_line(record: Mapping[str, Any], fields: Any, options: SourceOptions, now_us: int) -> None:
+    """A record whose message is a raw log line (a tailed file's): the line's own header is read as a
+    text line's would be — format, time (in the source's zone), level, logger, attributes — unless
+    the record says them itself. A multiline message is read by its first line."""
+    message = fields.message
+    if not message:
+        return
+    first, sep, rest = message.partition("\n")
+    parsed = parse_line(first, now_us=now_us, default_tz=options.timezone, custom=options.patterns, hint=options.format)
+    if parsed.format in ("plain", "empty") and parsed.ts_us is None:
+        return
+    fields.message = parsed.message + sep + rest
+    if parsed.ts_us is not None and not any(key in record for key in TIME_KEYS):
+        fields.ts_us = parsed.ts_us
+    if parsed.level_raw and not any(key in record for key in LEVEL_KEYS):
+        fields.level, fields.level_raw = parsed.level, parsed.level_raw
+    if parsed.service and not fields.service:
+        fields.service = parsed.service
+        fields.service_from_text = True
+    elif parsed.service and parsed.service != fields.service:
+        parsed.attributes["logger"] = parsed.service  # as for text lines: the source names the service
+    if parsed.host and not fields.host:
+        fields.host = parsed.host
+    fields.attributes = {**parsed.attributes, **fields.attributes}
+    for flag in parsed.flags:
+        if flag not in fields.flags:
+            fields.flags.append(flag)
+
+
+RAW_LINE_SOURCES = ("tail:",)  # records whose message is a raw line from a file
+
+
+def apply_source(record: Mapping[str, Any], fields: Any, options: SourceOptions, now_us: int, source: str) -> None:
+    """The one call every record path makes: raw lines (``tail:`` sources) are read as text lines,
+    other records get the source's options (``apply_to_record``)."""
+    if source.startswith(RAW_LINE_SOURCES):
+        read_raw_line(record, fields, options, now_us)
+    elif not options.is_default:
+        apply_to_record(record, fields, options, now_us)

@@ -14,7 +14,7 @@ import orjson
 
 from logloupe.model import LogEvent
 from logloupe.parse.records import Fields, Limits, line_fields, record_fields, text_fields
-from logloupe.parse.sources import DEFAULT_OPTIONS, SourceOptions, SourceRules, apply_to_record
+from logloupe.parse.sources import DEFAULT_OPTIONS, RAW_LINE_SOURCES, SourceOptions, SourceRules, apply_source
 from logloupe.pipeline.assemble import assemble
 from logloupe.pipeline.streams import StreamJoiner, entry_joins, join_entry
 from logloupe.store.events import event_row
@@ -85,12 +85,14 @@ def decode_payload(
                 continue
             record = value if isinstance(value, dict) else {"message": value}
             f = record_fields(record, limits)
-            if rules:
-                own = rules.options_for(
-                    header["tenant"], f.source or header.get("source", ""), f.service or header.get("service", "")
+            src = f.source or header.get("source", "")
+            if rules or src.startswith(RAW_LINE_SOURCES):
+                own = (
+                    rules.options_for(header["tenant"], src, f.service or header.get("service", ""))
+                    if rules
+                    else options
                 )
-                if not own.is_default:
-                    apply_to_record(record, f, own, observed)
+                apply_source(record, f, own, observed, src)
             fields.append(f)
         else:
             text.append(data)

@@ -31,7 +31,7 @@ from logloupe.model import FLAG_TRUNCATED, Level, LogEvent
 from logloupe.parse.line import parse_line
 from logloupe.parse.multiline import continues, next_mode
 from logloupe.parse.records import Fields, Limits, clean_text, line_fields, parsed_fields, record_fields
-from logloupe.parse.sources import DEFAULT_OPTIONS, SourceOptions, SourceRules, apply_to_record
+from logloupe.parse.sources import DEFAULT_OPTIONS, SourceOptions, SourceRules, apply_source
 from logloupe.pipeline.assemble import assemble
 
 StreamKey = tuple[str, str, str, str]  # tenant, source, service, host
@@ -302,8 +302,7 @@ def join_entry(
             f = record_fields(record, limits)
             src = f.source or source
             options = rules.options_for(tenant, src, f.service or service) if rules else DEFAULT_OPTIONS
-            if not options.is_default:
-                apply_to_record(record, f, options, observed)
+            apply_source(record, f, options, observed, src)
             if not _joins_records(options, src):
                 done.append((f, origin))
                 continue

@@ -9,6 +9,7 @@ from typing import Any
 
 from logloupe.model import LogEvent
 from logloupe.parse.patterns import PatternMatch
+from logloupe.parse.sources import rules_from
 from logloupe.pipeline.enrich import Enricher
 from logloupe.pipeline.writer import StoreWriter
 from logloupe.settings import Settings
@@ -54,6 +55,8 @@ class Services:
         # ...and the store writer on what is written to it directly (demo, CLI, in-process sources).
         writer.stage = services.enrich
         services.extras["pattern_lookup"] = services.pattern_template
+        # Per-source parsing settings, before any source or listener starts (serve/api/parsing.py reloads them).
+        services.extras["source_rules"] = rules_from(settings.parsing_sources, meta.parsing_sources())
         return services
 
     def enrich(self, events: Sequence[LogEvent]) -> list[LogEvent]:
