@@ -193,8 +193,17 @@ class SourceRules:
 def rules_from(
     file_specs: Sequence[Mapping[str, Any]], tenant_specs: Mapping[str, Sequence[Mapping[str, Any]]]
 ) -> SourceRules:
-    """Tenants' own rules first (each pinned to its tenant), then the settings file's."""
-    rules = [rule_from_spec(s, tenant=t) for t, specs in sorted(tenant_specs.items()) for s in specs]
+    """Tenants' own rules first (each pinned to its tenant), then the settings file's.
+
+    A bad file rule raises InvalidInput (the server does not start); a stored tenant rule that no
+    longer validates (it did when it was stored) is left out rather than stopping every tenant."""
+    rules = []
+    for t, specs in sorted(tenant_specs.items()):
+        for spec in specs:
+            try:
+                rules.append(rule_from_spec(spec, tenant=t))
+            except InvalidInput:
+                continue
     rules.extend(rule_from_spec(s) for s in file_specs)
     return SourceRules(rules)
 
