@@ -341,7 +341,8 @@ def _events(done: list[tuple[Fields, Origin]]) -> list[LogEvent]:
     first: Origin | None = None
     last = -1
     for f, o in done:
-        if first is not None and (o.item != last + 1 or o[:6] != first[:6]):
+        # one entry's origins differ only in the item (the entry's defaults are the same)
+        if first is not None and (o.item != last + 1 or o.pos != first.pos):
             events.extend(_assemble(run, first))
             run, first = [], None
         if first is None:
