@@ -4,6 +4,8 @@ state that survives a restart with the same ids, timeouts read from the entries,
 from __future__ import annotations
 
 import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from logloupe.model import LogEvent
 from logloupe.parse.records import Limits
@@ -133,3 +135,57 @@ def test_an_exported_state_does_not_change_as_feeding_goes_on() -> None:
     frozen = orjson.dumps(saved)
     run([(200, text(PART2[:1], T0 + 100))], joiner)  # joins the open record
     assert orjson.dumps(saved) == frozen
+
+
+LINE = st.sampled_from(
+    [
+        "2026-03-01 10:00:00 ERROR [main] app.Worker: failed",
+        "2026-03-01 10:00:01 INFO [main] app.Worker: ok",
+        "java.lang.IllegalStateException: boom",
+        "\tat app.Worker.run(Worker.java:10)",
+        "Caused by: java.io.IOException: disk",
+        "Traceback (most recent call last):",
+        '  File "x.py", line 1, in <module>',
+        "ValueError: bad",
+        "",
+        "plain words",
+        "panic: oh no",
+    ]
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.lists(LINE, min_size=1, max_size=6), min_size=1, max_size=6),
+    st.lists(st.integers(0, 3_000_000), min_size=6, max_size=6),
+    st.integers(0, 6),
+)
+def test_any_split_and_any_restart_point_give_the_same_events(
+    chunks: list[list[str]], gaps: list[int], restart_at: int
+) -> None:
+    entries = []
+    observed = T0
+    for n, chunk in enumerate(chunks):
+        observed += gaps[n]
+        entries.append(((n + 1) * 1000, text([ln.encode() for ln in chunk], observed)))
+    entries.append((99_000, flush_entry(observed + 10_000_000)))
+    whole = run(entries, StreamJoiner())
+    first = StreamJoiner()
+    part = run(entries[:restart_at], first)
+    second = StreamJoiner()
+    second.restore(orjson.loads(orjson.dumps(first.export())))
+    part += run(entries[restart_at:], second)
+    assert [(e.uid, e.message) for e in part] == [(e.uid, e.message) for e in whole]
+    assert len({e.uid for e in whole}) == len(whole)
+    # every line with text is in exactly one event, in order
+    sent = [ln for chunk in chunks for ln in chunk if ln.strip()]
+    stored = [ln for e in whole for ln in e.message.split("\n") if ln.strip()]
+    assert sorted(stored) == sorted(_messages(sent))
+    assert second.open_count == 0
+
+
+def _messages(lines: list[str]) -> list[str]:
+    """What each line contributes to a message: a headed line its message part, others the line."""
+    from logloupe.parse.line import parse_line
+
+    return [parse_line(ln, now_us=T0).message for ln in lines]
