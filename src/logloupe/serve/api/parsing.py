@@ -103,7 +103,7 @@ def delete_source(
     return {"deleted": name}
 
 
-class TestBody(BaseModel):
+class DryRunBody(BaseModel):
     lines: list[str] = Field(min_length=1, max_length=MAX_TEST_LINES)
     source: str = "http"
     service: str = ""
@@ -112,7 +112,7 @@ class TestBody(BaseModel):
 
 @router.post("/test", summary="Parse sample lines as ingest would for a source (nothing is stored)")
 def test_lines(
-    body: TestBody,
+    body: DryRunBody,
     services: Annotated[Services, Depends(get_services)],
     principal: Annotated[Principal, Depends(get_principal)],
 ) -> dict[str, Any]:
