@@ -71,6 +71,16 @@ def test_a_flush_marker_emits_only_expired_records() -> None:
     assert joiner.next_expiry_us() is None
 
 
+def test_a_bare_exception_header_waits_for_its_frames() -> None:
+    joiner = StreamJoiner()
+    head = b'Exception in thread "main" java.lang.IllegalStateException: boom'
+    assert run([(100, text([head], T0))], joiner) == []
+    (event,) = run(
+        [(200, text([b"\tat app.Main.main(Main.java:5)", b"2026-03-01 10:00:00 INFO next"], T0 + 10))], joiner
+    )[:1]
+    assert event.message.endswith("\tat app.Main.main(Main.java:5)")
+
+
 def test_plain_info_lines_are_not_held() -> None:
     joiner = StreamJoiner()
     events = run([(100, text([b"2026-03-01 10:00:00 INFO ready", b"GET /health 200"], T0))], joiner)

@@ -14,8 +14,9 @@ the buffer's checkpoint with the position they are valid at (``export``/``from_s
 restart continues them; an emitted record's id derives from the buffer position of its first line.
 
 At the end of each entry only records that may still continue are held: one with continuation
-lines already, inside a Python/Go trace, at WARN or above, ending with ``:``, or on a source with
-its own ``multiline_start``. Other records are emitted at once, so ordinary lines wait for nothing.
+lines already, inside a Python/Go trace, at WARN or above, ending with ``:`` or with a line that
+looks like part of a trace (an exception header), or on a source with its own
+``multiline_start``. Other records are emitted at once, so ordinary lines wait for nothing.
 """
 
 from __future__ import annotations
@@ -146,6 +147,7 @@ class StreamJoiner:
             or bool(op.mode)
             or op.head.level >= Level.WARN
             or op.parts[-1].rstrip().endswith(":")
+            or continues(op.parts[-1], "", False)  # e.g. a bare "java.lang.IllegalStateException: boom"
         )
 
     def _emit(self, key: StreamKey) -> tuple[Fields, Origin]:
