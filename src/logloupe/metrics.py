@@ -32,6 +32,16 @@ DROPPED = Counter(
     registry=REGISTRY,
 )
 WRITER_QUEUE = Gauge("logloupe_writer_queue_events", "Events waiting for the store writer.", registry=REGISTRY)
+MULTILINE_OPEN = Gauge(
+    "logloupe_multiline_open_records",
+    "Multiline records (stack traces) waiting for their next line across requests.",
+    registry=REGISTRY,
+)
+MULTILINE_EVICTED = Counter(
+    "logloupe_multiline_evicted_total",
+    "Open multiline records stored early because too many streams held one.",
+    registry=REGISTRY,
+)
 INGEST_LATENCY = Histogram(
     "logloupe_ingest_ack_seconds",
     "Time from receiving an ingest request to acknowledging it.",

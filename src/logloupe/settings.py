@@ -275,6 +275,18 @@ class Settings(BaseSettings):
     sources_file: Path | None = Field(
         default=None, description="A TOML file of `[[sources]]` tables, run in addition to `sources`."
     )
+    parsing_sources: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Per-source parsing settings (time zone, grok patterns, multiline, format): "
+        "`[[parsing_sources]]` tables in the config TOML; see docs/parsing.md.",
+    )
+    multiline_flush_ms: int = Field(
+        default=2000,
+        ge=1,
+        le=600_000,
+        description="How long an open multiline record (a stack trace) waits for its next line, across"
+        " requests, datagrams and reads, before it is stored as it is.",
+    )
 
     @field_validator("syslog_tenant_map")
     @classmethod

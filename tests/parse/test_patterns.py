@@ -169,6 +169,23 @@ def test_merge_remembers_and_old_ids_resolve() -> None:
     assert [p.template for p in miner.patterns()] == ["cache <*>"]
 
 
+def test_merge_aliases_are_bounded_with_eviction_stats() -> None:
+    miner = PatternMiner(MinerConfig(max_aliases=4))
+    words = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india", "juliet"]
+    ids = [miner.add(f"{w} subsystem {w} finished").pattern_id for w in words]
+    assert len(set(ids)) == len(words)
+    survivor = ids[0]
+    for other in ids[1:]:
+        assert miner.merge([survivor, other]) == survivor
+    stats = miner.stats()
+    assert stats["aliases"] <= 4
+    assert stats["aliases_evicted"] == len(words) - 1 - stats["aliases"]
+    assert miner.resolve(ids[-1]) == survivor  # the latest merges are remembered
+    assert miner.resolve(ids[1]) == ids[1]  # the oldest one is forgotten
+    state = PatternMiner.from_state(json.loads(json.dumps(miner.export_state())))
+    assert state.stats()["aliases"] == stats["aliases"]
+
+
 def test_split_keeps_the_value_for_later_lines() -> None:
     miner = PatternMiner()
     for n in range(3):

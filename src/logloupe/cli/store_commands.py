@@ -24,6 +24,7 @@ import orjson
 from logloupe.errors import Unavailable
 from logloupe.ingest.bodies import split_json, split_lines
 from logloupe.parse.records import Limits, record_fields, text_fields
+from logloupe.parse.sources import apply_to_record, rules_from
 from logloupe.pipeline.assemble import assemble
 from logloupe.settings import Settings
 from logloupe.store.search import Scope, now_us, search
@@ -250,6 +251,8 @@ def ingest(file: str, service: str, server: str | None, data_dir: Path | None) -
                 settings.max_attribute_value_bytes,
                 settings.max_nesting_depth,
             )
+            # The settings file's parsing sources apply here too (time zone, patterns, format hint).
+            options = rules_from(settings.parsing_sources, {}).options_for(settings.default_tenant, source, service)
             try:
                 for n, chunk in enumerate(_chunks(stream)):
                     body = b"".join(chunk)
@@ -257,8 +260,18 @@ def ingest(file: str, service: str, server: str | None, data_dir: Path | None) -
                     good = [it for it in items if not it.error]
                     if all(it.record is not None for it in good):
                         fields = [record_fields(it.record or {}, limits) for it in good]
+                        if not options.is_default:
+                            for it, f in zip(good, fields, strict=True):
+                                apply_to_record(it.record or {}, f, options, now_us())
                     else:  # raw lines: formats detected, stack traces joined
-                        fields = text_fields([it.line or b"" for it in good], limits, now_us())
+                        fields = text_fields(
+                            [it.line or b"" for it in good],
+                            limits,
+                            now_us(),
+                            default_tz=options.timezone,
+                            custom=options.patterns,
+                            hint=options.format,
+                        )
                     bad = [(it.error or "", it.raw) for it in items if it.error]
                     services.meta.quarantine(settings.default_tenant, source, bad)
                     events = assemble(

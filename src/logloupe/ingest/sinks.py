@@ -120,7 +120,17 @@ class WriterSink:
         from logloupe.store.search import now_us
 
         limits = limits_of(self.services)
-        fields = [record_fields(r, limits) for r in batch.stamped()]
+        records = batch.stamped()
+        fields = [record_fields(r, limits) for r in records]
+        # Per-source parsing settings (parse/sources.py); a tailed file's lines are read as text lines.
+        from logloupe.parse.sources import DEFAULT_OPTIONS, apply_source
+
+        rules = self.services.extras.get("source_rules")
+        now = now_us()
+        for record, f in zip(records, fields, strict=True):
+            source = f.source or batch.source
+            options = rules.options_for(self.tenant, source, f.service) if rules else DEFAULT_OPTIONS
+            apply_source(record, f, options, now, source)
         events = assemble(fields, tenant=self.tenant, now_us=now_us(), source=batch.source, position=batch.id)
         try:
             self.services.writer.write(events)

@@ -153,7 +153,8 @@ def parse_message(frame: bytes, now: datetime) -> dict[str, Any]:
 
 
 def _bsd_time(text: str, now: datetime) -> str:
-    """``Nov 21 02:10:13`` has no year or zone: the current year in UTC, or last year if that is the future."""
+    """``Nov 21 02:10:13`` has no year or zone: the current year, or last year if that is the future;
+    read in UTC unless the source names a time zone."""
     month = _MONTHS.get(text[:3], 1)
     day = int(text[4:6])
     hh, mm, ss = (int(x) for x in text[7:15].split(":"))
@@ -163,4 +164,5 @@ def _bsd_time(text: str, now: datetime) -> str:
             ts = ts.replace(year=now.year - 1)
     except ValueError:
         return now.isoformat()
-    return ts.isoformat()
+    # Written without a zone, so a parsing source's ``timezone`` can read it (parse/sources.py).
+    return ts.replace(tzinfo=None).isoformat()

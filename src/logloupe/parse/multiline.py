@@ -98,23 +98,41 @@ class MultilineAssembler:
         return self._head is not None
 
     def _continues(self, text: str, blank: bool) -> bool:
-        if self._mode:
-            return True
-        if blank:
-            return False
-        return _CONTINUATION.match(text) is not None or _EXCEPTION_HEAD.match(text) is not None
+        return continues(text, self._mode, blank)
 
     def _update_mode(self, text: str) -> None:
-        stripped = text.strip()
-        if stripped.startswith(_PY_START):
-            self._mode = "python"
-        elif _GO_START.match(stripped):
-            self._mode = "go"
-        elif (
-            self._mode == "python"
-            and text[:1] not in (" ", "\t", "")
-            and ":" in text
-            and not stripped.startswith(("During handling", "The above exception"))
-        ):
-            # "ValueError: bad" ends a Python traceback; a chained one may follow
-            self._mode = ""
+        self._mode = next_mode(text, self._mode)
+
+
+def continues(text: str, mode: str, blank: bool) -> bool:
+    """Whether a header-less line continues the open record (``mode``: "", "python" or "go")."""
+    if mode:
+        return True
+    if blank:
+        return False
+    return _CONTINUATION.match(text) is not None or _EXCEPTION_HEAD.match(text) is not None
+
+
+def next_mode(text: str, mode: str) -> str:
+    """The trace mode after ``text`` joined the record: inside a Python traceback or a Go panic."""
+    if (
+        not mode
+        and "Traceback" not in text
+        and "panic: " not in text
+        and "fatal error: " not in text
+        and ("goroutine " not in text)
+    ):
+        return ""  # the common case, without the regular expressions
+    stripped = text.strip()
+    if stripped.startswith(_PY_START):
+        return "python"
+    if _GO_START.match(stripped):
+        return "go"
+    if (
+        mode == "python"
+        and text[:1] not in (" ", "\t", "")
+        and ":" in text
+        and not stripped.startswith(("During handling", "The above exception"))
+    ):
+        return ""  # "ValueError: bad" ends a Python traceback; a chained one may follow
+    return mode

@@ -51,6 +51,9 @@ class MinerConfig:
     max_clusters: int = 5000
     max_signatures: int = 50_000
     max_trees: int = 1000
+    # Merges the user made (merged-away id -> surviving id), for the whole miner. Past it, aliases
+    # whose surviving pattern was evicted go first, then the oldest tenth (``aliases_evicted``).
+    max_aliases: int = 20_000
     # Longer messages are mined on their first tokens only (the rest is one variable).
     max_tokens: int = 120
     max_samples: int = 3
@@ -285,6 +288,7 @@ class PatternMiner:
             "signatures_flushed": 0,
             "trees_evicted": 0,
             "merges": 0,
+            "aliases_evicted": 0,
         }
 
     # --- public API ---------------------------------------------------------------------------------
@@ -392,6 +396,7 @@ class PatternMiner:
         s["trees"] = len(self._trees)
         s["clusters"] = sum(len(t.clusters) for t in self._trees.values())
         s["signatures"] = sum(len(t.signatures) for t in self._trees.values())
+        s["aliases"] = len(self._aliases)
         return s
 
     def resolve(self, pattern_id: int) -> int:
@@ -784,7 +789,7 @@ class PatternMiner:
         for sample in other.samples:
             if len(survivor.samples) < self.config.max_samples and sample not in survivor.samples:
                 survivor.samples.append(sample)
-        self._aliases[other.id] = survivor.id
+        self._alias(other.id, survivor.id)
         del tree.clusters[other.id]
         tree.by_len[len(other.tokens)].remove(other)
 
@@ -801,6 +806,24 @@ class PatternMiner:
         tree.by_len.setdefault(len(tokens), []).append(cluster)
         self._stats["clusters_created"] += 1
         return cluster
+
+    def _alias(self, old: int, new: int) -> None:
+        if old not in self._aliases and len(self._aliases) >= self.config.max_aliases:
+            self._evict_aliases()
+        self._aliases[old] = new
+
+    def _evict_aliases(self) -> None:
+        """Make room: first aliases leading to no live pattern, then the oldest tenth (insertion order).
+        A line of a forgotten merge then makes its own pattern again, under its old stable id."""
+        live = {cid for tree in self._trees.values() for cid in tree.clusters}
+        dead = [k for k in self._aliases if self._resolve(k) not in live]
+        if len(self._aliases) - len(dead) >= self.config.max_aliases:
+            gone = set(dead)
+            keep = [k for k in self._aliases if k not in gone]
+            dead.extend(keep[: max(1, len(self._aliases) // 10)])
+        for k in dead:
+            self._aliases.pop(k, None)
+        self._stats["aliases_evicted"] += len(dead)
 
     def _evict(self, tree: _Tree) -> None:
         # Drop the least recently seen tenth in one go so eviction cost is amortised.

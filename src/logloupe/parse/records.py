@@ -7,9 +7,10 @@ changed to fit is named in ``flags`` (see docs/limits.md).
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -23,6 +24,10 @@ from logloupe.model import (
     Level,
     to_micros,
 )
+
+if TYPE_CHECKING:
+    from logloupe.parse.grok import CustomFormat
+    from logloupe.parse.line import ParsedLine
 
 
 @dataclass(frozen=True)
@@ -399,34 +404,44 @@ def line_fields(line: str | bytes, limits: Limits) -> Fields:
     return Fields(message=text, level=level, level_raw=raw, flags=flags)
 
 
-def text_fields(lines: list[bytes | str], limits: Limits, now_us: int) -> list[Fields]:
+def text_fields(
+    lines: list[bytes | str],
+    limits: Limits,
+    now_us: int,
+    *,
+    default_tz: str = "UTC",
+    custom: Sequence[CustomFormat] = (),
+    hint: str | None = None,
+) -> list[Fields]:
     """Raw text lines of one stream chunk → fields: format detection per line (``parse/line.py``),
-    then multiline assembly, so a stack trace's continuation lines join the line that started it."""
-    from logloupe.parse.line import ParsedLine, parse_line
+    then multiline assembly, so a stack trace's continuation lines join the line that started it.
+    ``default_tz``, ``custom`` and ``hint`` are the source's settings (``parse/sources.py``)."""
+    from logloupe.parse.line import parse_line
     from logloupe.parse.multiline import MultilineAssembler
 
     assembler = MultilineAssembler()
     records: list[ParsedLine] = []
     for line in lines:
-        records.extend(assembler.feed(parse_line(line, now_us=now_us), now_us=now_us))
+        parsed = parse_line(line, now_us=now_us, default_tz=default_tz, custom=custom, hint=hint)
+        records.extend(assembler.feed(parsed, now_us=now_us))
     records.extend(assembler.flush())
-    out = []
-    for rec in records:
-        flags = list(rec.flags)
-        message = clean_text(rec.message, limits.max_message_bytes, flags)
-        out.append(
-            Fields(
-                message=message,
-                ts_us=rec.ts_us,
-                service=rec.service,
-                host=rec.host,
-                level=rec.level,
-                level_raw=rec.level_raw,
-                attributes=flatten_attributes(dict(rec.attributes), limits, flags),
-                trace_id=rec.trace_id,
-                span_id=rec.span_id,
-                flags=flags,
-                service_from_text=bool(rec.service),
-            )
-        )
-    return out
+    return [parsed_fields(rec, limits) for rec in records]
+
+
+def parsed_fields(rec: ParsedLine, limits: Limits) -> Fields:
+    """One parsed text line (or assembled record) → fields within the limits."""
+    flags = list(rec.flags)
+    message = clean_text(rec.message, limits.max_message_bytes, flags)
+    return Fields(
+        message=message,
+        ts_us=rec.ts_us,
+        service=rec.service,
+        host=rec.host,
+        level=rec.level,
+        level_raw=rec.level_raw,
+        attributes=flatten_attributes(dict(rec.attributes), limits, flags),
+        trace_id=rec.trace_id,
+        span_id=rec.span_id,
+        flags=flags,
+        service_from_text=bool(rec.service),
+    )

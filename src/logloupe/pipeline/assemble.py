@@ -21,10 +21,12 @@ def assemble(
     service: str = "",
     host: str = "",
     position: str = "",
+    first_index: int = 0,
 ) -> list[LogEvent]:
-    """Build events; ``position`` names where the batch came from so a replay yields the same ids."""
+    """Build events; ``position`` names where the batch came from so a replay yields the same ids
+    (``first_index``: the first item's index there)."""
     events = []
-    for index, f in enumerate(items):
+    for index, f in enumerate(items, first_index):
         flags = list(f.flags)
         attributes = f.attributes
         ts_us = f.ts_us

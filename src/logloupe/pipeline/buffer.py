@@ -35,6 +35,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -60,6 +61,9 @@ class Entry:
 class Checkpoint:
     done: int = 0  # everything before this offset is in the store
     inflight: tuple[int, int] | None = None  # a range being inserted: replay it exactly
+    # Open multiline records as of ``done`` (``pipeline/streams.py``): lines from entries before
+    # ``done`` that are not stored yet. Saved in the same atomic write, so none is lost or doubled.
+    pending: list[dict[str, Any]] | None = None
 
 
 def _segment_name(start: int) -> str:
@@ -114,7 +118,12 @@ class WriteAheadBuffer:
         except FileNotFoundError:
             return Checkpoint()
         inflight = raw.get("inflight")
-        return Checkpoint(int(raw["done"]), (int(inflight[0]), int(inflight[1])) if inflight else None)
+        pending = raw.get("pending")
+        return Checkpoint(
+            int(raw["done"]),
+            (int(inflight[0]), int(inflight[1])) if inflight else None,
+            pending if isinstance(pending, list) else None,
+        )
 
     def _recover(self) -> list[int]:
         """Segment starts in order; the last segment's torn tail cut off."""
@@ -306,10 +315,15 @@ class WriteAheadBuffer:
 
     # -- checkpoint --------------------------------------------------------------------------
 
-    def set_checkpoint(self, done: int, inflight: tuple[int, int] | None = None) -> None:
+    def set_checkpoint(
+        self, done: int, inflight: tuple[int, int] | None = None, pending: list[dict[str, Any]] | None = None
+    ) -> None:
         """Record progress atomically; then drop segments wholly before ``done``."""
         tmp = self.path / "checkpoint.json.tmp"
-        body = orjson.dumps({"done": done, "inflight": list(inflight) if inflight else None})
+        state: dict[str, Any] = {"done": done, "inflight": list(inflight) if inflight else None}
+        if pending:
+            state["pending"] = pending
+        body = orjson.dumps(state)
         with open(tmp, "wb") as f:
             f.write(body)
             if self.fsync != "never":
@@ -317,7 +331,7 @@ class WriteAheadBuffer:
                 os.fdatasync(f.fileno())
         os.replace(tmp, self.path / "checkpoint.json")
         with self._lock:
-            self.checkpoint = Checkpoint(done, inflight)
+            self.checkpoint = Checkpoint(done, inflight, pending or None)
             obsolete = [s for i, s in enumerate(self._segments[:-1]) if self._segments[i + 1] <= done]
             for s in obsolete:
                 self._segments.remove(s)

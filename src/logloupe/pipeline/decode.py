@@ -18,7 +18,9 @@ import orjson
 
 from logloupe.model import Level, LogEvent
 from logloupe.parse.records import Fields, Limits, line_fields, record_fields, text_fields
+from logloupe.parse.sources import DEFAULT_OPTIONS, RAW_LINE_SOURCES, SourceOptions, SourceRules, apply_source
 from logloupe.pipeline.assemble import assemble
+from logloupe.pipeline.streams import StreamJoiner, entry_joins, join_entry
 from logloupe.store.events import arrow_ipc, record_batch
 
 TAG_RECORD = b"J"  # a JSON object (one line)
@@ -48,31 +50,58 @@ def entry_tenant(payload: bytes) -> str:
     return str(orjson.loads(payload.partition(b"\n")[0])["tenant"])
 
 
-def decode_payload(pos: int, payload: bytes, limits: Limits, now_us: int) -> list[LogEvent]:
-    """An entry back to events; its position in the buffer makes event ids stable across replays."""
+def decode_payload(
+    pos: int,
+    payload: bytes,
+    limits: Limits,
+    now_us: int,
+    rules: SourceRules | None = None,
+    joiner: StreamJoiner | None = None,
+) -> list[LogEvent]:
+    """An entry back to events; its position in the buffer makes event ids stable across replays.
+
+    ``rules``: per-source parsing settings (``parse/sources.py``). ``joiner``: multiline assembly
+    across entries (``pipeline/streams.py``); without it, stack traces are joined within the entry."""
     if not payload:
         return []
     head, _, body = payload.partition(b"\n")
     header = orjson.loads(head)
+    if joiner is not None and entry_joins(header, body, rules):
+        return join_entry(pos, header, body, limits, now_us, rules, joiner)
+    if header.get("flush"):
+        return []  # a multiline flush marker, read without a joiner
     fields: list[Fields] = []
     observed = int(header.get("observed_us") or now_us)
+    options = DEFAULT_OPTIONS
+    if rules:
+        options = rules.options_for(header["tenant"], header.get("source", ""), header.get("service", ""))
     text: list[bytes | str] = []  # consecutive raw lines: formats detected, stack traces joined
     for part in body.split(b"\n") if body else ():
         tag, data = part[:1], part[1:]
         if tag == TAG_RECORD:
             if text:
-                fields.extend(text_fields(text, limits, observed))
+                fields.extend(_text(text, limits, observed, options))
                 text = []
             try:
                 value = orjson.loads(data)
             except orjson.JSONDecodeError:
                 fields.append(line_fields(data, limits))
                 continue
-            fields.append(record_fields(value if isinstance(value, dict) else {"message": value}, limits))
+            record = value if isinstance(value, dict) else {"message": value}
+            f = record_fields(record, limits)
+            src = f.source or header.get("source", "")
+            if rules or src.startswith(RAW_LINE_SOURCES):
+                own = (
+                    rules.options_for(header["tenant"], src, f.service or header.get("service", ""))
+                    if rules
+                    else options
+                )
+                apply_source(record, f, own, observed, src)
+            fields.append(f)
         else:
             text.append(data)
     if text:
-        fields.extend(text_fields(text, limits, observed))
+        fields.extend(_text(text, limits, observed, options))
     return assemble(
         fields,
         tenant=header["tenant"],
@@ -84,11 +113,24 @@ def decode_payload(pos: int, payload: bytes, limits: Limits, now_us: int) -> lis
     )
 
 
+def _text(lines: list[bytes | str], limits: Limits, observed: int, options: SourceOptions) -> list[Fields]:
+    if options.is_default:
+        return text_fields(lines, limits, observed)
+    return text_fields(
+        lines, limits, observed, default_tz=options.timezone, custom=options.patterns, hint=options.format
+    )
+
+
 RowsResult = tuple[bytes, int, dict[tuple[str, str, str], int], list[tuple[int, str]]]
 
 
 def decode_rows(
-    entries: list[tuple[int, bytes]], limits: Limits, retention: dict[str, int], default_days: int, now_us: int
+    entries: list[tuple[int, bytes]],
+    limits: Limits,
+    retention: dict[str, int],
+    default_days: int,
+    now_us: int,
+    rules: SourceRules | None = None,
 ) -> RowsResult:
     """Entries → (Arrow IPC stream, event count, counts by (tenant, source, level), [(pos, error)])."""
     events: list[LogEvent] = []
@@ -96,7 +138,7 @@ def decode_rows(
     errors: list[tuple[int, str]] = []
     for pos, payload in entries:
         try:
-            events.extend(decode_payload(pos, payload, limits, now_us))
+            events.extend(decode_payload(pos, payload, limits, now_us, rules))
         except DECODE_ERRORS as exc:
             errors.append((pos, f"unreadable buffer entry: {exc}"))
     for e in events:
@@ -112,7 +154,9 @@ PackedResult = tuple[bytes, list[tuple[int, str]]]
 _LEVELS = {int(level): level for level in Level}
 
 
-def decode_packed(entries: list[tuple[int, bytes]], limits: Limits, now_us: int) -> PackedResult:
+def decode_packed(
+    entries: list[tuple[int, bytes]], limits: Limits, now_us: int, rules: SourceRules | None = None
+) -> PackedResult:
     """Entries → (events packed as one pickled list of plain tuples, [(pos, error)]).
 
     For decoder processes while analysis stages need the events in the server: plain tuples cost
@@ -122,7 +166,7 @@ def decode_packed(entries: list[tuple[int, bytes]], limits: Limits, now_us: int)
     errors: list[tuple[int, str]] = []
     for pos, payload in entries:
         try:
-            events = decode_payload(pos, payload, limits, now_us)
+            events = decode_payload(pos, payload, limits, now_us, rules)
         except DECODE_ERRORS as exc:
             errors.append((pos, f"unreadable buffer entry: {exc}"))
             continue

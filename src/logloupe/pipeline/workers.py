@@ -23,17 +23,24 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
 import pyarrow as pa
 
-from logloupe.errors import TooManyRequests
-from logloupe.metrics import INGESTED, RATE_LIMITED, REJECTED, STORE_INSERT_SECONDS
+from logloupe.errors import LogLoupeError, TooManyRequests
+from logloupe.metrics import (
+    INGESTED,
+    MULTILINE_EVICTED,
+    MULTILINE_OPEN,
+    RATE_LIMITED,
+    REJECTED,
+    STORE_INSERT_SECONDS,
+)
 from logloupe.model import LogEvent
 from logloupe.parse.records import Limits
-from logloupe.pipeline.buffer import Entry, WriteAheadBuffer
+from logloupe.pipeline.buffer import FRAME, Entry, WriteAheadBuffer
 from logloupe.pipeline.decode import (
     DECODE_ERRORS,
     PackedResult,
@@ -45,6 +52,7 @@ from logloupe.pipeline.decode import (
     unpack_events,
     watch_parent,
 )
+from logloupe.pipeline.streams import StreamJoiner, flush_entry, payload_joins
 from logloupe.pipeline.writer import count_ingested
 from logloupe.settings import Settings
 from logloupe.store.events import EventStore, record_batch
@@ -64,6 +72,11 @@ class _Batch:
     futures: list[Future[RowsResult]] | None  # or Arrow streams from decoder processes
     arrow: pa.RecordBatch | None = None  # the decoded events' columns, built before the insert
     packed: list[Future[PackedResult]] | None = None  # or events from decoder processes, to enrich here
+    # Open multiline records before and after this batch (saved with the checkpoint), and the lowest
+    # buffer position they hold lines from: acknowledgements that wait for "stored" wait for them too.
+    pending_before: list[dict[str, Any]] | None = None
+    pending_after: list[dict[str, Any]] | None = None
+    held: tuple[tuple[int, int], ...] = ()
 
 
 class RateLimiter:
@@ -131,7 +144,15 @@ class IngestPipeline:
         self.flush_s = settings.writer_flush_ms / 1000
         self.stored_total = 0
         self.done = self.buffer.checkpoint.done
-        self._waiters: list[tuple[int, Future[None]]] = []
+        self._waiters: list[tuple[int, Future[None], int | None]] = []
+        # Multiline records across entries (pipeline/streams.py), continued from the checkpoint.
+        self.joiner = StreamJoiner(
+            timeout_us=settings.multiline_flush_ms * 1000, max_message_bytes=settings.max_message_bytes
+        )
+        self.joiner.restore(self.buffer.checkpoint.pending)
+        self.held = self.joiner.held()
+        self._evicted = 0
+        self._marker_end = 0  # end of the last flush marker appended; none again until it is read
         self._cond = threading.Condition()
         self._closed = False
         self._decoded: queue.Queue[_Batch | None] = queue.Queue(2)
@@ -157,20 +178,34 @@ class IngestPipeline:
             RATE_LIMITED.labels(tenant, "buffer_full").inc()
             raise
 
-    def wait_stored(self, position: int) -> Future[None]:
-        """A future that resolves once everything up to ``position`` is in the store."""
+    def wait_stored(self, position: int, *, held: bool = True, since: int = 0) -> Future[None]:
+        """A future that resolves once everything up to ``position`` is in the store — including
+        lines held in an open multiline record that come from entries at ``since`` or later, unless
+        ``held`` is False (then: checkpointed; open records are kept with the checkpoint)."""
         future: Future[None] = Future()
+        after = since if held else None
         with self._cond:
-            if self.done >= position:
+            if self._ready(position, self.done, self.held, after):
                 future.set_result(None)
             else:
-                self._waiters.append((position, future))
+                self._waiters.append((position, future, after))
         return future
 
-    def flush(self, timeout_s: float = 60.0) -> bool:
+    def wait_entry(self, end: int, payload: bytes) -> Future[None]:
+        """``wait_stored`` for the one entry ``append(payload)`` returned ``end`` for: open records of
+        other requests (other streams, earlier lines) are not waited for."""
+        return self.wait_stored(end, since=end - FRAME.size - len(payload))
+
+    @staticmethod
+    def _ready(position: int, done: int, held: tuple[tuple[int, int], ...], since: int | None) -> bool:
+        if done < position:
+            return False
+        return since is None or not any(first < position and last >= since for first, last in held)
+
+    def flush(self, timeout_s: float = 60.0, *, held: bool = True) -> bool:
         """Wait until everything appended so far is stored; False on timeout."""
         try:
-            self.wait_stored(self.buffer.written).result(timeout=timeout_s)
+            self.wait_stored(self.buffer.written, held=held).result(timeout=timeout_s)
         except TimeoutError:
             return False
         return True
@@ -191,7 +226,8 @@ class IngestPipeline:
             pos = inflight[1]
         while not self._closed:
             try:
-                if not self.buffer.wait_for_data(pos, 0.5):
+                self._flush_marker(pos)
+                if not self.buffer.wait_for_data(pos, self._idle_wait_s()):
                     continue
                 entries = self._gather(pos)
                 if entries:
@@ -212,7 +248,7 @@ class IngestPipeline:
                 except Exception:  # the thread must outlive one bad batch: decode it here instead
                     log.exception("unpacking buffer range %s failed; decoding it in the server", batch.span)
                     events = self._events_of(batch.entries, time.time_ns() // 1000)
-                    batch = _Batch(batch.span, batch.entries, events, None, None)
+                    batch = replace(batch, events=events, packed=None, arrow=None)
             self._batches.put(batch)
             if batch is None:
                 return
@@ -234,7 +270,27 @@ class IngestPipeline:
                 if bad:
                     self._reject([e for e in batch.entries if e.pos in bad], next(iter(bad.values())))
             events = self._staged(events)
-        return _Batch(batch.span, batch.entries, events, None, self._arrow(events))
+        # replace(): the batch keeps its multiline state (pending_before/after, held).
+        return replace(batch, events=events, packed=None, arrow=self._arrow(events))
+
+    def _idle_wait_s(self) -> float:
+        expiry = self.joiner.next_expiry_us()
+        if expiry is None:
+            return 0.5
+        return min(0.5, max(0.01, (expiry - time.time_ns() // 1000) / 1e6))
+
+    def _flush_marker(self, pos: int) -> None:
+        """A multiline record waited ``multiline_flush_ms``: append a flush marker that emits it when read."""
+        expiry = self.joiner.next_expiry_us()
+        if expiry is None or pos < self._marker_end:
+            return
+        now = time.time_ns() // 1000
+        if now < expiry:
+            return
+        try:
+            self._marker_end = self.buffer.append(flush_entry(now), 0)
+        except LogLoupeError:  # the buffer is full or closing: try again on the next round
+            log.debug("multiline flush marker not appended; retrying")
 
     def _gather(self, pos: int) -> list[Entry]:
         """Up to ``batch_rows`` items from ``pos``, waiting at most ``flush_s`` for more to fill the batch."""
@@ -261,15 +317,32 @@ class IngestPipeline:
 
     def _decode(self, span: tuple[int, int], entries: list[Entry]) -> _Batch:
         now = time.time_ns() // 1000
-        if self.decode_processes > 0:
+        before = self.joiner.export()
+        batch: _Batch | None = None
+        rules = self.extras.get("source_rules")
+        # Entries the joiner must see (text lines, syslog, flush markers) are decoded here, in order.
+        if self.decode_processes > 0 and not any(payload_joins(e.payload, rules) for e in entries):
             try:
-                return self._decode_in_processes(span, entries, now)
+                batch = self._decode_in_processes(span, entries, now)
             except Exception:  # e.g. a broken pool: decode here from now on
                 log.exception("decoder processes unavailable; decoding in the server")
                 self.decode_processes = 0
-        events = self._events_of(entries, now)
-        # Built here so it overlaps the previous batch's insert (the engine releases the GIL).
-        return _Batch(span, entries, events, None, self._arrow(events))
+        if batch is None:
+            try:
+                events = self._events_of(entries, now, self.joiner)
+            except Exception:
+                self.joiner.restore(before)  # retried from the same place: from the same state
+                raise
+            # Built here so it overlaps the previous batch's insert (the engine releases the GIL).
+            batch = _Batch(span, entries, events, None, self._arrow(events))
+        batch.pending_before = before
+        batch.pending_after = self.joiner.export()
+        batch.held = self.joiner.held()
+        MULTILINE_OPEN.set(self.joiner.open_count)
+        if self.joiner.evicted > self._evicted:
+            MULTILINE_EVICTED.inc(self.joiner.evicted - self._evicted)
+            self._evicted = self.joiner.evicted
+        return batch
 
     def _decode_in_processes(self, span: tuple[int, int], entries: list[Entry], now: int) -> _Batch:
         if self._pool is None:
@@ -282,8 +355,9 @@ class IngestPipeline:
         parts = self.decode_processes
         size = -(-len(entries) // parts)
         chunks = [[(e.pos, e.payload) for e in entries[i : i + size]] for i in range(0, len(entries), size)]
+        rules = self.extras.get("source_rules")
         if self._needs_events():
-            packed = [self._pool.submit(decode_packed, chunk, self.limits, now) for chunk in chunks]
+            packed = [self._pool.submit(decode_packed, chunk, self.limits, now, rules) for chunk in chunks]
             return _Batch(span, entries, None, None, packed=packed)
         retention: dict[str, int] = {}
         for entry in entries:
@@ -294,7 +368,7 @@ class IngestPipeline:
             if tenant and tenant not in retention:
                 retention[tenant] = self.retention_days(tenant)
         futures = [
-            self._pool.submit(decode_rows, chunk, self.limits, retention, self.settings.retention_days, now)
+            self._pool.submit(decode_rows, chunk, self.limits, retention, self.settings.retention_days, now, rules)
             for chunk in chunks
         ]
         return _Batch(span, entries, None, futures)
@@ -310,11 +384,12 @@ class IngestPipeline:
             log.exception("could not build the Arrow columns of a batch; retrying at the insert")
             return None
 
-    def _events_of(self, entries: list[Entry], now: int) -> list[LogEvent]:
+    def _events_of(self, entries: list[Entry], now: int, joiner: StreamJoiner | None = None) -> list[LogEvent]:
         events: list[LogEvent] = []
+        rules = self.extras.get("source_rules")
         for entry in entries:
             try:
-                events.extend(decode_payload(entry.pos, entry.payload, self.limits, now))
+                events.extend(decode_payload(entry.pos, entry.payload, self.limits, now, rules, joiner))
             except DECODE_ERRORS as exc:
                 self._reject([entry], f"unreadable buffer entry: {exc}")
         return self._staged(events)
@@ -349,7 +424,7 @@ class IngestPipeline:
         """Insert one batch and advance the checkpoint; False when shutting down mid-way."""
         start, end = span = batch.span
         entries = batch.entries
-        self.buffer.set_checkpoint(start, inflight=span)
+        self.buffer.set_checkpoint(start, inflight=span, pending=batch.pending_before)
         events = batch.events or []
         arrow = batch.arrow
         blobs: list[bytes] = []
@@ -406,11 +481,12 @@ class IngestPipeline:
                     hook(events)
                 except Exception:  # a hook must never block the checkpoint
                     log.exception("after-store hook failed")
-        self.buffer.set_checkpoint(end)
+        self.buffer.set_checkpoint(end, pending=batch.pending_after)
         with self._cond:
             self.done = end
-            ready = [f for p, f in self._waiters if p <= end]
-            self._waiters = [(p, f) for p, f in self._waiters if p > end]
+            self.held = batch.held
+            ready = [f for p, f, since in self._waiters if self._ready(p, end, batch.held, since)]
+            self._waiters = [w for w in self._waiters if w[1] not in ready]
         for f in ready:
             if f.set_running_or_notify_cancel():  # False when the waiting request went away
                 f.set_result(None)
@@ -432,8 +508,9 @@ class IngestPipeline:
                     log.exception("quarantine failed")
 
     def close(self, timeout_s: float = 30.0) -> None:
-        """Store what is buffered (up to ``timeout_s``), then stop; the rest replays at the next start."""
-        self.flush(timeout_s)
+        """Store what is buffered (up to ``timeout_s``), then stop; the rest replays at the next start.
+        Open multiline records are not waited for: the checkpoint keeps them for the next start."""
+        self.flush(timeout_s, held=False)
         self._closed = True
         self._decoder.join(timeout_s)
         self._stager.join(timeout_s)

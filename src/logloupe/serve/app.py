@@ -45,6 +45,7 @@ ROUTER_MODULES = [
     "logloupe.serve.api.sources",
     "logloupe.serve.api.anomalies",
     "logloupe.serve.api.insights",
+    "logloupe.serve.api.parsing",
 ]
 
 

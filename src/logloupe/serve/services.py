@@ -9,6 +9,7 @@ from typing import Any
 
 from logloupe.model import LogEvent
 from logloupe.parse.patterns import PatternMatch
+from logloupe.parse.sources import rules_from
 from logloupe.pipeline.enrich import Enricher
 from logloupe.pipeline.writer import StoreWriter
 from logloupe.settings import Settings
@@ -33,6 +34,11 @@ class Services:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         meta = MetaStore(settings.data_dir / "meta.db")
         meta.ensure_tenant(settings.default_tenant, retention_days=settings.retention_days)
+        try:  # a bad [[parsing_sources]] table stops the start, before the event store is opened
+            rules = rules_from(settings.parsing_sources, meta.parsing_sources())
+        except Exception:
+            meta.close()
+            raise
         store = EventStore(settings.data_dir, query_timeout_s=settings.query_timeout_s)
         writer = StoreWriter(
             store,
@@ -54,6 +60,8 @@ class Services:
         # ...and the store writer on what is written to it directly (demo, CLI, in-process sources).
         writer.stage = services.enrich
         services.extras["pattern_lookup"] = services.pattern_template
+        # Per-source parsing settings, before any source or listener starts (serve/api/parsing.py reloads them).
+        services.extras["source_rules"] = rules
         return services
 
     def enrich(self, events: Sequence[LogEvent]) -> list[LogEvent]:

@@ -255,6 +255,17 @@ pattern_merges = sa.Table(
     sa.Column("merged_at", sa.Float, nullable=False),
 )
 
+# Per-source parsing settings a tenant made through /api/v1/parsing/sources (parse/sources.py).
+parsing_sources = sa.Table(
+    "parsing_sources",
+    metadata,
+    sa.Column("tenant", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("spec", sa.Text, nullable=False),
+    sa.Column("position", sa.Integer, nullable=False, default=0),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
 
 def _signed(pattern_id: int) -> int:
     return pattern_id - (1 << 64) if pattern_id >= 1 << 63 else pattern_id
@@ -345,6 +356,7 @@ MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("0500_sources_checkpoints", _create(source_checkpoints)),
     ("0600_anomalies", _create(anomalies)),
     ("0100_ingest_jobs", _create(ingest_jobs)),
+    ("0210_parsing_sources", _create(parsing_sources)),
 ]
 
 
@@ -595,6 +607,50 @@ class MetaStore:
             for member in chosen:
                 conn.execute(pattern_merges.delete().where((t.tenant == tenant) & (t.source == _signed(member))))
         return chosen
+
+    # -- per-source parsing settings ------------------------------------------------------------
+
+    def parsing_sources(self, tenant: str | None = None) -> dict[str, list[dict[str, Any]]]:
+        """Tenant → its parsing source specs, in the order they are tried (one tenant or all)."""
+        t = parsing_sources.c
+        query = sa.select(t.tenant, t.spec).order_by(t.tenant, t.position, t.name)
+        if tenant is not None:
+            query = query.where(t.tenant == tenant)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        out: dict[str, list[dict[str, Any]]] = {}
+        for row in rows:
+            out.setdefault(row.tenant, []).append(orjson.loads(row.spec))
+        return out
+
+    def put_parsing_source(self, tenant: str, spec: dict[str, Any], position: int | None = None) -> bool:
+        """Create or replace the tenant's source named ``spec["name"]``; True when it is new."""
+        t = parsing_sources.c
+        text = orjson.dumps(spec).decode()
+        with self.engine.begin() as conn:
+            updated = conn.execute(
+                parsing_sources.update()
+                .where((t.tenant == tenant) & (t.name == spec["name"]))
+                .values(spec=text, updated_at=time.time(), **({} if position is None else {"position": position}))
+            )
+            if updated.rowcount:
+                return False
+            if position is None:
+                last = conn.execute(sa.select(sa.func.max(t.position)).where(t.tenant == tenant)).scalar()
+                position = 0 if last is None else int(last) + 1
+            conn.execute(
+                parsing_sources.insert().values(
+                    tenant=tenant, name=spec["name"], spec=text, position=position, updated_at=time.time()
+                )
+            )
+        return True
+
+    def delete_parsing_source(self, tenant: str, name: str) -> None:
+        t = parsing_sources.c
+        with self.engine.begin() as conn:
+            result = conn.execute(parsing_sources.delete().where((t.tenant == tenant) & (t.name == name)))
+        if result.rowcount == 0:
+            raise NotFound(f"no parsing source {name!r}")
 
     # -- pull sources' checkpoints ----------------------------------------------------------
 

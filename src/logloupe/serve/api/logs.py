@@ -118,7 +118,7 @@ async def store_items(
         payload, accepted = encode_items(principal.tenant, source, good, service=service, host=host)
         end = await asyncio.to_thread(pipeline.append, principal.tenant, payload, accepted, limit=rate_limit)
         if services.settings.ingest_wait_stored if wait is None else wait:
-            await asyncio.wrap_future(pipeline.wait_stored(end))
+            await asyncio.wrap_future(pipeline.wait_entry(end, payload))
     return {"accepted": accepted, "rejected": len(rejected), "errors": rejected[:100]}
 
 
@@ -187,8 +187,13 @@ async def ingest_logs(
         items = split_json(body)
     if not items:
         raise InvalidInput("the body holds no log events")
+    # ?service= and ?host= name the stream of a body that does not (text lines, say), like Datadog's intake.
+    service = request.query_params.get("service", "")[:256]
+    host = request.query_params.get("host", "")[:256]
     with INGEST_LATENCY.labels("http").time():
-        report = await store_items(services, principal, items, source="http", wait=sync_param(request))
+        report = await store_items(
+            services, principal, items, source="http", wait=sync_param(request), service=service, host=host
+        )
     status = 200 if report["accepted"] else 400
     if status == 400:
         report = {"error": {"code": "invalid_input", "message": "no valid events in the body", **report}}
