@@ -87,6 +87,30 @@ def test_cli_goes_through_a_running_server(server: tuple[str, Path], tmp_path: P
     assert httpx.get(f"{url}/api/v1/search", params={"q": "good"}).json()["total"] == 1
 
 
+def test_remote_ingest_keeps_text_structure_and_traces_across_chunks(server: tuple[str, Path], tmp_path: Path) -> None:
+    url, data = server
+    from logloupe.cli.store_commands import CHUNK_LINES
+
+    lines = [f"2026-11-21 10:00:00,{i % 1000:03d} INFO worker: job {i} done" for i in range(CHUNK_LINES - 1)]
+    lines.append("2026-11-21 10:00:01,000 ERROR worker: job failed")
+    lines.append("java.lang.IllegalStateException: queue closed")  # line CHUNK_LINES + 1: the next chunk
+    lines.append("\tat com.example.Worker.run(Worker.java:42)")
+    lines.append("2026-11-21 10:00:02,000 INFO worker: recovered")
+    log = tmp_path / "big.log"
+    log.write_text("\n".join(lines) + "\n")
+    env = {**os.environ, "LOGLOUPE_DATA_DIR": str(data)}
+    out = subprocess.run(
+        [*LOGLOUPE, "ingest", str(log), "--service", "jobs"], capture_output=True, text=True, env=env, check=True
+    )
+    assert f"ingested {len(lines)} events" in out.stdout, out.stdout  # lines accepted
+    found = httpx.get(f"{url}/api/v1/search", params={"q": "level:ERROR", "from": "2026-11-21T00:00:00Z"}).json()
+    assert found["total"] == 1
+    event = found["events"][0]
+    assert event["service"] == "jobs"
+    assert event["ts"].startswith("2026-11-21T10:00:01")  # the line's own time: its format was detected
+    assert "IllegalStateException" in event["message"] and "Worker.java:42" in event["message"]
+
+
 def test_serve_refuses_public_bind_without_auth(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["serve", "--host", "0.0.0.0", "--data-dir", str(tmp_path)])
     assert result.exit_code != 0

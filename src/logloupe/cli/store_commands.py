@@ -23,6 +23,7 @@ import orjson
 
 from logloupe.errors import Unavailable
 from logloupe.ingest.bodies import split_json, split_lines
+from logloupe.parse.multiline import continues
 from logloupe.parse.records import Limits, record_fields, text_fields
 from logloupe.parse.sources import apply_to_record, rules_from
 from logloupe.pipeline.assemble import assemble
@@ -189,12 +190,17 @@ def _open_input(path: str) -> IO[bytes]:
 
 
 def _chunks(stream: IO[bytes]) -> Iterator[list[bytes]]:
+    """Lines in chunks of about ``CHUNK_LINES``, never cut before a continuation line (a stack
+    frame, "Caused by:"): each chunk is acknowledged once searchable, so a trace split across two
+    would wait out the server's multiline flush timeout and be stored as two events."""
     chunk: list[bytes] = []
     for line in stream:
-        chunk.append(line)
-        if len(chunk) >= CHUNK_LINES:
+        if len(chunk) >= CHUNK_LINES and (
+            len(chunk) >= 4 * CHUNK_LINES or not continues(line.decode("utf-8", "replace").rstrip("\r\n"), "", False)
+        ):
             yield chunk
             chunk = []
+        chunk.append(line)
     if chunk:
         yield chunk
 
@@ -222,18 +228,11 @@ def ingest(file: str, service: str, server: str | None, data_dir: Path | None) -
                 for chunk in _chunks(stream):
                     body = b"".join(chunk)
                     is_json = _looks_json(chunk)
-                    if not is_json and service:
-                        body = b"\n".join(
-                            orjson.dumps({"message": ln.rstrip(b"\r\n").decode("utf-8", "replace"), "service": service})
-                            for ln in chunk
-                            if ln.strip()
-                        )
-                        is_json = True
                     ctype = "application/x-ndjson" if is_json else "text/plain"
-                    # sync: "ingested N events" means searchable, as without a server
-                    resp = client.post(
-                        "/api/v1/logs", content=body, headers={"content-type": ctype}, params={"sync": "true"}
-                    )
+                    # sync: "ingested N events" means searchable, as without a server. Text goes as
+                    # text, named by ?service=, so the server detects its format and joins traces.
+                    params = {"sync": "true", **({"service": service} if service else {})}
+                    resp = client.post("/api/v1/logs", content=body, headers={"content-type": ctype}, params=params)
                     report = resp.json()
                     if resp.status_code in (401, 403, 429):
                         hint = " (set LOGLOUPE_API_KEY)" if resp.status_code == 401 else ""
