@@ -83,3 +83,28 @@ def test_events_tile_the_lines(texts: list[str]) -> None:
     for a, b in itertools.pairwise(events):
         assert a.end == b.start
     assert (events[-1].end if events else 0) == pos
+
+
+def test_a_start_pattern_replaces_the_trace_rules() -> None:
+    import re
+
+    lines = ["2026-01-01 one", "plain continuation", "  indented", "2026-01-02 two", "Caused by: x"]
+    joined = join(lines, start=re.compile(r"^\d{4}-\d{2}-\d{2} "))
+    assert joined == ["2026-01-01 one\nplain continuation\n  indented", "2026-01-02 two\nCaused by: x"]
+    # Without it, an unindented plain line starts an event of its own.
+    assert join(lines)[:2] == ["2026-01-01 one", "plain continuation\n  indented"]
+
+
+def test_a_tail_source_compiles_its_start_pattern(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import pytest
+
+    from logloupe.errors import InvalidInput
+    from logloupe.ingest.checkpoints import FileCheckpoints
+    from logloupe.ingest.sources import build_source
+
+    spec = {"name": "app", "type": "tail", "paths": [str(tmp_path / "*.log")], "multiline_start": "^\\d{4}-"}
+    checkpoints = FileCheckpoints(tmp_path / "cp.json")
+    tailer = build_source(spec, sink=None, checkpoints=checkpoints)  # type: ignore[arg-type]
+    assert tailer.cfg.multiline_start.pattern == "^\\d{4}-"  # type: ignore[attr-defined]
+    with pytest.raises(InvalidInput, match="multiline_start"):
+        build_source({**spec, "multiline_start": "(["}, sink=None, checkpoints=checkpoints)  # type: ignore[arg-type]

@@ -14,6 +14,7 @@ from logloupe.cli.store_commands import _settings, data_dir_option, running_serv
 from logloupe.ingest.checkpoints import FileCheckpoints
 from logloupe.ingest.sinks import HttpSink, Sink, WriterSink
 from logloupe.ingest.tail import FileTailer, TailConfig, TailInput
+from logloupe.parse.sources import rules_from
 
 
 def _labels(values: tuple[str, ...]) -> dict[str, str]:
@@ -74,11 +75,15 @@ def tail(
     settings = _settings(data_dir=data_dir)
     url = server or running_server(settings)
     name = name or "tail-" + hashlib.sha256("\0".join(sorted(paths)).encode()).hexdigest()[:12]
+    # Lines are joined here, before they are sent: the config file's parsing source for this tail
+    # (source tail:NAME) says how. Rules a tenant stored through the API apply on the server.
+    options = rules_from(settings.parsing_sources, {}).options_for(settings.default_tenant, f"tail:{name}", service)
     config = TailConfig(
         inputs=[TailInput(list(paths), service=service, host=host_name, labels=_labels(labels), exclude=list(exclude))],
         start_at=start_at,
         read_compressed=read_compressed,
-        multiline=multiline,
+        multiline=multiline and options.multiline != "off",
+        multiline_start=options.multiline_start,
         max_line_bytes=max_line_bytes,
         scan_s=scan_interval,
     )

@@ -45,6 +45,9 @@ class MultilineJoiner:
     enabled: bool = True
     max_lines: int = 500
     max_chars: int = 1 << 20
+    # A parsing source's multiline_start: a line matching it starts an event, any other continues
+    # the one before (Filebeat's negate/after); None: stack-trace rules.
+    start: re.Pattern[str] | None = None
     _pending: list[Line] = field(default_factory=list)
     _chars: int = 0
     _in_traceback: bool = False
@@ -74,6 +77,8 @@ class MultilineJoiner:
         return out
 
     def _continues(self, text: str) -> bool:
+        if self.start is not None:
+            return self.start.search(text) is None
         if _TRACEBACK.match(text) or _CONTINUATION.match(text):
             return True
         # The unindented exception line closes a Python traceback.

@@ -8,6 +8,7 @@ sleeping ``idle_s`` when a step found nothing, and records failures without dyin
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 import tomllib
@@ -175,6 +176,12 @@ def build_source(spec: dict[str, Any], sink: Sink, checkpoints: Checkpoints) -> 
                 exclude=list(spec.get("exclude", [])),
             )
             options.pop("inputs", None)
+            start = options.get("multiline_start")
+            if isinstance(start, str):
+                try:
+                    options["multiline_start"] = re.compile(start)
+                except re.error as exc:
+                    raise InvalidInput(f"source {name!r}: multiline_start is not a regular expression: {exc}") from None
             return FileTailer(TailConfig(inputs=[tail_input], **options), sink, checkpoints, source_id=name)
         if kind == "cloudwatch":
             from logloupe.ingest.cloudwatch import CloudWatchConfig, CloudWatchPoller

@@ -29,6 +29,7 @@ import hashlib
 import logging
 import lzma
 import os
+import re
 import socket
 import stat
 import threading
@@ -79,6 +80,7 @@ class TailConfig:
     scan_s: float = 1.0
     idle_s: float = 0.2
     multiline_flush_s: float = 1.0
+    multiline_start: re.Pattern[str] | None = None  # a parsing source's start pattern (ingest/joiner.py)
     close_removed_s: float = 1.0
     close_inactive_s: float = 60.0
     # A compressed file is read once it has not changed for this long (the rotation finished it).
@@ -198,7 +200,10 @@ class _Handle:
         self.buf_start = start
         self.overlong = False  # inside a line longer than the cap: bytes dropped until its newline
         self.joiner = MultilineJoiner(
-            enabled=cfg.multiline, max_lines=cfg.max_multiline_lines, max_chars=cfg.max_line_bytes
+            enabled=cfg.multiline,
+            max_lines=cfg.max_multiline_lines,
+            max_chars=cfg.max_line_bytes,
+            start=cfg.multiline_start,
         )
         self.last_data = time.monotonic()
         self.at_eof = False
