@@ -21,6 +21,7 @@ from typing import Any
 
 from logloupe.errors import QuerySyntaxError
 from logloupe.model import Level, parse_event_id, parse_pattern_id
+from logloupe.store.schema import NUMBER_PREFIX
 from logloupe.store.timerange import parse_time
 
 # ---------------------------------------------------------------- lexer
@@ -583,17 +584,31 @@ def resolve_field(field: str | None) -> tuple[str, str]:
 
 
 def text_condition(text: str, param: Any) -> str:
-    """Case-insensitive full-text condition on the message that the text index can serve."""
+    """Case-insensitive full-text condition on the message that the text index can serve.
+
+    The index keeps only the first ``NUMBER_PREFIX`` digits of a long number (``store/schema.py``),
+    so for such tokens it answers a superset: the exact token is then checked on those rows.
+    """
     if _ALNUM_TOKEN.match(text):
-        return f"hasToken(message, {param(text, 'String')})"
+        cond = f"hasToken(message, {param(text, 'String')})"
+        if _long_number(text):
+            cond = f"({cond} AND has(splitByNonAlpha(message), {param(text, 'String')}))"
+        return cond
     tokens = [t for t in _TOKEN_SPLIT.split(text) if t]
     if not text.isascii() or not tokens:
         return f"positionCaseInsensitiveUTF8(message, {param(text, 'String')}) > 0"
     # The token test lets the index skip granules; the substring test keeps the phrase in order.
+    numbers = [t for t in tokens if _long_number(t)]
+    exact = f" AND hasAll(splitByNonAlpha(message), {param(numbers, 'Array(String)')})" if numbers else ""
     return (
-        f"(hasAllTokens(message, {param(' '.join(tokens), 'String')})"
+        f"(hasAllTokens(message, {param(' '.join(tokens), 'String')}){exact}"
         f" AND positionCaseInsensitiveUTF8(message, {param(text, 'String')}) > 0)"
     )
+
+
+def _long_number(token: str) -> bool:
+    """A token the index stores only by its prefix (``store/schema.py: NUMBER_PREFIX``)."""
+    return len(token) >= NUMBER_PREFIX and token.isascii() and token.isdigit()
 
 
 def _like_pattern(text: str, *, anchored: bool) -> str:

@@ -7,8 +7,9 @@ optional, then the time range, then the compiled user query. Endpoints never wri
 from __future__ import annotations
 
 import base64
+import functools
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
@@ -16,7 +17,7 @@ import orjson
 from logloupe.errors import BadRequest, NotFound
 from logloupe.model import LogEvent, parse_event_id
 from logloupe.store.events import EVENT_SELECT, EventStore, row_to_event
-from logloupe.store.query import compile_query, field_expression
+from logloupe.store.query import All, And, Node, Not, Or, compile_query, field_expression, parse_query, resolve_field
 from logloupe.store.timerange import parse_duration_us
 
 # Bucket sizes the histogram picks from, in seconds (what Kibana users expect to see).
@@ -83,33 +84,72 @@ def _decode_cursor(cursor: str) -> tuple[int, int, str]:
 def search(
     store: EventStore, scope: Scope, *, limit: int = 100, sort: str = "desc", cursor: str | None = None
 ) -> SearchResult:
-    """Newest (or oldest) ``limit`` matching events, the exact total, and a cursor for the next page."""
+    """Newest (or oldest) ``limit`` matching events, the exact total, and a cursor for the next page.
+
+    Two statements: one pass over the matching rows gives the total and the page's keys (ts, uid),
+    reading only ts and uid besides what the condition needs; the page's rows are then read by key
+    from the few granules that hold them. (Counting and paging separately scanned the matches
+    twice: a phrase's substring check read the message column twice.)
+    """
     if sort not in ("asc", "desc"):
         raise BadRequest("sort must be ts:desc or ts:asc")
     where, params = scope.where()
-    total = int(store.scalar(f"SELECT count() FROM events WHERE {where}", params) or 0)
-    page_where = where
+    page_cond = "1"
     if cursor:
         c_ts, c_uid, c_dir = _decode_cursor(cursor)
         if c_dir != sort:
             raise BadRequest("the cursor belongs to a search sorted the other way")
         op = "<" if sort == "desc" else ">"
         params = {**params, "c_ts": c_ts, "c_uid": c_uid}
-        page_where += (
-            f" AND (ts {op} fromUnixTimestamp64Micro({{c_ts:Int64}}, 'UTC')"
+        page_cond = (
+            f"(ts {op} fromUnixTimestamp64Micro({{c_ts:Int64}}, 'UTC')"
             f" OR (ts = fromUnixTimestamp64Micro({{c_ts:Int64}}, 'UTC') AND uid {op} {{c_uid:UInt64}}))"
         )
-    order = "DESC" if sort == "desc" else "ASC"
-    rows = store.rows(
-        f"SELECT {EVENT_SELECT} FROM events WHERE {page_where} ORDER BY ts {order}, uid {order} LIMIT {int(limit)}",
+    limit = max(0, int(limit))
+    if limit == 0:
+        return SearchResult(count(store, scope), [], None)
+    # groupArraySorted keeps the smallest keys: negate (ts) and complement (uid) for newest first.
+    key = "(-toUnixTimestamp64Micro(ts), bitNot(uid))" if sort == "desc" else "(toUnixTimestamp64Micro(ts), uid)"
+    unkey = ("-k.1", "bitNot(k.2)") if sort == "desc" else ("k.1", "k.2")
+    head = store.rows(
+        f"SELECT n, arrayMap(k -> {unkey[0]}, keys) AS ts_us, arrayMap(k -> {unkey[1]}, keys) AS uids FROM"
+        f" (SELECT count() AS n, groupArraySortedIf({limit})({key}, {page_cond}) AS keys"
+        f" FROM events WHERE {where})",
         params,
-    )
-    events = [row_to_event(r) for r in rows]
+    )[0]
+    keys = list(zip(head["ts_us"], head["uids"], strict=True))
+    events = _events_by_key(store, scope.tenant, keys)
     next_cursor = None
     if len(events) == limit and events:
         last = events[-1]
         next_cursor = _encode_cursor(last.ts_us, last.uid, sort)
-    return SearchResult(total, events, next_cursor)
+    return SearchResult(int(head["n"]), events, next_cursor)
+
+
+def _events_by_key(store: EventStore, tenant: str, keys: list[tuple[int, int]]) -> list[LogEvent]:
+    """The events with these (ts, uid) keys, in the keys' order (a key twice: its rows in turn)."""
+    if not keys:
+        return []
+    rows = store.rows(
+        f"SELECT {EVENT_SELECT} FROM events WHERE tenant = {{tenant:String}}"
+        " AND ts >= fromUnixTimestamp64Micro({lo:Int64}, 'UTC') AND ts <= fromUnixTimestamp64Micro({hi:Int64}, 'UTC')"
+        " AND uid IN {uids:Array(UInt64)}",
+        {
+            "tenant": tenant,
+            "lo": min(k[0] for k in keys),
+            "hi": max(k[0] for k in keys),
+            "uids": sorted({k[1] for k in keys}),
+        },
+    )
+    by_key: dict[tuple[int, int], list[dict[str, Any]]] = {}
+    for r in rows:
+        by_key.setdefault((int(r["ts_us"]), int(r["uid"])), []).append(r)
+    out = []
+    for k in keys:
+        found = by_key.get((int(k[0]), int(k[1])))
+        if found:  # a row merged away between the two statements is simply absent
+            out.append(row_to_event(found.pop(0)))
+    return out
 
 
 def count(store: EventStore, scope: Scope) -> int:
@@ -161,11 +201,15 @@ def histogram(
         raise BadRequest(f"more than {MAX_BUCKETS} buckets: choose a larger interval or a shorter range")
     params = {**params, "step": step_s}
     bucket = "toUnixTimestamp(toStartOfInterval(ts, toIntervalSecond({step:UInt32})))"
-    if split and split.lower() == "level":
+    by_level = bool(split and split.lower() == "level")
+    triples = _minute_count_rows(store, scope, step_s, by_level) if by_level or not split else None
+    if triples is not None:
+        pass
+    elif by_level:
         # Six fixed values: no need to find the top ones first (one query instead of two).
-        rows = store.rows(
-            f"SELECT {bucket} AS b, toString(level) AS k, count() AS c FROM events WHERE {where}"
-            " GROUP BY b, k ORDER BY b",
+        triples = _triples(
+            store,
+            f"SELECT {bucket} AS b, toString(level) AS k, count() AS c FROM events WHERE {where} GROUP BY b, k",
             params,
         )
     elif split:
@@ -183,29 +227,31 @@ def histogram(
             params[f"tv{i}"] = value
             names.append(f"{{tv{i}:String}}")
         in_top = f"{key} IN ({', '.join(names)})" if names else "0"
-        rows = store.rows(
+        triples = _triples(
+            store,
             f"SELECT {bucket} AS b, if({in_top}, {key}, '__other__') AS k,"
-            f" count() AS c FROM events WHERE {where} GROUP BY b, k ORDER BY b",
+            f" count() AS c FROM events WHERE {where} GROUP BY b, k",
             params,
         )
     else:
-        rows = store.rows(
-            f"SELECT {bucket} AS b, '' AS k, count() AS c FROM events WHERE {where} GROUP BY b ORDER BY b",
-            params,
+        triples = _triples(
+            store, f"SELECT {bucket} AS b, '' AS k, count() AS c FROM events WHERE {where} GROUP BY b", params
         )
-    buckets: dict[int, dict[str, Any]] = {}
-    for r in rows:
-        entry = buckets.setdefault(int(r["b"]), {"ts": int(r["b"]), "total": 0, "counts": {}})
-        entry["total"] += int(r["c"])
+    totals: dict[int, int] = {}
+    counts: dict[int, dict[str, int]] = {}
+    for b, k, c in triples:
+        totals[b] = totals.get(b, 0) + c
         if split:
-            entry["counts"][r["k"]] = entry["counts"].get(r["k"], 0) + int(r["c"])
+            per = counts.get(b)
+            if per is None:
+                per = counts[b] = {}
+            per[k] = per.get(k, 0) + c
     # Empty buckets are returned too, so charts have a continuous time axis.
     start = (lo // 1_000_000) // step_s * step_s
     end = (hi // 1_000_000) // step_s * step_s
-    out = []
-    for b in range(start, end + 1, step_s):
-        entry = buckets.get(b, {"ts": b, "total": 0, "counts": {}})
-        out.append({**entry, "ts": _iso_s(b)})
+    out = [
+        {"ts": _iso_s(b), "total": totals.get(b, 0), "counts": counts.get(b, {})} for b in range(start, end + 1, step_s)
+    ]
     return {
         "interval_seconds": step_s,
         "split": split,
@@ -214,8 +260,90 @@ def histogram(
     }
 
 
+def _minute_count_rows(
+    store: EventStore, scope: Scope, step_s: int, by_level: bool
+) -> list[tuple[int, str, int]] | None:
+    """Histogram rows from the per-minute counts (the ``minute_counts`` projection), or None.
+
+    Used when the buckets are whole minutes and the query names only service and level, the
+    columns the counts are kept by: the whole minutes of the range come from the counts, the
+    partial minutes at either end from the rows. Otherwise (None) the caller counts the rows.
+    The result is the same either way; only the work differs.
+    """
+    if step_s % 60 or not _counts_cover(scope):
+        return None
+    minute_us = 60_000_000
+    first = None if scope.from_us is None else -(-scope.from_us // minute_us) * minute_us
+    end = None if scope.to_us is None else scope.to_us // minute_us * minute_us
+    if first is not None and end is not None and first >= end:
+        return None  # less than a whole minute: the rows are few
+    where, params = replace(scope, from_us=None, to_us=None).where()
+    conds = [where]
+    if first is not None:
+        params["m_first"] = first
+        conds.append("toStartOfMinute(ts) >= fromUnixTimestamp64Micro({m_first:Int64}, 'UTC')")
+    if end is not None:
+        params["m_end"] = end
+        conds.append("toStartOfMinute(ts) < fromUnixTimestamp64Micro({m_end:Int64}, 'UTC')")
+    key = "toString(level)" if by_level else "''"
+    params["step"] = step_s
+    triples = _triples(
+        store,
+        f"SELECT toUnixTimestamp(toStartOfInterval(toStartOfMinute(ts), toIntervalSecond({{step:UInt32}}))) AS b,"
+        f" {key} AS k, count() AS c FROM events WHERE {' AND '.join(conds)} GROUP BY b, k",
+        params,
+    )
+    edges = []
+    if first is not None and scope.from_us is not None and scope.from_us < first:
+        edges.append(replace(scope, to_us=first - 1))
+    if end is not None and scope.to_us is not None:
+        edges.append(replace(scope, from_us=end))
+    for edge in edges:
+        e_where, e_params = edge.where()
+        triples += _triples(
+            store,
+            f"SELECT toUnixTimestamp(toStartOfInterval(ts, toIntervalSecond({{step:UInt32}}))) AS b, {key} AS k,"
+            f" count() AS c FROM events WHERE {e_where} GROUP BY b, k",
+            {**e_params, "step": step_s},
+        )
+    return triples
+
+
+def _triples(store: EventStore, sql: str, params: dict[str, Any]) -> list[tuple[int, str, int]]:
+    """(bucket, key, count) rows of a histogram statement (columns ``b``, ``k``, ``c``)."""
+    cols = store.columns(sql, params)
+    return list(zip(cols["b"], cols["k"], cols["c"], strict=True))
+
+
+def _counts_cover(scope: Scope) -> bool:
+    """Whether the query names only fields the per-minute counts are kept by (service, level)."""
+
+    def covered(node: Node) -> bool:
+        if isinstance(node, All):
+            return True
+        if isinstance(node, And | Or):
+            return all(covered(item) for item in node.items)
+        if isinstance(node, Not):
+            return covered(node.item)
+        try:
+            kind, target = resolve_field(node.field)
+        except ValueError:
+            return False
+        return kind == "level" or (kind == "column" and target == "service")
+
+    return covered(parse_query(scope.q, scope.regex_max))
+
+
 def _iso_s(epoch_s: int) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch_s))
+    """``YYYY-MM-DDTHH:MM:SSZ``; the date is formatted once per day (histograms have 10,000s of buckets)."""
+    days, secs = divmod(epoch_s, 86400)
+    hours, secs = divmod(secs, 3600)
+    return f"{_iso_day(days)}T{hours:02d}:{secs // 60:02d}:{secs % 60:02d}Z"
+
+
+@functools.lru_cache(maxsize=1024)
+def _iso_day(days: int) -> str:
+    return time.strftime("%Y-%m-%d", time.gmtime(days * 86400))
 
 
 DEFAULT_FACETS = ("service", "host", "level", "pattern_id", "source")
