@@ -598,8 +598,9 @@ def text_condition(text: str, param: Any) -> str:
     if not text.isascii() or not tokens:
         return f"positionCaseInsensitiveUTF8(message, {param(text, 'String')}) > 0"
     # The token test lets the index skip granules; the substring test keeps the phrase in order.
-    numbers = [t for t in tokens if _long_number(t)]
-    exact = f" AND hasAll(splitByNonAlpha(message), {param(numbers, 'Array(String)')})" if numbers else ""
+    exact = "".join(
+        f" AND has(splitByNonAlpha(message), {param(t, 'String')})" for t in dict.fromkeys(tokens) if _long_number(t)
+    )
     return (
         f"(hasAllTokens(message, {param(' '.join(tokens), 'String')}){exact}"
         f" AND positionCaseInsensitiveUTF8(message, {param(text, 'String')}) > 0)"
