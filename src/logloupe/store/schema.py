@@ -73,17 +73,22 @@ _MESSAGE_INDEX = f"""
     )
 """
 
-# Counts per tenant, service, level and minute, kept inside each part: the histogram reads these
-# instead of the rows when its query names only service and level (``store/search.py: histogram``).
-# Being part of the parts, it is deduplicated, merged, expired by TTL and deleted by retention
-# mutations together with the rows it counts.
-MINUTE_COUNTS = "minute_counts"
-_MINUTE_PROJECTION = f"""
-    PROJECTION {MINUTE_COUNTS} (
+# Counts per tenant, level and minute, and per tenant, service, level and minute, kept inside each
+# part: the histogram reads these instead of the rows when its query names only service and level
+# (``store/search.py: histogram``); the engine picks the smaller one that answers the query (without
+# a service condition, the one without services: 10× fewer rows with 10 services). Being part of
+# the parts, they are deduplicated, merged, expired by TTL and deleted by retention mutations
+# together with the rows they count.
+MINUTE_COUNTS = ("minute_counts", "minute_counts_by_service")
+_MINUTE_PROJECTIONS = [
+    """PROJECTION minute_counts (
+        SELECT tenant, level, toStartOfMinute(ts), count() GROUP BY tenant, level, toStartOfMinute(ts)
+    )""",
+    """PROJECTION minute_counts_by_service (
         SELECT tenant, service, level, toStartOfMinute(ts), count()
         GROUP BY tenant, service, level, toStartOfMinute(ts)
-    )
-"""
+    )""",
+]
 
 
 def _smaller_index_and_minute_counts(store: EventStore) -> None:
@@ -103,9 +108,11 @@ def _smaller_index_and_minute_counts(store: EventStore) -> None:
     )
     store.execute("ALTER TABLE events DROP INDEX IF EXISTS message_text")
     store.execute(f"ALTER TABLE events ADD {_MESSAGE_INDEX.strip()}")
-    store.execute(f"ALTER TABLE events ADD {_MINUTE_PROJECTION.strip()}")
+    for projection in _MINUTE_PROJECTIONS:
+        store.execute(f"ALTER TABLE events ADD {projection}")
     store.execute(f"ALTER TABLE events MATERIALIZE INDEX message_text {sync}")
-    store.execute(f"ALTER TABLE events MATERIALIZE PROJECTION {MINUTE_COUNTS} {sync}")
+    for name in MINUTE_COUNTS:
+        store.execute(f"ALTER TABLE events MATERIALIZE PROJECTION {name} {sync}")
 
 
 MIGRATIONS: list[tuple[str, Callable[[EventStore], None]]] = [
