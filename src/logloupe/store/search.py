@@ -239,9 +239,9 @@ def histogram(
     totals = dict(zip(cols["b"], cols["total"], strict=True))
     counts: dict[int, dict[str, int]] = {}
     if statement is not None and by_level:
-        names = {int(level): level.name for level in Level}
+        level_names = {int(level): level.name for level in Level}
         counts = {
-            b: {names[k]: c for k, c in zip(ks, cs, strict=True)}
+            b: {level_names[k]: c for k, c in zip(ks, cs, strict=True)}
             for b, ks, cs in zip(cols["b"], cols["ks"], cols["cs"], strict=True)
         }
     elif split:
