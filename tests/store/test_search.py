@@ -269,3 +269,36 @@ def test_long_numbers_match_exactly(store: EventStore) -> None:
         got = sorted(lines.index(e.message) for e in ops.search(store, ops.Scope("t1", q), limit=10).events)
         assert got == want, q
         assert ops.count(store, ops.Scope("t1", q)) == len(want), q
+
+
+@pytest.mark.parametrize("sort", ["desc", "asc"])
+def test_pages_read_from_a_window_are_the_whole_range_pages(store: EventStore, sort: str) -> None:
+    """The page is read from a window at the near end of the range first: same pages either way,
+    whether the matches are spread evenly or bunched at the far end (the window then comes up short)."""
+    hour = 3_600_000_000
+    start = NOW - 10 * hour
+    even = [start + i * (10 * hour // 150) for i in range(150)]
+    bunched = [start + i * 1000 for i in range(100)] + [NOW - i * 1000 for i in range(3)]
+    for tenant, times in (("even", even), ("bunched", bunched)):
+        store.insert(
+            [
+                LogEvent(tenant, ts, ts, event_uid(tenant, i), f"tick {i}", level=Level.WARN if i % 2 else Level.INFO)
+                for i, ts in enumerate(times)
+            ]
+        )
+        for q in ("tick", "level:WARN"):
+            want = sorted(
+                (e for e in range(len(times)) if q == "tick" or e % 2), key=lambda i: times[i], reverse=sort == "desc"
+            )
+            got: list[str] = []
+            cursor = None
+            while True:
+                page = ops.search(
+                    store, ops.Scope(tenant, q, from_us=start, to_us=NOW), limit=7, sort=sort, cursor=cursor
+                )
+                assert page.total == len(want)
+                got += [e.message for e in page.events]
+                cursor = page.next_cursor
+                if not cursor:
+                    break
+            assert got == [f"tick {i}" for i in want], (tenant, q)

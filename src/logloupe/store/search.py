@@ -115,11 +115,24 @@ def search(
     if not _reads_message(where):
         total = int(store.scalar(f"SELECT count() FROM events WHERE {where}", params) or 0)
         order = "DESC" if sort == "desc" else "ASC"
-        rows = store.rows(
-            f"SELECT {EVENT_SELECT} FROM events WHERE {where} AND {page_cond}"
-            f" ORDER BY ts {order}, uid {order} LIMIT {limit}",
-            params,
+        page_sql = (
+            f"SELECT {EVENT_SELECT} FROM events WHERE {where} AND {page_cond}<window>"
+            f" ORDER BY ts {order}, uid {order} LIMIT {limit}"
         )
+        rows = None
+        window = _page_window(scope, total, limit, sort, params.get("c_ts"))
+        if window is not None:
+            # The page most likely lies in a window at the near end of the range: read that first;
+            # with fewer than ``limit`` matches there, read the whole range (the page is the same).
+            op = ">=" if sort == "desc" else "<="
+            rows = store.rows(
+                page_sql.replace("<window>", f" AND ts {op} fromUnixTimestamp64Micro({{w_edge:Int64}}, 'UTC')"),
+                {**params, "w_edge": window},
+            )
+            if len(rows) < limit:
+                rows = None
+        if rows is None:
+            rows = store.rows(page_sql.replace("<window>", ""), params)
         return _page(total, [row_to_event(r) for r in rows], limit, sort)
     # groupArraySorted keeps the smallest keys: negate (ts) and complement (uid) for newest first.
     key = "(-toUnixTimestamp64Micro(ts), bitNot(uid))" if sort == "desc" else "(toUnixTimestamp64Micro(ts), uid)"
@@ -132,6 +145,26 @@ def search(
     )[0]
     keys = list(zip(head["ts_us"], head["uids"], strict=True))
     return _page(int(head["n"]), _events_by_key(store, scope.tenant, keys), limit, sort)
+
+
+def _page_window(scope: Scope, total: int, limit: int, sort: str, cursor_ts: int | None) -> int | None:
+    """The far edge of a window at the near end of the range expected to hold ``limit`` matches.
+
+    Assumes the matches spread evenly over the range and takes four times the span that would
+    hold ``limit`` of them; None when that is most of the range anyway (or the range is open).
+    """
+    if scope.from_us is None or total <= limit:
+        return None
+    hi = scope.to_us if scope.to_us is not None else scope.now_us
+    span = hi - scope.from_us
+    width = span * limit * 4 // total
+    if width * 2 >= span:
+        return None
+    if sort == "desc":
+        near = hi if cursor_ts is None else min(hi, cursor_ts)
+        return near - width
+    near = scope.from_us if cursor_ts is None else max(scope.from_us, cursor_ts)
+    return near + width
 
 
 def _page(total: int, events: list[LogEvent], limit: int, sort: str) -> SearchResult:
