@@ -249,6 +249,7 @@ def test_long_numbers_match_exactly(store: EventStore) -> None:
         "size 12345678 written",
         "size 123456780 written",
         "order 1234567 paid",
+        "session 0xab1234567890cd started",
     ]
     store.insert([LogEvent("t1", NOW - i, NOW, i, m) for i, m in enumerate(lines)])
     cases = {
@@ -262,8 +263,11 @@ def test_long_numbers_match_exactly(store: EventStore) -> None:
         '"blk_-12345678901234"': [],  # a prefix of the number is not the token
         '"size 12345678"': [2],
         "blk AND NOT 123456789012345": [1],
-        "*12345678*": [0, 1, 2, 3],
-        "/12345678[0-9]{2}/": [0, 1],
+        "*12345678*": [0, 1, 2, 3, 5],
+        "/12345678[0-9]{2}/": [0, 1, 5],
+        "0xAB1234567890CD": [5],  # digits inside a token are cut too; any case still matches
+        "0xab1234567899cd": [],
+        '"session 0xab1234567890cd"': [5],
     }
     for q, want in cases.items():
         got = sorted(lines.index(e.message) for e in ops.search(store, ops.Scope("t1", q), limit=10).events)
