@@ -10,13 +10,15 @@ high-cardinality tokens) across 10 services and 50 hosts, then reports:
   batches sent straight to chDB into a twin table): the ratio is our ingest overhead;
 - bytes/event on disk after merges (data, marks and the text index) and compressed data alone;
 - p50/p95 latency of six queries through LogLoupe's query path (``store/search.py``) and as
-  hand-written SQL on the same table.
+  hand-written SQL on the same table, the two sides' samples interleaved (the machine is shared:
+  both sides see the same load).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import statistics
 import sys
@@ -175,15 +177,21 @@ def ingest_raw(store: EventStore, chunks: Iterable[list[LogEvent]]) -> float:
     return elapsed
 
 
-def timed(fn: Callable[[], object], repeat: int) -> tuple[float, float]:
-    fn()  # warm caches the same way for both sides
-    samples = []
+def timed_pair(ours: Callable[[], object], raw: Callable[[], object], repeat: int) -> tuple[tuple[float, float], ...]:
+    """p50/p95 (ms) of both sides, their samples interleaved so both see the same machine load."""
+    ours()  # warm caches the same way for both sides
+    raw()
+    samples: tuple[list[float], list[float]] = ([], [])
     for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - t) * 1000)
-    samples.sort()
-    return statistics.median(samples), samples[max(0, int(len(samples) * 0.95) - 1)]
+        for fn, out in ((ours, samples[0]), (raw, samples[1])):
+            t = time.perf_counter()
+            fn()
+            out.append((time.perf_counter() - t) * 1000)
+    result = []
+    for out in samples:
+        out.sort()
+        result.append((statistics.median(out), out[max(0, int(len(out) * 0.95) - 1)]))
+    return tuple(result)
 
 
 def queries(store: EventStore, now_us: int) -> list[tuple[str, Callable[[], object], Callable[[], object]]]:
@@ -284,6 +292,8 @@ def main() -> None:
     args = ap.parse_args()
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="logloupe-bench-"))
     now_us = time.time_ns() // 1000
+    load_before = os.getloadavg()
+    print(f"load average (1/5/15 min) {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}")
     print(f"generating {args.events:,} events ...", flush=True)
     ours = generate(args.events, now_us, seed=1, uid_salt=0)
     store = EventStore(data_dir)
@@ -305,10 +315,11 @@ def main() -> None:
         results = []
         print(f"{'query':46} {'LogLoupe p50/p95 ms':>22} {'raw SQL p50/p95 ms':>22} {'ratio':>6}")
         for name, ours_fn, raw_fn in queries(store, now_us):
-            o50, o95 = timed(ours_fn, args.repeat)
-            r50, r95 = timed(raw_fn, args.repeat)
+            (o50, o95), (r50, r95) = timed_pair(ours_fn, raw_fn, args.repeat)
             results.append({"query": name, "ours_p50": o50, "ours_p95": o95, "raw_p50": r50, "raw_p95": r95})
             print(f"{name:46} {o50:10.1f} / {o95:7.1f}   {r50:10.1f} / {r95:7.1f}   {o50 / r50:5.2f}")
+        load_after = os.getloadavg()
+        print(f"load average (1/5/15 min) {load_after[0]:.2f} {load_after[1]:.2f} {load_after[2]:.2f}")
         if args.json:
             args.json.write_text(
                 json.dumps(
@@ -320,6 +331,8 @@ def main() -> None:
                         "compressed_bytes_per_event": compressed,
                         "queries": results,
                         "threads": threading.active_count(),
+                        "load_average_before": load_before,
+                        "load_average_after": load_after,
                     },
                     indent=2,
                 )

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import UTC, datetime
+
 import pytest
 
 from logloupe.errors import NotFound
@@ -161,8 +164,145 @@ def test_retention_removes_rows_from_disk(store: EventStore) -> None:
     assert ops.count(store, ops.Scope("t2", "")) == 0
 
 
+def _epoch_s(iso: str) -> int:
+    return int(datetime.strptime(iso, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp())
+
+
+def _minute_histogram_total(store: EventStore, tenant: str, q: str = "") -> int:
+    # Whole-minute buckets over whole minutes: served from the per-minute counts alone.
+    week = 7 * 86_400_000_000
+    scope = ops.Scope(tenant, q, from_us=(NOW - week) // 60_000_000 * 60_000_000, to_us=NOW // 60_000_000 * 60_000_000)
+    assert ops._counts_cover(scope)
+    return int(ops.histogram(store, scope, interval="1h")["total"])
+
+
+def test_retention_reaches_the_per_minute_counts(store: EventStore) -> None:
+    """The histogram's per-minute counts live in the parts: TTL and retention deletes remove them too."""
+    old, ten_days, three_days = (NOW - d * 86_400_000_000 for d in (40, 10, 3))
+    store.insert([LogEvent("t1", three_days - i, old, i, f"expired {i}") for i in range(4)], retention_days=30)
+    store.insert([LogEvent("t1", three_days - i, ten_days, 10 + i, f"ten days {i}") for i in range(5)])
+    store.insert([LogEvent("t1", three_days - i, NOW, 20 + i, f"now {i}") for i in range(3)])
+    store.insert([LogEvent("t2", three_days - i, three_days, 30 + i, f"other tenant {i}") for i in range(6)])
+    expire_now(store)
+    assert _minute_histogram_total(store, "t1") == 8 == ops.count(store, ops.Scope("t1", ""))
+    enforce_retention(store, "t1", 5, NOW)
+    assert _minute_histogram_total(store, "t1") == 3 == ops.count(store, ops.Scope("t1", ""))
+    assert _minute_histogram_total(store, "t2") == 6
+    enforce_retention(store, "t2", 2, NOW)
+    assert _minute_histogram_total(store, "t2") == 0
+
+
+def test_histogram_minute_counts_equal_the_rows(store: EventStore) -> None:
+    """Whole minutes from the counts, partial ones at either end from the rows: the same numbers."""
+    base = NOW // 60_000_000 * 60_000_000 - 30 * 60_000_000
+    events = []
+    for i in range(600):
+        ts = base + i * 3_123_457  # ~31 minutes, not aligned to minutes
+        level = [Level.INFO, Level.WARN, Level.ERROR][i % 3]
+        service = ["auth", "db"][i % 2]
+        events.append(LogEvent("t1", ts, ts, i, f"line {i}", service=service, level=level))
+        events.append(LogEvent("t2", ts, ts, 10_000 + i, f"line {i}", service=service, level=Level.FATAL))
+    store.insert(events)
+    lo, hi = base + 90_500_000, base + 1_700_250_001  # partial minutes at both ends
+    queries: dict[str, Callable[[LogEvent], bool]] = {
+        "": lambda e: True,
+        "level:>=WARN": lambda e: int(e.level) >= int(Level.WARN),
+        "service:db AND NOT level:ERROR": lambda e: e.service == "db" and e.level != Level.ERROR,
+        "service:a*": lambda e: e.service.startswith("a"),
+    }
+    for q, wanted in queries.items():
+        for step in (60, 300):
+            scope = ops.Scope("t1", q, from_us=lo, to_us=hi)
+            assert ops._counts_cover(scope)
+            h = ops.histogram(store, scope, interval=f"{step}s")
+            expected: dict[int, dict[str, int]] = {}
+            for e in events:
+                if e.tenant == "t1" and lo <= e.ts_us <= hi and wanted(e):
+                    per = expected.setdefault(e.ts_us // 1_000_000 // step * step, {})
+                    per[e.level.name] = per.get(e.level.name, 0) + 1
+            got = {_epoch_s(b["ts"]): b["counts"] for b in h["buckets"] if b["total"]}
+            assert got == expected, (q, step)
+            assert h["total"] == sum(sum(per.values()) for per in expected.values())
+    # The statement's shape reads the projection (the plan names it).
+    plan = store.rows(
+        "EXPLAIN SELECT toUnixTimestamp(toStartOfInterval(toStartOfMinute(ts), toIntervalSecond(60))) AS b,"
+        " toString(level) AS k, count() AS c FROM events WHERE tenant = 't1' AND toInt8(level) >= 4"
+        " AND toStartOfMinute(ts) >= now() - 3600 GROUP BY b, k"
+    )
+    assert any("minute_counts" in r["explain"] for r in plan)
+    assert not ops._counts_cover(ops.Scope("t1", "line"))
+    assert not ops._counts_cover(ops.Scope("t1", "host:h1"))
+
+
 def test_replayed_batch_is_stored_once(store: EventStore) -> None:
     events = _events("t1")
     store.insert(events, dedup_token="batch-1")
     store.insert(events, dedup_token="batch-1")
     assert ops.count(store, ops.Scope("t1", "")) == len(events)
+
+
+def test_long_numbers_match_exactly(store: EventStore) -> None:
+    """The index keeps only the first 8 digits of a long number; searches still match the exact token."""
+    lines = [
+        "Receiving block blk_-123456789012345 src: /10.0.0.1:50010",
+        "Receiving block blk_123456789099999 src: /10.0.0.2:50010",
+        "size 12345678 written",
+        "size 123456780 written",
+        "order 1234567 paid",
+        "session 0xab1234567890cd started",
+    ]
+    store.insert([LogEvent("t1", NOW - i, NOW, i, m) for i, m in enumerate(lines)])
+    cases = {
+        "123456789012345": [0],
+        "123456789000000": [],
+        "123456789099999": [1],
+        "12345678": [2],
+        "123456780": [3],
+        "1234567": [4],
+        '"blk_-123456789012345"': [0],
+        '"blk_-12345678901234"': [],  # a prefix of the number is not the token
+        '"size 12345678"': [2],
+        "blk AND NOT 123456789012345": [1],
+        "*12345678*": [0, 1, 2, 3, 5],
+        "/12345678[0-9]{2}/": [0, 1, 5],
+        "0xAB1234567890CD": [5],  # digits inside a token are cut too; any case still matches
+        "0xab1234567899cd": [],
+        '"session 0xab1234567890cd"': [5],
+    }
+    for q, want in cases.items():
+        got = sorted(lines.index(e.message) for e in ops.search(store, ops.Scope("t1", q), limit=10).events)
+        assert got == want, q
+        assert ops.count(store, ops.Scope("t1", q)) == len(want), q
+
+
+@pytest.mark.parametrize("sort", ["desc", "asc"])
+def test_pages_read_from_a_window_are_the_whole_range_pages(store: EventStore, sort: str) -> None:
+    """The page is read from a window at the near end of the range first: same pages either way,
+    whether the matches are spread evenly or bunched at the far end (the window then comes up short)."""
+    hour = 3_600_000_000
+    start = NOW - 10 * hour
+    even = [start + i * (10 * hour // 150) for i in range(150)]
+    bunched = [start + i * 1000 for i in range(100)] + [NOW - i * 1000 for i in range(3)]
+    for tenant, times in (("even", even), ("bunched", bunched)):
+        store.insert(
+            [
+                LogEvent(tenant, ts, ts, event_uid(tenant, i), f"tick {i}", level=Level.WARN if i % 2 else Level.INFO)
+                for i, ts in enumerate(times)
+            ]
+        )
+        for q in ("tick", "level:WARN"):
+            want = sorted(
+                (e for e in range(len(times)) if q == "tick" or e % 2), key=lambda i: times[i], reverse=sort == "desc"
+            )
+            got: list[str] = []
+            cursor = None
+            while True:
+                page = ops.search(
+                    store, ops.Scope(tenant, q, from_us=start, to_us=NOW), limit=7, sort=sort, cursor=cursor
+                )
+                assert page.total == len(want)
+                got += [e.message for e in page.events]
+                cursor = page.next_cursor
+                if not cursor:
+                    break
+            assert got == [f"tick {i}" for i in want], (tenant, q)

@@ -21,6 +21,7 @@ from typing import Any
 
 from logloupe.errors import QuerySyntaxError
 from logloupe.model import Level, parse_event_id, parse_pattern_id
+from logloupe.store.schema import NUMBER_PREFIX
 from logloupe.store.timerange import parse_time
 
 # ---------------------------------------------------------------- lexer
@@ -583,17 +584,41 @@ def resolve_field(field: str | None) -> tuple[str, str]:
 
 
 def text_condition(text: str, param: Any) -> str:
-    """Case-insensitive full-text condition on the message that the text index can serve."""
+    """Case-insensitive full-text condition on the message that the text index can serve.
+
+    The index keeps only the first ``NUMBER_PREFIX`` digits of a longer run of digits
+    (``store/schema.py``), so for tokens with such a run it answers a superset: the exact token is
+    then checked on those rows.
+    """
     if _ALNUM_TOKEN.match(text):
-        return f"hasToken(message, {param(text, 'String')})"
+        cond = f"hasToken(message, {param(text, 'String')})"
+        if _cut_by_index(text):
+            cond = f"({cond} AND {_exact_token(text, param)})"
+        return cond
     tokens = [t for t in _TOKEN_SPLIT.split(text) if t]
     if not text.isascii() or not tokens:
         return f"positionCaseInsensitiveUTF8(message, {param(text, 'String')}) > 0"
     # The token test lets the index skip granules; the substring test keeps the phrase in order.
+    exact = "".join(f" AND {_exact_token(t, param)}" for t in dict.fromkeys(tokens) if _cut_by_index(t))
     return (
-        f"(hasAllTokens(message, {param(' '.join(tokens), 'String')})"
+        f"(hasAllTokens(message, {param(' '.join(tokens), 'String')}){exact}"
         f" AND positionCaseInsensitiveUTF8(message, {param(text, 'String')}) > 0)"
     )
+
+
+_LONG_DIGITS = re.compile(f"[0-9]{{{NUMBER_PREFIX},}}")
+
+
+def _cut_by_index(token: str) -> bool:
+    """A token the index may hold only in part: it has a run of ``NUMBER_PREFIX`` digits or more."""
+    return _LONG_DIGITS.search(token) is not None
+
+
+def _exact_token(token: str, param: Any) -> str:
+    """The token, in any case, is one of the message's tokens (read from the message itself)."""
+    if token.isdigit():
+        return f"has(splitByNonAlpha(message), {param(token, 'String')})"
+    return f"has(splitByNonAlpha(lower(message)), {param(token.lower(), 'String')})"
 
 
 def _like_pattern(text: str, *, anchored: bool) -> str:
