@@ -106,16 +106,12 @@ ARROW_SCHEMA = pa.schema(
 
 def record_batch(events: Sequence[LogEvent], retention_days: Callable[[str], int]) -> pa.RecordBatch:
     """Events → one Arrow record batch. Pure and thread-safe: producers build, the writer inserts."""
-    cache: dict[str, int] = {}
-
-    def keep(tenant: str) -> int:
-        days = cache.get(tenant)
-        if days is None:
-            days = cache[tenant] = retention_days(tenant)
-        return days
-
+    tenants = [e.tenant for e in events]
+    # Retention per distinct tenant, not per event (a batch is mostly one tenant).
+    days = {tenant: retention_days(tenant) for tenant in set(tenants)}
+    kept = [next(iter(days.values()))] * len(events) if len(days) == 1 else [days[tenant] for tenant in tenants]
     columns = [
-        [e.tenant for e in events],
+        tenants,
         [e.ts_us for e in events],
         [e.observed_ts_us for e in events],
         [e.uid for e in events],
@@ -133,7 +129,7 @@ def record_batch(events: Sequence[LogEvent], retention_days: Callable[[str], int
         [e.flags for e in events],
         [e.classification for e in events],
         [e.anomaly_score for e in events],
-        [keep(e.tenant) for e in events],
+        kept,
     ]
     offsets = [0]
     keys: list[str] = []
