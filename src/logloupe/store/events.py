@@ -220,28 +220,25 @@ class EventStore:
             except Exception as exc:
                 raise _store_error(exc) from exc
 
-    def rows(self, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-        """Run a SELECT (time-limited) and return rows as dicts."""
+    def _select(self, sql: str, params: dict[str, Any] | None) -> pa.Table:
+        """Run a SELECT, time-limited by ``query_timeout_s``, as an Arrow table."""
         limit = f"max_execution_time = {float(self.query_timeout_s)}"
         sql = f"{sql}, {limit}" if " SETTINGS " in sql else f"{sql} SETTINGS {limit}"
         with self._lock:
             try:
-                table = self._conn.query(sql, "ArrowTable", params=_bind(params))
+                table: pa.Table = self._conn.query(sql, "ArrowTable", params=_bind(params))
             except Exception as exc:
                 raise _store_error(exc) from exc
-        result: list[dict[str, Any]] = table.to_pylist()
+        return table
+
+    def rows(self, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Run a SELECT (time-limited) and return rows as dicts."""
+        result: list[dict[str, Any]] = self._select(sql, params).to_pylist()
         return result
 
     def columns(self, sql: str, params: dict[str, Any] | None = None) -> dict[str, list[Any]]:
         """Run a SELECT (time-limited) and return its columns as lists: cheaper than ``rows`` for many rows."""
-        limit = f"max_execution_time = {float(self.query_timeout_s)}"
-        sql = f"{sql}, {limit}" if " SETTINGS " in sql else f"{sql} SETTINGS {limit}"
-        with self._lock:
-            try:
-                table = self._conn.query(sql, "ArrowTable", params=_bind(params))
-            except Exception as exc:
-                raise _store_error(exc) from exc
-        result: dict[str, list[Any]] = table.to_pydict()
+        result: dict[str, list[Any]] = self._select(sql, params).to_pydict()
         return result
 
     def scalar(self, sql: str, params: dict[str, Any] | None = None) -> Any:
