@@ -672,7 +672,6 @@ def explain(
     the offline knowledge base when no provider."""
     usage = Usage()
     selected = select_patterns(result, max_patterns) if patterns is None else patterns[:max_patterns]
-    by_id = result.by_id()
     if provider is None:
         insights = explain_offline(selected, result)
     else:
@@ -680,17 +679,23 @@ def explain(
             selected, result, provider, budget_tokens, context_tokens, policy, cache, usage, max_output_tokens
         )
     if memory is not None:
-        for insight in insights:
-            seen: set[tuple[str, str]] = set()
-            for cite in insight.citations[:3]:
-                p = by_id.get(cite.pattern_id)
-                if p is None:
-                    continue
-                for past in memory.similar(p.id, p.template):
-                    if (past.pattern_id, past.resolution) not in seen:
-                        seen.add((past.pattern_id, past.resolution))
-                        insight.past_incidents.append(past)
+        attach_past_incidents(insights, result, memory)
     return insights, usage
+
+
+def attach_past_incidents(insights: list[Insight], result: AnalysisResult, memory: FeedbackStore) -> None:
+    """Each insight gets the resolved incidents most like the patterns it cites first (up to 3)."""
+    by_id = result.by_id()
+    for insight in insights:
+        seen: set[tuple[str, str]] = set()
+        for cite in insight.citations[:3]:
+            p = by_id.get(cite.pattern_id)
+            if p is None:
+                continue
+            for past in memory.similar(p.id, p.template):
+                if (past.pattern_id, past.resolution) not in seen:
+                    seen.add((past.pattern_id, past.resolution))
+                    insight.past_incidents.append(past)
 
 
 def _explain_llm(

@@ -222,6 +222,21 @@ def pick_interval_s(span_us: int, target_buckets: int = 100) -> int:
     return _BUCKETS_S[-1]
 
 
+def bucket_step_s(lo_us: int, hi_us: int, interval: str | None, target_buckets: int = 100) -> int:
+    """Bucket size in seconds: ``interval`` ("5m") when given, else about ``target_buckets`` over the
+    range; a 400 when the range would need more than ``MAX_BUCKETS``."""
+    if interval:
+        try:
+            step_s = max(1, parse_duration_us(interval) // 1_000_000)
+        except ValueError as exc:
+            raise BadRequest(str(exc)) from None
+    else:
+        step_s = pick_interval_s(hi_us - lo_us, target_buckets)
+    if (hi_us - lo_us) // 1_000_000 // step_s > MAX_BUCKETS:
+        raise BadRequest(f"more than {MAX_BUCKETS} buckets: choose a larger interval or a shorter range")
+    return step_s
+
+
 def histogram(
     store: EventStore,
     scope: Scope,
@@ -247,15 +262,7 @@ def histogram(
         lo = bounds["lo"] if lo is None else lo
         hi = bounds["hi"] if hi is None else hi
     assert lo is not None and hi is not None
-    if interval:
-        try:
-            step_s = max(1, parse_duration_us(interval) // 1_000_000)
-        except ValueError as exc:
-            raise BadRequest(str(exc)) from None
-    else:
-        step_s = pick_interval_s(hi - lo, target_buckets)
-    if (hi - lo) // 1_000_000 // step_s > MAX_BUCKETS:
-        raise BadRequest(f"more than {MAX_BUCKETS} buckets: choose a larger interval or a shorter range")
+    step_s = bucket_step_s(lo, hi, interval, target_buckets)
     params = {**params, "step": step_s}
     bucket = "toUnixTimestamp(toStartOfInterval(ts, toIntervalSecond({step:UInt32})))"
     by_level = bool(split and split.lower() == "level")

@@ -20,8 +20,8 @@ from logloupe.model import iso_micros
 from logloupe.serve.deps import Principal, get_principal, get_services
 from logloupe.serve.services import Services
 from logloupe.store.anomalies import AnomalyRecords
-from logloupe.store.search import MAX_BUCKETS, now_us, pick_interval_s
-from logloupe.store.timerange import parse_duration_us, parse_time
+from logloupe.store.search import bucket_step_s, now_us
+from logloupe.store.timerange import parse_time
 
 router = APIRouter(prefix="/api/v1/anomalies", tags=["anomalies"])
 
@@ -127,15 +127,7 @@ def timeline(
             return {"interval_seconds": 0, "buckets": [], "series": []}
         lo = bounds[0] if lo is None else lo
         hi = bounds[1] if hi is None else hi
-    if interval:
-        try:
-            step_s = max(1, parse_duration_us(interval) // 1_000_000)
-        except ValueError as exc:
-            raise BadRequest(str(exc)) from None
-    else:
-        step_s = pick_interval_s(hi - lo, buckets)
-    if (hi - lo) // 1_000_000 // step_s > MAX_BUCKETS:
-        raise BadRequest(f"more than {MAX_BUCKETS} buckets: choose a larger interval or a shorter range")
+    step_s = bucket_step_s(lo, hi, interval, buckets)
     rows = records.timeline(principal.tenant, from_us=lo, to_us=hi, step_s=step_s, service=service)
     step_us = step_s * 1_000_000
     axis = list(range(lo // step_us, hi // step_us + 1))

@@ -38,6 +38,7 @@ from logloupe.analyse.insights import (
     InsightCache,
     PatternStats,
     Usage,
+    attach_past_incidents,
     build_prompts,
     explain,
     explain_offline,
@@ -417,7 +418,7 @@ def explain_route(
                 else:
                     yield from _stream_llm(provider, selected, result, services, policy, cache, insights, usage)
                     insights = merge_insights(insights)
-                    _attach_memory(insights, result, memory)
+                    attach_past_incidents(insights, result, memory)
             finally:
                 client.close()
         # The insight about the subject's own pattern first: it is what was asked about.
@@ -434,20 +435,6 @@ def explain_route(
     return StreamingResponse(
         stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     )
-
-
-def _attach_memory(insights: list[Insight], result: AnalysisResult, memory: FeedbackStore) -> None:
-    by_id = result.by_id()
-    for insight in insights:
-        seen: set[tuple[str, str]] = set()
-        for cite in insight.citations[:3]:
-            p = by_id.get(cite.pattern_id)
-            if p is None:
-                continue
-            for past in memory.similar(p.id, p.template):
-                if (past.pattern_id, past.resolution) not in seen:
-                    seen.add((past.pattern_id, past.resolution))
-                    insight.past_incidents.append(past)
 
 
 @router.get("", summary="The tenant's recent insights, newest first")
