@@ -21,7 +21,6 @@ import hashlib
 import logging
 import threading
 import time
-import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -29,9 +28,8 @@ from typing import Any
 import orjson
 
 from logloupe.ingest.checkpoints import Checkpoints
-from logloupe.ingest.sinks import Batch, Sink, SinkError, send_with_retry
-from logloupe.ingest.sources import SourceStatus
-from logloupe.metrics import SOURCE_EVENTS
+from logloupe.ingest.sinks import Sink
+from logloupe.ingest.sources import PolledSource, SourceStatus
 from logloupe.model import from_micros, to_micros
 
 log = logging.getLogger(__name__)
@@ -86,8 +84,9 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
-class AzureMonitorPoller:
+class AzureMonitorPoller(PolledSource):
     kind = "azure"
+    pending_key = "rows"
 
     def __init__(
         self,
@@ -130,22 +129,8 @@ class AzureMonitorPoller:
             },
         )
 
-    def _recover(self) -> bool:
-        if not self._pending:
-            return True
-        try:
-            stored = self.sink.has_batch(str(self._pending["id"]))
-        except SinkError as exc:
-            self.status.error("sink", exc.message)
-            self.status.state = "retrying"
-            return False
-        if stored:
-            self._advance([(k, int(ts)) for k, ts in self._pending["rows"]])
-        self._pending = None
-        self._save()
-        return True
-
-    def _advance(self, rows: list[tuple[str, int]]) -> None:
+    def _advance(self, rows: list[Any]) -> None:
+        """Remember the (key, time) pairs delivered; keys older than the overlap are forgotten."""
         for key, ts in rows:
             self.seen[key] = ts
             if self.high_us is None or ts > self.high_us:
@@ -244,21 +229,9 @@ class AzureMonitorPoller:
                 fresh.append((key, ts, row))
         delivered = False
         if fresh:
-            batch = Batch(uuid.uuid4().hex, self.id, [self._record(row, ts) for _, ts, row in fresh])
             pairs = [(k, ts) for k, ts, _ in fresh]
-            self._save({"id": batch.id, "rows": pairs})
-
-            def failed(exc: SinkError) -> None:
-                self.status.error("sink", exc.message)
-                self.status.state = "retrying"
-
-            if send_with_retry(self.sink, batch, stopping=self.stopping.is_set, on_error=failed) is None:
+            if not self._deliver([self._record(row, ts) for _, ts, row in fresh], pairs):
                 return False
-            self._advance(pairs)
-            self.status.events_total += len(fresh)
-            self.status.batches_total += 1
-            self.status.last_ack_at = time.time()
-            SOURCE_EVENTS.labels(self.id).inc(len(fresh))
             delivered = True
         if len(rows) >= self.cfg.page_rows * self._widen:
             # A full page: continue from its last row's time (rows there are known by key).
@@ -290,6 +263,3 @@ class AzureMonitorPoller:
                 "seen_keys": len(self.seen),
             },
         )
-
-    def close(self) -> None:
-        self.sink.close()

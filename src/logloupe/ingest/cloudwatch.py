@@ -20,14 +20,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 from logloupe.ingest.checkpoints import Checkpoints
-from logloupe.ingest.sinks import Batch, Sink, SinkError, send_with_retry
-from logloupe.ingest.sources import SourceStatus
-from logloupe.metrics import SOURCE_EVENTS
+from logloupe.ingest.sinks import Sink
+from logloupe.ingest.sources import PolledSource, SourceStatus
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +59,9 @@ def make_client(cfg: CloudWatchConfig) -> Any:
     )
 
 
-class CloudWatchPoller:
+class CloudWatchPoller(PolledSource):
     kind = "cloudwatch"
+    pending_key = "events"
 
     def __init__(
         self,
@@ -108,22 +107,7 @@ class CloudWatchPoller:
     def _now_ms(self) -> int:
         return int(self.clock() * 1000)
 
-    def _recover(self) -> bool:
-        if not self._pending:
-            return True
-        try:
-            stored = self.sink.has_batch(str(self._pending["id"]))
-        except SinkError as exc:
-            self.status.error("sink", exc.message)
-            self.status.state = "retrying"
-            return False
-        if stored:
-            self._advance(self._pending["events"])
-        self._pending = None
-        self._save()
-        return True
-
-    def _advance(self, events: list[list[Any]]) -> None:
+    def _advance(self, events: list[Any]) -> None:
         """Move the per-stream positions past ``[stream, ts, id]`` triples."""
         for stream, ts, event_id in events:
             pos = self.streams.get(stream)
@@ -200,20 +184,8 @@ class CloudWatchPoller:
         delivered = False
         if events:
             triples = [[ev.get("logStreamName", ""), int(ev["timestamp"]), ev["eventId"]] for ev in events]
-            batch = Batch(uuid.uuid4().hex, self.id, [self._record(ev) for ev in events])
-            self._save({"id": batch.id, "events": triples})
-
-            def failed(exc: SinkError) -> None:
-                self.status.error("sink", exc.message)
-                self.status.state = "retrying"
-
-            if send_with_retry(self.sink, batch, stopping=self.stopping.is_set, on_error=failed) is None:
+            if not self._deliver([self._record(ev) for ev in events], triples):
                 return False
-            self._advance(triples)
-            self.status.events_total += len(events)
-            self.status.batches_total += 1
-            self.status.last_ack_at = time.time()
-            SOURCE_EVENTS.labels(self.id).inc(len(events))
             delivered = True
         if token and token != self._token:
             self._token = token
@@ -239,6 +211,3 @@ class CloudWatchPoller:
                 "newest_event_ms": self.newest_ts,
             },
         )
-
-    def close(self) -> None:
-        self.sink.close()

@@ -1,4 +1,5 @@
-"""What every pull source shares: a status the API and metrics read, and running it in a thread.
+"""What every pull source shares: a status the API and metrics read, running it in a thread, and
+(``PolledSource``) the cloud pollers' pending-batch checkpointing.
 
 A source is anything with ``id``, ``kind``, ``step() -> bool`` (one unit of work; true when it
 delivered something), ``status`` and ``close()``. ``SourceRunner`` calls ``step`` until stopped,
@@ -12,14 +13,15 @@ import re
 import threading
 import time
 import tomllib
+import uuid
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Protocol
 
 from logloupe.errors import InvalidInput
 from logloupe.ingest.checkpoints import Checkpoints
-from logloupe.ingest.sinks import Sink
-from logloupe.metrics import SOURCE_ERRORS, SOURCE_LAG_SECONDS, SOURCE_POSITION
+from logloupe.ingest.sinks import Batch, Sink, SinkError, send_with_retry
+from logloupe.metrics import SOURCE_ERRORS, SOURCE_EVENTS, SOURCE_LAG_SECONDS, SOURCE_POSITION
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +70,63 @@ class SourceStatus:
             "lag": self.lag,
             "position": self.position,
         }
+
+
+class PolledSource:
+    """What the cloud pollers share: a batch is written into the checkpoint as pending before it is
+    sent, and the positions move only after the sink acknowledges it. After a crash, ``_recover``
+    asks the sink whether the pending batch was stored, and advances past it if so: no duplicates,
+    no gaps. Subclasses keep their own positions (``_advance``) and checkpoint (``_save``)."""
+
+    kind = ""
+    pending_key = ""  # where the pending batch's positions sit in the checkpoint
+    id: str
+    sink: Sink
+    status: SourceStatus
+    stopping: threading.Event
+    _pending: dict[str, Any] | None
+
+    def _save(self, pending: dict[str, Any] | None = None) -> None:
+        raise NotImplementedError
+
+    def _advance(self, positions: list[Any]) -> None:
+        raise NotImplementedError
+
+    def _recover(self) -> bool:
+        if not self._pending:
+            return True
+        try:
+            stored = self.sink.has_batch(str(self._pending["id"]))
+        except SinkError as exc:
+            self.status.error("sink", exc.message)
+            self.status.state = "retrying"
+            return False
+        if stored:
+            self._advance(self._pending[self.pending_key])
+        self._pending = None
+        self._save()
+        return True
+
+    def _deliver(self, records: list[dict[str, Any]], positions: list[Any]) -> bool:
+        """Sends ``records`` as one batch and advances past ``positions``; False when stopping first."""
+        batch = Batch(uuid.uuid4().hex, self.id, records)
+        self._save({"id": batch.id, self.pending_key: positions})
+
+        def failed(exc: SinkError) -> None:
+            self.status.error("sink", exc.message)
+            self.status.state = "retrying"
+
+        if send_with_retry(self.sink, batch, stopping=self.stopping.is_set, on_error=failed) is None:
+            return False
+        self._advance(positions)
+        self.status.events_total += len(records)
+        self.status.batches_total += 1
+        self.status.last_ack_at = time.time()
+        SOURCE_EVENTS.labels(self.id).inc(len(records))
+        return True
+
+    def close(self) -> None:
+        self.sink.close()
 
 
 class Source(Protocol):
