@@ -1,10 +1,9 @@
 """A small per-file multiline joiner: stack traces become one event. Pure: lines in, events out.
 
-A line continues the previous event when it starts with whitespace, ``Caused by:``, ``at ``,
-``... N more``, a qualified exception name (``java.io.IOException: ...``), or sits inside a
-Python traceback (``Traceback (most recent call last):`` up to and including the first
-unindented line after it: the exception line). Offsets travel with the
-lines so the caller can checkpoint at the end of the last complete event.
+Which line continues the event before it is the pipeline's rule (``parse.multiline.continues``
+and ``next_mode``: indented frames, ``Caused by:``, ``... N more``, exception headers, Python
+tracebacks and Go panics), or a source's ``start`` pattern. Offsets travel with the lines so the
+caller can checkpoint at the end of the last complete event.
 """
 
 from __future__ import annotations
@@ -12,13 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-_CONTINUATION = re.compile(
-    r"^(?:[ \t]+\S|Caused by:|at |\.\.\. \d+ (?:more|common frames omitted)|"
-    r"During handling of the above exception|The above exception was the direct cause|"
-    # A Java-style exception header (``java.lang.IllegalStateException: boom``) after the log line.
-    r"(?:[A-Za-z_$][\w$]*\.)+[\w$]*(?:Exception|Error|Throwable)\b)"
-)
-_TRACEBACK = re.compile(r"^Traceback \(most recent call last\):")
+from logloupe.parse.multiline import continues, next_mode
 
 
 @dataclass
@@ -50,7 +43,7 @@ class MultilineJoiner:
     start: re.Pattern[str] | None = None
     _pending: list[Line] = field(default_factory=list)
     _chars: int = 0
-    _in_traceback: bool = False
+    _mode: str = ""  # inside a Python traceback or a Go panic (parse.multiline.next_mode)
 
     @property
     def pending_start(self) -> int | None:
@@ -68,27 +61,18 @@ class MultilineJoiner:
                 return out
             self._pending.append(line)
             self._chars += len(line.text) + 1
-            self._after_continuation(line.text)
+            self._mode = next_mode(line.text, self._mode)
             return out
         out.extend(self.flush())
         self._pending = [line]
         self._chars = len(line.text)
-        self._in_traceback = bool(_TRACEBACK.match(line.text))
+        self._mode = next_mode(line.text, "")
         return out
 
     def _continues(self, text: str) -> bool:
         if self.start is not None:
             return self.start.search(text) is None
-        if _TRACEBACK.match(text) or _CONTINUATION.match(text):
-            return True
-        # The unindented exception line closes a Python traceback.
-        return self._in_traceback
-
-    def _after_continuation(self, text: str) -> None:
-        if _TRACEBACK.match(text):
-            self._in_traceback = True
-        elif self._in_traceback and not text[:1].isspace() and not _CONTINUATION.match(text):
-            self._in_traceback = False
+        return continues(text, self._mode, not text.strip())
 
     def flush(self) -> list[Joined]:
         if not self._pending:
@@ -96,7 +80,7 @@ class MultilineJoiner:
         lines = self._pending
         self._pending = []
         self._chars = 0
-        self._in_traceback = False
+        self._mode = ""
         return [
             Joined(
                 "\n".join(ln.text for ln in lines),
@@ -110,4 +94,4 @@ class MultilineJoiner:
     def reset(self) -> None:
         self._pending = []
         self._chars = 0
-        self._in_traceback = False
+        self._mode = ""
