@@ -15,13 +15,12 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-
-import pyarrow as pa
+from typing import NamedTuple
 
 from logloupe.errors import TooManyRequests, Unavailable
 from logloupe.metrics import INGESTED, STORE_INSERT_SECONDS
-from logloupe.model import LogEvent
-from logloupe.store.events import EventStore, record_batch
+from logloupe.model import Level, LogEvent
+from logloupe.store.events import EventStore, ipc_message, ipc_stream, record_batch
 
 log = logging.getLogger(__name__)
 
@@ -29,14 +28,33 @@ log = logging.getLogger(__name__)
 AfterStore = Callable[[Sequence[LogEvent]], None]
 
 
+Counts = dict[tuple[str, str, str], int]
+
+
+def ingest_counts(events: Sequence[LogEvent]) -> Counts:
+    """Events per (tenant, source, level name): the labels of ``logloupe_ingested_events_total``."""
+    groups: dict[tuple[str, str, int], int] = {}
+    for e in events:
+        key = (e.tenant, e.source, e.level)
+        groups[key] = groups.get(key, 0) + 1
+    return {(tenant, source, Level(level).name): n for (tenant, source, level), n in groups.items()}
+
+
+def add_ingested(counts: Counts) -> None:
+    for (tenant, source, level), n in counts.items():
+        INGESTED.labels(tenant, source, level).inc(n)
+
+
 def count_ingested(events: Sequence[LogEvent]) -> None:
     """``logloupe_ingested_events_total`` by tenant, source and level, one increment per group."""
-    groups: dict[tuple[str, str, str], int] = {}
-    for e in events:
-        key = (e.tenant, e.source, e.level.name)
-        groups[key] = groups.get(key, 0) + 1
-    for (tenant, source, level), n in groups.items():
-        INGESTED.labels(tenant, source, level).inc(n)
+    add_ingested(ingest_counts(events))
+
+
+class _Submission(NamedTuple):
+    events: list[LogEvent]
+    arrow: bytes  # an Arrow IPC message (``events.ipc_message``)
+    counts: Counts
+    future: Future[int]
 
 
 class StoreWriter:
@@ -57,7 +75,7 @@ class StoreWriter:
         self.after_store: list[AfterStore] = []
         # Run on each submission before it is encoded (the pattern miner and classifier).
         self.stage: Callable[[list[LogEvent]], list[LogEvent]] | None = None
-        self._pending: deque[tuple[list[LogEvent], pa.RecordBatch, Future[int]]] = deque()
+        self._pending: deque[_Submission] = deque()
         self._queued = 0
         self._cond = threading.Condition()
         self._closed = False
@@ -79,8 +97,11 @@ class StoreWriter:
             return future
         if self.stage is not None:
             events = self.stage(events)
-        # Built here, in the producer's thread, so it overlaps the writer's insert (chDB releases the GIL).
-        batch = record_batch(events, self.retention_days)
+        # Encoded and counted here, in the producer's thread, so it overlaps the writer's insert (chDB
+        # releases the GIL): the writer thread is the ingest rate's critical path and only joins bytes.
+        item = _Submission(
+            events, ipc_message(record_batch(events, self.retention_days)), ingest_counts(events), future
+        )
         deadline = time.monotonic() + wait_s
         with self._cond:
             while self._queued + len(events) > self.queue_events and not self._closed:
@@ -90,7 +111,7 @@ class StoreWriter:
                 self._cond.wait(remaining)
             if self._closed:
                 raise Unavailable("the store writer is shut down")
-            self._pending.append((events, batch, future))
+            self._pending.append(item)
             self._queued += len(events)
             self._cond.notify_all()
         return future
@@ -106,7 +127,7 @@ class StoreWriter:
             while (self._pending or self._busy) and time.monotonic() < deadline:
                 self._cond.wait(0.05)
 
-    def _take_batch(self) -> list[tuple[list[LogEvent], pa.RecordBatch, Future[int]]]:
+    def _take_batch(self) -> list[_Submission]:
         with self._cond:
             while not self._pending and not self._closed:
                 self._cond.wait(0.5)
@@ -118,12 +139,12 @@ class StoreWriter:
                 if remaining <= 0:
                     break
                 self._cond.wait(remaining)
-            batch: list[tuple[list[LogEvent], pa.RecordBatch, Future[int]]] = []
+            batch: list[_Submission] = []
             rows = 0
             while self._pending and (rows < self.batch_rows or not batch):
                 item = self._pending.popleft()
                 batch.append(item)
-                rows += len(item[0])
+                rows += len(item.events)
             self._busy = True
             return batch
 
@@ -136,26 +157,28 @@ class StoreWriter:
                 continue
             try:
                 with STORE_INSERT_SECONDS.time():
-                    n = self.store.insert_batches([b for _, b, _ in batch])
+                    self.store.insert_arrow(ipc_stream([item.arrow for item in batch]))
             except Exception as exc:
                 self.failed_batches += 1
                 log.exception("store insert failed")
-                for _, _, fut in batch:
-                    fut.set_exception(exc)
+                for item in batch:
+                    item.future.set_exception(exc)
             else:
-                self.stored_total += n
-                stored = [e for events, _, _ in batch for e in events]
-                count_ingested(stored)
-                for hook in self.after_store:
-                    try:
-                        hook(stored)
-                    except Exception:  # a hook must never lose stored events' acknowledgements
-                        log.exception("after-store hook failed")
-                for events, _, fut in batch:
-                    fut.set_result(len(events))
+                self.stored_total += sum(len(item.events) for item in batch)
+                for item in batch:
+                    add_ingested(item.counts)
+                if self.after_store:
+                    stored = [e for item in batch for e in item.events]
+                    for hook in self.after_store:
+                        try:
+                            hook(stored)
+                        except Exception:  # a hook must never lose stored events' acknowledgements
+                            log.exception("after-store hook failed")
+                for item in batch:
+                    item.future.set_result(len(item.events))
             finally:
                 with self._cond:
-                    self._queued -= sum(len(events) for events, _, _ in batch)
+                    self._queued -= sum(len(item.events) for item in batch)
                     self._busy = False
                     self._cond.notify_all()
 
