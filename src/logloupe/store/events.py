@@ -27,7 +27,7 @@ from logloupe.store.schema import migrate
 
 # The columns read back into a LogEvent, in order; ts as integer microseconds.
 EVENT_SELECT = (
-    "tenant, toUnixTimestamp64Micro(ts) AS ts_us, toUnixTimestamp64Micro(observed_ts) AS observed_ts_us,"
+    "tenant, toUnixTimestamp64Micro(ts) AS ts_us, toUnixTimestamp64Micro(ts) + observed_lag_us AS observed_ts_us,"
     " uid, service, host, toInt8(level) AS level_n, level_raw, message, pattern_id, pattern_vars,"
     " attributes, source, trace_id, span_id, flags, classification, anomaly_score"
 )
@@ -58,7 +58,7 @@ def event_row(event: LogEvent, retention_days: int) -> dict[str, Any]:
     return {
         "tenant": event.tenant,
         "ts": _seconds(event.ts_us),
-        "observed_ts": _seconds(event.observed_ts_us),
+        "observed_lag_us": event.observed_ts_us - event.ts_us,
         "uid": event.uid,
         "service": event.service,
         "host": event.host,
@@ -83,7 +83,7 @@ ARROW_SCHEMA = pa.schema(
     [
         ("tenant", pa.string()),
         ("ts", pa.timestamp("us", tz="UTC")),
-        ("observed_ts", pa.timestamp("us", tz="UTC")),
+        ("observed_lag_us", pa.int64()),
         ("uid", pa.uint64()),
         ("service", pa.string()),
         ("host", pa.string()),
@@ -113,7 +113,7 @@ def record_batch(events: Sequence[LogEvent], retention_days: Callable[[str], int
     columns = [
         tenants,
         [e.ts_us for e in events],
-        [e.observed_ts_us for e in events],
+        [e.observed_ts_us - e.ts_us for e in events],
         [e.uid for e in events],
         [e.service for e in events],
         [e.host for e in events],

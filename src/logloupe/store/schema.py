@@ -116,9 +116,76 @@ def _smaller_index_and_minute_counts(store: EventStore) -> None:
         store.execute(f"ALTER TABLE events MATERIALIZE PROJECTION {name} {sync}")
 
 
+# The table as rebuilt by 0003 (``_rebuild_events``):
+# - 1,024 rows per granule instead of 8,192: a page of newest events, a needle's row or an event by id
+#   reads one granule per service, so 8× fewer rows of every column are read and decompressed (at
+#   5M events, page reads took about a third less time); the marks cost ~0.2 bytes/event more.
+# - observed_ts is stored as its lag behind ts (``observed_lag_us``, microseconds): arrival follows
+#   the event by milliseconds to minutes, so the lag packs to a few bits where the absolute time
+#   cost as much as ts itself (2.8 bytes/event); ``observed_ts`` stays readable as an ALIAS.
+_EVENTS_V3 = f"""
+CREATE TABLE {{name}} (
+    tenant LowCardinality(String),
+    ts DateTime64(6, 'UTC') CODEC(Delta, ZSTD(1)),
+    observed_lag_us Int64 CODEC(T64, ZSTD(1)),
+    observed_ts DateTime64(6, 'UTC') ALIAS addMicroseconds(ts, observed_lag_us),
+    uid UInt64,
+    service LowCardinality(String),
+    host LowCardinality(String) CODEC(ZSTD(1)),
+    level {LEVEL_ENUM} CODEC(ZSTD(1)),
+    level_raw LowCardinality(String) CODEC(ZSTD(1)),
+    message String CODEC(ZSTD(3)),
+    pattern_id UInt64 CODEC(ZSTD(1)),
+    pattern_vars Array(String) CODEC(ZSTD(3)),
+    attributes Map(LowCardinality(String), String) CODEC(ZSTD(3)),
+    source LowCardinality(String),
+    trace_id String CODEC(ZSTD(1)),
+    span_id String CODEC(ZSTD(1)),
+    flags Array(LowCardinality(String)),
+    classification LowCardinality(String),
+    anomaly_score Float32 CODEC(ZSTD(1)),
+    retention_days UInt16,
+    {_MESSAGE_INDEX.strip()},
+    {_MINUTE_PROJECTIONS[0]},
+    {_MINUTE_PROJECTIONS[1]}
+)
+ENGINE = MergeTree
+PARTITION BY toDate(ts)
+ORDER BY (tenant, service, ts)
+TTL toDateTime(addMicroseconds(ts, observed_lag_us)) + toIntervalDay(retention_days)
+SETTINGS index_granularity = 1024, default_compression_codec = 'ZSTD(3)',
+    non_replicated_deduplication_window = 10000, merge_with_ttl_timeout = 3600
+"""
+
+# Every column of the old table but observed_ts, in the new table's order.
+_COPIED = (
+    "tenant, ts, uid, service, host, level, level_raw, message, pattern_id, pattern_vars, attributes,"
+    " source, trace_id, span_id, flags, classification, anomaly_score, retention_days"
+)
+
+
+def _rebuild_events(store: EventStore) -> None:
+    """Rebuild ``events`` as ``_EVENTS_V3``: the granule size is fixed when a table is created.
+
+    Copies every row (about 5 s per million events on this project's 2-core machine), then swaps
+    the tables atomically; a crash before the swap leaves the old table in use and the step is
+    run again at the next start.
+    """
+    store.execute("DROP TABLE IF EXISTS events_v3 SYNC")
+    store.execute(_EVENTS_V3.replace("{name}", "events_v3"))
+    store.execute(
+        f"INSERT INTO events_v3 ({_COPIED}, observed_lag_us)"
+        f" SELECT {_COPIED}, toUnixTimestamp64Micro(observed_ts) - toUnixTimestamp64Micro(ts) FROM events"
+        " SETTINGS insert_deduplicate = 0, max_partitions_per_insert_block = 0"
+    )
+    store.execute("EXCHANGE TABLES events AND events_v3")
+    store.execute("DROP TABLE events_v3 SYNC")
+
+
 MIGRATIONS: list[tuple[str, Callable[[EventStore], None]]] = [
     ("0001_create_events", _create_events),
     ("0002_number_prefixes_zstd_minute_counts", _smaller_index_and_minute_counts),
+    ("0003_granules_of_1024_observed_lag", _rebuild_events),
 ]
 
 

@@ -1,0 +1,77 @@
+"""Event-store migrations: a store made by an older schema opens with its rows intact."""
+
+from __future__ import annotations
+
+import orjson
+
+from logloupe.model import Level, LogEvent
+from logloupe.store import search as ops
+from logloupe.store.events import EventStore, event_row
+from logloupe.store.retention import enforce_retention
+from logloupe.store.schema import MIGRATIONS, migrate
+
+NOW = ops.now_us()
+REBUILD = "0003_granules_of_1024_observed_lag"
+
+
+def _old_row(event: LogEvent) -> dict[str, object]:
+    """The row as the 0001/0002 table took it: observed_ts itself, no lag column."""
+    row = event_row(event, 30)
+    del row["observed_lag_us"]
+    us = event.observed_ts_us
+    row["observed_ts"] = f"{us // 1_000_000}.{us % 1_000_000:06d}"
+    return row
+
+
+def _as_before_the_rebuild(store: EventStore, events: list[LogEvent]) -> None:
+    """Put the store back to the schema of the migrations before 0003, holding ``events``."""
+    store.execute("DROP TABLE events SYNC")
+    for name, step in MIGRATIONS:
+        if name == REBUILD:
+            break
+        step(store)
+    store.execute(
+        "ALTER TABLE schema_migrations DELETE WHERE name = {n:String} SETTINGS mutations_sync = 2", {"n": REBUILD}
+    )
+    store.insert_json_lines(b"\n".join(orjson.dumps(_old_row(e)) for e in events))
+    assert "observed_lag_us" not in {r["name"] for r in store.rows("DESCRIBE TABLE events")}
+
+
+def test_rebuild_keeps_every_row_and_its_observed_time(store: EventStore) -> None:
+    day = 86_400_000_000
+    events = [
+        LogEvent(
+            "t1",
+            NOW - i * 60_000_000,
+            NOW - i * 60_000_000 + 1_500_000 * (i % 3),  # arrived 0, 1.5 or 3 s later
+            1000 + i,
+            f"block blk_{4_000_000_000_000 + i} served to 10.0.0.{i}",
+            service=("auth", "db")[i % 2],
+            host="h1",
+            level=Level.WARN if i % 2 else Level.INFO,
+            attributes={"n": str(i)},
+        )
+        for i in range(50)
+    ]
+    old = NOW - 10 * day
+    events.append(LogEvent("t1", old, old, 9, "ingested ten days ago"))
+    _as_before_the_rebuild(store, events)
+
+    assert migrate(store) == [REBUILD]
+    assert migrate(store) == []
+
+    found = ops.search(store, ops.Scope("t1", ""), limit=100)
+    assert found.total == len(events)
+    by_id = {e.id: e for e in found.events}
+    assert by_id == {e.id: e for e in events}
+    # The text index of the new table answers, long numbers exactly.
+    assert [e.uid for e in ops.search(store, ops.Scope("t1", "blk_4000000000007")).events] == [1007]
+    assert ops.count(store, ops.Scope("t1", "served")) == 50
+    # Retention still reads the ingestion time (now the alias over the lag).
+    enforce_retention(store, "t1", 5, NOW)
+    assert ops.count(store, ops.Scope("t1", "")) == 50
+    settings = store.scalar(
+        "SELECT engine_full FROM system.tables WHERE database = currentDatabase() AND name = 'events'"
+    )
+    assert "index_granularity = 1024" in settings
+    assert store.scalar("SELECT count() FROM system.tables WHERE name = 'events_v3'") == 0
