@@ -306,3 +306,13 @@ def test_pages_read_from_a_window_are_the_whole_range_pages(store: EventStore, s
                 if not cursor:
                     break
             assert got == [f"tick {i}" for i in want], (tenant, q)
+
+
+def test_pages_read_by_key_from_services_with_any_name(store: EventStore) -> None:
+    """Rows read back by key are looked up in their services' granules, whatever the services are called."""
+    services = ["a'b", 'c"d', "e\\f", "g\nh", "plain", "x,y", "[z]", ""]
+    store.insert([LogEvent("t1", NOW - i, NOW, i, f"needle foo_{i} bar", service=s) for i, s in enumerate(services)])
+    found = ops.search(store, ops.Scope("t1", '"needle foo"'), limit=100)
+    assert found.total == len(services)
+    assert [e.service for e in found.events] == services
+    assert [e.service for e in ops.search(store, ops.Scope("t1", '"foo_3 bar"')).events] == ["g\nh"]

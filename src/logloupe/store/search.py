@@ -135,16 +135,22 @@ def search(
             rows = store.rows(page_sql.replace("<window>", ""), params)
         return _page(total, [row_to_event(r) for r in rows], limit, sort)
     # groupArraySorted keeps the smallest keys: negate (ts) and complement (uid) for newest first.
-    key = "(-toUnixTimestamp64Micro(ts), bitNot(uid))" if sort == "desc" else "(toUnixTimestamp64Micro(ts), uid)"
+    # The service rides along: the rows are then read from their own services' granules only.
+    key = (
+        "(-toUnixTimestamp64Micro(ts), bitNot(uid), service)"
+        if sort == "desc"
+        else "(toUnixTimestamp64Micro(ts), uid, service)"
+    )
     unkey = ("-k.1", "bitNot(k.2)") if sort == "desc" else ("k.1", "k.2")
     head = store.rows(
-        f"SELECT n, arrayMap(k -> {unkey[0]}, keys) AS ts_us, arrayMap(k -> {unkey[1]}, keys) AS uids FROM"
+        f"SELECT n, arrayMap(k -> {unkey[0]}, keys) AS ts_us, arrayMap(k -> {unkey[1]}, keys) AS uids,"
+        f" arrayDistinct(arrayMap(k -> toString(k.3), keys)) AS services FROM"
         f" (SELECT count() AS n, groupArraySortedIf({limit})({key}, {page_cond}) AS keys"
         f" FROM events WHERE {where})",
         params,
     )[0]
     keys = list(zip(head["ts_us"], head["uids"], strict=True))
-    return _page(int(head["n"]), _events_by_key(store, scope.tenant, keys), limit, sort)
+    return _page(int(head["n"]), _events_by_key(store, scope.tenant, keys, head["services"]), limit, sort)
 
 
 def _page_window(scope: Scope, total: int, limit: int, sort: str, cursor_ts: int | None) -> int | None:
@@ -183,16 +189,23 @@ def _reads_message(where: str) -> bool:
     return "message" in _INDEX_ONLY.sub("", where)
 
 
-def _events_by_key(store: EventStore, tenant: str, keys: list[tuple[int, int]]) -> list[LogEvent]:
-    """The events with these (ts, uid) keys, in the keys' order (a key twice: its rows in turn)."""
+def _events_by_key(store: EventStore, tenant: str, keys: list[tuple[int, int]], services: list[str]) -> list[LogEvent]:
+    """The events with these (ts, uid) keys, in the keys' order (a key twice: its rows in turn).
+
+    ``services`` are the events' services: with them the primary key finds the few granules
+    that hold the rows (without, one granule per service of the tenant in the time span).
+    """
     if not keys:
         return []
+    names = {f"s{i}": service for i, service in enumerate(services)}  # each escaped as a String value
+    in_services = ", ".join(f"{{{name}:String}}" for name in names)
     rows = store.rows(
-        f"SELECT {EVENT_SELECT} FROM events WHERE tenant = {{tenant:String}}"
+        f"SELECT {EVENT_SELECT} FROM events WHERE tenant = {{tenant:String}} AND service IN ({in_services})"
         " AND ts >= fromUnixTimestamp64Micro({lo:Int64}, 'UTC') AND ts <= fromUnixTimestamp64Micro({hi:Int64}, 'UTC')"
         " AND uid IN {uids:Array(UInt64)}",
         {
             "tenant": tenant,
+            **names,
             "lo": min(k[0] for k in keys),
             "hi": max(k[0] for k in keys),
             "uids": sorted({k[1] for k in keys}),
