@@ -316,3 +316,37 @@ def test_pages_read_by_key_from_services_with_any_name(store: EventStore) -> Non
     assert found.total == len(services)
     assert [e.service for e in found.events] == services
     assert [e.service for e in ops.search(store, ops.Scope("t1", '"foo_3 bar"')).events] == ["g\nh"]
+
+
+@pytest.mark.parametrize("sort", ["desc", "asc"])
+@pytest.mark.parametrize("max_rows", [None, 1024])
+def test_needle_pages_and_totals(store: EventStore, monkeypatch: pytest.MonkeyPatch, sort: str, max_rows: int) -> None:
+    """A query for a long number takes one statement, or the general path when it would read too
+    much (``max_rows``): the same totals and pages either way. The refused statement also checks
+    that a failed Arrow read does not spoil the next statement's result."""
+    if max_rows is not None:
+        monkeypatch.setattr(ops, "NEEDLE_MAX_ROWS", max_rows)
+    events = [
+        LogEvent(
+            "t1", NOW - i * 1000, NOW, event_uid("t1", i), f"request 9876543210{i % 3} step {i}", service=f"s{i % 4}"
+        )
+        for i in range(3000)
+    ]
+    store.insert(events)
+    for q in ("98765432101", '"98765432101 step"', "98765432101 AND step"):
+        want = sorted(
+            (e for e in events if e.message.startswith("request 98765432101 ")), key=lambda e: (e.ts_us, e.uid)
+        )
+        if sort == "desc":
+            want.reverse()
+        got: list[str] = []
+        cursor = None
+        while True:
+            page = ops.search(store, ops.Scope("t1", q), limit=300, sort=sort, cursor=cursor)
+            assert page.total == len(want), q
+            got += [e.id for e in page.events]
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        assert got == [e.id for e in want], q
+    assert ops.search(store, ops.Scope("t1", "12345678901")).total == 0

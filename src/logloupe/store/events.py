@@ -11,6 +11,7 @@ later by reimplementing ``EventStore``.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import threading
@@ -45,6 +46,10 @@ def _bind(params: dict[str, Any] | None) -> dict[str, Any]:
 
 class StoreLocked(Unavailable):
     code = "store_locked"
+
+
+class ReadLimitExceeded(LogLoupeError):
+    """A SELECT would read more rows than its ``max_rows_to_read`` setting allows (a probe's limit)."""
 
 
 def _seconds(ts_us: int) -> str:
@@ -247,6 +252,10 @@ class EventStore:
             try:
                 table: pa.Table = self._conn.query(sql, "ArrowTable", params=_bind(params))
             except Exception as exc:
+                # chDB 4.4 hands the next Arrow result after a failed one back unreadable ("Invalid
+                # flatbuffers message"): a throwaway statement takes that turn, not the next caller's.
+                with contextlib.suppress(Exception):  # the expected unreadable result
+                    self._conn.query("SELECT 1", "ArrowTable")
                 raise _store_error(exc) from exc
         return table
 
@@ -371,6 +380,8 @@ class EventStore:
 
 def _store_error(exc: Exception) -> LogLoupeError:
     text = str(exc)
+    if "TOO_MANY_ROWS_OR_BYTES" in text or "Limit for rows or bytes to read exceeded" in text:
+        return ReadLimitExceeded(text.splitlines()[0][:300])
     if "TIMEOUT_EXCEEDED" in text or "Timeout exceeded" in text:
         return Unavailable("the query took longer than the time limit; narrow the time range or query")
     if any(code in text for code in ("CANNOT_COMPILE_REGEXP", "BAD_ARGUMENTS", "ILLEGAL_TYPE_OF_ARGUMENT")):

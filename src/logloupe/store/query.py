@@ -592,14 +592,14 @@ def text_condition(text: str, param: Any) -> str:
     """
     if _ALNUM_TOKEN.match(text):
         cond = f"hasToken(message, {param(text, 'String')})"
-        if _cut_by_index(text):
+        if cut_by_index(text):
             cond = f"({cond} AND {_exact_token(text, param)})"
         return cond
     tokens = [t for t in _TOKEN_SPLIT.split(text) if t]
     if not text.isascii() or not tokens:
         return f"positionCaseInsensitiveUTF8(message, {param(text, 'String')}) > 0"
     # The token test lets the index skip granules; the substring test keeps the phrase in order.
-    exact = "".join(f" AND {_exact_token(t, param)}" for t in dict.fromkeys(tokens) if _cut_by_index(t))
+    exact = "".join(f" AND {_exact_token(t, param)}" for t in dict.fromkeys(tokens) if cut_by_index(t))
     return (
         f"(hasAllTokens(message, {param(' '.join(tokens), 'String')}){exact}"
         f" AND positionCaseInsensitiveUTF8(message, {param(text, 'String')}) > 0)"
@@ -609,7 +609,7 @@ def text_condition(text: str, param: Any) -> str:
 _LONG_DIGITS = re.compile(f"[0-9]{{{NUMBER_PREFIX},}}")
 
 
-def _cut_by_index(token: str) -> bool:
+def cut_by_index(token: str) -> bool:
     """A token the index may hold only in part: it has a run of ``NUMBER_PREFIX`` digits or more."""
     return _LONG_DIGITS.search(token) is not None
 

@@ -17,8 +17,20 @@ import orjson
 
 from logloupe.errors import BadRequest, NotFound
 from logloupe.model import Level, LogEvent, parse_event_id
-from logloupe.store.events import EVENT_SELECT, EventStore, row_to_event
-from logloupe.store.query import All, And, Node, Not, Or, compile_query, field_expression, parse_query, resolve_field
+from logloupe.store.events import EVENT_SELECT, EventStore, ReadLimitExceeded, row_to_event
+from logloupe.store.query import (
+    All,
+    And,
+    Match,
+    Node,
+    Not,
+    Or,
+    compile_query,
+    cut_by_index,
+    field_expression,
+    parse_query,
+    resolve_field,
+)
 from logloupe.store.timerange import parse_duration_us
 
 # Bucket sizes the histogram picks from, in seconds (what Kibana users expect to see).
@@ -112,9 +124,23 @@ def search(
     limit = max(0, int(limit))
     if limit == 0:
         return SearchResult(count(store, scope), [], None)
+    order = "DESC" if sort == "desc" else "ASC"
+    if not cursor and _needle(scope):
+        # Most likely a handful of matches: one statement returns them whole with their total, the
+        # rows to read capped: a needle that is not one is refused early and takes the general path.
+        try:
+            found = store.rows(
+                f"SELECT count() OVER () AS n, {EVENT_SELECT} FROM events WHERE {where}"
+                f" ORDER BY ts {order}, uid {order} LIMIT {limit}"
+                f" SETTINGS max_rows_to_read = {NEEDLE_MAX_ROWS}, read_overflow_mode = 'throw'",
+                params,
+            )
+        except ReadLimitExceeded:
+            pass
+        else:
+            return _page(int(found[0]["n"]) if found else 0, [row_to_event(r) for r in found], limit, sort)
     if not _reads_message(where):
         total = int(store.scalar(f"SELECT count() FROM events WHERE {where}", params) or 0)
-        order = "DESC" if sort == "desc" else "ASC"
         page_sql = (
             f"SELECT {EVENT_SELECT} FROM events WHERE {where} AND {page_cond}<window>"
             f" ORDER BY ts {order}, uid {order} LIMIT {limit}"
@@ -151,6 +177,24 @@ def search(
     )[0]
     keys = list(zip(head["ts_us"], head["uids"], strict=True))
     return _page(int(head["n"]), _events_by_key(store, scope.tenant, keys, head["services"]), limit, sort)
+
+
+# The needle statement's read limit: 64 granules of the events table.
+NEEDLE_MAX_ROWS = 64 * 1024
+
+
+def _needle(scope: Scope) -> bool:
+    """Whether the query requires a message token with a long run of digits (an id, a block number).
+
+    Such tokens are nearly unique, so the matches are few: they are read whole in one statement
+    (at 5M benchmark events, 15 ms against 24 ms for a count-and-keys pass then a read by key).
+    Any other query, or a needle that matches widely, takes the general path.
+    """
+    node = parse_query(scope.q, scope.regex_max)
+    items = node.items if isinstance(node, And) else (node,)
+    return any(
+        isinstance(m, Match) and m.field is None and m.op in ("term", "phrase") and cut_by_index(m.value) for m in items
+    )
 
 
 def _page_window(scope: Scope, total: int, limit: int, sort: str, cursor_ts: int | None) -> int | None:
