@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import os
 import threading
 from collections.abc import Callable, Sequence
@@ -25,6 +26,8 @@ import pyarrow as pa
 from logloupe.errors import BadRequest, LogLoupeError, Unavailable
 from logloupe.model import Level, LogEvent
 from logloupe.store.schema import migrate
+
+log = logging.getLogger(__name__)
 
 # The columns read back into a LogEvent, in order; ts as integer microseconds.
 EVENT_SELECT = (
@@ -212,6 +215,10 @@ class EventStore:
         self.path = Path(data_dir) / "events"
         self.path.mkdir(parents=True, exist_ok=True)
         self.query_timeout_s = query_timeout_s
+        # Set by a migration that rebuilt ``events``: the engine's memory of recent insert tokens
+        # stayed with the old table, so the next tokened insert (the write-ahead buffer's replay of
+        # a range a crash interrupted) leaves out the rows already stored by hand (``_not_stored``).
+        self.dedup_log_reset = False
         self._lock = threading.RLock()
         self._lock_file = open(self.path / ".owner.lock", "a+")  # noqa: SIM115 - held for our lifetime
         try:
@@ -313,6 +320,11 @@ class EventStore:
         if not data:
             return
         with self._lock:
+            if dedup_token and self.dedup_log_reset:
+                self.dedup_log_reset = False
+                data = self._not_stored(data)
+                if not data:
+                    return
             try:
                 with self._conn.send_insert(self._insert_sql(dedup_token), "ArrowStream") as inserter:
                     inserter.append(data)
@@ -336,6 +348,34 @@ class EventStore:
                 return days
 
         return self.insert_batches([record_batch(events, keep)], dedup_token=dedup_token)
+
+    def _not_stored(self, data: bytes) -> bytes:
+        """The rows of an Arrow IPC stream whose (tenant, ts, uid) the table does not hold yet."""
+        table = pa.ipc.open_stream(data).read_all()
+        stored: set[tuple[str, int, int]] = set()
+        tenants = table.column("tenant").to_pylist()
+        ts = table.column("ts").cast(pa.int64()).to_pylist()
+        uids = table.column("uid").to_pylist()
+        for tenant in set(tenants):
+            mine = [(t, u) for tn, t, u in zip(tenants, ts, uids, strict=True) if tn == tenant]
+            found = self.columns(
+                "SELECT toUnixTimestamp64Micro(ts) AS ts_us, uid FROM events WHERE tenant = {tenant:String}"
+                " AND ts BETWEEN fromUnixTimestamp64Micro({lo:Int64}) AND fromUnixTimestamp64Micro({hi:Int64})"
+                " AND has({uids:Array(UInt64)}, uid)",
+                {
+                    "tenant": tenant,
+                    "lo": min(t for t, _ in mine),
+                    "hi": max(t for t, _ in mine),
+                    "uids": sorted({u for _, u in mine}),
+                },
+            )
+            stored.update((tenant, t, u) for t, u in zip(found["ts_us"], found["uid"], strict=True))
+        if not stored:
+            return data
+        keep = [(tn, t, u) not in stored for tn, t, u in zip(tenants, ts, uids, strict=True)]
+        log.info("replay after a table rebuild: %d of %d rows were stored already", len(keep) - sum(keep), len(keep))
+        rest = table.filter(pa.array(keep))
+        return arrow_ipc(rest.to_batches()) if rest.num_rows else b""
 
     @staticmethod
     def _insert_sql(dedup_token: str | None) -> str:

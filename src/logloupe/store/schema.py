@@ -181,6 +181,7 @@ def _rebuild_events(store: EventStore) -> None:
     )
     store.execute("EXCHANGE TABLES events AND events_v3")
     store.execute("DROP TABLE events_v3 SYNC")
+    store.dedup_log_reset = True
 
 
 MIGRATIONS: list[tuple[str, Callable[[EventStore], None]]] = [
