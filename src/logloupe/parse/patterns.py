@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -328,6 +329,46 @@ class PatternMiner:
         self._seen(tree, cluster, message, ts_us)
         is_new = self._stats["clusters_created"] != created and cluster.count == 1
         return self._result(tree, cluster, message, is_new, key if exact else None)
+
+    def add_many(self, items: Iterable[tuple[str, str, str, int]]) -> list[tuple[int, list[str], PatternMatch | None]]:
+        """``add`` over ``(message, tenant, service, ts_us)`` items, in order, with the same effects.
+
+        The ingest path's batch form: a line of a shape already seen (most lines) costs one dict
+        lookup and builds no ``PatternMatch``; it gives ``(pattern id, variables, None)``. The
+        other lines go through ``add`` and give ``(pattern id, variables, their match)``."""
+        out: list[tuple[int, list[str], PatternMatch | None]] = []
+        append = out.append
+        trees = self._trees
+        max_samples = self.config.max_samples
+        tree: _Tree | None = None
+        last_tenant: str | None = None
+        last_service: str | None = None
+        for message, tenant, service, ts_us in items:
+            if tenant != last_tenant or service != last_service:
+                tree = trees.get((tenant, service))
+                last_tenant, last_service = tenant, service
+            if tree is not None:
+                fast = tree.fast.get(message.encode("utf-8", "surrogatepass").translate(_SHAPE_TABLE))
+                if fast is not None:
+                    cluster = tree.clusters.get(fast[0])
+                    if cluster is not None and cluster.version == fast[1]:
+                        # add's hot path and _seen, inlined
+                        tree.seq += 1
+                        cluster.count += 1
+                        cluster.last_seq = tree.seq
+                        if ts_us:
+                            if not cluster.first_seen_us or ts_us < cluster.first_seen_us:
+                                cluster.first_seen_us = ts_us
+                            if ts_us > cluster.last_seen_us:
+                                cluster.last_seen_us = ts_us
+                        if len(cluster.samples) < max_samples and message[:1000] not in cluster.samples:
+                            cluster.samples.append(message[:1000])
+                        append((fast[0], [message[a:b] for a, b in fast[2]], None))
+                        continue
+            match = self.add(message, tenant=tenant, service=service, ts_us=ts_us)
+            append((match.pattern_id, match.variables, match))
+            last_tenant = None  # add may have created or evicted trees: look it up again
+        return out
 
     def _seen(self, tree: _Tree, cluster: _Cluster, message: str, ts_us: int) -> None:
         cluster.count += 1
