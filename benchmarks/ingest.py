@@ -135,16 +135,19 @@ def main() -> None:
         stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
-    peak_rss = 0
+    peak_rss = peak_main = peak_children = 0
     sampling = True
 
     def sample() -> None:
-        nonlocal peak_rss
+        nonlocal peak_rss, peak_main, peak_children
         p = psutil.Process(proc.pid)
         while sampling:
             try:  # the server and its decoder processes, if any
-                rss = p.memory_info().rss + sum(c.memory_info().rss for c in p.children(recursive=True))
-                peak_rss = max(peak_rss, rss)
+                main_rss = p.memory_info().rss
+                children = sum(c.memory_info().rss for c in p.children(recursive=True))
+                peak_rss = max(peak_rss, main_rss + children)
+                peak_main = max(peak_main, main_rss)
+                peak_children = max(peak_children, children)
             except psutil.Error:
                 return
             time.sleep(0.1)
@@ -216,7 +219,10 @@ def main() -> None:
     mbps = total_bytes / searchable / 1e6
     print(f"end to end (all searchable): {searchable:.2f} s -> {rate:,.0f} events/s, {mbps:.1f} MB/s")
     print(f"ack latency per batch: p50 {q[49] * 1000:.0f} ms, p99 {q[98] * 1000:.0f} ms")
-    print(f"server peak RSS (with decoder processes): {peak_rss / 2**20:.0f} MiB")
+    print(
+        f"server peak RSS (with decoder processes): {peak_rss / 2**20:.0f} MiB"
+        f" (server {peak_main / 2**20:.0f} MiB, decoder processes {peak_children / 2**20:.0f} MiB, peaks apart)"
+    )
     print(
         f"server CPU (with decoder processes, load-independent): {cpu_used:.1f} s ="
         f" {cpu_used / args.events * 1e6:.1f} µs per event; {cpu_used / searchable:.2f} cores busy on average"

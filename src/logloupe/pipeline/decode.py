@@ -15,13 +15,14 @@ import time
 from collections.abc import Sequence
 
 import orjson
+import pyarrow as pa
 
 from logloupe.model import Level, LogEvent
 from logloupe.parse.records import Fields, Limits, line_fields, record_fields, text_fields
 from logloupe.parse.sources import DEFAULT_OPTIONS, RAW_LINE_SOURCES, SourceOptions, SourceRules, apply_source
 from logloupe.pipeline.assemble import assemble
 from logloupe.pipeline.streams import StreamJoiner, entry_joins, join_entry
-from logloupe.store.events import arrow_ipc, record_batch
+from logloupe.store.events import ARROW_SCHEMA, arrow_ipc, record_batch
 
 TAG_RECORD = b"J"  # a JSON object (one line)
 TAG_LINE = b"L"  # a raw text line
@@ -150,26 +151,38 @@ def decode_rows(
     return arrow_ipc([batch]), len(events), counts, errors
 
 
-PackedResult = tuple[bytes, list[tuple[int, str]]]
+PackedResult = tuple[bytes, bytes, list[tuple[int, str]]]
 _LEVELS = {int(level): level for level in Level}
+# Set by the server's event stage (pattern mining, classification), after the decoder processes.
+ANALYSIS_COLUMNS = ("pattern_id", "pattern_vars", "classification", "anomaly_score")
 
 
 def decode_packed(
-    entries: list[tuple[int, bytes]], limits: Limits, now_us: int, rules: SourceRules | None = None
+    entries: list[tuple[int, bytes]],
+    limits: Limits,
+    now_us: int,
+    rules: SourceRules | None = None,
+    retention: dict[str, int] | None = None,
+    default_days: int = 30,
 ) -> PackedResult:
-    """Entries → (events packed as one pickled list of plain tuples, [(pos, error)]).
+    """Entries → (events packed as one pickled list of plain tuples, their Arrow columns as an IPC
+    stream, [(pos, error)]).
 
     For decoder processes while analysis stages need the events in the server: plain tuples cost
     a tenth of pickled ``LogEvent`` objects to ship, and ``unpack_events`` rebuilds them exactly.
+    The Arrow columns are built here too, with the analysis columns empty: the server only fills
+    those in (``with_analysis``) after its stage, instead of building every column itself.
     """
     rows: list[tuple[object, ...]] = []
     errors: list[tuple[int, str]] = []
+    decoded: list[LogEvent] = []
     for pos, payload in entries:
         try:
             events = decode_payload(pos, payload, limits, now_us, rules)
         except DECODE_ERRORS as exc:
             errors.append((pos, f"unreadable buffer entry: {exc}"))
             continue
+        decoded.extend(events)
         rows.extend(
             (
                 e.tenant,
@@ -189,7 +202,34 @@ def decode_packed(
             )
             for e in events
         )
-    return pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL), errors
+    days = retention or {}
+    columns = arrow_ipc([record_batch(decoded, lambda tenant: days.get(tenant, default_days))]) if decoded else b""
+    return pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL), columns, errors
+
+
+def with_analysis(columns: bytes, events: Sequence[LogEvent]) -> list[pa.RecordBatch]:
+    """``decode_packed``'s Arrow columns with the analysis columns taken from ``events`` (the same
+    events, in the same order, after the server's stage)."""
+    batches = pa.ipc.open_stream(columns).read_all().to_batches()
+    out = []
+    start = 0
+    for batch in batches:
+        part = events[start : start + batch.num_rows]
+        start += batch.num_rows
+        values = {
+            "pattern_id": [e.pattern_id for e in part],
+            "pattern_vars": [e.pattern_vars for e in part],
+            "classification": [e.classification for e in part],
+            "anomaly_score": [e.anomaly_score for e in part],
+        }
+        arrays = list(batch.columns)
+        for name in ANALYSIS_COLUMNS:
+            i = ARROW_SCHEMA.get_field_index(name)
+            arrays[i] = pa.array(values[name], type=ARROW_SCHEMA.field(i).type)
+        out.append(pa.RecordBatch.from_arrays(arrays, schema=ARROW_SCHEMA))
+    if start != len(events):
+        raise ValueError(f"{len(events)} events for {start} rows of Arrow columns")
+    return out
 
 
 def unpack_events(blob: bytes) -> list[LogEvent]:
