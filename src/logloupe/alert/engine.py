@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import operator
 import ssl
 import threading
 import time
@@ -31,10 +32,13 @@ from logloupe.alert.dispatch import Dispatcher, PatternLookup
 from logloupe.alert.insight import InsightLookup
 from logloupe.alert.rules import (
     STREAMING_TYPES,
+    AnomalyParams,
     AnomalySignal,
+    ClassificationParams,
     Rule,
     RuleSpec,
     Signal,
+    anomaly_threshold,
     default_rule_specs,
     evaluate,
     match_anomaly,
@@ -59,6 +63,8 @@ from logloupe.store.meta import MetaStore
 log = logging.getLogger(__name__)
 
 _CLASS_COUNTERS = {"incident": LOG_INCIDENT, "preventive_action": LOG_WARNING, "normal": LOG_NORMAL}
+_TENANT = operator.attrgetter("tenant")
+_CLASS_KEY = operator.attrgetter("classification", "tenant", "service")
 # Top-level keys of a TOML [[rule]] table; every other key is a type parameter.
 _SPEC_KEYS = {"name", "type", "enabled", "severity", "channels", "targets", "tenant"}
 
@@ -215,26 +221,41 @@ class AlertEngine:
     def on_stored(self, events: Sequence[LogEvent]) -> None:
         """``StoreWriter.after_store`` hook: counts classifications, evaluates streaming rules."""
         started = time.perf_counter()
-        tenants = {e.tenant for e in events}
+        tenants = set(map(_TENANT, events))
         for tenant in tenants - self._known_tenants:
             self.ensure_defaults(tenant)
-        # One pass; metric children are bumped once per (tenant, service, class), not per event.
-        classified: collections.Counter[tuple[str, str, str]] = collections.Counter()
-        by_tenant: dict[str, list[LogEvent]] = {}
-        for e in events:
-            if e.classification or e.anomaly_score:
-                by_tenant.setdefault(e.tenant, []).append(e)
-                if e.classification:
-                    classified[(e.classification, e.tenant, e.service)] += 1
+        # Metric children are bumped once per (tenant, service, class), not per event (C-level count).
+        classified = collections.Counter(map(_CLASS_KEY, events))
         for (cls, tenant, service), n_events in classified.items():
-            counter = _CLASS_COUNTERS.get(cls)
+            counter = _CLASS_COUNTERS.get(cls) if cls else None
             if counter is not None:
                 counter.labels(tenant, service).inc(n_events)
+        rules = self.rules()
+        # Only events some rule can match go on: a class a classification rule watches, or an
+        # anomaly score at or above the lowest event threshold of the anomaly rules (the matchers
+        # filter again; what they see keeps its order).
+        wanted: set[str] = set()
+        floor: float | None = None
+        for rule in rules:
+            if rule.type == "classification":
+                classes: ClassificationParams = rule.params
+                wanted.update(classes.classes)
+            elif rule.type == "anomaly":
+                p: AnomalyParams = rule.params
+                if p.include_events and (not p.kinds or "event" in p.kinds):
+                    t = anomaly_threshold(rule, self.settings.anomaly_threshold)
+                    floor = t if floor is None else min(floor, t)
+        by_tenant: dict[str, list[LogEvent]] = {}
+        for e in events:
+            if e.classification in wanted or (
+                floor is not None and e.anomaly_score >= floor and (e.classification or e.anomaly_score)
+            ):
+                by_tenant.setdefault(e.tenant, []).append(e)
         if not by_tenant:
             return
         signals: list[Signal] = []
         n = self.settings.alert_sample_lines
-        for rule in self.rules():
+        for rule in rules:
             batch = by_tenant.get(rule.tenant)
             if not batch:
                 continue
