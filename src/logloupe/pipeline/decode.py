@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Sequence
 from itertools import repeat
+from typing import Any
 
 import orjson
 import pyarrow as pa
@@ -199,16 +200,49 @@ def decode_packed(
         except DECODE_ERRORS as exc:
             errors.append((pos, f"unreadable buffer entry: {exc}"))
     # Column lists, marshalled: cheaper both ways than pickled rows, and unpack_events builds the
-    # events with one C-level map over them.
-    packed = marshal.dumps(
-        tuple(
-            [int(e.level) for e in decoded] if name == "level" else [getattr(e, name) for e in decoded]
-            for name in _PACKED
-        )
-    )
+    # events with one C-level map over them. The Arrow columns are built from the same lists.
+    lists = [
+        [int(e.level) for e in decoded] if name == "level" else [getattr(e, name) for e in decoded] for name in _PACKED
+    ]
+    packed = marshal.dumps(tuple(lists))
+    if not decoded:
+        return packed, b"", errors
     days = retention or {}
-    columns = arrow_ipc([record_batch(decoded, lambda tenant: days.get(tenant, default_days))]) if decoded else b""
-    return packed, columns, errors
+    return packed, arrow_ipc([_batch_of(lists, days, default_days)]), errors
+
+
+_SCHEMA_NAMES = {"ts_us": "ts", "observed_ts_us": "observed_ts"}
+
+
+def _batch_of(lists: list[list[Any]], retention: dict[str, int], default_days: int) -> pa.RecordBatch:
+    """``record_batch`` from ``decode_packed``'s column lists; the analysis columns empty."""
+    col = dict(zip(_PACKED, lists, strict=True))
+    n = len(lists[0])
+    tenants = col["tenant"]
+    days = {tenant: retention.get(tenant, default_days) for tenant in set(tenants)}
+    kept = [next(iter(days.values()))] * n if len(days) == 1 else [days[tenant] for tenant in tenants]
+    offsets = [0]
+    keys: list[str] = []
+    values: list[str] = []
+    for attributes in col["attributes"]:
+        keys.extend(attributes)
+        values.extend(attributes.values())
+        offsets.append(len(keys))
+    arrays: dict[str, pa.Array] = {
+        "attributes": pa.MapArray.from_arrays(
+            pa.array(offsets, pa.int32()), pa.array(keys, pa.string()), pa.array(values, pa.string())
+        ),
+        "pattern_id": pa.array([0] * n, pa.uint64()),
+        "pattern_vars": pa.ListArray.from_arrays(pa.array([0] * (n + 1), pa.int32()), pa.array([], pa.string())),
+        "classification": pa.array([""] * n, pa.string()),
+        "anomaly_score": pa.array([0.0] * n, pa.float32()),
+        "retention_days": pa.array(kept, pa.uint16()),
+    }
+    for name, column in col.items():
+        if name != "attributes":
+            field = _SCHEMA_NAMES.get(name, name)
+            arrays[field] = pa.array(column, ARROW_SCHEMA.field(field).type)
+    return pa.RecordBatch.from_arrays([arrays[f.name] for f in ARROW_SCHEMA], schema=ARROW_SCHEMA)
 
 
 def with_analysis(columns: bytes, events: Sequence[LogEvent]) -> list[pa.RecordBatch]:
