@@ -9,9 +9,7 @@ anomaly notifications that do not carry one.
 
 from __future__ import annotations
 
-import collections
 import logging
-import operator
 import ssl
 import threading
 import time
@@ -63,8 +61,6 @@ from logloupe.store.meta import MetaStore
 log = logging.getLogger(__name__)
 
 _CLASS_COUNTERS = {"incident": LOG_INCIDENT, "preventive_action": LOG_WARNING, "normal": LOG_NORMAL}
-_TENANT = operator.attrgetter("tenant")
-_CLASS_KEY = operator.attrgetter("classification", "tenant", "service")
 # Top-level keys of a TOML [[rule]] table; every other key is a type parameter.
 _SPEC_KEYS = {"name", "type", "enabled", "severity", "channels", "targets", "tenant"}
 
@@ -221,15 +217,9 @@ class AlertEngine:
     def on_stored(self, events: Sequence[LogEvent]) -> None:
         """``StoreWriter.after_store`` hook: counts classifications, evaluates streaming rules."""
         started = time.perf_counter()
-        tenants = set(map(_TENANT, events))
+        tenants = {e.tenant for e in events}
         for tenant in tenants - self._known_tenants:
             self.ensure_defaults(tenant)
-        # Metric children are bumped once per (tenant, service, class), not per event (C-level count).
-        classified = collections.Counter(map(_CLASS_KEY, events))
-        for (cls, tenant, service), n_events in classified.items():
-            counter = _CLASS_COUNTERS.get(cls) if cls else None
-            if counter is not None:
-                counter.labels(tenant, service).inc(n_events)
         rules = self.rules()
         # Only events some rule can match go on: a class a classification rule watches, or an
         # anomaly score at or above the lowest event threshold of the anomaly rules (the matchers
@@ -245,12 +235,20 @@ class AlertEngine:
                 if p.include_events and (not p.kinds or "event" in p.kinds):
                     t = anomaly_threshold(rule, self.settings.anomaly_threshold)
                     floor = t if floor is None else min(floor, t)
+        # One pass; metric children are bumped once per (tenant, service, class), not per event.
+        classified: dict[tuple[str, str, str], int] = {}
         by_tenant: dict[str, list[LogEvent]] = {}
         for e in events:
-            if e.classification in wanted or (
-                floor is not None and e.anomaly_score >= floor and (e.classification or e.anomaly_score)
-            ):
+            cls = e.classification
+            if cls:
+                key = (cls, e.tenant, e.service)
+                classified[key] = classified.get(key, 0) + 1
+            if cls in wanted or (floor is not None and e.anomaly_score >= floor and (cls or e.anomaly_score)):
                 by_tenant.setdefault(e.tenant, []).append(e)
+        for (cls, tenant, service), n_events in classified.items():
+            counter = _CLASS_COUNTERS.get(cls)
+            if counter is not None:
+                counter.labels(tenant, service).inc(n_events)
         if not by_tenant:
             return
         signals: list[Signal] = []

@@ -10,10 +10,9 @@ caller answers 429 (backpressure), never unbounded memory.
 from __future__ import annotations
 
 import logging
-import operator
 import threading
 import time
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 
@@ -26,16 +25,17 @@ from logloupe.store.events import EventStore, record_batch
 
 log = logging.getLogger(__name__)
 
-_INGEST_KEY = operator.attrgetter("tenant", "source", "level")
-
 # Called with each batch after it is stored (pattern stats, anomaly detectors, live tail, metrics).
 AfterStore = Callable[[Sequence[LogEvent]], None]
 
 
 def count_ingested(events: Sequence[LogEvent]) -> None:
     """``logloupe_ingested_events_total`` by tenant, source and level, one increment per group."""
-    # Counted in C on the raw values; a level's name is looked up once per group.
-    for (tenant, source, level), n in Counter(map(_INGEST_KEY, events)).items():
+    groups: dict[tuple[str, str, int], int] = {}
+    for e in events:
+        key = (e.tenant, e.source, e.level)  # a level's name is looked up once per group
+        groups[key] = groups.get(key, 0) + 1
+    for (tenant, source, level), n in groups.items():
         INGESTED.labels(tenant, source, Level(level).name).inc(n)
 
 
