@@ -60,6 +60,8 @@ from logloupe.store.events import EventStore, record_batch
 
 log = logging.getLogger(__name__)
 
+CHUNKS_PER_PROCESS = 4
+
 # Called with the events of a batch before they are inserted (pattern mining, classification).
 # With decoder processes, what it sets of the analysis columns (decode.ANALYSIS_COLUMNS) is stored
 # as is; a stage that changes other fields or returns other events gets its columns rebuilt.
@@ -366,7 +368,9 @@ class IngestPipeline:
                 initializer=watch_parent,
                 initargs=(os.getpid(),),
             )
-        parts = self.decode_processes
+        # Several chunks per process: each holds a quarter of the events at its peak (decoder RSS),
+        # and the processes take the next chunk as they finish (no one waits on the slowest half).
+        parts = self.decode_processes * CHUNKS_PER_PROCESS
         size = -(-len(entries) // parts)
         chunks = [[(e.pos, e.payload) for e in entries[i : i + size]] for i in range(0, len(entries), size)]
         rules = self.extras.get("source_rules")
