@@ -22,7 +22,7 @@ import pyarrow as pa
 from logloupe.model import Level, LogEvent
 from logloupe.parse.records import Fields, Limits, line_fields, record_fields, text_fields
 from logloupe.parse.sources import DEFAULT_OPTIONS, RAW_LINE_SOURCES, SourceOptions, SourceRules, apply_source
-from logloupe.pipeline.assemble import assemble
+from logloupe.pipeline.assemble import Row, assemble, assemble_rows
 from logloupe.pipeline.streams import StreamJoiner, entry_joins, join_entry
 from logloupe.store.events import ARROW_SCHEMA, arrow_ipc, record_batch
 
@@ -73,11 +73,32 @@ def decode_payload(
         return join_entry(pos, header, body, limits, now_us, rules, joiner)
     if header.get("flush"):
         return []  # a multiline flush marker, read without a joiner
+    return assemble(_payload_fields(header, body, limits, now_us, rules), **_assembly(header, pos, now_us))
+
+
+def _assembly(header: dict[str, Any], pos: int, now_us: int) -> dict[str, Any]:
+    """``assemble``'s keyword arguments for an entry with this header at buffer position ``pos``."""
+    return {
+        "tenant": header["tenant"],
+        "now_us": int(header.get("observed_us") or now_us),
+        "source": header.get("source", ""),
+        "service": header.get("service", ""),
+        "host": header.get("host", ""),
+        "position": f"wal:{pos}",
+    }
+
+
+def _payload_fields(
+    header: dict[str, Any], body: bytes, limits: Limits, now_us: int, rules: SourceRules | None
+) -> list[Fields]:
+    """An entry's items (after its header line) → normalised fields, in order."""
     fields: list[Fields] = []
     observed = int(header.get("observed_us") or now_us)
     options = DEFAULT_OPTIONS
-    if rules:
-        options = rules.options_for(header["tenant"], header.get("source", ""), header.get("service", ""))
+    own_rules = rules if rules else None  # once: SourceRules.__bool__ is not free, and this loop is hot
+    source = header.get("source", "")
+    if own_rules is not None:
+        options = own_rules.options_for(header["tenant"], source, header.get("service", ""))
     text: list[bytes | str] = []  # consecutive raw lines: formats detected, stack traces joined
     for part in body.split(b"\n") if body else ():
         tag, data = part[:1], part[1:]
@@ -92,11 +113,11 @@ def decode_payload(
                 continue
             record = value if isinstance(value, dict) else {"message": value}
             f = record_fields(record, limits)
-            src = f.source or header.get("source", "")
-            if rules or src.startswith(RAW_LINE_SOURCES):
+            src = f.source or source
+            if own_rules is not None or src.startswith(RAW_LINE_SOURCES):
                 own = (
-                    rules.options_for(header["tenant"], src, f.service or header.get("service", ""))
-                    if rules
+                    own_rules.options_for(header["tenant"], src, f.service or header.get("service", ""))
+                    if own_rules is not None
                     else options
                 )
                 apply_source(record, f, own, observed, src)
@@ -105,15 +126,7 @@ def decode_payload(
             text.append(data)
     if text:
         fields.extend(_text(text, limits, observed, options))
-    return assemble(
-        fields,
-        tenant=header["tenant"],
-        now_us=int(header.get("observed_us") or now_us),
-        source=header.get("source", ""),
-        service=header.get("service", ""),
-        host=header.get("host", ""),
-        position=f"wal:{pos}",
-    )
+    return fields
 
 
 def _text(lines: list[bytes | str], limits: Limits, observed: int, options: SourceOptions) -> list[Fields]:
@@ -193,21 +206,21 @@ def decode_packed(
     those in (``with_analysis``) after its stage, instead of building every column itself.
     """
     errors: list[tuple[int, str]] = []
-    decoded: list[LogEvent] = []
+    rows: list[Row] = []
     for pos, payload in entries:
         try:
-            decoded.extend(decode_payload(pos, payload, limits, now_us, rules))
+            rows.extend(_payload_rows(pos, payload, limits, now_us, rules))
         except DECODE_ERRORS as exc:
             errors.append((pos, f"unreadable buffer entry: {exc}"))
-    # Column lists, marshalled: cheaper both ways than pickled rows, and unpack_events builds the
-    # events with one C-level map over them. The Arrow columns are built from the same lists.
-    lists = [
-        [int(e.level) for e in decoded] if name == "level" else [getattr(e, name) for e in decoded] for name in _PACKED
-    ]
+    # Column lists (no event objects here), marshalled: cheaper both ways than pickled rows, and
+    # unpack_events builds the events with one C-level map over them. The Arrow columns are built
+    # from the same lists.
+    lists: list[list[Any]] = [list(column) for column in zip(*rows, strict=True)] or [[] for _ in _PACKED]
+    del rows
+    lists[_PACKED.index("level")] = [int(level) for level in lists[_PACKED.index("level")]]
     packed = marshal.dumps(tuple(lists))
-    if not decoded:
+    if not lists[0]:
         return packed, b"", errors
-    del decoded  # the lists hold what the columns need: a smaller peak while they are built
     days = retention or {}
     return packed, arrow_ipc([_batch_of(lists, days, default_days)]), errors
 
@@ -244,6 +257,17 @@ def _batch_of(lists: list[list[Any]], retention: dict[str, int], default_days: i
             field = _SCHEMA_NAMES.get(name, name)
             arrays[field] = pa.array(column, ARROW_SCHEMA.field(field).type)
     return pa.RecordBatch.from_arrays([arrays[f.name] for f in ARROW_SCHEMA], schema=ARROW_SCHEMA)
+
+
+def _payload_rows(pos: int, payload: bytes, limits: Limits, now_us: int, rules: SourceRules | None) -> list[Row]:
+    """``decode_payload`` (without a joiner) as ``assemble_rows`` rows; all or nothing per entry."""
+    if not payload:
+        return []
+    head, _, body = payload.partition(b"\n")
+    header = orjson.loads(head)
+    if header.get("flush"):
+        return []
+    return list(assemble_rows(_payload_fields(header, body, limits, now_us, rules), **_assembly(header, pos, now_us)))
 
 
 def with_analysis(columns: bytes, events: Sequence[LogEvent]) -> list[pa.RecordBatch]:
