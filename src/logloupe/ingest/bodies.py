@@ -47,7 +47,7 @@ def decompress(body: bytes, encoding: str | None, limit: int) -> bytes:
     raise UnsupportedMedia(f"unsupported Content-Encoding {encoding!r}: use gzip, deflate or zstd")
 
 
-@dataclass
+@dataclass(slots=True)
 class Item:
     """One element of a body: a parsed record, a raw line, or a rejection with its reason."""
 
