@@ -8,8 +8,10 @@ one Arrow IPC stream as bytes, so it can run in a separate process and hand back
 
 from __future__ import annotations
 
+import importlib.abc
 import marshal
 import os
+import sys
 import threading
 import time
 from collections.abc import Sequence
@@ -321,6 +323,22 @@ def unpack_events(blob: bytes) -> list[LogEvent]:
             flags,
         )
     )
+
+
+class _NoPandas(importlib.abc.MetaPathFinder):
+    """pyarrow imports pandas on its first ``pa.array`` only to ask whether the values are pandas
+    objects (~47 MiB of RSS per process); decoder processes never hold any, so there it is absent."""
+
+    def find_spec(self, name: str, path: Sequence[str] | None = None, target: object = None) -> None:
+        if name == "pandas" or name.startswith("pandas."):
+            raise ImportError("pandas is not loaded in decoder processes")
+
+
+def init_decoder(parent_pid: int) -> None:
+    """Decoder-process initializer: no pandas (see ``_NoPandas``), and exit with the server."""
+    if "pandas" not in sys.modules:
+        sys.meta_path.insert(0, _NoPandas())
+    watch_parent(parent_pid)
 
 
 def watch_parent(parent_pid: int) -> None:

@@ -49,8 +49,8 @@ from logloupe.pipeline.decode import (
     decode_payload,
     decode_rows,
     entry_tenant,
+    init_decoder,
     unpack_events,
-    watch_parent,
     with_analysis,
 )
 from logloupe.pipeline.streams import StreamJoiner, flush_entry, payload_joins
@@ -365,7 +365,7 @@ class IngestPipeline:
             self._pool = ProcessPoolExecutor(
                 self.decode_processes,
                 mp_context=multiprocessing.get_context("spawn"),
-                initializer=watch_parent,
+                initializer=init_decoder,
                 initargs=(os.getpid(),),
             )
         # Several chunks per process: each holds a quarter of the events at its peak (decoder RSS),
