@@ -25,8 +25,9 @@ in the state and applied to later lines. ``export_state``/``from_state`` use pla
 from __future__ import annotations
 
 import hashlib
+import operator
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -243,6 +244,16 @@ def _stable_id(*parts: str) -> int:
     return int.from_bytes(h.digest(), "big") & 0x7FFF_FFFF_FFFF_FFFF or 1
 
 
+# A known shape's answer: cluster id, template version, variable spans, variable types, template,
+# and the spans as one itemgetter (returns a str for one span, a tuple for more) with their count.
+_Fast = tuple[int, int, list[tuple[int, int]], list[str], str, Callable[[str], Any], int]
+
+
+def _no_variables(message: str) -> str:
+    """Stands where an itemgetter stands for a shape without variables (its count, 0, says so)."""
+    return ""
+
+
 class _Tree:
     __slots__ = (
         "by_len",
@@ -265,7 +276,7 @@ class _Tree:
         self.signatures: dict[str, int] = {}
         # shape key -> (cluster id, template version, variable spans, variable types, template): lines of one
         # shape mask alike and split into variables alike, so the whole answer can be reused.
-        self.fast: dict[bytes, tuple[int, int, list[tuple[int, int]], list[str], str]] = {}
+        self.fast: dict[bytes, _Fast] = {}
         # (cluster id, position) -> {word: cluster id holding that word}
         self.variants: dict[tuple[int, int], dict[str, int]] = {}
         self.word_index: dict[str, set[tuple[int, int]]] = {}
@@ -363,7 +374,9 @@ class PatternMiner:
                                 cluster.last_seen_us = ts_us
                         if len(cluster.samples) < max_samples and message[:1000] not in cluster.samples:
                             cluster.samples.append(message[:1000])
-                        append((fast[0], [message[a:b] for a, b in fast[2]], None))
+                        # the variables in one C call (an itemgetter of slices; see _result)
+                        n = fast[6]
+                        append((fast[0], list(fast[5](message)) if n > 1 else [fast[5](message)] if n else [], None))
                         continue
             match = self.add(message, tenant=tenant, service=service, ts_us=ts_us)
             append((match.pattern_id, match.variables, match))
@@ -897,5 +910,6 @@ class PatternMiner:
         if key is not None:
             if len(tree.fast) >= self.config.max_signatures:
                 tree.fast.clear()
-            tree.fast[key] = (cluster.id, cluster.version, spans, types, template)
+            getter = operator.itemgetter(*(slice(a, b) for a, b in spans)) if spans else _no_variables
+            tree.fast[key] = (cluster.id, cluster.version, spans, types, template, getter, len(spans))
         return PatternMatch(cluster.id, template, variables, list(types), is_new)
