@@ -46,8 +46,11 @@ def encode_entry(
     """One buffer entry: a JSON header line, then one tagged item per line."""
     header = {"tenant": tenant, "source": source, "service": service, "host": host, "observed_us": observed_us}
     parts = [orjson.dumps(header)]
-    parts.extend(TAG_RECORD + r for r in records)
-    parts.extend(TAG_LINE + ln for ln in lines)
+    # Each item with its tag, in one join per kind (no tagged copy of each item first).
+    if records:
+        parts.append(TAG_RECORD + (b"\n" + TAG_RECORD).join(records))
+    if lines:
+        parts.append(TAG_LINE + (b"\n" + TAG_LINE).join(lines))
     return b"\n".join(parts)
 
 
