@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import orjson
 import pyarrow as pa
 
-from logloupe.model import Level
+from logloupe.model import Level, LogEvent
 from logloupe.parse.records import Limits
+from logloupe.pipeline.buffer import WriteAheadBuffer
 from logloupe.pipeline.decode import decode_packed, decode_payload, encode_entry, unpack_events, with_analysis
-from logloupe.store.events import record_batch
+from logloupe.pipeline.workers import IngestPipeline
+from logloupe.settings import Settings
+from logloupe.store.events import EventStore, record_batch
 
 
 def _entries() -> list[tuple[int, bytes]]:
@@ -50,3 +55,36 @@ def test_packed_events_and_columns_are_what_the_server_builds() -> None:
 def test_an_entry_without_events_packs_empty() -> None:
     blob, columns, errors = decode_packed([(0, b"")], Limits(), 1000)
     assert unpack_events(blob) == [] and columns == b"" and errors == []
+
+
+def test_a_stage_that_returns_other_events_gets_its_columns_built_again(tmp_path: Path) -> None:
+    """With decoder processes the server fills in only the analysis columns, unless the stage
+    returns other events than it was given: a filtering stage's result is stored as it is."""
+    buf = WriteAheadBuffer(tmp_path / "wal")
+    for _, payload in _entries():
+        buf.append(payload, 100)
+    buf.close()
+
+    def stage(events: list[LogEvent]) -> list[LogEvent]:
+        kept = [e for e in events if e.level >= Level.ERROR]
+        for e in kept:
+            e.classification = "incident"
+        return kept
+
+    seen: list[LogEvent] = []
+    store = EventStore(tmp_path)
+    settings = Settings(data_dir=tmp_path, writer_flush_ms=5, pipeline_decode_processes=2)
+    pipeline = IngestPipeline(settings, store, after_store=[seen.extend], extras={"event_stage": stage})
+    try:
+        assert pipeline.flush(60)
+        assert pipeline._pool is not None  # decoded in the processes, not in the server
+    finally:
+        pipeline.close()
+    rows = store.rows("SELECT uid, level, classification FROM events ORDER BY uid")
+    store.close()
+    assert len(rows) == 150  # error and fatal: half of the 300 records
+    assert {(r["level"], r["classification"]) for r in rows} == {
+        (int(Level.ERROR), "incident"),
+        (int(Level.FATAL), "incident"),
+    }
+    assert sorted(e.uid for e in seen) == [r["uid"] for r in rows]

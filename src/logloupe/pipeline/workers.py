@@ -63,8 +63,9 @@ log = logging.getLogger(__name__)
 CHUNKS_PER_PROCESS = 4
 
 # Called with the events of a batch before they are inserted (pattern mining, classification).
-# With decoder processes, what it sets of the analysis columns (decode.ANALYSIS_COLUMNS) is stored
-# as is; a stage that changes other fields or returns other events gets its columns rebuilt.
+# With decoder processes the other columns come from the processes: a stage changes only the analysis
+# fields (decode.ANALYSIS_COLUMNS) of the events in place, or returns other events (a filtered or new
+# list), and then all their columns are built again in the server.
 EventStage = Callable[[list[LogEvent]], list[LogEvent]]
 AfterStore = Callable[[Sequence[LogEvent]], None]
 
