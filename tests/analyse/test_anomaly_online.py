@@ -194,3 +194,33 @@ def test_unknown_levels_do_not_break_counting():
     found = detector.observe("t1", "api", T0 + 41 * MIN, 9, 2, "new")
     assert [a.kind for a in found] == ["new_pattern"]
     assert "level 9" in found[0].explanation
+
+
+def test_observe_many_is_observe_in_order():
+    """The ingest path's batch form: the same anomalies (with evidence) and the same state."""
+    rng = random.Random(7)
+    rows = []
+    for minute in range(240):
+        # a spike, an error burst, new patterns late, a silent service, late events, two tenants
+        n = 400 if minute == 200 else (0 if 150 <= minute < 170 else 30)
+        for i in range(n):
+            ts = T0 + minute * MIN + int(i * MIN / n) - (MIN if i % 97 == 0 else 0)
+            level = rng.choice(
+                [Level.INFO] * 6 + [Level.WARN, Level.ERROR] + ([Level.FATAL] * 5 if minute == 220 else [])
+            )
+            pattern = rng.choice(PATTERNS) if minute < 210 else rng.choice([*PATTERNS, 5000 + minute % 7])
+            rows.append((f"t{i % 2}", rng.choice(["api", "db"]), ts, level, pattern, rng.choice(["", "incident"])))
+    one = OnlineDetector(OnlineSettings(warmup_events=50, warmup_s=60))
+    many = OnlineDetector(OnlineSettings(warmup_events=50, warmup_s=60))
+    expected, got = [], []
+    for start in range(0, len(rows), 500):
+        chunk = rows[start : start + 500]
+        for i, row in enumerate(chunk):
+            expected += one.observe(*row[:5], f"e{start + i}", row[5])
+        got += many.observe_many(chunk, lambda i, start=start: f"e{start + i}")
+        now = chunk[-1][2]
+        expected += one.tick(now)
+        got += many.tick(now)
+    assert expected  # the stream does raise anomalies
+    assert got == expected
+    assert repr(many._services) == repr(one._services)

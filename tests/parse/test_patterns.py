@@ -241,3 +241,19 @@ def test_empty_and_huge_messages() -> None:
     m = miner.add(" ".join(f"w{i}" for i in range(1000)))
     assert m.template.endswith("<*>")
     assert len(m.template.split()) == MinerConfig().max_tokens
+
+
+def test_add_many_is_add_in_order() -> None:
+    """The ingest path's batch form: the same ids, variables and state as ``add`` line by line."""
+    lines = (FIXTURES / "hdfs_sample.log").read_text().splitlines()
+    extra = [f"user u{i % 9} logged in from 10.0.0.{i % 250} after {i} ms" for i in range(300)]
+    items = [
+        (m, f"t{i % 2}", ("hdfs", "auth")[i % 3 == 0], 1000 + i if i % 4 else 0) for i, m in enumerate(lines + extra)
+    ]
+    items = items + items[::-1]
+    one, many = PatternMiner(), PatternMiner()
+    expected = [one.add(m, tenant=t, service=s, ts_us=ts) for m, t, s, ts in items]
+    got = [r for i in range(0, len(items), 97) for r in many.add_many(items[i : i + 97])]
+    assert [(m.pattern_id, m.variables) for m in expected] == [(pid, v) for pid, v, _ in got]
+    assert [m.is_new for m in expected] == [bool(match and match.is_new) for _, _, match in got]
+    assert json.dumps(one.export_state(), sort_keys=True) == json.dumps(many.export_state(), sort_keys=True)

@@ -9,7 +9,6 @@ anomaly notifications that do not carry one.
 
 from __future__ import annotations
 
-import collections
 import logging
 import ssl
 import threading
@@ -31,10 +30,13 @@ from logloupe.alert.dispatch import Dispatcher, PatternLookup
 from logloupe.alert.insight import InsightLookup
 from logloupe.alert.rules import (
     STREAMING_TYPES,
+    AnomalyParams,
     AnomalySignal,
+    ClassificationParams,
     Rule,
     RuleSpec,
     Signal,
+    anomaly_threshold,
     default_rule_specs,
     evaluate,
     match_anomaly,
@@ -218,14 +220,31 @@ class AlertEngine:
         tenants = {e.tenant for e in events}
         for tenant in tenants - self._known_tenants:
             self.ensure_defaults(tenant)
+        rules = self.rules()
+        # Only events some rule can match go on: a class a classification rule watches, or an
+        # anomaly score at or above the lowest event threshold of the anomaly rules (the matchers
+        # filter again; what they see keeps its order).
+        wanted: set[str] = set()
+        floor: float | None = None
+        for rule in rules:
+            if rule.type == "classification":
+                classes: ClassificationParams = rule.params
+                wanted.update(classes.classes)
+            elif rule.type == "anomaly":
+                p: AnomalyParams = rule.params
+                if p.include_events and (not p.kinds or "event" in p.kinds):
+                    t = anomaly_threshold(rule, self.settings.anomaly_threshold)
+                    floor = t if floor is None else min(floor, t)
         # One pass; metric children are bumped once per (tenant, service, class), not per event.
-        classified: collections.Counter[tuple[str, str, str]] = collections.Counter()
+        classified: dict[tuple[str, str, str], int] = {}
         by_tenant: dict[str, list[LogEvent]] = {}
         for e in events:
-            if e.classification or e.anomaly_score:
+            cls = e.classification
+            if cls:
+                key = (cls, e.tenant, e.service)
+                classified[key] = classified.get(key, 0) + 1
+            if cls in wanted or (floor is not None and e.anomaly_score >= floor and (cls or e.anomaly_score)):
                 by_tenant.setdefault(e.tenant, []).append(e)
-                if e.classification:
-                    classified[(e.classification, e.tenant, e.service)] += 1
         for (cls, tenant, service), n_events in classified.items():
             counter = _CLASS_COUNTERS.get(cls)
             if counter is not None:
@@ -234,7 +253,7 @@ class AlertEngine:
             return
         signals: list[Signal] = []
         n = self.settings.alert_sample_lines
-        for rule in self.rules():
+        for rule in rules:
             batch = by_tenant.get(rule.tenant)
             if not batch:
                 continue

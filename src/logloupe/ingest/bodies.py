@@ -47,7 +47,7 @@ def decompress(body: bytes, encoding: str | None, limit: int) -> bytes:
     raise UnsupportedMedia(f"unsupported Content-Encoding {encoding!r}: use gzip, deflate or zstd")
 
 
-@dataclass
+@dataclass(slots=True)
 class Item:
     """One element of a body: a parsed record, a raw line, or a rejection with its reason."""
 
@@ -72,17 +72,22 @@ def split_json(body: bytes) -> list[Item]:
         else:
             values = whole if isinstance(whole, list) else [whole]
             return [_item(i, v, orjson.dumps(v)) for i, v in enumerate(values)]
-    items = []
+    items: list[Item] = []
+    append = items.append
+    loads = orjson.loads
     for i, line in enumerate(stripped.split(b"\n")):
         line = line.strip()
         if not line:
             continue
         try:
-            value = orjson.loads(line)
+            value = loads(line)
         except orjson.JSONDecodeError as exc:
-            items.append(Item(i, error=f"line {i + 1}: invalid JSON ({exc})", raw=line))
+            append(Item(i, error=f"line {i + 1}: invalid JSON ({exc})", raw=line))
             continue
-        items.append(_item(i, value, line))
+        if type(value) is dict:  # the usual line, positionally: _item's first case
+            append(Item(i, value, None, None, line, True))
+        else:
+            append(_item(i, value, line))
     return items
 
 

@@ -25,7 +25,9 @@ in the state and applied to later lines. ``export_state``/``from_state`` use pla
 from __future__ import annotations
 
 import hashlib
+import operator
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -242,6 +244,16 @@ def _stable_id(*parts: str) -> int:
     return int.from_bytes(h.digest(), "big") & 0x7FFF_FFFF_FFFF_FFFF or 1
 
 
+# A known shape's answer: cluster id, template version, variable spans, variable types, template,
+# and the spans as one itemgetter (returns a str for one span, a tuple for more) with their count.
+_Fast = tuple[int, int, list[tuple[int, int]], list[str], str, Callable[[str], Any], int]
+
+
+def _no_variables(message: str) -> str:
+    """Stands where an itemgetter stands for a shape without variables (its count, 0, says so)."""
+    return ""
+
+
 class _Tree:
     __slots__ = (
         "by_len",
@@ -264,7 +276,7 @@ class _Tree:
         self.signatures: dict[str, int] = {}
         # shape key -> (cluster id, template version, variable spans, variable types, template): lines of one
         # shape mask alike and split into variables alike, so the whole answer can be reused.
-        self.fast: dict[bytes, tuple[int, int, list[tuple[int, int]], list[str], str]] = {}
+        self.fast: dict[bytes, _Fast] = {}
         # (cluster id, position) -> {word: cluster id holding that word}
         self.variants: dict[tuple[int, int], dict[str, int]] = {}
         self.word_index: dict[str, set[tuple[int, int]]] = {}
@@ -328,6 +340,48 @@ class PatternMiner:
         self._seen(tree, cluster, message, ts_us)
         is_new = self._stats["clusters_created"] != created and cluster.count == 1
         return self._result(tree, cluster, message, is_new, key if exact else None)
+
+    def add_many(self, items: Iterable[tuple[str, str, str, int]]) -> list[tuple[int, list[str], PatternMatch | None]]:
+        """``add`` over ``(message, tenant, service, ts_us)`` items, in order, with the same effects.
+
+        The ingest path's batch form: a line of a shape already seen (most lines) costs one dict
+        lookup and builds no ``PatternMatch``; it gives ``(pattern id, variables, None)``. The
+        other lines go through ``add`` and give ``(pattern id, variables, their match)``."""
+        out: list[tuple[int, list[str], PatternMatch | None]] = []
+        append = out.append
+        trees = self._trees
+        max_samples = self.config.max_samples
+        tree: _Tree | None = None
+        last_tenant: str | None = None
+        last_service: str | None = None
+        for message, tenant, service, ts_us in items:
+            if tenant != last_tenant or service != last_service:
+                tree = trees.get((tenant, service))
+                last_tenant, last_service = tenant, service
+            if tree is not None:
+                fast = tree.fast.get(message.encode("utf-8", "surrogatepass").translate(_SHAPE_TABLE))
+                if fast is not None:
+                    cluster = tree.clusters.get(fast[0])
+                    if cluster is not None and cluster.version == fast[1]:
+                        # add's hot path and _seen, inlined
+                        tree.seq += 1
+                        cluster.count += 1
+                        cluster.last_seq = tree.seq
+                        if ts_us:
+                            if not cluster.first_seen_us or ts_us < cluster.first_seen_us:
+                                cluster.first_seen_us = ts_us
+                            if ts_us > cluster.last_seen_us:
+                                cluster.last_seen_us = ts_us
+                        if len(cluster.samples) < max_samples and message[:1000] not in cluster.samples:
+                            cluster.samples.append(message[:1000])
+                        # the variables in one C call (an itemgetter of slices; see _result)
+                        n = fast[6]
+                        append((fast[0], list(fast[5](message)) if n > 1 else [fast[5](message)] if n else [], None))
+                        continue
+            match = self.add(message, tenant=tenant, service=service, ts_us=ts_us)
+            append((match.pattern_id, match.variables, match))
+            last_tenant = None  # add may have created or evicted trees: look it up again
+        return out
 
     def _seen(self, tree: _Tree, cluster: _Cluster, message: str, ts_us: int) -> None:
         cluster.count += 1
@@ -856,5 +910,6 @@ class PatternMiner:
         if key is not None:
             if len(tree.fast) >= self.config.max_signatures:
                 tree.fast.clear()
-            tree.fast[key] = (cluster.id, cluster.version, spans, types, template)
+            getter = operator.itemgetter(*(slice(a, b) for a, b in spans)) if spans else _no_variables
+            tree.fast[key] = (cluster.id, cluster.version, spans, types, template, getter, len(spans))
         return PatternMatch(cluster.id, template, variables, list(types), is_new)

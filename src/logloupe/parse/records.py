@@ -38,7 +38,7 @@ class Limits:
     max_nesting_depth: int = 8
 
 
-@dataclass
+@dataclass(slots=True)
 class Fields:
     """What one record says, normalised; the pipeline turns it into a LogEvent."""
 
@@ -108,8 +108,24 @@ _SYSLOG_SEVERITY = [
 ]
 
 
+_LEVEL_CACHE: dict[str, Level | None] = {}
+_LEVEL_CACHE_MAX = 4096
+
+
 def level_from(value: Any) -> Level | None:
     """A level word, a syslog severity number or an OpenTelemetry severity number → Level."""
+    if type(value) is str:  # the hot path: the few level words a source sends, remembered
+        try:
+            return _LEVEL_CACHE[value]
+        except KeyError:
+            found = _level_from(value)
+            if len(_LEVEL_CACHE) < _LEVEL_CACHE_MAX:
+                _LEVEL_CACHE[value] = found
+            return found
+    return _level_from(value)
+
+
+def _level_from(value: Any) -> Level | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
@@ -120,7 +136,7 @@ def level_from(value: Any) -> Level | None:
         return None
     text = str(value).strip().upper()
     if text.isdigit():
-        return level_from(int(text))
+        return _level_from(int(text))
     return _LEVEL_WORDS.get(text)
 
 
@@ -137,12 +153,15 @@ def guess_level(text: str) -> tuple[Level, str]:
     return Level.INFO, ""
 
 
+_NUMBERS = (int, float)
+
+
 def time_from(value: Any) -> int | None:
     """Epoch numbers (s, ms, µs, ns by magnitude) and ISO 8601 strings → µs. None if unreadable."""
     try:
         if isinstance(value, bool):
             return None
-        if isinstance(value, int | float):
+        if isinstance(value, _NUMBERS):
             v = float(value)
             a = abs(v)
             if a >= 1e17:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
-from logloupe.model import FLAG_TIME_REPLACED, LogEvent, event_uid_of
+from logloupe.model import FLAG_TIME_REPLACED, Level, LogEvent, event_uid_of
 from logloupe.parse.records import Fields
 
 # Events further than this in the future are kept at the observed time (clock skew, typos).
@@ -25,7 +25,41 @@ def assemble(
 ) -> list[LogEvent]:
     """Build events; ``position`` names where the batch came from so a replay yields the same ids
     (``first_index``: the first item's index there)."""
-    events = []
+    rows = assemble_rows(
+        items,
+        tenant=tenant,
+        now_us=now_us,
+        source=source,
+        service=service,
+        host=host,
+        position=position,
+        first_index=first_index,
+    )
+    # Positional (LogEvent's field order): half the cost of keywords on the ingest hot path.
+    return [
+        LogEvent(t, ts, obs, uid, msg, svc, hst, lvl, raw, 0, [], attrs, src, trace, span, flags)
+        for t, ts, obs, uid, msg, svc, hst, lvl, raw, attrs, src, trace, span, flags in rows
+    ]
+
+
+# What assemble_rows yields per event: LogEvent's fields without the analysis ones, in this order.
+Row = tuple[str, int, int, int, str, str, str, Level, str, dict[str, str], str, str, str, list[str]]
+
+
+def assemble_rows(
+    items: Iterable[Fields],
+    *,
+    tenant: str,
+    now_us: int,
+    source: str = "",
+    service: str = "",
+    host: str = "",
+    position: str = "",
+    first_index: int = 0,
+) -> Iterator[Row]:
+    """``assemble`` as plain rows ``(tenant, ts_us, observed_ts_us, uid, message, service, host,
+    level, level_raw, attributes, source, trace_id, span_id, flags)``: decoder processes ship
+    columns and need no event objects."""
     for index, f in enumerate(items, first_index):
         flags = list(f.flags)
         attributes = f.attributes
@@ -44,25 +78,19 @@ def assemble(
         hst = f.host or host
         src = f.source or source
         uid = event_uid_of(tenant, src, svc, hst, ts_us, f.message, position, index)
-        # Positional (LogEvent's field order): half the cost of keywords on the ingest hot path.
-        events.append(
-            LogEvent(
-                tenant,
-                ts_us,
-                now_us,
-                uid,
-                f.message,
-                svc,
-                hst,
-                f.level,
-                f.level_raw,
-                0,
-                [],
-                attributes,
-                src,
-                f.trace_id,
-                f.span_id,
-                flags,
-            )
+        yield (
+            tenant,
+            ts_us,
+            now_us,
+            uid,
+            f.message,
+            svc,
+            hst,
+            f.level,
+            f.level_raw,
+            attributes,
+            src,
+            f.trace_id,
+            f.span_id,
+            flags,
         )
-    return events

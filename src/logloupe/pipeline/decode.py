@@ -8,20 +8,25 @@ one Arrow IPC stream as bytes, so it can run in a separate process and hand back
 
 from __future__ import annotations
 
+import importlib.abc
+import marshal
 import os
-import pickle
+import sys
 import threading
 import time
 from collections.abc import Sequence
+from itertools import repeat
+from typing import Any
 
 import orjson
+import pyarrow as pa
 
 from logloupe.model import Level, LogEvent
 from logloupe.parse.records import Fields, Limits, line_fields, record_fields, text_fields
 from logloupe.parse.sources import DEFAULT_OPTIONS, RAW_LINE_SOURCES, SourceOptions, SourceRules, apply_source
-from logloupe.pipeline.assemble import assemble
+from logloupe.pipeline.assemble import Row, assemble, assemble_rows
 from logloupe.pipeline.streams import StreamJoiner, entry_joins, join_entry
-from logloupe.store.events import arrow_ipc, record_batch
+from logloupe.store.events import ARROW_SCHEMA, arrow_ipc, record_batch
 
 TAG_RECORD = b"J"  # a JSON object (one line)
 TAG_LINE = b"L"  # a raw text line
@@ -41,8 +46,11 @@ def encode_entry(
     """One buffer entry: a JSON header line, then one tagged item per line."""
     header = {"tenant": tenant, "source": source, "service": service, "host": host, "observed_us": observed_us}
     parts = [orjson.dumps(header)]
-    parts.extend(TAG_RECORD + r for r in records)
-    parts.extend(TAG_LINE + ln for ln in lines)
+    # Each item with its tag, in one join per kind (no tagged copy of each item first).
+    if records:
+        parts.append(TAG_RECORD + (b"\n" + TAG_RECORD).join(records))
+    if lines:
+        parts.append(TAG_LINE + (b"\n" + TAG_LINE).join(lines))
     return b"\n".join(parts)
 
 
@@ -70,11 +78,32 @@ def decode_payload(
         return join_entry(pos, header, body, limits, now_us, rules, joiner)
     if header.get("flush"):
         return []  # a multiline flush marker, read without a joiner
+    return assemble(_payload_fields(header, body, limits, now_us, rules), **_assembly(header, pos, now_us))
+
+
+def _assembly(header: dict[str, Any], pos: int, now_us: int) -> dict[str, Any]:
+    """``assemble``'s keyword arguments for an entry with this header at buffer position ``pos``."""
+    return {
+        "tenant": header["tenant"],
+        "now_us": int(header.get("observed_us") or now_us),
+        "source": header.get("source", ""),
+        "service": header.get("service", ""),
+        "host": header.get("host", ""),
+        "position": f"wal:{pos}",
+    }
+
+
+def _payload_fields(
+    header: dict[str, Any], body: bytes, limits: Limits, now_us: int, rules: SourceRules | None
+) -> list[Fields]:
+    """An entry's items (after its header line) → normalised fields, in order."""
     fields: list[Fields] = []
     observed = int(header.get("observed_us") or now_us)
     options = DEFAULT_OPTIONS
-    if rules:
-        options = rules.options_for(header["tenant"], header.get("source", ""), header.get("service", ""))
+    own_rules = rules if rules else None  # once: SourceRules.__bool__ is not free, and this loop is hot
+    source = header.get("source", "")
+    if own_rules is not None:
+        options = own_rules.options_for(header["tenant"], source, header.get("service", ""))
     text: list[bytes | str] = []  # consecutive raw lines: formats detected, stack traces joined
     for part in body.split(b"\n") if body else ():
         tag, data = part[:1], part[1:]
@@ -89,11 +118,11 @@ def decode_payload(
                 continue
             record = value if isinstance(value, dict) else {"message": value}
             f = record_fields(record, limits)
-            src = f.source or header.get("source", "")
-            if rules or src.startswith(RAW_LINE_SOURCES):
+            src = f.source or source
+            if own_rules is not None or src.startswith(RAW_LINE_SOURCES):
                 own = (
-                    rules.options_for(header["tenant"], src, f.service or header.get("service", ""))
-                    if rules
+                    own_rules.options_for(header["tenant"], src, f.service or header.get("service", ""))
+                    if own_rules is not None
                     else options
                 )
                 apply_source(record, f, own, observed, src)
@@ -102,15 +131,7 @@ def decode_payload(
             text.append(data)
     if text:
         fields.extend(_text(text, limits, observed, options))
-    return assemble(
-        fields,
-        tenant=header["tenant"],
-        now_us=int(header.get("observed_us") or now_us),
-        source=header.get("source", ""),
-        service=header.get("service", ""),
-        host=header.get("host", ""),
-        position=f"wal:{pos}",
-    )
+    return fields
 
 
 def _text(lines: list[bytes | str], limits: Limits, observed: int, options: SourceOptions) -> list[Fields]:
@@ -150,56 +171,177 @@ def decode_rows(
     return arrow_ipc([batch]), len(events), counts, errors
 
 
-PackedResult = tuple[bytes, list[tuple[int, str]]]
+PackedResult = tuple[bytes, bytes, list[tuple[int, str]]]
 _LEVELS = {int(level): level for level in Level}
+# LogEvent's fields as decode_packed ships them, in unpack_events' order (the level as its int).
+_PACKED = (
+    "tenant",
+    "ts_us",
+    "observed_ts_us",
+    "uid",
+    "message",
+    "service",
+    "host",
+    "level",
+    "level_raw",
+    "attributes",
+    "source",
+    "trace_id",
+    "span_id",
+    "flags",
+)
+# Set by the server's event stage (pattern mining, classification), after the decoder processes.
+ANALYSIS_COLUMNS = ("pattern_id", "pattern_vars", "classification", "anomaly_score")
 
 
 def decode_packed(
-    entries: list[tuple[int, bytes]], limits: Limits, now_us: int, rules: SourceRules | None = None
+    entries: list[tuple[int, bytes]],
+    limits: Limits,
+    now_us: int,
+    rules: SourceRules | None = None,
+    retention: dict[str, int] | None = None,
+    default_days: int = 30,
 ) -> PackedResult:
-    """Entries → (events packed as one pickled list of plain tuples, [(pos, error)]).
+    """Entries → (events packed as marshalled column lists, their Arrow columns as an IPC
+    stream, [(pos, error)]).
 
-    For decoder processes while analysis stages need the events in the server: plain tuples cost
-    a tenth of pickled ``LogEvent`` objects to ship, and ``unpack_events`` rebuilds them exactly.
+    For decoder processes while analysis stages need the events in the server: plain lists cost
+    a fraction of pickled ``LogEvent`` objects to ship, and ``unpack_events`` rebuilds them exactly.
+    The Arrow columns are built here too, with the analysis columns empty: the server only fills
+    those in (``with_analysis``) after its stage, instead of building every column itself.
     """
-    rows: list[tuple[object, ...]] = []
     errors: list[tuple[int, str]] = []
+    rows: list[Row] = []
     for pos, payload in entries:
         try:
-            events = decode_payload(pos, payload, limits, now_us, rules)
+            rows.extend(_payload_rows(pos, payload, limits, now_us, rules))
         except DECODE_ERRORS as exc:
             errors.append((pos, f"unreadable buffer entry: {exc}"))
-            continue
-        rows.extend(
-            (
-                e.tenant,
-                e.ts_us,
-                e.observed_ts_us,
-                e.uid,
-                e.message,
-                e.service,
-                e.host,
-                int(e.level),
-                e.level_raw,
-                e.attributes,
-                e.source,
-                e.trace_id,
-                e.span_id,
-                e.flags,
-            )
-            for e in events
-        )
-    return pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL), errors
+    # Column lists (no event objects here), marshalled: cheaper both ways than pickled rows, and
+    # unpack_events builds the events with one C-level map over them. The Arrow columns are built
+    # from the same lists.
+    lists: list[list[Any]] = [list(column) for column in zip(*rows, strict=True)] or [[] for _ in _PACKED]
+    del rows
+    lists[_PACKED.index("level")] = [int(level) for level in lists[_PACKED.index("level")]]
+    packed = marshal.dumps(tuple(lists))
+    if not lists[0]:
+        return packed, b"", errors
+    days = retention or {}
+    return packed, arrow_ipc([_batch_of(lists, days, default_days)]), errors
+
+
+_SCHEMA_NAMES = {"ts_us": "ts", "observed_ts_us": "observed_ts"}
+
+
+def _batch_of(lists: list[list[Any]], retention: dict[str, int], default_days: int) -> pa.RecordBatch:
+    """``record_batch`` from ``decode_packed``'s column lists; the analysis columns empty."""
+    col = dict(zip(_PACKED, lists, strict=True))
+    n = len(lists[0])
+    tenants = col["tenant"]
+    days = {tenant: retention.get(tenant, default_days) for tenant in set(tenants)}
+    kept = [next(iter(days.values()))] * n if len(days) == 1 else [days[tenant] for tenant in tenants]
+    offsets = [0]
+    keys: list[str] = []
+    values: list[str] = []
+    for attributes in col["attributes"]:
+        keys.extend(attributes)
+        values.extend(attributes.values())
+        offsets.append(len(keys))
+    arrays: dict[str, pa.Array] = {
+        "attributes": pa.MapArray.from_arrays(
+            pa.array(offsets, pa.int32()), pa.array(keys, pa.string()), pa.array(values, pa.string())
+        ),
+        "pattern_id": pa.array([0] * n, pa.uint64()),
+        "pattern_vars": pa.ListArray.from_arrays(pa.array([0] * (n + 1), pa.int32()), pa.array([], pa.string())),
+        "classification": pa.array([""] * n, pa.string()),
+        "anomaly_score": pa.array([0.0] * n, pa.float32()),
+        "retention_days": pa.array(kept, pa.uint16()),
+    }
+    for name, column in col.items():
+        if name != "attributes":
+            field = _SCHEMA_NAMES.get(name, name)
+            arrays[field] = pa.array(column, ARROW_SCHEMA.field(field).type)
+    return pa.RecordBatch.from_arrays([arrays[f.name] for f in ARROW_SCHEMA], schema=ARROW_SCHEMA)
+
+
+def _payload_rows(pos: int, payload: bytes, limits: Limits, now_us: int, rules: SourceRules | None) -> list[Row]:
+    """``decode_payload`` (without a joiner) as ``assemble_rows`` rows; all or nothing per entry."""
+    if not payload:
+        return []
+    head, _, body = payload.partition(b"\n")
+    header = orjson.loads(head)
+    if header.get("flush"):
+        return []
+    return list(assemble_rows(_payload_fields(header, body, limits, now_us, rules), **_assembly(header, pos, now_us)))
+
+
+def with_analysis(columns: bytes, events: Sequence[LogEvent]) -> list[pa.RecordBatch]:
+    """``decode_packed``'s Arrow columns with the analysis columns taken from ``events`` (the same
+    events, in the same order, after the server's stage)."""
+    batches = pa.ipc.open_stream(columns).read_all().to_batches()
+    out = []
+    start = 0
+    for batch in batches:
+        part = events[start : start + batch.num_rows]
+        start += batch.num_rows
+        values = {
+            "pattern_id": [e.pattern_id for e in part],
+            "pattern_vars": [e.pattern_vars for e in part],
+            "classification": [e.classification for e in part],
+            "anomaly_score": [e.anomaly_score for e in part],
+        }
+        arrays = list(batch.columns)
+        for name in ANALYSIS_COLUMNS:
+            i = ARROW_SCHEMA.get_field_index(name)
+            arrays[i] = pa.array(values[name], type=ARROW_SCHEMA.field(i).type)
+        out.append(pa.RecordBatch.from_arrays(arrays, schema=ARROW_SCHEMA))
+    if start != len(events):
+        raise ValueError(f"{len(events)} events for {start} rows of Arrow columns")
+    return out
 
 
 def unpack_events(blob: bytes) -> list[LogEvent]:
     """The inverse of ``decode_packed``'s packing (the blob comes from our own decoder process)."""
-    levels = _LEVELS
-    # Positional: half the cost of keywords; the order is LogEvent's fields (pattern id and vars empty).
-    return [
-        LogEvent(t, ts, obs, uid, msg, svc, host, levels[lvl], raw, 0, [], attrs, src, trace, span, flags)
-        for t, ts, obs, uid, msg, svc, host, lvl, raw, attrs, src, trace, span, flags in pickle.loads(blob)  # noqa: S301
-    ]
+    columns = marshal.loads(blob)  # noqa: S302 - our own decoder process's output, like its pickles were
+    tenant, ts, observed, uid, message, service, host, level, raw, attrs, source, trace, span, flags = columns
+    # Positional, in LogEvent's field order; pattern id 0 and a fresh empty list of variables each.
+    return list(
+        map(
+            LogEvent,
+            tenant,
+            ts,
+            observed,
+            uid,
+            message,
+            service,
+            host,
+            map(_LEVELS.__getitem__, level),
+            raw,
+            repeat(0),
+            iter(list, None),
+            attrs,
+            source,
+            trace,
+            span,
+            flags,
+        )
+    )
+
+
+class _NoPandas(importlib.abc.MetaPathFinder):
+    """pyarrow imports pandas on its first ``pa.array`` only to ask whether the values are pandas
+    objects (~47 MiB of RSS per process); decoder processes never hold any, so there it is absent."""
+
+    def find_spec(self, name: str, path: Sequence[str] | None = None, target: object = None) -> None:
+        if name == "pandas" or name.startswith("pandas."):
+            raise ImportError("pandas is not loaded in decoder processes")
+
+
+def init_decoder(parent_pid: int) -> None:
+    """Decoder-process initializer: no pandas (see ``_NoPandas``), and exit with the server."""
+    if "pandas" not in sys.modules:
+        sys.meta_path.insert(0, _NoPandas())
+    watch_parent(parent_pid)
 
 
 def watch_parent(parent_pid: int) -> None:

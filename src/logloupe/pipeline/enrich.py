@@ -55,16 +55,21 @@ class Enricher:
         """Set ``pattern_id``, ``pattern_vars`` and ``classification`` in place; values already set are kept."""
         new: list[tuple[LogEvent, PatternMatch]] = []
         with self._lock:
-            for event in events:
-                if not event.message or event.pattern_id:
-                    continue
-                match = self.miner.add(event.message, tenant=event.tenant, service=event.service, ts_us=event.ts_us)
-                event.pattern_id = match.pattern_id
-                event.pattern_vars = list(match.variables)
+            todo = [e for e in events if e.message and not e.pattern_id]
+            found = self.miner.add_many((e.message, e.tenant, e.service, e.ts_us) for e in todo)
+            cache = self._class_cache
+            for event, (pattern_id, variables, match) in zip(todo, found, strict=True):
+                event.pattern_id = pattern_id
+                if match is None:
+                    event.pattern_vars = variables  # a fresh list of the fast path, ours alone
+                else:
+                    event.pattern_vars = list(variables)
+                    if match.is_new:
+                        new.append((event, match))
                 if not event.classification:
-                    event.classification = self._classify(event, match.pattern_id)
-                if match.is_new:
-                    new.append((event, match))
+                    # Level is an IntEnum: the same key as int(level)
+                    label = cache.get((event.tenant, pattern_id, event.level))
+                    event.classification = label if label is not None else self._classify(event, pattern_id)
             self._dirty += len(events)
         for event, match in new:
             for listener in self.listeners:

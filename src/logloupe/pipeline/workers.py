@@ -49,8 +49,9 @@ from logloupe.pipeline.decode import (
     decode_payload,
     decode_rows,
     entry_tenant,
+    init_decoder,
     unpack_events,
-    watch_parent,
+    with_analysis,
 )
 from logloupe.pipeline.streams import StreamJoiner, flush_entry, payload_joins
 from logloupe.pipeline.writer import count_ingested
@@ -59,7 +60,12 @@ from logloupe.store.events import EventStore, record_batch
 
 log = logging.getLogger(__name__)
 
+CHUNKS_PER_PROCESS = 4
+
 # Called with the events of a batch before they are inserted (pattern mining, classification).
+# With decoder processes the other columns come from the processes: a stage changes only the analysis
+# fields (decode.ANALYSIS_COLUMNS) of the events in place, or returns other events (a filtered or new
+# list), and then all their columns are built again in the server.
 EventStage = Callable[[list[LogEvent]], list[LogEvent]]
 AfterStore = Callable[[Sequence[LogEvent]], None]
 
@@ -70,7 +76,7 @@ class _Batch:
     entries: list[Entry]
     events: list[LogEvent] | None  # decoded here
     futures: list[Future[RowsResult]] | None  # or Arrow streams from decoder processes
-    arrow: pa.RecordBatch | None = None  # the decoded events' columns, built before the insert
+    arrow: list[pa.RecordBatch] | None = None  # the decoded events' columns, built before the insert
     packed: list[Future[PackedResult]] | None = None  # or events from decoder processes, to enrich here
     # Open multiline records before and after this batch (saved with the checkpoint), and the lowest
     # buffer position they hold lines from: acknowledgements that wait for "stored" wait for them too.
@@ -264,12 +270,23 @@ class IngestPipeline:
             events = self._events_of(batch.entries, now)
         else:
             events = []
-            for blob, errors in results:
+            parts: list[tuple[bytes, int, int]] = []  # each process's Arrow columns and its events
+            for blob, columns, errors in results:
+                start = len(events)
                 events.extend(unpack_events(blob))
+                if columns:
+                    parts.append((columns, start, len(events)))
                 bad = dict(errors)
                 if bad:
                     self._reject([e for e in batch.entries if e.pos in bad], next(iter(bad.values())))
-            events = self._staged(events)
+            staged = self._staged(events)
+            if len(staged) == len(events) and all(a is b for a, b in zip(staged, events, strict=True)):
+                try:  # the processes built the columns: only the analysis columns are added here
+                    arrow = [b for columns, a, z in parts for b in with_analysis(columns, staged[a:z])]
+                    return replace(batch, events=staged, packed=None, arrow=arrow)
+                except Exception:
+                    log.exception("Arrow columns of buffer range %s unusable; building them here", batch.span)
+            events = staged
         # replace(): the batch keeps its multiline state (pending_before/after, held).
         return replace(batch, events=events, packed=None, arrow=self._arrow(events))
 
@@ -349,16 +366,15 @@ class IngestPipeline:
             self._pool = ProcessPoolExecutor(
                 self.decode_processes,
                 mp_context=multiprocessing.get_context("spawn"),
-                initializer=watch_parent,
+                initializer=init_decoder,
                 initargs=(os.getpid(),),
             )
-        parts = self.decode_processes
+        # Several chunks per process: each holds a quarter of the events at its peak (decoder RSS),
+        # and the processes take the next chunk as they finish (no one waits on the slowest half).
+        parts = self.decode_processes * CHUNKS_PER_PROCESS
         size = -(-len(entries) // parts)
         chunks = [[(e.pos, e.payload) for e in entries[i : i + size]] for i in range(0, len(entries), size)]
         rules = self.extras.get("source_rules")
-        if self._needs_events():
-            packed = [self._pool.submit(decode_packed, chunk, self.limits, now, rules) for chunk in chunks]
-            return _Batch(span, entries, None, None, packed=packed)
         retention: dict[str, int] = {}
         for entry in entries:
             try:
@@ -367,19 +383,25 @@ class IngestPipeline:
                 continue
             if tenant and tenant not in retention:
                 retention[tenant] = self.retention_days(tenant)
+        days = self.settings.retention_days
+        if self._needs_events():
+            packed = [
+                self._pool.submit(decode_packed, chunk, self.limits, now, rules, retention, days) for chunk in chunks
+            ]
+            return _Batch(span, entries, None, None, packed=packed)
         futures = [
             self._pool.submit(decode_rows, chunk, self.limits, retention, self.settings.retention_days, now, rules)
             for chunk in chunks
         ]
         return _Batch(span, entries, None, futures)
 
-    def _arrow(self, events: list[LogEvent]) -> pa.RecordBatch | None:
+    def _arrow(self, events: list[LogEvent]) -> list[pa.RecordBatch] | None:
         """The batch's Arrow columns, built ahead of the insert; on failure the insert builds them again
         inside its retries, so a batch that cannot be encoded ends in quarantine, never in a loop."""
         if not events:
             return None
         try:
-            return record_batch(events, self.retention_days)
+            return [record_batch(events, self.retention_days)]
         except Exception:
             log.exception("could not build the Arrow columns of a batch; retrying at the insert")
             return None
@@ -456,8 +478,8 @@ class IngestPipeline:
                         self.store.insert_batches(batches, dedup_token=f"wal-{start}-{end}")
                     else:
                         if arrow is None:
-                            arrow = record_batch(events, self.retention_days)
-                        self.store.insert_batches([arrow], dedup_token=f"wal-{start}-{end}")
+                            arrow = [record_batch(events, self.retention_days)]
+                        self.store.insert_batches(arrow, dedup_token=f"wal-{start}-{end}")
                 break
             except Exception as exc:
                 attempt += 1

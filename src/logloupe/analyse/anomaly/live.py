@@ -152,7 +152,6 @@ class LiveDetection:
         return self._queued
 
     def _observe(self, events: Sequence[LogEvent]) -> list[Anomaly]:
-        found: list[Anomaly] = []
         key = self.session_key
         windows = self.tracker.settings.window_events > 0
         sessions = self._sessions
@@ -161,7 +160,8 @@ class LiveDetection:
         skipped = 0
         latest = 0
         with self._lock:
-            observe = self.online.observe
+            rows: list[tuple[str, str, int, int, int, str]] = []
+            pids: list[int] = []
             for e in events:
                 if e.ts_us > latest:
                     latest = e.ts_us
@@ -179,23 +179,25 @@ class LiveDetection:
                 ex_key = (e.tenant, e.service, pid)
                 if ex_key not in examples and len(examples) < MAX_EXAMPLES:
                     examples[ex_key] = (e.message[:EXAMPLE_CHARS], source)
-                event_id = e.id
-                hits = observe(e.tenant, e.service, e.ts_us, e.level, pid, event_id, e.classification)
-                if hits:
-                    found += hits
-                if key:
-                    session = e.trace_id if key == "trace_id" else e.attributes.get(key, "")
-                    if session:
+                rows.append((e.tenant, e.service, e.ts_us, e.level, pid, e.classification))
+                pids.append(pid)
+            # One call for the batch: event ids are formatted only for the events kept as evidence.
+            found = self.online.observe_many(rows, lambda i: events[i].id)
+            if key or windows:
+                for e, pid in zip(events, pids, strict=True):
+                    if key:
+                        session = e.trace_id if key == "trace_id" else e.attributes.get(key, "")
+                        if session:
+                            if len(sessions) < SESSION_QUEUE_MAX:
+                                sessions.append((e.tenant, e.service, session, e.ts_us, pid, e.id))
+                            else:
+                                skipped += 1
+                    if windows:
+                        # An empty key stands for "the service's window" in the session queue.
                         if len(sessions) < SESSION_QUEUE_MAX:
-                            sessions.append((e.tenant, e.service, session, e.ts_us, pid, event_id))
+                            sessions.append((e.tenant, e.service, "", e.ts_us, pid, e.id))
                         else:
                             skipped += 1
-                if windows:
-                    # An empty key stands for "the service's window" in the session queue.
-                    if len(sessions) < SESSION_QUEUE_MAX:
-                        sessions.append((e.tenant, e.service, "", e.ts_us, pid, event_id))
-                    else:
-                        skipped += 1
             self.observed += len(events)
             wall = self.clock_us()
             self._event_us = max(self._event_us, min(latest, wall))

@@ -19,6 +19,7 @@ it (for a service spike: the patterns that grew most against their own baselines
 from __future__ import annotations
 
 from collections import Counter, deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from logloupe.analyse.anomaly.rates import RateBaseline, RatioBaseline, squash
@@ -135,6 +136,71 @@ class OnlineDetector:
             svc.error_patterns[pattern_id] += 1
             self._keep(svc.error_evidence, event_id)
         svc.events += 1
+        return self._emit(out)
+
+    def observe_many(
+        self, rows: Sequence[tuple[str, str, int, int, int, str]], event_id: Callable[[int], str]
+    ) -> list[Anomaly]:
+        """``observe`` over ``(tenant, service, ts_us, level, pattern_id, classification)`` rows in
+        order, with the same effects and anomalies; ``event_id(i)`` names row ``i`` and is called only
+        for the rows kept as evidence (the ingest path's batch form: most rows only count)."""
+        out: list[Anomaly] = []
+        services = self._services
+        bucket_us = self._bucket_us
+        max_evidence = self.settings.max_evidence
+        warn, error = int(Level.WARN), int(Level.ERROR)
+        svc: _Service | None = None
+        last_tenant: str | None = None
+        last_service: str | None = None
+        for i, (tenant, service, ts_us, level, pattern_id, classification) in enumerate(rows):
+            eid: str | None = None
+            bucket = ts_us // bucket_us
+            if svc is None or tenant != last_tenant or service != last_service:
+                svc = services.get((tenant, service))
+                if svc is None:
+                    svc = _Service(total=self._new_series(bucket), first_us=ts_us)
+                    services[(tenant, service)] = svc
+                last_tenant, last_service = tenant, service
+            total = svc.total
+            # Late events count in the open bucket: the past is not re-evaluated.
+            if bucket > total.bucket:
+                out += self._close_service(tenant, service, svc, bucket)
+            else:
+                bucket = total.bucket
+            series = svc.patterns.get(pattern_id)
+            if series is None:
+                eid = event_id(i)
+                out += self._new_pattern(tenant, service, svc, ts_us, level, pattern_id, eid, classification)
+                series = svc.patterns[pattern_id] = self._new_series(bucket)
+            # _count, inlined, for the service and the pattern
+            total.count += 1
+            if ts_us > total.last_seen_us:
+                total.last_seen_us = ts_us
+            if len(total.evidence) < max_evidence:
+                eid = eid or event_id(i)
+                total.evidence.append(eid)
+            series.count += 1
+            if ts_us > series.last_seen_us:
+                series.last_seen_us = ts_us
+            if len(series.evidence) < max_evidence:
+                eid = eid or event_id(i)
+                series.evidence.append(eid)
+            if level >= warn:
+                by_level = svc.levels.get(level)
+                if by_level is None:
+                    by_level = svc.levels[level] = self._new_series(bucket)
+                by_level.count += 1
+                if ts_us > by_level.last_seen_us:
+                    by_level.last_seen_us = ts_us
+                if len(by_level.evidence) < max_evidence:
+                    eid = eid or event_id(i)
+                    by_level.evidence.append(eid)
+                if level >= error:
+                    svc.errors += 1
+                    svc.error_patterns[pattern_id] += 1
+                    if len(svc.error_evidence) < max_evidence:
+                        svc.error_evidence.append(eid or event_id(i))
+            svc.events += 1
         return self._emit(out)
 
     def tick(self, now_us: int) -> list[Anomaly]:
