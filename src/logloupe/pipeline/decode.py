@@ -230,7 +230,7 @@ def decode_packed(
     return packed, arrow_ipc([_batch_of(lists, days, default_days)]), errors
 
 
-_SCHEMA_NAMES = {"ts_us": "ts", "observed_ts_us": "observed_ts"}
+_SCHEMA_NAMES = {"ts_us": "ts"}
 
 
 def _batch_of(lists: list[list[Any]], retention: dict[str, int], default_days: int) -> pa.RecordBatch:
@@ -256,9 +256,13 @@ def _batch_of(lists: list[list[Any]], retention: dict[str, int], default_days: i
         "classification": pa.array([""] * n, pa.string()),
         "anomaly_score": pa.array([0.0] * n, pa.float32()),
         "retention_days": pa.array(kept, pa.uint16()),
+        # The table stores the observed time as its lag behind ts (store/schema.py, 0003).
+        "observed_lag_us": pa.array(
+            [observed - ts for ts, observed in zip(col["ts_us"], col["observed_ts_us"], strict=True)], pa.int64()
+        ),
     }
     for name, column in col.items():
-        if name != "attributes":
+        if name not in ("attributes", "observed_ts_us"):
             field = _SCHEMA_NAMES.get(name, name)
             arrays[field] = pa.array(column, ARROW_SCHEMA.field(field).type)
     return pa.RecordBatch.from_arrays([arrays[f.name] for f in ARROW_SCHEMA], schema=ARROW_SCHEMA)
