@@ -87,6 +87,8 @@ class _Batch:
     pending_before: list[dict[str, Any]] | None = None
     pending_after: list[dict[str, Any]] | None = None
     held: tuple[tuple[int, int], ...] = ()
+    # Events per (tenant, source, level name), counted by the decoder processes, for the ingest metric.
+    counts: dict[tuple[str, str, str], int] | None = None
 
 
 @dataclass
@@ -290,19 +292,22 @@ class IngestPipeline:
         else:
             events = []
             parts: list[tuple[bytes, int, int]] = []  # each process's Arrow columns and its events
-            for blob, columns, errors in results:
+            counts: dict[tuple[str, str, str], int] = {}
+            for blob, columns, errors, counted in results:
                 start = len(events)
                 events.extend(unpack_events(blob))
                 if columns:
                     parts.append((columns, start, len(events)))
+                for key, n in counted.items():
+                    counts[key] = counts.get(key, 0) + n
                 bad = dict(errors)
                 if bad:
                     self._reject([e for e in batch.entries if e.pos in bad], next(iter(bad.values())))
             staged = self._staged(events)
             if len(staged) == len(events) and all(a is b for a, b in zip(staged, events, strict=True)):
-                try:  # the processes built the columns: only the analysis columns are added here
+                try:  # the processes built the columns (and counted): only the analysis columns are added here
                     arrow = [b for columns, a, z in parts for b in with_analysis(columns, staged[a:z])]
-                    return replace(batch, events=staged, packed=None, arrow=arrow)
+                    return replace(batch, events=staged, packed=None, arrow=arrow, counts=counts)
                 except Exception:
                     log.exception("Arrow columns of buffer range %s unusable; building them here", batch.span)
             events = staged
@@ -519,7 +524,9 @@ class IngestPipeline:
         self.stored_total += counted + len(events)
         self.buffer.set_checkpoint(end, pending=batch.pending_after)
         # The metrics and hooks run in the hook thread while this one inserts the next batch.
-        self._stored.put(_Stored(end, batch.held, events or None, counts if counted else None))
+        if not counted:  # the events' counts from the decoder processes, if they came from there
+            counts = batch.counts if events and batch.counts is not None else {}
+        self._stored.put(_Stored(end, batch.held, events or None, counts or None))
         return True
 
     def _hook_loop(self) -> None:
@@ -532,7 +539,7 @@ class IngestPipeline:
                 if item.counts:
                     for (tenant, source, level), n in item.counts.items():
                         INGESTED.labels(tenant, source, level).inc(n)
-                if item.events:
+                elif item.events:
                     count_ingested(item.events)
                     for hook in self.after_store:
                         try:
