@@ -193,3 +193,24 @@ def test_hooks_see_every_stored_batch_in_order_before_stored_acknowledgements(tm
     assert seen == [f"m{i}" for i in range(20)]
     assert store.rows("SELECT count() AS n FROM events")[0]["n"] == 20
     store.close()
+
+
+@pytest.mark.parametrize("processes", [0, 2])
+def test_ingested_metric_counts_each_stored_event_once(tmp_path: Path, processes: int) -> None:
+    """``logloupe_ingested_events_total`` by level, whether the decoder processes or the server count."""
+    from logloupe.metrics import INGESTED
+
+    tenant = f"metric-{processes}"
+
+    def count(level: str) -> float:
+        return float(INGESTED.labels(tenant, "test", level)._value.get())
+
+    settings = Settings(data_dir=tmp_path, writer_flush_ms=5, pipeline_decode_processes=processes)
+    store = EventStore(tmp_path)
+    pipeline = IngestPipeline(settings, store, after_store=[lambda events: None])
+    records = [orjson.dumps({"message": f"m{i}", "level": ["info", "error"][i % 2]}) for i in range(10)]
+    pipeline.append(tenant, encode_entry(tenant, "test", records), 10, limit=False)
+    assert pipeline.flush(60)
+    pipeline.close()
+    store.close()
+    assert (count("INFO"), count("ERROR")) == (5.0, 5.0)
