@@ -165,3 +165,52 @@ def test_decoder_processes_with_analysis_stages_store_what_the_server_would(tmp_
     rows, seen_uids, quarantined_n = results[1]
     assert len(rows) == 32 and seen_uids == [r["uid"] for r in rows] and quarantined_n == 1
     assert {r["classification"] for r in rows} >= {"staged:WARN", "staged:ERROR"}
+
+
+def test_hooks_see_every_stored_batch_in_order_before_stored_acknowledgements(tmp_path: Path) -> None:
+    """The after-store hooks run in their own thread: a slow hook lags the inserts, yet it sees every
+    batch once and in buffer order, a "stored" acknowledgement resolves only after it saw the batch,
+    and close() drains it."""
+    from collections.abc import Sequence
+
+    from logloupe.model import LogEvent
+
+    seen: list[str] = []
+
+    def slow_hook(events: Sequence[LogEvent]) -> None:
+        time.sleep(0.05)
+        seen.extend(e.message for e in events)
+
+    settings = Settings(data_dir=tmp_path, writer_flush_ms=1, writer_batch_rows=3, pipeline_decode_processes=0)
+    store = EventStore(tmp_path)
+    pipeline = IngestPipeline(settings, store, after_store=[slow_hook])
+    ends = [pipeline.append("default", _entry(i), 1, limit=False) for i in range(12)]
+    pipeline.wait_stored(ends[5]).result(timeout=30)
+    assert seen[:6] == [f"m{i}" for i in range(6)]
+    for i in range(12, 20):
+        pipeline.append("default", _entry(i), 1, limit=False)
+    pipeline.close()
+    assert seen == [f"m{i}" for i in range(20)]
+    assert store.rows("SELECT count() AS n FROM events")[0]["n"] == 20
+    store.close()
+
+
+@pytest.mark.parametrize("processes", [0, 2])
+def test_ingested_metric_counts_each_stored_event_once(tmp_path: Path, processes: int) -> None:
+    """``logloupe_ingested_events_total`` by level, whether the decoder processes or the server count."""
+    from logloupe.metrics import INGESTED
+
+    tenant = f"metric-{processes}"
+
+    def count(level: str) -> float:
+        return float(INGESTED.labels(tenant, "test", level)._value.get())
+
+    settings = Settings(data_dir=tmp_path, writer_flush_ms=5, pipeline_decode_processes=processes)
+    store = EventStore(tmp_path)
+    pipeline = IngestPipeline(settings, store, after_store=[lambda events: None])
+    records = [orjson.dumps({"message": f"m{i}", "level": ["info", "error"][i % 2]}) for i in range(10)]
+    pipeline.append(tenant, encode_entry(tenant, "test", records), 10, limit=False)
+    assert pipeline.flush(60)
+    pipeline.close()
+    store.close()
+    assert (count("INFO"), count("ERROR")) == (5.0, 5.0)

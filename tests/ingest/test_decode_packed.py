@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import orjson
@@ -38,10 +39,13 @@ def _entries() -> list[tuple[int, bytes]]:
 def test_packed_events_and_columns_are_what_the_server_builds() -> None:
     entries = _entries()
     retention = {"default": 30, "other": 7}
-    blob, columns, errors = decode_packed([*entries, (99_999, b"not an entry")], Limits(), 1000, None, retention, 14)
+    blob, columns, errors, counts = decode_packed(
+        [*entries, (99_999, b"not an entry")], Limits(), 1000, None, retention, 14
+    )
     expected = [e for pos, payload in entries for e in decode_payload(pos, payload, Limits(), 1000)]
     events = unpack_events(blob)
     assert events == expected
+    assert counts == Counter((e.tenant, e.source, e.level.name) for e in expected)
     assert all(type(e.level) is Level for e in events)
     assert [pos for pos, _ in errors] == [99_999]
     # The analysis columns are set by the server's stage; the rest comes from the process as is.
@@ -53,8 +57,8 @@ def test_packed_events_and_columns_are_what_the_server_builds() -> None:
 
 
 def test_an_entry_without_events_packs_empty() -> None:
-    blob, columns, errors = decode_packed([(0, b"")], Limits(), 1000)
-    assert unpack_events(blob) == [] and columns == b"" and errors == []
+    blob, columns, errors, counts = decode_packed([(0, b"")], Limits(), 1000)
+    assert unpack_events(blob) == [] and columns == b"" and errors == [] and counts == {}
 
 
 def test_a_stage_that_returns_other_events_gets_its_columns_built_again(tmp_path: Path) -> None:

@@ -6,7 +6,10 @@ in ``pipeline/buffer.py``). Three threads take it from there: the decoder reads 
 parses them, runs the ``event_stage`` (pattern mining) and builds the Arrow columns — or hands the
 parsing to decoder processes, and then the stage thread does the rest when their events come back —
 and the inserter inserts them with a dedup token naming the buffer range (so a replay after a crash
-is a no-op), runs the ``StoreWriter.after_store`` hooks and advances the checkpoint.
+is a no-op) and advances the checkpoint. A fourth thread runs the ``StoreWriter.after_store`` hooks
+(metrics, alerting, live tail, anomaly detection) on each stored batch, in order, while the inserter
+inserts the next one; acknowledgements that wait for "stored" resolve after the hooks have seen the
+batch (so never before the insert, and an alert or a tail sees what a synchronous ingest returned).
 
 Tests and ``?sync=true`` wait for a position with ``wait_stored``; ``flush`` waits for everything.
 Per-tenant ingest rates are token buckets in bytes (``RateLimiter``).
@@ -61,6 +64,7 @@ from logloupe.store.events import EventStore, record_batch
 log = logging.getLogger(__name__)
 
 CHUNKS_PER_PROCESS = 4
+HOOK_QUEUE_BATCHES = 1
 
 # Called with the events of a batch before they are inserted (pattern mining, classification).
 # With decoder processes the other columns come from the processes: a stage changes only the analysis
@@ -83,6 +87,19 @@ class _Batch:
     pending_before: list[dict[str, Any]] | None = None
     pending_after: list[dict[str, Any]] | None = None
     held: tuple[tuple[int, int], ...] = ()
+    # Events per (tenant, source, level name), counted by the decoder processes, for the ingest metric.
+    counts: dict[tuple[str, str, str], int] | None = None
+
+
+@dataclass
+class _Stored:
+    """A stored batch on its way to the hook thread: its events (None when no hook needs them), and the
+    position and open multiline records that acknowledgements waiting for "stored" are resolved with."""
+
+    end: int
+    held: tuple[tuple[int, int], ...]
+    events: list[LogEvent] | None
+    counts: dict[tuple[str, str, str], int] | None = None
 
 
 class RateLimiter:
@@ -163,14 +180,18 @@ class IngestPipeline:
         self._closed = False
         self._decoded: queue.Queue[_Batch | None] = queue.Queue(2)
         self._batches: queue.Queue[_Batch | None] = queue.Queue(2)
+        # Bounded: when the hooks fall behind by this many batches, the inserter waits (memory stays bounded).
+        self._stored: queue.Queue[_Stored | None] = queue.Queue(HOOK_QUEUE_BATCHES)
         self.decode_processes = settings.pipeline_decode_processes
         self._pool: ProcessPoolExecutor | None = None
         self._decoder = threading.Thread(target=self._decode_loop, name="logloupe-ingest-decode", daemon=True)
         self._stager = threading.Thread(target=self._stage_loop, name="logloupe-ingest-stage", daemon=True)
         self._inserter = threading.Thread(target=self._insert_loop, name="logloupe-ingest-insert", daemon=True)
+        self._hooker = threading.Thread(target=self._hook_loop, name="logloupe-ingest-hooks", daemon=True)
         self._decoder.start()
         self._stager.start()
         self._inserter.start()
+        self._hooker.start()
 
     # -- producers ------------------------------------------------------------------------
 
@@ -271,19 +292,22 @@ class IngestPipeline:
         else:
             events = []
             parts: list[tuple[bytes, int, int]] = []  # each process's Arrow columns and its events
-            for blob, columns, errors in results:
+            counts: dict[tuple[str, str, str], int] = {}
+            for blob, columns, errors, counted in results:
                 start = len(events)
                 events.extend(unpack_events(blob))
                 if columns:
                     parts.append((columns, start, len(events)))
+                for key, n in counted.items():
+                    counts[key] = counts.get(key, 0) + n
                 bad = dict(errors)
                 if bad:
                     self._reject([e for e in batch.entries if e.pos in bad], next(iter(bad.values())))
             staged = self._staged(events)
             if len(staged) == len(events) and all(a is b for a, b in zip(staged, events, strict=True)):
-                try:  # the processes built the columns: only the analysis columns are added here
+                try:  # the processes built the columns (and counted): only the analysis columns are added here
                     arrow = [b for columns, a, z in parts for b in with_analysis(columns, staged[a:z])]
-                    return replace(batch, events=staged, packed=None, arrow=arrow)
+                    return replace(batch, events=staged, packed=None, arrow=arrow, counts=counts)
                 except Exception:
                     log.exception("Arrow columns of buffer range %s unusable; building them here", batch.span)
             events = staged
@@ -426,6 +450,12 @@ class IngestPipeline:
         return events
 
     def _insert_loop(self) -> None:
+        try:
+            self._insert_batches()
+        finally:  # the hook thread drains what was stored, then ends
+            self._stored.put(None)
+
+    def _insert_batches(self) -> None:
         while True:
             batch = self._batches.get()
             if batch is None:
@@ -491,28 +521,44 @@ class IngestPipeline:
                     events, counted = [], 0
                     break
                 time.sleep(0.5 * attempt)
-        if counted:
-            self.stored_total += counted
-            for (tenant, source, level), n in counts.items():
-                INGESTED.labels(tenant, source, level).inc(n)
-        if events:
-            self.stored_total += len(events)
-            count_ingested(events)
-            for hook in self.after_store:
-                try:
-                    hook(events)
-                except Exception:  # a hook must never block the checkpoint
-                    log.exception("after-store hook failed")
+        self.stored_total += counted + len(events)
         self.buffer.set_checkpoint(end, pending=batch.pending_after)
+        # The metrics and hooks run in the hook thread while this one inserts the next batch.
+        if not counted:  # the events' counts from the decoder processes, if they came from there
+            counts = batch.counts if events and batch.counts is not None else {}
+        self._stored.put(_Stored(end, batch.held, events or None, counts or None))
+        return True
+
+    def _hook_loop(self) -> None:
+        """Stored batches in order: metrics, the ``after_store`` hooks, then the waiting acknowledgements."""
+        while True:
+            item = self._stored.get()
+            if item is None:
+                return
+            try:
+                if item.counts:
+                    for (tenant, source, level), n in item.counts.items():
+                        INGESTED.labels(tenant, source, level).inc(n)
+                elif item.events:
+                    count_ingested(item.events)
+                    for hook in self.after_store:
+                        try:
+                            hook(item.events)
+                        except Exception:  # a hook must never block the acknowledgements
+                            log.exception("after-store hook failed")
+            except Exception:
+                log.exception("ingest metrics of a stored batch failed")
+            self._resolve(item.end, item.held)
+
+    def _resolve(self, end: int, held: tuple[tuple[int, int], ...]) -> None:
         with self._cond:
             self.done = end
-            self.held = batch.held
-            ready = [f for p, f, since in self._waiters if self._ready(p, end, batch.held, since)]
+            self.held = held
+            ready = [f for p, f, since in self._waiters if self._ready(p, end, held, since)]
             self._waiters = [w for w in self._waiters if w[1] not in ready]
         for f in ready:
             if f.set_running_or_notify_cancel():  # False when the waiting request went away
                 f.set_result(None)
-        return True
 
     def _reject(self, entries: list[Entry], reason: str) -> None:
         for entry in entries:
@@ -537,6 +583,7 @@ class IngestPipeline:
         self._decoder.join(timeout_s)
         self._stager.join(timeout_s)
         self._inserter.join(timeout_s)
+        self._hooker.join(timeout_s)
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
         self.buffer.close()

@@ -17,6 +17,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Sequence
+from itertools import accumulate, chain
 from pathlib import Path
 from typing import Any
 
@@ -112,6 +113,14 @@ ARROW_SCHEMA = pa.schema(
 )
 
 
+def string_lists(lists: Sequence[list[str]]) -> pa.Array:
+    """A ``list<string>`` array from lists of strings, built flat: offsets and one string array
+    (``pa.array`` on nested lists costs ~5x as much: 1.3 vs 0.24 µs per event of pattern variables)."""
+    offsets = [0, *accumulate(map(len, lists))]
+    values = pa.array(list(chain.from_iterable(lists)), pa.string())
+    return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), values)
+
+
 def record_batch(events: Sequence[LogEvent], retention_days: Callable[[str], int]) -> pa.RecordBatch:
     """Events → one Arrow record batch. Pure and thread-safe: producers build, the writer inserts."""
     tenants = [e.tenant for e in events]
@@ -129,7 +138,7 @@ def record_batch(events: Sequence[LogEvent], retention_days: Callable[[str], int
         [e.level_raw for e in events],
         [e.message for e in events],
         [e.pattern_id for e in events],
-        [e.pattern_vars for e in events],
+        string_lists([e.pattern_vars for e in events]),
         None,  # attributes: built below without a tuple per pair
         [e.source for e in events],
         [e.trace_id for e in events],
@@ -151,7 +160,7 @@ def record_batch(events: Sequence[LogEvent], retention_days: Callable[[str], int
         pa.array(offsets, pa.int32()), pa.array(keys, pa.string()), pa.array(values, pa.string())
     )
     arrays = [
-        attributes_array if col is None else pa.array(col, type=f.type)
+        attributes_array if col is None else col if isinstance(col, pa.Array) else pa.array(col, type=f.type)
         for col, f in zip(columns, ARROW_SCHEMA, strict=True)
     ]
     return pa.RecordBatch.from_arrays(arrays, schema=ARROW_SCHEMA)
