@@ -52,12 +52,9 @@ class MultilineAssembler:
         text = line.message
         headerless = line.ts_us is None and line.format in ("plain", "empty")
         if self._head is not None and headerless and self._continues(text, line.format == "empty"):
-            if len(self._parts) >= self.max_lines or self._chars + len(text) > self.max_chars:
-                if FLAG_TRUNCATED not in self._head.flags:
-                    self._head.flags.append(FLAG_TRUNCATED)
-            else:
-                self._parts.append(text)
-                self._chars += len(text) + 1
+            self._chars = append_capped(
+                self._parts, self._chars, text, self._head.flags, self.max_lines, self.max_chars
+            )
             self._updated_us = now_us
             self._update_mode(text)
             return out
@@ -102,6 +99,18 @@ class MultilineAssembler:
 
     def _update_mode(self, text: str) -> None:
         self._mode = next_mode(text, self._mode)
+
+
+def append_capped(parts: list[str], chars: int, text: str, flags: list[str], max_lines: int, max_chars: int) -> int:
+    """Adds a continuation line to a record's ``parts`` within its caps; past them the record is
+    flagged truncated instead (the line is dropped from the record, the flag says so). Returns the
+    record's new length in characters."""
+    if len(parts) >= max_lines or chars + len(text) > max_chars:
+        if FLAG_TRUNCATED not in flags:
+            flags.append(FLAG_TRUNCATED)
+        return chars
+    parts.append(text)
+    return chars + len(text) + 1
 
 
 def continues(text: str, mode: str, blank: bool) -> bool:

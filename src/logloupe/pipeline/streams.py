@@ -28,9 +28,9 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from logloupe.model import FLAG_TRUNCATED, Level, LogEvent
+from logloupe.model import Level, LogEvent
 from logloupe.parse.line import parse_line
-from logloupe.parse.multiline import continues, next_mode
+from logloupe.parse.multiline import append_capped, continues, next_mode
 from logloupe.parse.records import Fields, Limits, clean_text, line_fields, parsed_fields, record_fields
 from logloupe.parse.sources import DEFAULT_OPTIONS, SourceOptions, SourceRules, apply_source
 from logloupe.pipeline.assemble import assemble
@@ -106,12 +106,7 @@ class StreamJoiner:
             else:
                 joins = headless and continues(text, op.mode, blank)
             if joins:
-                if len(op.parts) >= self.max_lines or op.chars + len(text) > self.max_chars:
-                    if FLAG_TRUNCATED not in op.head.flags:
-                        op.head.flags.append(FLAG_TRUNCATED)
-                else:
-                    op.parts.append(text)
-                    op.chars += len(text) + 1
+                op.chars = append_capped(op.parts, op.chars, text, op.head.flags, self.max_lines, self.max_chars)
                 op.updated_us = max(op.updated_us, now)
                 op.last_pos = max(op.last_pos, origin.pos)
                 op.mode = next_mode(text, op.mode)
