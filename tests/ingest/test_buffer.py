@@ -167,10 +167,11 @@ def test_decoder_processes_with_analysis_stages_store_what_the_server_would(tmp_
     assert {r["classification"] for r in rows} >= {"staged:WARN", "staged:ERROR"}
 
 
-def test_hooks_see_every_stored_batch_in_order_before_stored_acknowledgements(tmp_path: Path) -> None:
+@pytest.mark.parametrize("processes", [0, 2])
+def test_hooks_see_every_stored_batch_in_order_before_stored_acknowledgements(tmp_path: Path, processes: int) -> None:
     """The after-store hooks run in their own thread: a slow hook lags the inserts, yet it sees every
     batch once and in buffer order, a "stored" acknowledgement resolves only after it saw the batch,
-    and close() drains it."""
+    and close() drains it — also when the decoder processes decoded and counted the events."""
     from collections.abc import Sequence
 
     from logloupe.model import LogEvent
@@ -181,7 +182,7 @@ def test_hooks_see_every_stored_batch_in_order_before_stored_acknowledgements(tm
         time.sleep(0.05)
         seen.extend(e.message for e in events)
 
-    settings = Settings(data_dir=tmp_path, writer_flush_ms=1, writer_batch_rows=3, pipeline_decode_processes=0)
+    settings = Settings(data_dir=tmp_path, writer_flush_ms=1, writer_batch_rows=3, pipeline_decode_processes=processes)
     store = EventStore(tmp_path)
     pipeline = IngestPipeline(settings, store, after_store=[slow_hook])
     ends = [pipeline.append("default", _entry(i), 1, limit=False) for i in range(12)]

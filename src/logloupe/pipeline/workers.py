@@ -536,16 +536,18 @@ class IngestPipeline:
             if item is None:
                 return
             try:
-                if item.counts:
+                if item.counts:  # counted by the decoder processes
                     for (tenant, source, level), n in item.counts.items():
                         INGESTED.labels(tenant, source, level).inc(n)
                 elif item.events:
                     count_ingested(item.events)
-                    for hook in self.after_store:
-                        try:
-                            hook(item.events)
-                        except Exception:  # a hook must never block the acknowledgements
-                            log.exception("after-store hook failed")
+                # Every stored batch reaches the hooks, however it was counted.
+                events = item.events or []
+                for hook in self.after_store if events else ():
+                    try:
+                        hook(events)
+                    except Exception:  # a hook must never block the acknowledgements
+                        log.exception("after-store hook failed")
             except Exception:
                 log.exception("ingest metrics of a stored batch failed")
             self._resolve(item.end, item.held)
