@@ -267,6 +267,16 @@ class Settings(BaseSettings):
         description="Per-sender syslog tenants: sender network (CIDR, IPv4 or IPv6) → tenant. The most specific"
         " network holding the sender's address wins; other senders go to `syslog_tenant`. Env: a JSON object.",
     )
+    syslog_tenant_ports: dict[int, str] = Field(
+        default_factory=dict,
+        description="Per-tenant syslog ports: port → tenant. Each port gets a UDP and a TCP listener on"
+        " `syslog_host` whose messages belong to that tenant (a message's API key still wins). Env: a JSON object.",
+    )
+    syslog_require_key: bool = Field(
+        default=False,
+        description="On the shared syslog ports, quarantine messages that carry no API key instead of giving"
+        " them the sender network's tenant (tenant ports are their own credential).",
+    )
     sources: list[dict[str, Any]] = Field(
         default_factory=list,
         description="Pull sources `logloupe serve` runs (file tail, CloudWatch, Azure Monitor): "
@@ -300,6 +310,18 @@ class Settings(BaseSettings):
             if not str(tenant).strip():
                 raise ValueError(f"syslog_tenant_map: no tenant for {cidr!r}")
             out[str(network)] = str(tenant).strip()
+        return out
+
+    @field_validator("syslog_tenant_ports")
+    @classmethod
+    def _check_tenant_ports(cls, value: dict[int, str]) -> dict[int, str]:
+        out = {}
+        for port, tenant in value.items():
+            if not 1 <= int(port) <= 65535:
+                raise ValueError(f"syslog_tenant_ports: {port} is not a port (1-65535)")
+            if not str(tenant).strip():
+                raise ValueError(f"syslog_tenant_ports: no tenant for port {port}")
+            out[int(port)] = str(tenant).strip()
         return out
 
     @classmethod

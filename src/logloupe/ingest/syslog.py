@@ -166,3 +166,38 @@ def _bsd_time(text: str, now: datetime) -> str:
         return now.isoformat()
     # Written without a zone, so a parsing source's ``timezone`` can read it (parse/sources.py).
     return ts.replace(tzinfo=None).isoformat()
+
+
+# An API key can ride in the message: RFC 5424 structured data ``[logloupe@32473 key="llk_…"]`` (any
+# SD-ID ``logloupe`` or ``logloupe@<enterprise>``, parameter ``key`` or ``token``), or, for senders
+# that cannot write structured data (RFC 3164, Python's SysLogHandler), a first word ``llk_…``.
+KEY_PREFIX = "llk_"
+_KEY_PARAMS = ("key", "token")
+
+
+def _key_attr(name: str) -> bool:
+    if not name.startswith("sd.logloupe"):
+        return False
+    sd_id, _, param = name[3:].rpartition(".")
+    return (sd_id == "logloupe" or sd_id.startswith("logloupe@")) and param in _KEY_PARAMS
+
+
+def message_key(record: dict[str, Any]) -> str | None:
+    """The API key a parsed message carries, if any (the record is not changed)."""
+    for name, value in record.get("attributes", {}).items():
+        if _key_attr(name):
+            return str(value)
+    message = str(record.get("message", ""))
+    if message.startswith(KEY_PREFIX):
+        return message.split(None, 1)[0]
+    return None
+
+
+def without_key(record: dict[str, Any]) -> dict[str, Any]:
+    """The record with its API key taken out, so the secret is never stored or shown."""
+    attrs = {k: v for k, v in record.get("attributes", {}).items() if not _key_attr(k)}
+    out = {**record, "attributes": attrs}
+    message = str(record.get("message", ""))
+    if message.startswith(KEY_PREFIX):
+        out["message"] = message.split(None, 1)[1] if len(message.split(None, 1)) > 1 else ""
+    return out

@@ -26,7 +26,7 @@ from logloupe.metrics import DROPPED
 
 log = logging.getLogger(__name__)
 
-# (records, source, sender address); may raise TooManyRequests
+# (records, source, sender address); may raise TooManyRequests, leaving in ``records`` what it did not take
 Submit = Callable[[list[dict[str, Any]], str, str], None]
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -112,13 +112,14 @@ class UdpListener:
             self._send(group, sender)
 
     def _send(self, frames: list[bytes], sender: str) -> None:
+        records = _records(frames)
         try:
-            self.submit(_records(frames), "syslog_udp", sender)
-        except TooManyRequests as exc:
+            self.submit(records, "syslog_udp", sender)
+        except TooManyRequests as exc:  # ``submit`` left in ``records`` what it could not take
             reason = "rate_limit" if "rate_bytes_s" in exc.details else "buffer_full"
-            DROPPED.labels("syslog_udp", reason).inc(len(frames))
+            DROPPED.labels("syslog_udp", reason).inc(len(records))
         except LogLoupeError as exc:
-            DROPPED.labels("syslog_udp", exc.code).inc(len(frames))
+            DROPPED.labels("syslog_udp", exc.code).inc(len(records))
 
     def close(self) -> None:
         self._stop.set()
