@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     )
     anomaly_threshold: float = Field(
         default=0.7,
+        # The alerting issue's spelling works too (``ANOMALY_THRESHOLD=0.7``), as do the field name
+        # (constructor, TOML) and the usual prefixed variable.
+        validation_alias=AliasChoices("LOGLOUPE_ANOMALY_THRESHOLD", "anomaly_threshold"),
         ge=0.0,
         le=1.0,
         description="Anomalies scoring at or above this are stored, published and fire the default anomaly rule.",

@@ -161,8 +161,11 @@ def test_anomaly_rule_uses_the_threshold_setting(engine: AlertEngine) -> None:
 
 
 def test_anomaly_threshold_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LOGLOUPE_ANOMALY_THRESHOLD", "0.85")
+    monkeypatch.setenv("ANOMALY_THRESHOLD", "0.8")  # the spelling
+    assert Settings().anomaly_threshold == 0.8
+    monkeypatch.setenv("LOGLOUPE_ANOMALY_THRESHOLD", "0.85")  # the prefixed one wins
     assert Settings().anomaly_threshold == 0.85
+    assert Settings(anomaly_threshold=0.5).anomaly_threshold == 0.5
 
 
 def test_invalid_rules_are_4xx_errors(engine: AlertEngine) -> None:
