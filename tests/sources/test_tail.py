@@ -282,3 +282,34 @@ def test_tail_without_a_server_writes_the_store_directly(tmp_path: Path) -> None
         check=True,
     )
     assert_exact([e["message"] for e in orjson.loads(out.stdout)["events"]], w.expected)
+
+
+def test_a_remote_tail_reports_its_lag_and_position_to_the_server(shared_server: Server, tmp_path: Path) -> None:
+    server, svc, w = shared_server, "reported", Writer()
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    w.lines(logs / "app.log", [f"reported line {i}" for i in range(30)])
+    t = tailer(tmp_path, server, svc, str(logs / "*.log"), extra=("--name", "edge-1", "--report-interval", "0.2"))
+    t.start()
+    try:
+        settle(server, svc, w)
+        deadline = time.monotonic() + 30
+        found: dict[str, object] = {}
+        while time.monotonic() < deadline:
+            found = next(
+                (s for s in httpx.get(f"{server.url}/api/v1/sources").json()["sources"] if s["id"] == "edge-1"), {}
+            )
+            if found.get("events_total") == 30:
+                break
+            time.sleep(0.2)
+        assert found["remote"] is True and found["status"] == "running" and found["kind"] == "tail"
+        assert found["lag"] == {"bytes": 0} and found["position"]["bytes"] == sum(len(x) + 1 for x in w.expected)
+        metrics = httpx.get(f"{server.url}/metrics").text
+        assert 'logloupe_source_lag_bytes{source="edge-1"} 0.0' in metrics
+        assert f'logloupe_source_position{{source="edge-1"}} {float(found["position"]["bytes"])}' in metrics  # type: ignore[index]
+    finally:
+        t.stop()
+    final = next(s for s in httpx.get(f"{server.url}/api/v1/sources").json()["sources"] if s["id"] == "edge-1")
+    assert final["status"] == "stopped"
+    bad = httpx.put(f"{server.url}/api/v1/sources/edge-1/status", json={"lag": "lots"})
+    assert bad.status_code == 400, bad.text

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import signal
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,13 @@ def _labels(values: tuple[str, ...]) -> dict[str, str]:
     help="JSON checkpoint file (default: <data-dir>/tail-checkpoints.json).",
 )
 @click.option("--scan-interval", type=float, default=1.0, show_default=True, help="Seconds between glob scans.")
+@click.option(
+    "--report-interval",
+    type=float,
+    default=5.0,
+    show_default=True,
+    help="Seconds between status reports (lag, position, errors) to the server's Sources page and /metrics.",
+)
 @data_dir_option
 def tail(
     paths: tuple[str, ...],
@@ -69,6 +77,7 @@ def tail(
     name: str | None,
     checkpoint_file: Path | None,
     scan_interval: float,
+    report_interval: float,
     data_dir: Path | None,
 ) -> None:
     """Follow files (paths or globs) like Filebeat; checkpoints advance only after the store acknowledges."""
@@ -107,12 +116,19 @@ def tail(
         sink = WriterSink(services)
         click.echo(f"tail {name}: following {' '.join(paths)} into {settings.data_dir}", err=True)
     tailer = FileTailer(config, sink, checkpoints, source_id=name, stopping=stopping)
+    reported = 0.0
     try:
         while not stopping.is_set():
             busy = tailer.step()
+            if isinstance(sink, HttpSink) and time.monotonic() - reported >= report_interval:
+                sink.report_status(name, tailer.status.to_api())
+                reported = time.monotonic()
             if not busy:
                 stopping.wait(config.idle_s)
     finally:
+        if isinstance(sink, HttpSink):
+            tailer.status.state = "stopped"
+            sink.report_status(name, tailer.status.to_api())
         tailer.close()
         if services is not None:
             services.close()

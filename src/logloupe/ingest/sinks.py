@@ -88,6 +88,18 @@ class HttpSink:
         retryable = resp.status_code in (408, 425, 429) or resp.status_code >= 500
         raise SinkError(f"server answered {resp.status_code}: {resp.text[:300]}", retryable=retryable)
 
+    def report_status(self, name: str, status: dict[str, Any]) -> bool:
+        """Tell the server this source's status, lag and position (its Sources page and /metrics).
+        Best effort: a failure is logged, never raised — the logs matter, the report does not."""
+        try:
+            resp = self.client.put(f"/api/v1/sources/{name}/status", json=status, timeout=10)
+        except httpx.HTTPError as exc:
+            log.debug("status report failed: %s", exc)
+            return False
+        if resp.status_code != 200:
+            log.debug("status report refused: HTTP %s %s", resp.status_code, resp.text[:200])
+        return resp.status_code == 200
+
     def has_batch(self, batch_id: str) -> bool:
         try:
             resp = self.client.get("/api/v1/search", params={"q": f'attr.{BATCH_ATTRIBUTE}:"{batch_id}"', "limit": 0})
