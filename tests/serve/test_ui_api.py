@@ -51,6 +51,8 @@ def test_patterns_from_the_events_table(client: TestClient) -> None:
     assert login["levels"] == {"INFO": 200}
     assert sum(login["trend"]) == 200 and len(login["trend"]) >= 12
     assert login["example"].startswith("message ")
+    assert len(login["samples"]) == 3 and len(set(login["samples"])) == 3  # distinct messages
+    assert login["example"] in login["samples"] and all(m.startswith("message ") for m in login["samples"])
     assert not login["new"] and by_id["0000000000000c0c"]["new"]
     assert body["total"] == 260
     only_db = client.get("/api/v1/patterns", params={"from": "now-1h", "service": "database"}).json()

@@ -15,6 +15,8 @@ from logloupe.store.search import Scope, pick_interval_s
 
 _LEVEL_COUNTS = ", ".join(f"countIf(toInt8(level) = {i + 1}) AS l_{name}" for i, name in enumerate(LEVEL_NAMES))
 NEW_WINDOW_US = 24 * 3600 * 1_000_000
+SAMPLES = 3  # distinct example messages per pattern
+SAMPLE_CHARS = 2000
 
 
 def list_patterns(
@@ -30,7 +32,8 @@ def list_patterns(
     where, params = scope.where()
     rows = store.rows(
         "SELECT pattern_id AS pid, count() AS c, toUnixTimestamp64Micro(min(ts)) AS lo,"
-        f" toUnixTimestamp64Micro(max(ts)) AS hi, any(message) AS ex, any(service) AS svc,"
+        f" toUnixTimestamp64Micro(max(ts)) AS hi, groupUniqArray({SAMPLES})(substring(message, 1, {SAMPLE_CHARS}))"
+        " AS ex, any(service) AS svc,"
         f" uniqExact(service) AS services, {_LEVEL_COUNTS}"
         f" FROM events WHERE {where} AND pattern_id != 0 GROUP BY pid",
         params,
@@ -47,12 +50,13 @@ def list_patterns(
                 "count": int(r["c"]),
                 "lo": int(r["lo"]),
                 "hi": int(r["hi"]),
-                "example": r["ex"],
+                "samples": list(r["ex"]),
                 "service": r["svc"],
                 "levels": levels,
             }
             continue
         entry["count"] += int(r["c"])
+        entry["samples"] = (entry["samples"] + [m for m in r["ex"] if m not in entry["samples"]])[:SAMPLES]
         entry["lo"] = min(entry["lo"], int(r["lo"]))
         entry["hi"] = max(entry["hi"], int(r["hi"]))
         for name, n in levels.items():
@@ -109,7 +113,8 @@ def list_patterns(
                 "first_seen": iso_micros(first),
                 "last_seen": iso_micros(e["hi"]),
                 "levels": {k: v for k, v in e["levels"].items() if v},
-                "example": e["example"],
+                "example": e["samples"][0] if e["samples"] else "",
+                "samples": e["samples"],
                 "trend": trends.get(pid, [0] * n_buckets),
                 "merged": [format_pattern_id(i) for i in groups.get(pid, ())],
                 "new": first >= new_after,
