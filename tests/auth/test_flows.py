@@ -1,9 +1,10 @@
-"""The whole flows: register → login → ingest → search, refresh rotation, logout, keys, retention,
+"""The whole flows: register → login → upload → search, patterns and insights, refresh rotation, logout, keys, retention,
 quotas, LLM policy, the OpenAPI security schemes, the login page, and local mode unchanged."""
 
 from __future__ import annotations
 
 import stat
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -39,16 +40,33 @@ def test_register_login_upload_search_sees_only_own_data(app_client: TestClient)
     tb = login(c, "ben@example.com")  # email works as the login name
     assert ta["tenant"] == a["tenant"] and ta["token_type"] == "bearer"
     ingest(c, bearer(ta["access_token"]), [{"service": "shop", "level": "error", "message": "ann checkout failed"}])
+    # Ben uploads a file (multipart) with his bearer token; the job shows its patterns and insights.
+    lines = [f"2026-11-21 10:00:{i:02d} ERROR db: connection refused to db-{i}:5432 after timeout" for i in range(20)]
+    lines += [f"2026-11-21 10:01:{i:02d} INFO api: ben request {i} served" for i in range(30)]
     up = c.post(
-        "/api/v1/logs",
-        content=b"ben line one\nben line two\n",
-        headers={**bearer(tb["access_token"]), "content-type": "text/plain"},
+        "/api/v1/upload",
+        files={"file": ("ben-app.log", ("\n".join(lines) + "\n").encode())},
+        headers=bearer(tb["access_token"]),
     )
-    assert up.status_code == 200 and up.json()["accepted"] == 2
+    assert up.status_code == 202, up.text
+    job_url = f"/api/v1/jobs/{up.json()['id']}"
+    deadline = time.monotonic() + 30
+    while (job := c.get(job_url, headers=bearer(tb["access_token"])).json())["status"] == "running":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert job["status"] == "done" and job["stored"] == 50, job
+    templates = {p["template"]: p["count"] for p in job["patterns"]}
+    assert sorted(templates.values()) == [20, 30], templates
+    assert job["insights"] and any(c["verified"] for i in job["insights"] for c in i["citations"]), job["insights"]
+    assert c.get(job_url, headers=bearer(ta["access_token"])).status_code == 404  # not Ann's job
     ra = c.get("/api/v1/search", headers=bearer(ta["access_token"])).json()
-    rb = c.get("/api/v1/search", headers=bearer(tb["access_token"])).json()
+    rb = c.get("/api/v1/search", params={"limit": 100}, headers=bearer(tb["access_token"])).json()
     assert [e["message"] for e in ra["events"]] == ["ann checkout failed"]
-    assert sorted(e["message"] for e in rb["events"]) == ["ben line one", "ben line two"]
+    assert rb["total"] == 50 and all("ben" in e["message"] or "db-" in e["message"] for e in rb["events"])
+    pa = c.get("/api/v1/patterns", headers=bearer(ta["access_token"])).json()["patterns"]
+    pb = c.get("/api/v1/patterns", headers=bearer(tb["access_token"])).json()["patterns"]
+    assert {p["id"] for p in pb} == {p["id"] for p in job["patterns"]}
+    assert not {p["id"] for p in pa} & {p["id"] for p in pb} and all("ann" in p["example"] for p in pa)
     assert c.get("/api/v1/auth/me", headers=bearer(ta["access_token"])).json()["tenant"] == a["tenant"]
 
 

@@ -495,3 +495,12 @@ def feedback(
         row.setdefault("feedback", []).append(entry)
         _save(path, rows)
     return {"id": insight_id, "verdict": verdict, "patterns": stored, "feedback": row["feedback"]}
+
+
+def offline_insights(services: Services, tenant: str, events: list[LogEvent]) -> list[dict[str, Any]]:
+    """Knowledge-base insights (no LLM, nothing leaves the machine) about these events, citing them:
+    what a finished upload job shows next to its patterns."""
+    sample = _dedup(events)
+    result = _analyse(services, tenant, sample)
+    by_id = result.by_id()
+    return [_public(i, sample, by_id) for i in explain_offline(select_patterns(result, MAX_PATTERNS), result)]

@@ -1,24 +1,32 @@
 """File upload: ``POST /api/v1/upload`` (multipart, plain or .gz, streamed to disk) creates an ingest
 job; ``GET /api/v1/jobs/{id}`` reports its progress, also after a restart (jobs are kept in the
-metadata store, and unfinished ones resume)."""
+metadata store, and unfinished ones resume). Once a job is done it also shows its analysis: the
+patterns of the file's events (source ``upload:<file name>``) and offline insights about them."""
 
 from __future__ import annotations
 
+import threading
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from logloupe.errors import NotFound
-from logloupe.ingest.upload import JobRegistry, receive_multipart
+from logloupe.ingest.upload import Job, JobRegistry, receive_multipart
 from logloupe.pipeline.decode import encode_entry
 from logloupe.serve.api.logs import pipeline_of
 from logloupe.serve.auth import require_ingest
 from logloupe.serve.deps import Principal, get_principal, get_services
 from logloupe.serve.services import Services
-from logloupe.store.search import now_us
+from logloupe.store.patterns import list_patterns
+from logloupe.store.search import Scope, now_us, search
 
 router = APIRouter(tags=["ingest"])
+
+JOB_PATTERNS = 20  # patterns a finished job lists, commonest first
+JOB_SAMPLE = 2000  # events of the job the insights look at (errors first)
+ANALYSES_KEPT = 200  # finished jobs whose analysis is remembered
+_ANALYSES_LOCK = threading.Lock()
 
 
 def jobs_of(services: Services) -> JobRegistry:
@@ -75,4 +83,38 @@ def get_job(
     job = jobs_of(services).get(principal.tenant, job_id)
     if job is None:
         raise NotFound(f"no ingest job {job_id!r}")
-    return job.to_api()
+    body = job.to_api()
+    if job.status == "done":
+        body.update(job_analysis(services, principal.tenant, job))
+    return body
+
+
+def _quoted(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def job_analysis(services: Services, tenant: str, job: Job) -> dict[str, Any]:
+    """The finished job's patterns and offline insights, computed once and remembered (the events
+    do not change once the job is done; retention may remove them later)."""
+    cache: dict[tuple[str, str], dict[str, Any]] = services.extras.setdefault("job_analyses", {})
+    key = (tenant, job.id)
+    with _ANALYSES_LOCK:
+        found = cache.get(key)
+    if found is not None:
+        return found
+    from logloupe.serve.api.insights import offline_insights
+
+    q = f"source:{_quoted('upload:' + job.filename)}"
+    groups = services.meta.pattern_groups(tenant)
+    scope = Scope(tenant, q=q, pattern_groups=groups)
+    patterns = list_patterns(
+        services.store, scope, groups=groups, names=services.meta.pattern_names(tenant), limit=JOB_PATTERNS
+    )["patterns"]
+    errors = search(services.store, Scope(tenant, q=f"{q} AND level:>=WARN", pattern_groups=groups), limit=JOB_SAMPLE)
+    events = errors.events or search(services.store, scope, limit=JOB_SAMPLE).events
+    analysis = {"patterns": patterns, "insights": offline_insights(services, tenant, events) if events else []}
+    with _ANALYSES_LOCK:
+        if len(cache) >= ANALYSES_KEPT:
+            cache.pop(next(iter(cache)))
+        cache[key] = analysis
+    return analysis
