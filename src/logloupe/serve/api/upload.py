@@ -110,6 +110,9 @@ def job_analysis(services: Services, tenant: str, job: Job) -> dict[str, Any]:
     patterns = list_patterns(
         services.store, scope, groups=groups, names=services.meta.pattern_names(tenant), limit=JOB_PATTERNS
     )["patterns"]
+    for p in patterns:  # a trend and "new" are about a time range; a job is about its file
+        p.pop("trend", None)
+        p.pop("new", None)
     errors = search(services.store, Scope(tenant, q=f"{q} AND level:>=WARN", pattern_groups=groups), limit=JOB_SAMPLE)
     events = errors.events or search(services.store, scope, limit=JOB_SAMPLE).events
     analysis = {"patterns": patterns, "insights": offline_insights(services, tenant, events) if events else []}
