@@ -313,3 +313,32 @@ def test_a_remote_tail_reports_its_lag_and_position_to_the_server(shared_server:
     assert final["status"] == "stopped"
     bad = httpx.put(f"{server.url}/api/v1/sources/edge-1/status", json={"lag": "lots"})
     assert bad.status_code == 400, bad.text
+
+
+def test_each_input_carries_its_own_service_host_and_labels(shared_server: Server, tmp_path: Path) -> None:
+    server = shared_server
+    web, jobs = tmp_path / "web", tmp_path / "jobs"
+    web.mkdir()
+    jobs.mkdir()
+    (web / "a.log").write_text("".join(f"per-input web line {i}\n" for i in range(5)))
+    (jobs / "b.log").write_text("".join(f"per-input job line {i}\n" for i in range(3)))
+    inputs = tmp_path / "inputs.toml"
+    inputs.write_text(
+        f'[[inputs]]\npaths = ["{web}/*.log"]\nservice = "per-web"\nhost = "web-1"\nlabels = {{ tier = "front" }}\n'
+        f'[[inputs]]\npaths = ["{jobs}/*.log"]\nservice = "per-jobs"\n'
+    )
+    t = Tailer(["--inputs", str(inputs), "--server", server.url, "--start-at", "beginning"],
+               tmp_path / "cp.json", tmp_path / "tail.log")  # fmt: skip
+    t.start()
+    try:
+        assert server.wait_total("service:per-web", 5, 30) == 5
+        assert server.wait_total("service:per-jobs", 3, 30) == 3
+        assert server.wait_total("service:per-web host:web-1 attr.tier:front", 5, 10) == 5
+        assert server.wait_total("service:per-jobs attr.tier:front", 0, 1) == 0
+    finally:
+        t.stop()
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[inputs]]\npath = "/var/log/*.log"\n')
+    run = subprocess.run([*LOGLOUPE, "tail", "--inputs", str(bad), "--server", server.url],
+                         capture_output=True, text=True, env=env(), timeout=60)  # fmt: skip
+    assert run.returncode == 2 and "unknown input options ['path']" in run.stderr, run.stderr

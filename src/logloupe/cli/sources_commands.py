@@ -6,14 +6,17 @@ import hashlib
 import signal
 import threading
 import time
+import tomllib
 from pathlib import Path
 from typing import Any
 
 import click
 
 from logloupe.cli.store_commands import _settings, data_dir_option, running_server
+from logloupe.errors import LogLoupeError
 from logloupe.ingest.checkpoints import FileCheckpoints
 from logloupe.ingest.sinks import HttpSink, Sink, WriterSink
+from logloupe.ingest.sources import tail_inputs_of
 from logloupe.ingest.tail import FileTailer, TailConfig, TailInput
 from logloupe.parse.sources import rules_from
 
@@ -29,7 +32,15 @@ def _labels(values: tuple[str, ...]) -> dict[str, str]:
 
 
 @click.command()
-@click.argument("paths", nargs=-1, required=True)
+@click.argument("paths", nargs=-1)
+@click.option(
+    "--inputs",
+    "inputs_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="TOML file of [[inputs]] tables (paths, service, host, labels, exclude): each path its own service,"
+    " host and labels; with PATHS or instead of them.",
+)
 @click.option("--server", default=None, help="Server URL (default: the one running on --data-dir, if any).")
 @click.option("--api-key", envvar="LOGLOUPE_API_KEY", default=None, help="Sent as `Authorization: ApiKey <key>`.")
 @click.option("--service", default="", help="Service name stamped on the lines.")
@@ -64,6 +75,7 @@ def _labels(values: tuple[str, ...]) -> dict[str, str]:
 @data_dir_option
 def tail(
     paths: tuple[str, ...],
+    inputs_file: Path | None,
     server: str | None,
     api_key: str | None,
     service: str,
@@ -83,12 +95,23 @@ def tail(
     """Follow files (paths or globs) like Filebeat; checkpoints advance only after the store acknowledges."""
     settings = _settings(data_dir=data_dir)
     url = server or running_server(settings)
-    name = name or "tail-" + hashlib.sha256("\0".join(sorted(paths)).encode()).hexdigest()[:12]
+    key = [*sorted(paths), *([str(inputs_file.resolve())] if inputs_file else [])]
+    name = name or "tail-" + hashlib.sha256("\0".join(key).encode()).hexdigest()[:12]
     # Lines are joined here, before they are sent: the config file's parsing source for this tail
     # (source tail:NAME) says how. Rules a tenant stored through the API apply on the server.
     options = rules_from(settings.parsing_sources, {}).options_for(settings.default_tenant, f"tail:{name}", service)
+    inputs = [TailInput(list(paths), service=service, host=host_name, labels=_labels(labels), exclude=list(exclude))]
+    inputs = inputs if paths else []
+    if inputs_file is not None:
+        try:
+            tables = tomllib.loads(inputs_file.read_text(encoding="utf-8"))
+            inputs += tail_inputs_of({"inputs": tables.get("inputs", [])}, str(inputs_file))
+        except (tomllib.TOMLDecodeError, LogLoupeError) as exc:
+            raise click.BadParameter(str(exc), param_hint="--inputs") from None
+    if not inputs:
+        raise click.UsageError("give PATHS or --inputs FILE")
     config = TailConfig(
-        inputs=[TailInput(list(paths), service=service, host=host_name, labels=_labels(labels), exclude=list(exclude))],
+        inputs=inputs,
         start_at=start_at,
         read_compressed=read_compressed,
         multiline=multiline and options.multiline != "off",
@@ -96,6 +119,7 @@ def tail(
         max_line_bytes=max_line_bytes,
         scan_s=scan_interval,
     )
+    watched = " ".join(p for i in inputs for p in i.paths)
     checkpoints = FileCheckpoints(checkpoint_file or settings.data_dir / "tail-checkpoints.json")
     stopping = threading.Event()
 
@@ -108,13 +132,13 @@ def tail(
     sink: Sink
     if url:
         sink = HttpSink(url, api_key)
-        click.echo(f"tail {name}: following {' '.join(paths)} into {url}", err=True)
+        click.echo(f"tail {name}: following {watched} into {url}", err=True)
     else:
         from logloupe.serve.services import Services
 
         services = Services.open(settings)
         sink = WriterSink(services)
-        click.echo(f"tail {name}: following {' '.join(paths)} into {settings.data_dir}", err=True)
+        click.echo(f"tail {name}: following {watched} into {settings.data_dir}", err=True)
     tailer = FileTailer(config, sink, checkpoints, source_id=name, stopping=stopping)
     reported = 0.0
     try:

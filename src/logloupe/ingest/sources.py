@@ -16,12 +16,15 @@ import tomllib
 import uuid
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from logloupe.errors import InvalidInput
 from logloupe.ingest.checkpoints import Checkpoints
 from logloupe.ingest.sinks import Batch, Sink, SinkError, send_with_retry
 from logloupe.metrics import SOURCE_ERRORS, SOURCE_EVENTS, SOURCE_LAG_SECONDS, SOURCE_POSITION
+
+if TYPE_CHECKING:
+    from logloupe.ingest.tail import TailInput
 
 log = logging.getLogger(__name__)
 
@@ -212,36 +215,66 @@ def _options(cls: Any, spec: dict[str, Any], skip: frozenset[str] = frozenset())
     return {k: v for k, v in spec.items() if k in known}
 
 
+TAIL_INPUT_KEYS = frozenset({"paths", "service", "host", "labels", "exclude", "inputs"})
+_ONE_INPUT_KEYS = TAIL_INPUT_KEYS - {"inputs"}
+
+
+def _tail_input(table: dict[str, Any], where: str) -> TailInput:
+    from logloupe.ingest.tail import TailInput
+
+    unknown = sorted(set(table) - _ONE_INPUT_KEYS)
+    if unknown:
+        raise InvalidInput(f"{where}: unknown input options {unknown}")
+    paths = table.get("paths")
+    if isinstance(paths, str):
+        paths = [paths]
+    if not paths or not isinstance(paths, list):
+        raise InvalidInput(f"{where}: tail needs `paths`")
+    labels = table.get("labels", {})
+    if not isinstance(labels, dict):
+        raise InvalidInput(f"{where}: `labels` must be a table of KEY = VALUE")
+    return TailInput(
+        [str(p) for p in paths],
+        service=str(table.get("service", "")),
+        host=str(table.get("host", "")),
+        labels={str(k): str(v) for k, v in labels.items()},
+        exclude=[str(x) for x in table.get("exclude", [])],
+    )
+
+
+def tail_inputs_of(spec: dict[str, Any], where: str) -> list[TailInput]:
+    """A tail's inputs: its own ``paths`` (with ``service``, ``host``, ``labels``, ``exclude``), and/or
+    ``[[…inputs]]`` tables with the same keys, so each path can carry its own service, host and labels."""
+    out = []
+    if spec.get("paths"):
+        out.append(_tail_input({k: v for k, v in spec.items() if k in _ONE_INPUT_KEYS}, where))
+    tables = spec.get("inputs", [])
+    if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
+        raise InvalidInput(f"{where}: `inputs` must be [[inputs]] tables")
+    out += [_tail_input(t, f"{where}, input {i + 1}") for i, t in enumerate(tables)]
+    if not out:
+        raise InvalidInput(f"{where}: tail needs `paths` or [[inputs]] tables")
+    return out
+
+
 def build_source(spec: dict[str, Any], sink: Sink, checkpoints: Checkpoints) -> Source:
     """One configured source; InvalidInput names what is wrong with its table."""
     name = str(spec["name"])
     kind = spec["type"]
     try:
         if kind == "tail":
-            from logloupe.ingest.tail import FileTailer, TailConfig, TailInput
+            from logloupe.ingest.tail import FileTailer, TailConfig
 
-            input_keys = frozenset({"paths", "service", "host", "labels", "exclude"})
-            options = _options(TailConfig, spec, skip=input_keys)
-            paths = spec.get("paths")
-            if isinstance(paths, str):
-                paths = [paths]
-            if not paths:
-                raise InvalidInput(f"source {name!r}: tail needs `paths`")
-            tail_input = TailInput(
-                list(paths),
-                service=str(spec.get("service", "")),
-                host=str(spec.get("host", "")),
-                labels={str(k): str(v) for k, v in dict(spec.get("labels", {})).items()},
-                exclude=list(spec.get("exclude", [])),
-            )
+            options = _options(TailConfig, spec, skip=TAIL_INPUT_KEYS)
             options.pop("inputs", None)
+            tail_inputs = tail_inputs_of(spec, f"source {name!r}")
             start = options.get("multiline_start")
             if isinstance(start, str):
                 try:
                     options["multiline_start"] = re.compile(start)
                 except re.error as exc:
                     raise InvalidInput(f"source {name!r}: multiline_start is not a regular expression: {exc}") from None
-            return FileTailer(TailConfig(inputs=[tail_input], **options), sink, checkpoints, source_id=name)
+            return FileTailer(TailConfig(inputs=tail_inputs, **options), sink, checkpoints, source_id=name)
         if kind == "cloudwatch":
             from logloupe.ingest.cloudwatch import CloudWatchConfig, CloudWatchPoller
 
