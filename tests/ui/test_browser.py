@@ -381,3 +381,32 @@ def test_patterns_rename_merge_split_in_the_page(server: Served, page: Page) -> 
     pg.locator(f'tr.prow[data-id="{first}"] [data-act="split"]').click()
     pg.locator(f'tr.prow[data-id="{second}"]').wait_for()
     assert not page.errors, page.errors
+
+
+def test_discover_filters_by_pattern_variable(server: Served, page: Page) -> None:
+    codes = ["51", "54", "61"]
+    lines = [
+        {"service": "varsvc", "message": f"payment {1000 + i} declined with code {codes[i % 3]}"} for i in range(12)
+    ]
+    assert httpx.post(f"{server.url}/api/v1/logs", json=lines).json()["accepted"] == 12
+    pg = _open(page, f"{server.url}/app/discover?q=service:varsvc&from=now-1h")
+    row = pg.locator("tr.ev").filter(has_text="payment 1004 declined")
+    row.click()
+    variables = pg.locator("tr.detail").get_by_test_id("pattern-vars")
+    assert variables.locator(".k").all_inner_texts() == ["var.0", "var.1"]
+    assert variables.locator(".v").all_inner_texts() == ["1004", "54"]
+    shot(pg, "discover-variables")
+    variables.locator('tr[data-var="1"] [data-act="include"]').click()
+    _ready(pg)
+    assert _q(pg)["q"] == ['service:varsvc var.1:"54"']
+    messages = pg.locator("tr.ev .c-msg").all_inner_texts()
+    assert len(messages) == 4 and all(m.endswith("code 54") for m in messages)
+
+    pg = _open(page, f"{server.url}/app/discover?q=service:varsvc&from=now-1h")
+    pg.locator("tr.ev").filter(has_text="payment 1004 declined").click()
+    pg.locator('tr.detail [data-testid="pattern-vars"] tr[data-var="1"] [data-act="exclude"]').click()
+    _ready(pg)
+    assert _q(pg)["q"] == ['service:varsvc -var.1:"54"']
+    messages = pg.locator("tr.ev .c-msg").all_inner_texts()
+    assert len(messages) == 8 and not any(m.endswith("code 54") for m in messages)
+    assert not page.errors, page.errors
