@@ -83,7 +83,7 @@ export function mount(root) {
     const parts = [orgPanel(t, local)];
     if (!local && !admin) {
       parts.push(h("div", { class: "notice", "data-testid": "not-admin" },
-        `You are ${t.role === "editor" ? "an editor" : `a ${t.role}`} here: members, API keys, retention, quotas and the LLM policy are shown, and only an admin can change them.`));
+        `You are ${t.role === "editor" ? "an editor" : `a ${t.role}`} here: retention, quotas and the LLM policy are shown read-only; only an admin can change them, and manages members and API keys.`));
     }
     if (!local && admin) {
       const members = membersPanel(t);
