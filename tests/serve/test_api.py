@@ -140,3 +140,23 @@ def test_saved_searches(client: TestClient) -> None:
     assert client.post("/api/v1/saved-searches", json={"name": "bad", "query": "(x"}).status_code == 400
     assert client.delete(f"/api/v1/saved-searches/{saved['id']}").status_code == 200
     assert client.delete(f"/api/v1/saved-searches/{saved['id']}").status_code == 404
+
+
+def test_search_by_pattern_variable(client: TestClient) -> None:
+    """The miner's variables are kept with each event; var.N / var filter on them."""
+    codes = ["51", "54", "61"]
+    lines = [{"service": "pay", "message": f"payment {1000 + i} declined with code {codes[i % 3]}"} for i in range(12)]
+    _ingest(client, lines)
+    events = client.get("/api/v1/search", params={"q": "declined", "limit": 100}).json()["events"]
+    assert len(events) == 12
+    event = next(e for e in events if e["message"] == "payment 1004 declined with code 54")
+    assert event["pattern_vars"] == ["1004", "54"]
+    r = client.get("/api/v1/search", params={"q": 'var.1:"54"', "limit": 100}).json()
+    assert r["total"] == 4 and {e["message"][-2:] for e in r["events"]} == {"54"}
+    assert client.get("/api/v1/search", params={"q": "var:54"}).json()["total"] == 4
+    assert client.get("/api/v1/search", params={"q": "var.0:54"}).json()["total"] == 0
+    assert client.get("/api/v1/search", params={"q": "declined -var.1:54"}).json()["total"] == 8
+    assert client.get("/api/v1/search", params={"q": "var.0:100*"}).json()["total"] == 10
+    assert client.get("/api/v1/search", params={"q": "var.0:>=1010"}).json()["total"] == 2
+    bad = client.get("/api/v1/search", params={"q": "var.x:54"})
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == "query_syntax"

@@ -31,6 +31,7 @@ PAGES = {
     "insights": f"{READY} && document.querySelector('[data-testid=insights]') !== null",
     "alerts": "document.querySelector('[data-testid=alerts-body]')?.children.length > 0",
     "sources": f"{READY} && document.querySelector('[data-testid=sources] [data-testid=push-help]') !== null",
+    "settings": f"{READY} && document.querySelector('[data-testid=settings] [data-testid=local-mode]') !== null",
 }
 
 

@@ -29,6 +29,8 @@ HOUR_US = 3600 * 1_000_000
 T0 = (time.time_ns() // 1000 - 48 * HOUR_US) // HOUR_US * HOUR_US
 BASELINE = 150
 XSS = '<img src=x onerror="window.__xss=1">'
+# A service whose name is a script payload, with its own baseline and burst: its anomalies show it.
+XSS_SERVICE = '<svg onload="window.__xss=1">shop'
 
 
 def _at(minute: int, second: float = 0.0) -> str:
@@ -48,11 +50,11 @@ def _normal(minute: int, service: str, n: int) -> list[dict[str, Any]]:
     ]
 
 
-def _errors(minute: int, n: int) -> list[dict[str, Any]]:
+def _errors(minute: int, n: int, service: str = "api") -> list[dict[str, Any]]:
     return [
         {
             "timestamp": _at(minute, i * 60 / n),
-            "service": "api",
+            "service": service,
             "level": "error",
             # Log text is untrusted: the page must show this as text.
             "message": f"database connection refused to db-{i % 3} after {5000 + i}ms {XSS}",
@@ -92,22 +94,34 @@ def incident(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         with httpx.Client(base_url=url, timeout=30) as client:
             chunk: list[dict[str, Any]] = []
             for minute in range(BASELINE):
-                chunk += _normal(minute, "api", 20) + _normal(minute, "billing", 10)
+                chunk += _normal(minute, "api", 20) + _normal(minute, "billing", 10) + _normal(minute, XSS_SERVICE, 10)
                 if len(chunk) >= 1500:
                     _ingest(client, chunk)
                     chunk = []
             if chunk:
                 _ingest(client, chunk)
             # A burst of a message never seen before; the next minutes close its bucket.
-            _ingest(client, _normal(BASELINE, "api", 20) + _errors(BASELINE, 200))
+            _ingest(
+                client,
+                _normal(BASELINE, "api", 20)
+                + _errors(BASELINE, 200)
+                + _normal(BASELINE, XSS_SERVICE, 10)
+                + _errors(BASELINE, 100, XSS_SERVICE),
+            )
             for minute in range(BASELINE + 1, BASELINE + 4):
                 _ingest(client, _normal(minute, "api", 20))
             deadline = time.monotonic() + 20
             kinds: set[str] = set()
-            while time.monotonic() < deadline and not {"new_pattern", "error_ratio"} <= kinds:
-                kinds = {a["kind"] for a in client.get("/api/v1/anomalies").json()["items"]}
+            services: set[str] = set()
+            while time.monotonic() < deadline and not (
+                {"new_pattern", "error_ratio"} <= kinds and XSS_SERVICE in services
+            ):
+                items = client.get("/api/v1/anomalies").json()["items"]
+                kinds = {a["kind"] for a in items}
+                services = {a["service"] for a in items}
                 time.sleep(0.2)
             assert {"new_pattern", "error_ratio"} <= kinds, kinds
+            assert XSS_SERVICE in services, services
         yield Served(url, base / "data", proc)
     finally:
         proc.send_signal(signal.SIGINT)
@@ -134,12 +148,16 @@ def test_anomalies_page_lists_explains_links_and_takes_feedback(incident: Served
     assert cards.count() >= 2
     kinds = {cards.nth(i).get_attribute("data-kind") for i in range(cards.count())}
     assert {"new_pattern", "error_ratio"} <= kinds
-    ratio = pg.locator('.an-card[data-kind="error_ratio"]').first
+    ratio = pg.locator('.an-card[data-kind="error_ratio"]').filter(has_text="200 of 220").first
     assert "200 of 220 events were errors" in ratio.get_by_test_id("summary").inner_text()
     example = ratio.locator(".an-ex").first.inner_text()
     assert "database connection refused" in example and XSS in example
     assert pg.evaluate("window.__xss") is None
     assert pg.locator(".lanes .dot[data-service='api']").count() >= 1
+    # The payload service: its name is text in the cards, the timeline lanes and the service filter.
+    assert pg.locator(".an-card .an-svc").filter(has_text=XSS_SERVICE).count() >= 1
+    assert pg.get_by_test_id("anomaly-service").locator("option").filter(has_text=XSS_SERVICE).count() == 1
+    assert pg.evaluate("document.querySelectorAll('#page svg[onload], #page img[src=x]').length") == 0
     shot(pg, "anomalies")
 
     # Filters go to the URL and to the list.

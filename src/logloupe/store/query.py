@@ -32,6 +32,7 @@ _ALNUM_TOKEN = re.compile(r"^[A-Za-z0-9]+$")
 _TOKEN_SPLIT = re.compile(r"[^A-Za-z0-9]+")
 MAX_QUERY_LENGTH = 8192
 MAX_DEPTH = 64
+MAX_VAR_POSITION = 1000  # var.N: far more variables than any template has
 
 
 @dataclass(frozen=True)
@@ -416,6 +417,8 @@ class _Compiler:
             return f"has(flags, {self.param(m.value, 'String')})"
         if kind == "column":
             return self.string(target, m)
+        if kind == "var":
+            return self.variable(target, m)
         key = self.param(target, "String")
         if m.op == "exists":
             return f"mapContains(attributes, {key})"
@@ -452,6 +455,23 @@ class _Compiler:
         if m.high is not None:
             parts.append(f"{col} {'<=' if m.high_inclusive else '<'} {self.param(m.high, 'String')}")
         return "(" + " AND ".join(parts or ["1"]) + ")"
+
+    def variable(self, position: str, m: Match) -> str:
+        """``var.N`` is the pattern's N-th variable (0-based); ``var`` is any of them."""
+
+        def cond(col: str) -> str:
+            if m.op in ("cmp", "range") and _all_numeric(m):
+                return self.numeric(f"toFloat64OrNull({col})", m)
+            return self.string(col, m)
+
+        if position:
+            # Arrays count from 1 in SQL; a position past the end reads '' and matches no value.
+            return cond(f"arrayElement(pattern_vars, {self.param(int(position) + 1, 'UInt32')})")
+        if m.op == "exists":
+            return "notEmpty(pattern_vars)"
+        if m.op in ("term", "phrase"):
+            return f"has(pattern_vars, {self.param(m.value, 'String')})"
+        return f"arrayExists(var_value -> {cond('var_value')}, pattern_vars)"
 
     def numeric(self, col: str, m: Match) -> str:
         def num(text: str) -> float:
@@ -554,8 +574,8 @@ def resolve_field(field: str | None) -> tuple[str, str]:
     """What a query field names, shared by the SQL compiler and the live-tail evaluator.
 
     Returns (kind, target): kind is message, time, level, pattern, id, anomaly_score, flags,
-    column (target: the column) or attribute (target: the attribute key). ValueError for a name
-    that cannot be queried.
+    column (target: the column), var (target: the 0-based position of the pattern variable, or ''
+    for any) or attribute (target: the attribute key). ValueError for a name that cannot be queried.
     """
     name = field.lower() if field else None
     if name is None or name in ("message", "msg"):
@@ -574,6 +594,13 @@ def resolve_field(field: str | None) -> tuple[str, str]:
         return "anomaly_score", "anomaly_score"
     if name in ("flags", "flag"):
         return "flags", "flags"
+    if name == "var":
+        return "var", ""
+    if name.startswith("var."):
+        position = name[4:]
+        if not (position.isascii() and position.isdigit()) or int(position) >= MAX_VAR_POSITION:
+            raise ValueError(f"'{field}': a pattern variable is var.N, N a 0-based position below {MAX_VAR_POSITION}")
+        return "var", str(int(position))
     column = _STRING_COLUMNS.get(name)
     if column:
         return "column", column

@@ -15,10 +15,11 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from logloupe.analyse.llm import PROVIDERS
 from logloupe.serve.auth import require_role
 from logloupe.serve.deps import Principal, get_principal, get_services
 from logloupe.serve.services import Services
-from logloupe.store.accounts import Accounts
+from logloupe.store.accounts import KEY_ROLES, MASKING_MODES, ROLES, Accounts
 from logloupe.store.retention import enforce_retention
 from logloupe.store.search import now_us
 
@@ -87,7 +88,7 @@ def revoke_key(key_id: str, services: Svc, principal: Admin) -> dict[str, Any]:
 # -- the tenant --------------------------------------------------------------------------------------
 
 
-@router.get("/tenant", summary="Your tenant: name, your role, retention, quotas, LLM policy")
+@router.get("/tenant", summary="Your tenant: name, your role, retention, quotas, LLM policy, and the allowed values")
 def get_tenant(services: Svc, principal: Annotated[Principal, Depends(get_principal)]) -> dict[str, Any]:
     tenant = services.meta.get_tenant(principal.tenant)
     policy = _accounts(services).policy(principal.tenant)
@@ -95,8 +96,20 @@ def get_tenant(services: Svc, principal: Annotated[Principal, Depends(get_princi
         "id": tenant.id,
         "name": tenant.name,
         "role": principal.role,
+        "user": principal.user,
         "retention_days": tenant.retention_days,
         **policy.to_api(),
+        # Off: single-user local mode, where the server's LLM settings apply instead of the tenant's policy.
+        "auth_enabled": services.settings.auth_enabled,
+        # What the write endpoints accept, so clients (the Settings page) need not hard-code it.
+        "options": {
+            "roles": list(ROLES),
+            "key_roles": list(KEY_ROLES),
+            "providers": [p for p in PROVIDERS if p != "offline"],
+            "masking_modes": list(MASKING_MODES),
+            "server_llm_provider": services.settings.llm_provider,
+            "retention_days": {"min": 1, "max": 3650},
+        },
     }
 
 

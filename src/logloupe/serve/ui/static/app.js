@@ -1,5 +1,6 @@
 // The client-side router: /app/<slug>?<state> → pages/<module>.js. The URL holds all page state.
 import { h, clear } from "./lib/dom.js";
+import { api, logout } from "./lib/api.js";
 import { PAGES } from "./pages/registry.js";
 
 const nav = document.getElementById("nav-items");
@@ -17,7 +18,7 @@ function renderNav(active) {
   for (const p of PAGES) {
     if (p.section) { nav.appendChild(h("div", { class: "nav-sec" }, p.section)); continue; }
     const a = h("a", {
-      class: ["nav-item", active && active.slug === p.slug ? "on" : "", p.soon ? "soon" : ""],
+      class: ["nav-item", active && active.slug === p.slug ? "on" : ""],
       href: `/app/${p.slug}`, "data-page": p.slug, title: p.key ? `${p.title} (g ${p.key})` : p.title,
     }, h("span", { class: "ico" }, p.icon), h("span", { class: "lbl" }, p.title));
     a.addEventListener("click", (e) => {
@@ -33,7 +34,34 @@ export function navigate(path, params) {
   const url = new URL(path, location.origin);
   if (params) for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== null && v !== "") url.searchParams.set(k, v);
   history.pushState({}, "", url.pathname + url.search);
-  route();
+  // The user menu under the brand: who is signed in, to which organisation, with which role; Log out.
+// Hidden in single-user local mode (no accounts there).
+async function userMenu() {
+  const slot = document.getElementById("user-slot");
+  let me;
+  try { me = await api("/api/v1/auth/me"); } catch { return; }
+  if (!me.auth_enabled) return;
+  const org = (me.tenants || []).find((t) => t.tenant === me.tenant);
+  const orgName = org ? org.name : me.tenant;
+  const pop = h("div", { class: "popover um-pop", hidden: true, role: "menu", "data-testid": "user-pop" },
+    h("dl", {},
+      h("dt", {}, "Signed in as"), h("dd", { "data-testid": "um-user" }, me.user),
+      h("dt", {}, "Organisation"), h("dd", { "data-testid": "um-tenant" }, orgName, " ", h("span", { class: "muted small" }, `(${me.tenant})`)),
+      h("dt", {}, "Role"), h("dd", { "data-testid": "um-role" }, me.role)),
+    h("a", { class: "btn btn-sm", href: "/app/settings", role: "menuitem",
+      onclick: (e) => { e.preventDefault(); pop.hidden = true; navigate("/app/settings"); } }, "Settings"),
+    h("button", { class: "btn btn-sm", type: "button", role: "menuitem", "data-testid": "logout", onclick: () => logout() }, "Log out"));
+  const btn = h("button", { class: "um-btn", type: "button", "aria-haspopup": "menu", "data-testid": "user-menu", title: `${me.user} · ${orgName} · ${me.role}` },
+    h("span", { class: "avatar" }, (me.user || "?").replace(/^key:/, "").slice(0, 1)),
+    h("span", { class: "um-who" }, h("b", {}, me.user), h("span", { class: "muted small" }, `${orgName} · ${me.role}`)));
+  btn.addEventListener("click", (e) => { e.stopPropagation(); pop.hidden = !pop.hidden; });
+  document.addEventListener("click", (e) => { if (!pop.contains(e.target)) pop.hidden = true; });
+  document.addEventListener("keydown", (e) => { if (e.key === "Escape") pop.hidden = true; });
+  clear(slot).append(h("div", { class: "user-menu" }, btn, pop));
+}
+
+route();
+userMenu();
 }
 
 function setParams(params, replace = true) {
@@ -72,7 +100,34 @@ function toggleTheme() {
   const next = document.documentElement.dataset.theme === "dark" ? "light" : "dark";
   document.documentElement.dataset.theme = next;
   localStorage.setItem("logloupe.theme", next);
-  route();
+  // The user menu under the brand: who is signed in, to which organisation, with which role; Log out.
+// Hidden in single-user local mode (no accounts there).
+async function userMenu() {
+  const slot = document.getElementById("user-slot");
+  let me;
+  try { me = await api("/api/v1/auth/me"); } catch { return; }
+  if (!me.auth_enabled) return;
+  const org = (me.tenants || []).find((t) => t.tenant === me.tenant);
+  const orgName = org ? org.name : me.tenant;
+  const pop = h("div", { class: "popover um-pop", hidden: true, role: "menu", "data-testid": "user-pop" },
+    h("dl", {},
+      h("dt", {}, "Signed in as"), h("dd", { "data-testid": "um-user" }, me.user),
+      h("dt", {}, "Organisation"), h("dd", { "data-testid": "um-tenant" }, orgName, " ", h("span", { class: "muted small" }, `(${me.tenant})`)),
+      h("dt", {}, "Role"), h("dd", { "data-testid": "um-role" }, me.role)),
+    h("a", { class: "btn btn-sm", href: "/app/settings", role: "menuitem",
+      onclick: (e) => { e.preventDefault(); pop.hidden = true; navigate("/app/settings"); } }, "Settings"),
+    h("button", { class: "btn btn-sm", type: "button", role: "menuitem", "data-testid": "logout", onclick: () => logout() }, "Log out"));
+  const btn = h("button", { class: "um-btn", type: "button", "aria-haspopup": "menu", "data-testid": "user-menu", title: `${me.user} · ${orgName} · ${me.role}` },
+    h("span", { class: "avatar" }, (me.user || "?").replace(/^key:/, "").slice(0, 1)),
+    h("span", { class: "um-who" }, h("b", {}, me.user), h("span", { class: "muted small" }, `${orgName} · ${me.role}`)));
+  btn.addEventListener("click", (e) => { e.stopPropagation(); pop.hidden = !pop.hidden; });
+  document.addEventListener("click", (e) => { if (!pop.contains(e.target)) pop.hidden = true; });
+  document.addEventListener("keydown", (e) => { if (e.key === "Escape") pop.hidden = true; });
+  clear(slot).append(h("div", { class: "user-menu" }, btn, pop));
+}
+
+route();
+userMenu();
 }
 document.getElementById("theme-toggle").addEventListener("click", toggleTheme);
 
@@ -95,4 +150,31 @@ document.addEventListener("keydown", (e) => {
   } else if (e.key === "t") toggleTheme();
 });
 
+// The user menu under the brand: who is signed in, to which organisation, with which role; Log out.
+// Hidden in single-user local mode (no accounts there).
+async function userMenu() {
+  const slot = document.getElementById("user-slot");
+  let me;
+  try { me = await api("/api/v1/auth/me"); } catch { return; }
+  if (!me.auth_enabled) return;
+  const org = (me.tenants || []).find((t) => t.tenant === me.tenant);
+  const orgName = org ? org.name : me.tenant;
+  const pop = h("div", { class: "popover um-pop", hidden: true, role: "menu", "data-testid": "user-pop" },
+    h("dl", {},
+      h("dt", {}, "Signed in as"), h("dd", { "data-testid": "um-user" }, me.user),
+      h("dt", {}, "Organisation"), h("dd", { "data-testid": "um-tenant" }, orgName, " ", h("span", { class: "muted small" }, `(${me.tenant})`)),
+      h("dt", {}, "Role"), h("dd", { "data-testid": "um-role" }, me.role)),
+    h("a", { class: "btn btn-sm", href: "/app/settings", role: "menuitem",
+      onclick: (e) => { e.preventDefault(); pop.hidden = true; navigate("/app/settings"); } }, "Settings"),
+    h("button", { class: "btn btn-sm", type: "button", role: "menuitem", "data-testid": "logout", onclick: () => logout() }, "Log out"));
+  const btn = h("button", { class: "um-btn", type: "button", "aria-haspopup": "menu", "data-testid": "user-menu", title: `${me.user} · ${orgName} · ${me.role}` },
+    h("span", { class: "avatar" }, (me.user || "?").replace(/^key:/, "").slice(0, 1)),
+    h("span", { class: "um-who" }, h("b", {}, me.user), h("span", { class: "muted small" }, `${orgName} · ${me.role}`)));
+  btn.addEventListener("click", (e) => { e.stopPropagation(); pop.hidden = !pop.hidden; });
+  document.addEventListener("click", (e) => { if (!pop.contains(e.target)) pop.hidden = true; });
+  document.addEventListener("keydown", (e) => { if (e.key === "Escape") pop.hidden = true; });
+  clear(slot).append(h("div", { class: "user-menu" }, btn, pop));
+}
+
 route();
+userMenu();

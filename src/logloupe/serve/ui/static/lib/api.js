@@ -20,6 +20,21 @@ export function toLogin() {
   location.assign(`/login?next=${encodeURIComponent(next)}`);
 }
 
+/** Revoke this session on the server (and its refresh token), forget the tokens, go to /login. */
+export async function logout() {
+  const refresh = localStorage.getItem("logloupe.refresh");
+  try {
+    await fetch("/api/v1/auth/logout", {
+      method: "POST",
+      headers: { Accept: "application/json", "Content-Type": "application/json", ...authHeaders() },
+      body: JSON.stringify(refresh ? { refresh_token: refresh } : {}),
+    });
+  } catch { /* signed out locally all the same */ }
+  localStorage.removeItem("logloupe.token");
+  localStorage.removeItem("logloupe.refresh");
+  location.assign("/login");
+}
+
 export async function api(path, { params, method = "GET", body, signal } = {}) {
   const url = new URL(path, location.origin);
   for (const [k, v] of Object.entries(params || {})) {

@@ -69,6 +69,7 @@ const HELP = [
   ["attr.status:503  latency_ms:>500", "attributes; numbers compare as numbers"],
   ["user:*", "attribute exists"],
   ["pattern:1a2b3c4d5e6f7a8b", "events of one pattern"],
+  ["var.0:alice  var:10.0.0.*", "a pattern variable (0-based position) / any variable"],
   ["/time(out|d)/", "regular expression"],
   ["a AND b, a OR b, NOT a, -a, ( )", "boolean logic"],
 ];

@@ -244,7 +244,22 @@ export function mount(root, ctx) {
     return h("tr", { class: "detail" }, h("td", { colspan: 6 },
       h("div", { class: "detail-grid" },
         h("div", { class: "detail-msg" }, h("div", { class: "sub-h" }, "Message"), messageBlock(ev.message), actions),
-        h("div", { class: "detail-fields" }, h("div", { class: "sub-h" }, "Fields"), table))));
+        h("div", { class: "detail-fields" }, h("div", { class: "sub-h" }, "Fields"), table, variablesTable(ev)))));
+  }
+
+  // The pattern's variables (the template's <*> slots, left to right): filter by var.N:"value".
+  function variablesTable(ev) {
+    const vars = ev.pattern_vars || [];
+    if (!vars.length) return null;
+    const filter = (i, v, exclude) => update({ q: addFilter(state.q, `${exclude ? "-" : ""}var.${i}:${quote(v)}`) }, false);
+    return h("div", { class: "vars", "data-testid": "pattern-vars" },
+      h("div", { class: "sub-h" }, "Pattern variables"),
+      h("table", { class: "kv" }, h("tbody", {}, vars.map((v, i) => h("tr", { dataset: { var: String(i) } },
+        h("td", { class: "k mono" }, `var.${i}`),
+        h("td", { class: "acts" },
+          h("button", { class: "ibtn", type: "button", title: `Filter for var.${i}`, "data-act": "include", onclick: () => filter(i, v, false) }, "⊕"),
+          h("button", { class: "ibtn", type: "button", title: `Filter out var.${i}`, "data-act": "exclude", onclick: () => filter(i, v, true) }, "⊖")),
+        h("td", { class: "v mono" }, String(v)))))));
   }
 
   async function showContext(ev) {

@@ -13,6 +13,5 @@ export const PAGES = [
   { slug: "alerts", title: "Alerts", icon: "⚑", module: "./alerts.js" },
   { section: "Manage" },
   { slug: "sources", title: "Sources", icon: "⇲", module: "./sources.js" },
-  { slug: "settings", title: "Settings", icon: "⚙", module: "./placeholder.js",
-    soon: "Users, roles, API keys, tenants and retention." },
+  { slug: "settings", title: "Settings", icon: "⚙", module: "./settings.js" },
 ];
