@@ -112,14 +112,6 @@ def test_tail_rejects_a_bad_query_with_its_position(client: TestClient) -> None:
     assert r.json()["error"]["position"] == 22
 
 
-def test_tail_refuses_pattern_variable_fields_instead_of_matching_wrongly(client: TestClient) -> None:
-    for q, position in (("var.0:alice", 6), ("service:auth -var:bob", 18)):
-        r = client.get("/api/v1/tail", params={"q": q})
-        assert r.status_code == 400
-        assert r.json()["error"]["code"] == "query_syntax" and r.json()["error"]["position"] == position
-        assert "pattern variables" in r.json()["error"]["message"]
-
-
 def test_tail_hub_filters_by_tenant_and_query() -> None:
     async def scenario() -> list[list[LogEvent]]:
         hub = TailHub()

@@ -77,6 +77,10 @@ EVENTS = [
     )
 ]
 
+# Pattern variables for var.N / var (the rest have none).
+for _i, _vars in ((1, ["alice", "10.1.2.3"]), (2, ["bob"]), (3, ["200", "14ms"]), (4, ["503", "5200ms"])):
+    EVENTS[_i].pattern_vars = _vars
+
 QUERIES = [
     "",
     "refused",
@@ -112,6 +116,17 @@ QUERIES = [
     "ts:>=now-1h",
     "message:refused",
     "amount:>=3",
+    "var.0:alice",
+    "var:bob",
+    "var:ali*",
+    "var.0:>=300",
+    "var.0:[100 TO 300]",
+    "var:>=300",
+    "var:*",
+    "var.1:*",
+    "-var:alice",
+    "var:/5.*/",
+    "var.5:x",
 ]
 
 

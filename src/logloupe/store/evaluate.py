@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from typing import TypeVar
 
 from logloupe.errors import QuerySyntaxError
 from logloupe.model import Level, LogEvent, parse_event_id, parse_pattern_id
@@ -30,6 +31,7 @@ from logloupe.store.query import (
 from logloupe.store.timerange import parse_time
 
 Predicate = Callable[[LogEvent], bool]
+T = TypeVar("T")  # what a field test reads from: an event, or one of its values
 
 
 def compile_matcher(
@@ -112,6 +114,8 @@ class _Builder:
             return self.numeric(lambda e: e.anomaly_score, m)
         if kind == "flags":
             return lambda e: m.value in e.flags
+        if kind == "var":
+            return self.variable(key, m)
         if kind == "column":
             return self.string(lambda e: str(getattr(e, key)), m)
         if m.op == "exists":
@@ -126,6 +130,30 @@ class _Builder:
 
             return self.numeric(attr_number, m)
         return self.string(lambda e: e.attributes.get(key, ""), m)
+
+    def variable(self, position: str, m: Match) -> Predicate:
+        """``var.N`` is the pattern's N-th variable (0-based; past the end reads ''), ``var`` any of
+        them — as ``compile_query`` has it."""
+
+        def one(get: Callable[[T], str]) -> Callable[[T], bool]:
+            if m.op in ("cmp", "range") and _all_numeric(m):
+
+                def number(x: T) -> float | None:
+                    try:
+                        return float(get(x))
+                    except ValueError:
+                        return None
+
+                return self.numeric(number, m)
+            return self.string(get, m)
+
+        if position:
+            n = int(position)
+            return one(lambda e: e.pattern_vars[n] if n < len(e.pattern_vars) else "")
+        if m.op == "exists":
+            return lambda e: bool(e.pattern_vars)
+        test: Callable[[str], bool] = one(lambda value: value)
+        return lambda e: any(test(value) for value in e.pattern_vars)
 
     def message(self, m: Match) -> Predicate:
         if m.op in ("term", "phrase"):
@@ -143,7 +171,7 @@ class _Builder:
             return lambda e: e.message != ""
         raise self.error("comparisons are not supported on the message", m)
 
-    def string(self, get: Callable[[LogEvent], str], m: Match) -> Predicate:
+    def string(self, get: Callable[[T], str], m: Match) -> Callable[[T], bool]:
         if m.op in ("term", "phrase"):
             return lambda e: get(e) == m.value
         if m.op == "wildcard":
@@ -158,7 +186,7 @@ class _Builder:
             return lambda e: _cmp(m.cmp, get(e), m.value)
         return lambda e: _in_range(get(e), m, str)
 
-    def numeric(self, get: Callable[[LogEvent], float | None], m: Match) -> Predicate:
+    def numeric(self, get: Callable[[T], float | None], m: Match) -> Callable[[T], bool]:
         def num(text: str) -> float:
             try:
                 return float(text)
@@ -169,7 +197,7 @@ class _Builder:
             target = num(m.value)
             op = m.cmp if m.op == "cmp" else "="
 
-            def compare(e: LogEvent) -> bool:
+            def compare(e: T) -> bool:
                 value = get(e)
                 return value is not None and _cmp(op, value, target)
 
@@ -179,7 +207,7 @@ class _Builder:
                 if bound is not None:
                     num(bound)
 
-            def within(e: LogEvent) -> bool:
+            def within(e: T) -> bool:
                 value = get(e)
                 return value is not None and _in_range(value, m, num)
 

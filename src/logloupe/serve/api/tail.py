@@ -22,13 +22,11 @@ import orjson
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 
-from logloupe.errors import QuerySyntaxError
 from logloupe.metrics import DROPPED
 from logloupe.model import LogEvent
 from logloupe.serve.deps import Principal, get_principal, get_services
 from logloupe.serve.services import Services
 from logloupe.store.evaluate import Predicate, compile_matcher
-from logloupe.store.query import And, Match, Node, Not, Or, parse_query, resolve_field
 from logloupe.store.search import now_us
 
 router = APIRouter(prefix="/api/v1", tags=["search"])
@@ -121,26 +119,6 @@ def teardown(services: Services) -> None:
             services.writer.after_store.remove(hub.publish)
 
 
-def _refuse_variable_fields(q: str, regex_max: int) -> None:
-    """The live-tail evaluator does not read pattern variables yet: a clear 400, not a silent mismatch."""
-
-    def walk(node: Node) -> None:
-        if isinstance(node, And | Or):
-            for item in node.items:
-                walk(item)
-        elif isinstance(node, Not):
-            walk(node.item)
-        elif isinstance(node, Match):
-            try:
-                kind, _ = resolve_field(node.field)
-            except ValueError:
-                return  # compile_matcher reports it
-            if kind == "var":
-                raise QuerySyntaxError("live tail cannot filter on pattern variables (var, var.N) yet", node.pos, q)
-
-    walk(parse_query(q, regex_max))
-
-
 def _frame(event: str, data: Any, event_id: str | None = None) -> bytes:
     head = f"id: {event_id}\n" if event_id else ""
     return f"{head}event: {event}\ndata: ".encode() + orjson.dumps(data) + b"\n\n"
@@ -158,7 +136,6 @@ async def tail(
     q: str = "",
 ) -> StreamingResponse:
     # Compiled before the stream starts, so a bad query is a 400 with its position.
-    _refuse_variable_fields(q, services.settings.regex_max_length)
     matches = compile_matcher(
         q,
         now_us=now_us(),
