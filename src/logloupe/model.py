@@ -111,6 +111,8 @@ class LogEvent:
 
     def to_api(self) -> dict[str, Any]:
         """The JSON shape every API and CLI output uses for an event."""
+        from logloupe.parse.masking import value_type  # parse imports this module
+
         return {
             "id": self.id,
             "ts": iso_micros(self.ts_us),
@@ -123,6 +125,9 @@ class LogEvent:
             "message": self.message,
             "pattern_id": format_pattern_id(self.pattern_id),
             "pattern_vars": self.pattern_vars,
+            # Typed as the miner types them (int, float, hex, ipv4, uuid, path, ... str): a function of
+            # the value, so derived here rather than stored twice.
+            "pattern_var_types": [value_type(v) for v in self.pattern_vars],
             "attributes": self.attributes,
             "source": self.source,
             "trace_id": self.trace_id,

@@ -151,6 +151,7 @@ def test_search_by_pattern_variable(client: TestClient) -> None:
     assert len(events) == 12
     event = next(e for e in events if e["message"] == "payment 1004 declined with code 54")
     assert event["pattern_vars"] == ["1004", "54"]
+    assert event["pattern_var_types"] == ["int", "int"]  # typed as the miner types them
     r = client.get("/api/v1/search", params={"q": 'var.1:"54"', "limit": 100}).json()
     assert r["total"] == 4 and {e["message"][-2:] for e in r["events"]} == {"54"}
     assert client.get("/api/v1/search", params={"q": "var:54"}).json()["total"] == 4

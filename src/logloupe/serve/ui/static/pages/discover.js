@@ -250,6 +250,7 @@ export function mount(root, ctx) {
   // The pattern's variables (the template's <*> slots, left to right): filter by var.N:"value".
   function variablesTable(ev) {
     const vars = ev.pattern_vars || [];
+    const types = ev.pattern_var_types || [];
     if (!vars.length) return null;
     const filter = (i, v, exclude) => update({ q: addFilter(state.q, `${exclude ? "-" : ""}var.${i}:${quote(v)}`) }, false);
     return h("div", { class: "vars", "data-testid": "pattern-vars" },
@@ -259,7 +260,8 @@ export function mount(root, ctx) {
         h("td", { class: "acts" },
           h("button", { class: "ibtn", type: "button", title: `Filter for var.${i}`, "data-act": "include", onclick: () => filter(i, v, false) }, "⊕"),
           h("button", { class: "ibtn", type: "button", title: `Filter out var.${i}`, "data-act": "exclude", onclick: () => filter(i, v, true) }, "⊖")),
-        h("td", { class: "v mono" }, String(v)))))));
+        h("td", { class: "v mono" }, String(v)),
+        h("td", { class: "muted", title: "Variable type" }, String(types[i] || "")))))));
   }
 
   async function showContext(ev) {
