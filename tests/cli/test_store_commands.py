@@ -50,6 +50,13 @@ def test_bad_query_is_a_clear_error(tmp_path: Path) -> None:
     assert "position" in result.output
 
 
+def test_since_takes_a_duration_or_now_minus_one(tmp_path: Path) -> None:
+    bad = CliRunner().invoke(main, ["search", "x", "--since", "1", "--data-dir", str(tmp_path)])
+    assert bad.exit_code == 2 and "is not a duration" in bad.output and "Traceback" not in bad.output
+    good = CliRunner().invoke(main, ["search", "x", "--since", "now-1h", "--json", "--data-dir", str(tmp_path)])
+    assert good.exit_code == 0, good.output
+
+
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     port = free_port()

@@ -306,7 +306,7 @@ def _print_event(e: dict[str, Any]) -> None:
 
 @click.command(name="search")
 @click.argument("query", default="")
-@click.option("--since", default=None, help="Only events newer than this, e.g. 15m, 1h, 7d.")
+@click.option("--since", default=None, help="Only events newer than this, e.g. 15m, 1h, 7d (or now-1h).")
 @click.option("--limit", type=int, default=50, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object: total and events.")
 @click.option("--server", default=None, help="Server URL (default: the one running on --data-dir, if any).")
@@ -317,9 +317,13 @@ def search_command(
     """Search events with the query language (newest first)."""
     settings = _settings(data_dir=data_dir)
     url = server or running_server(settings)
+    if since and since.strip().lower().startswith("now-"):
+        since = since.strip()[4:]  # `--since now-1h` means what `--since 1h` does
+    try:
+        since_us = parse_duration_us(since) if since else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--since") from None
     from_ = f"now-{since}" if since else None
-    if since:
-        parse_duration_us(since)
     if url:
         params: dict[str, str | int] = {"q": query, "limit": limit}
         if from_:
@@ -337,7 +341,7 @@ def search_command(
             scope = Scope(
                 tenant=settings.default_tenant,
                 q=query,
-                from_us=now - parse_duration_us(since) if since else None,
+                from_us=now - since_us if since_us is not None else None,
                 now_us=now,
             )
             result = search(store, scope, limit=limit)
