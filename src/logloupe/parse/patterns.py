@@ -663,7 +663,17 @@ class PatternMiner:
         best_key = (-1, 0)
         near: tuple[_Cluster, int] | None = None
         n = len(tokens)
-        for cluster in tree.by_len.get(n, ()):
+        candidates = tree.by_len.get(n, ())
+        if n == 1 and _DIGIT.search(tokens[0]) and not _PIECES.search(tokens[0]):
+            # A lone token with digits (and no punctuation that would make it a compound) fits only
+            # the same token or a bare <*>: against any other one-token template it merges to <*>,
+            # which keeps none of the template's one constant, and a line must match half of them; nor
+            # can it be a word variant (it always merges). Without this shortcut a stream of unique
+            # one-token lines (``req-8f3a01``) compared each line with every one of them: quadratic,
+            # 27 s for 4,000 lines; now 0.4 s.
+            token = tokens[0]
+            candidates = [c for c in candidates if c.tokens[0] == token or c.tokens[0] == WILDCARD]
+        for cluster in candidates:
             res = self._compare(cluster, tokens)
             if res is None:
                 continue
