@@ -22,6 +22,8 @@ from logloupe.parse.patterns import PatternMatch, PatternMiner
 log = logging.getLogger(__name__)
 
 NewPatternListener = Callable[[LogEvent, PatternMatch], None]
+# Called once per enriched batch with every new pattern of it (may be empty: not called then).
+NewPatternsListener = Callable[[list[tuple[LogEvent, PatternMatch]]], None]
 CLASS_CACHE_MAX = 200_000
 
 
@@ -36,6 +38,7 @@ class Enricher:
         self.data_dir = data_dir
         self._classifiers: dict[str, Classifier] = {}
         self.listeners: list[NewPatternListener] = []
+        self.batch_listeners: list[NewPatternsListener] = []
         self._class_cache: dict[tuple[str, int, int], str] = {}
         self._lock = threading.Lock()
         self._dirty = 0
@@ -71,12 +74,22 @@ class Enricher:
                     label = cache.get((event.tenant, pattern_id, event.level))
                     event.classification = label if label is not None else self._classify(event, pattern_id)
             self._dirty += len(events)
+        self._announce(new)
+
+    def _announce(self, new: list[tuple[LogEvent, PatternMatch]]) -> None:
+        """Tell the listeners about a batch's new patterns; a failing listener never loses events."""
         for event, match in new:
             for listener in self.listeners:
                 try:
                     listener(event, match)
-                except Exception:  # a listener must never lose events
+                except Exception:
                     log.exception("new-pattern listener failed")
+        if new:
+            for batch_listener in self.batch_listeners:
+                try:
+                    batch_listener(new)
+                except Exception:
+                    log.exception("new-patterns listener failed")
 
     def _classify(self, event: LogEvent, pattern_id: int) -> str:
         key = (event.tenant, pattern_id, int(event.level))

@@ -50,11 +50,11 @@ class Services:
         enricher = Enricher(settings.data_dir / "patterns" / "miner.json", data_dir=settings.data_dir)
         services = cls(settings, store, meta, writer, enricher)
 
-        def remember(event: LogEvent, match: PatternMatch) -> None:
+        def remember(new: list[tuple[LogEvent, PatternMatch]]) -> None:
             # The patterns table gives the UI and alerts each pattern's template and service.
-            meta.upsert_pattern(event.tenant, match.pattern_id, template=match.template, service=event.service)
+            meta.add_patterns([(e.tenant, m.pattern_id, m.template, e.service) for e, m in new])
 
-        enricher.listeners.append(remember)
+        enricher.batch_listeners.append(remember)
         # The ingest pipeline runs this on every decoded batch before it is stored.
         services.extras["event_stage"] = services.enrich
         # ...and the store writer on what is written to it directly (demo, CLI, in-process sources).

@@ -376,6 +376,7 @@ class MetaStore:
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=5000")
             cur.close()
@@ -560,6 +561,38 @@ class MetaStore:
                 )
             elif values:
                 conn.execute(patterns.update().where(key).values(**values))
+
+    def add_patterns(self, rows: list[tuple[str, int, str, str]]) -> None:
+        """New patterns found by the miner, (tenant, id, template, service), in one transaction: a
+        stream of new patterns (unique one-token lines, say) must not cost a commit each."""
+        if not rows:
+            return
+        latest = {(tenant, _signed(pid)): (template, service) for tenant, pid, template, service in rows}
+        now = time.time()
+        with self.engine.begin() as conn:
+            existing: set[tuple[str, int]] = set()
+            for tenant in {t for t, _ in latest}:
+                ids = [i for t, i in latest if t == tenant]
+                for first in range(0, len(ids), 500):  # bound the IN list
+                    found = conn.execute(
+                        sa.select(patterns.c.id).where(
+                            (patterns.c.tenant == tenant) & patterns.c.id.in_(ids[first : first + 500])
+                        )
+                    ).all()
+                    existing.update((tenant, r.id) for r in found)
+            fresh = [
+                {"tenant": t, "id": i, "service": svc, "template": tpl, "name": "", "created_at": now}
+                for (t, i), (tpl, svc) in latest.items()
+                if (t, i) not in existing
+            ]
+            if fresh:
+                conn.execute(patterns.insert(), fresh)
+            for t, i in existing:
+                conn.execute(
+                    patterns.update()
+                    .where((patterns.c.tenant == t) & (patterns.c.id == i))
+                    .values(template=latest[(t, i)][0])
+                )
 
     def pattern_groups(self, tenant: str) -> dict[int, tuple[int, ...]]:
         """Surviving pattern id → the ids merged into it."""
