@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import orjson
 import psutil
+import pytest
 
 from logloupe.store.events import EventStore
 from tests.helpers import free_port, wait_http
@@ -21,7 +22,17 @@ CLIENTS = 2
 BATCH = 200
 
 
-def test_sigkill_during_ingest_loses_and_duplicates_nothing_acknowledged(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("wait_stored", "processes"),
+    [
+        ("false", "2"),  # the server's defaults: acknowledged once in the write-ahead buffer, decoder processes
+        ("true", "0"),  # acknowledged once searchable, decoded in the server's thread
+        ("false", "0"),
+    ],
+)
+def test_sigkill_during_ingest_loses_and_duplicates_nothing_acknowledged(
+    tmp_path: Path, wait_stored: str, processes: str
+) -> None:
     data = tmp_path / "data"
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -49,7 +60,13 @@ def test_sigkill_during_ingest_loses_and_duplicates_nothing_acknowledged(tmp_pat
 
     rng = random.Random(7)
     for round_ in range(KILLS + 1):
-        proc = start_server(data, port, LOGLOUPE_INGEST_RATE_BYTES_S="0")
+        proc = start_server(
+            data,
+            port,
+            LOGLOUPE_INGEST_RATE_BYTES_S="0",
+            LOGLOUPE_INGEST_WAIT_STORED=wait_stored,
+            LOGLOUPE_PIPELINE_DECODE_PROCESSES=processes,
+        )
         wait_http(f"{url}/healthz")
         before = len(acked)
         stop_flag = threading.Event()
