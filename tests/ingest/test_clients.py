@@ -255,10 +255,11 @@ def test_python_syslog_handler(server: Server, socktype: socket.SocketKind) -> N
     assert all(not e["message"].endswith("\x00") for e in events)
 
 
-def test_python_http_handler(server: Server) -> None:
-    mark = _marker("httph")
+@pytest.mark.parametrize("method", ["POST", "GET"])  # GET is the handler's default
+def test_python_http_handler(server: Server, method: str) -> None:
+    mark = _marker(f"httph{method.lower()}")
     host = server.url.removeprefix("http://")
-    handler = logging.handlers.HTTPHandler(host, "/ingest", method="POST")
+    handler = logging.handlers.HTTPHandler(host, "/ingest", method=method)
     logger = logging.getLogger(f"httph.{mark}")
     logger.propagate = False
     logger.setLevel(logging.DEBUG)
@@ -267,6 +268,7 @@ def test_python_http_handler(server: Server) -> None:
     handler.close()
     event = server.search(f"{mark} level:ERROR", 1)[0]
     assert event["service"] == f"httph.{mark}"
+    assert event["message"] == f"{mark} upstream unreachable"
 
 
 def test_curl(server: Server, tmp_path: Path) -> None:
@@ -288,6 +290,16 @@ def test_curl(server: Server, tmp_path: Path) -> None:
     )  # fmt: skip
     assert len(server.search(f"{mark} level:ERROR", 3, timeout_s=1)) == 3
     assert server.search(f"{mark} service:curlsvc", 1)[0]["message"] == f"{mark} hello from curl"
+    # The simplest curl sends no content type (curl says form-encoded): the body is read for what it is.
+    subprocess.run(["curl", "-sS", "--fail", f"{server.url}/ingest", "-d", f'{{"message": "{mark} plain curl"}}'],
+                   check=True, timeout=20, capture_output=True)  # fmt: skip
+    assert server.search(f'"{mark} plain curl"', 1)[0]["attributes"] == {}
+    lines = tmp_path / "app.log"
+    lines.write_text(f"2026-11-21 10:00:00 ERROR {mark} file line one\n2026-11-21 10:00:01 INFO {mark} file line two\n")
+    subprocess.run(["curl", "-sS", "--fail", f"{server.url}/api/v1/logs", "--data-binary", f"@{lines}"],
+                   check=True, timeout=20, capture_output=True)  # fmt: skip
+    found = server.search(f"{mark} file", 2)
+    assert sorted(e["level"] for e in found) == ["ERROR", "INFO"]
 
 
 def _upload(server: Server, path: Path, **data: str) -> dict[str, object]:

@@ -180,6 +180,13 @@ async def ingest_logs(
     body = await read_body(request, services)
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype == "application/x-www-form-urlencoded":
+        # curl -d / --data-binary send this type whatever the body is: read what the body is.
+        head = body.lstrip()[:1]
+        if head in (b"{", b"["):
+            ctype = "application/json"
+        elif b"=" not in body or b"\n" in body.strip() or b" " in body:
+            ctype = "text/plain"  # form bodies encode spaces and newlines; lines of text do not
+    if ctype == "application/x-www-form-urlencoded":
         items = [form_record(body)]
     elif ctype.startswith("text/"):
         items = split_lines(body, services.settings.max_message_bytes)
@@ -207,6 +214,23 @@ async def ingest_simple(
     principal: Annotated[Principal, Depends(require_ingest)],
 ) -> JSONResponse:
     return await ingest_logs(request, services, principal)
+
+
+@router.get("/ingest", summary="The record in the query string: Python's HTTPHandler with its default GET")
+async def ingest_query(
+    request: Request,
+    services: Annotated[Services, Depends(get_services)],
+    principal: Annotated[Principal, Depends(require_ingest)],
+) -> JSONResponse:
+    query = urllib.parse.urlencode([(k, v) for k, v in request.query_params.multi_items() if k != "sync"]).encode()
+    if len(query) > services.settings.max_body_bytes:
+        raise InvalidInput("the query string is longer than max_body_bytes")
+    item = form_record(query)
+    if item.error:
+        raise InvalidInput("give the record in the query string, e.g. /ingest?message=disk+full&level=ERROR")
+    with INGEST_LATENCY.labels("http").time():
+        report = await store_items(services, principal, [item], source="http", wait=sync_param(request))
+    return JSONResponse(report, status_code=200 if report["accepted"] else 400)
 
 
 @router.get("/api/v1/quarantine", summary="Rejected input with the reason, newest first")
