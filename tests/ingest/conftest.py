@@ -52,16 +52,12 @@ class Server:
 
 
 def start_server(data: Path, port: int, udp: int = 0, tcp: int = 0, **env: str) -> subprocess.Popen[bytes]:
-    environ = {
-        **os.environ,
-        "LOGLOUPE_SYSLOG_UDP_PORT": str(udp),
-        "LOGLOUPE_SYSLOG_TCP_PORT": str(tcp),
-        "LOGLOUPE_WRITER_FLUSH_MS": "20",
-        **env,
-    }
+    environ = {**os.environ, "LOGLOUPE_WRITER_FLUSH_MS": "20", **env}
     environ.pop("LOGLOUPE_CONFIG", None)
+    # The syslog ports as `serve` flags, as a user would turn the listeners on.
+    syslog = ["--syslog-udp-port", str(udp), "--syslog-tcp-port", str(tcp)]
     return subprocess.Popen(
-        [*LOGLOUPE, "serve", "--port", str(port), "--data-dir", str(data)],
+        [*LOGLOUPE, "serve", "--port", str(port), "--data-dir", str(data), *syslog],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env=environ,

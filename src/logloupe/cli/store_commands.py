@@ -125,10 +125,28 @@ def _serve(settings: Settings, on_ready: Any = None) -> None:
 @click.option("--host", default=None, help="Interface to bind (default 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Port (default 8080).")
 @click.option("--auth/--no-auth", "auth", default=None, help="Require credentials (allows other interfaces).")
+@click.option("--syslog-udp-port", type=int, default=None, help="Listen for syslog on this UDP port (0 = off).")
+@click.option("--syslog-tcp-port", type=int, default=None, help="Listen for syslog on this TCP port (0 = off).")
 @data_dir_option
-def serve(host: str | None, port: int | None, auth: bool | None, data_dir: Path | None) -> None:
+def serve(
+    host: str | None,
+    port: int | None,
+    auth: bool | None,
+    syslog_udp_port: int | None,
+    syslog_tcp_port: int | None,
+    data_dir: Path | None,
+) -> None:
     """Run the API (and UI) server."""
-    _serve(_settings(host=host, port=port, auth_enabled=auth, data_dir=data_dir))
+    _serve(
+        _settings(
+            host=host,
+            port=port,
+            auth_enabled=auth,
+            syslog_udp_port=syslog_udp_port,
+            syslog_tcp_port=syslog_tcp_port,
+            data_dir=data_dir,
+        )
+    )
 
 
 @click.command()
