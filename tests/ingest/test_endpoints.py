@@ -40,7 +40,10 @@ def test_es_root_and_bulk_in_process(client: TestClient) -> None:
     assert r.status_code == 201 and r.json()["_id"] == "abc"
     events = client.get("/api/v1/search", params={"q": "service:logs-app"}).json()["events"]
     assert {e["message"] for e in events} == {"bulk in index", "with id"}
-    assert client.post("/_bulk", content=b"\n").status_code == 400
+    bad = client.post("/_bulk", content=b"\n")
+    assert bad.status_code == 400 and bad.headers["x-elastic-product"] == "Elasticsearch"  # errors too
+    assert client.delete("/_bulk").headers["x-elastic-product"] == "Elasticsearch"  # 405
+    assert "x-elastic-product" not in client.get("/api/v1/search", params={"q": "("}).headers
     # Beats' start-up set-up: lookups say "none yet", creations are acknowledged.
     assert client.head("/_index_template/filebeat-8.17.0").status_code == 404
     assert client.put("/_ilm/policy/filebeat", json={"policy": {}}).json() == {"acknowledged": True}

@@ -60,6 +60,15 @@ def _modules() -> list[Any]:
     return found
 
 
+def _product(request: Request) -> dict[str, str]:
+    """Elasticsearch clients refuse any answer without ``X-Elastic-Product``, errors included (they
+    would report "not Elasticsearch" instead of the 401, 413 or 429): give it on the ES routes."""
+    path = request.url.path
+    if path == "/" or path.startswith("/_") or "/_bulk" in path or "/_doc" in path:
+        return {"X-Elastic-Product": "Elasticsearch"}
+    return {}
+
+
 def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
     settings = settings or (services.settings if services else Settings())
     modules = _modules()
@@ -100,11 +109,11 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.state.ready = False
 
     @app.exception_handler(LogLoupeError)
-    async def _domain_error(_request: Request, exc: LogLoupeError) -> JSONResponse:
-        headers = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, TooManyRequests) else None
+    async def _domain_error(request: Request, exc: LogLoupeError) -> JSONResponse:
+        headers = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, TooManyRequests) else {}
         if exc.status >= 500:
             log.error("request failed: %s", exc.message)
-        return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
+        return JSONResponse(exc.body(), status_code=exc.status, headers={**headers, **_product(request)})
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -115,6 +124,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         return JSONResponse(
             error_body("invalid_input", f"{first['location']}: {first['message']}", problems=problems),
             status_code=400,
+            headers=_product(_request),
         )
 
     @app.exception_handler(StarletteHTTPException)
@@ -125,13 +135,15 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         return JSONResponse(
             error_body(code, str(exc.detail)),
             status_code=exc.status_code,
-            headers=getattr(exc, "headers", None),
+            headers={**(getattr(exc, "headers", None) or {}), **_product(_request)},
         )
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error")
-        return JSONResponse(error_body("internal", "internal error; see the server log"), status_code=500)
+        return JSONResponse(
+            error_body("internal", "internal error; see the server log"), status_code=500, headers=_product(_request)
+        )
 
     for module in modules:
         app.include_router(module.router)
