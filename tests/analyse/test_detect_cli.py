@@ -69,3 +69,12 @@ def test_detect_reads_very_long_sessions(tmp_path):
     result = CliRunner().invoke(main, [*args, "--output", str(out)])
     assert result.exit_code == 0, result.output
     assert next(csv.DictReader(out.open(newline="")))["SessionId"] == "c"
+
+
+def test_detect_reads_a_file_with_a_byte_order_mark(tmp_path):
+    write_sessions(tmp_path / "train.csv", [(f"t{i}", 0, "A B C") for i in range(50)])
+    (tmp_path / "test.csv").write_bytes(b"\xef\xbb\xbfSessionId,EventSequence\nx,A B Z\n")  # as Excel saves it
+    args = ["detect", "--train", str(tmp_path / "train.csv"), "--test", str(tmp_path / "test.csv")]
+    result = CliRunner().invoke(main, [*args, "--output", str(tmp_path / "o.csv")])
+    assert result.exit_code == 0, result.output
+    assert next(csv.DictReader((tmp_path / "o.csv").open(newline="")))["Anomaly"] == "1"

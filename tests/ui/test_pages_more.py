@@ -208,6 +208,8 @@ def test_anomalies_page_lists_explains_links_and_takes_feedback(incident: Served
     link = pg.get_by_test_id("pattern-link")
     if link.count():
         pid = link.first.inner_text()
+        page_link = pg.get_by_test_id("pattern-page-link").first
+        assert page_link.get_attribute("href") == f"/app/patterns?focus={pid}&from=now-7d"
         link.first.click()
         pg.wait_for_url("**/app/discover**")
         _ready(pg)

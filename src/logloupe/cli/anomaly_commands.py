@@ -37,7 +37,7 @@ _IN = click.Path(exists=True, dir_okay=False, readable=True, path_type=Path)
     show_default=True,
     help="Fit the model of normal to this share of training sessions most alike, then to all that it "
     "explains: training data may hold up to about 1 - this share of anomalies. 0 fits all sessions but the "
-    "5 %% farthest (three rounds): for clean training data with several session shapes.",
+    "5% farthest (three rounds): for clean training data with several session shapes.",
 )
 @click.option(
     "--explain/--no-explain",

@@ -68,7 +68,7 @@ def read_sessions_csv(path: Path) -> list[SessionRow]:
     # A long session is one long field; the csv module's default cap is 128 KiB.
     csv.field_size_limit(max(csv.field_size_limit(), 1 << 30))
     try:
-        with path.open(newline="", encoding="utf-8") as fh:
+        with path.open(newline="", encoding="utf-8-sig") as fh:  # -sig: a byte-order mark, as Excel writes
             reader = csv.DictReader(fh)
             fields = reader.fieldnames or []
             if "SessionId" not in fields or "EventSequence" not in fields:

@@ -95,6 +95,11 @@ export function mount(root, ctx) {
       onclick: (ev) => { if (ev.metaKey || ev.ctrlKey || ev.shiftKey) return; ev.preventDefault(); ctx.navigate("/app/discover", { q, ...win }); } };
   }
 
+  function page(path, params) {
+    return { href: `${path}?${new URLSearchParams(params)}`,
+      onclick: (ev) => { if (ev.metaKey || ev.ctrlKey || ev.shiftKey) return; ev.preventDefault(); ctx.navigate(path, params); } };
+  }
+
   function card(a) {
     const ex = a.explanation || {};
     const patterns = ex.patterns || [];
@@ -116,6 +121,9 @@ export function mount(root, ctx) {
             p.source === "pattern"
               ? h("a", { class: "pat-chip", title: "Events of this pattern in Discover", "data-testid": "pattern-link", ...discover(`pattern:${p.id}`, around(a.ts, 60)) }, p.id)
               : h("span", { class: "pat-chip", title: "Message shape (no template id yet)" }, "shape"),
+            p.source === "pattern"
+              ? h("a", { class: "muted small", title: "This pattern on the Patterns page", "data-testid": "pattern-page-link", ...page("/app/patterns", { focus: p.id, from: "now-7d" }) }, "pattern ↗")
+              : null,
             h("span", { class: "an-ex mono" }, String(p.example || "").split("\n", 1)[0].slice(0, 300))))) : null,
         h("div", { class: "an-acts" },
           a.event_ids.length
