@@ -57,7 +57,8 @@ def _errors(minute: int, n: int) -> list[dict[str, Any]]:
             "timestamp": _at(minute, i * 60 / n),
             "service": "api",
             "level": "error",
-            "message": f"database connection refused to db-{i % 3} after {5000 + i}ms",
+            # Most of them on one database: the value that drives the anomaly.
+            "message": f"database connection refused to db-{2 if i % 5 else i % 2} after {5000 + i}ms",
         }
         for i in range(n)
     ]
@@ -147,6 +148,9 @@ def test_burst_new_message_and_silence_become_anomalies(client: TestClient) -> N
 
     ratio = next(a for a in items if a["kind"] == "error_ratio")
     assert "200 of 220 events were errors" in ratio["explanation"]["summary"]
+    driver = ratio["explanation"]["drivers"][0]  # which variable value drove it
+    assert driver["pattern_id"] == pattern["id"] and (driver["variable"], driver["value"]) == ("var.0", "2")
+    assert driver["share"] == 0.8 and driver["baseline_share"] == 0.0 and driver["count"] == 160
     assert ratio["explanation"]["patterns"][0]["id"] == pattern["id"]
     silence = next(a for a in items if a["kind"] == "silence")
     assert "billing went silent" in silence["explanation"]["summary"]

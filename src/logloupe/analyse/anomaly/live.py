@@ -113,6 +113,8 @@ class LiveDetection:
         # Learned state is saved here every checkpoint_s and on stop (see ``save``).
         self.state_path = state_path
         self.checkpoint_s = checkpoint_s
+        # The variable values behind an anomaly (``drivers.store_drivers``), when a store is at hand.
+        self.drivers: Callable[[Anomaly], list[dict[str, Any]]] | None = None
 
     # -- the after_store hook -----------------------------------------------------------------
     def on_stored(self, events: Sequence[LogEvent]) -> None:
@@ -349,7 +351,13 @@ class LiveDetection:
         for pid in anomaly.pattern_ids:
             example, source = self._examples.get((anomaly.tenant, anomaly.service, pid), ("", "pattern"))
             patterns.append({"id": format_pattern_id(pid), "source": source, "example": example})
-        return {"summary": anomaly.explanation, "kind": anomaly.kind, "patterns": patterns}
+        explanation: dict[str, Any] = {"summary": anomaly.explanation, "kind": anomaly.kind, "patterns": patterns}
+        if self.drivers is not None:
+            try:
+                explanation["drivers"] = self.drivers(anomaly)
+            except Exception:  # the anomaly matters more than its drivers
+                log.exception("finding the variable values behind an anomaly failed")
+        return explanation
 
     # -- state across restarts ----------------------------------------------------------------
     def save(self, path: Path) -> None:

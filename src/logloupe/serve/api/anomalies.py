@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 
+from logloupe.analyse.anomaly.drivers import store_drivers
 from logloupe.analyse.anomaly.live import Listener, LiveDetection
 from logloupe.analyse.anomaly.tracker import TrackerSettings
 from logloupe.errors import BadRequest
@@ -46,6 +47,7 @@ def setup(services: Services) -> None:
         state_path=state_path,
         checkpoint_s=s.anomaly_checkpoint_s,
     )
+    live.drivers = lambda anomaly: store_drivers(services.store, anomaly)
     # Baselines and session models survive a restart (saved on shutdown and every checkpoint).
     live.load(state_path)
     # Mutes survive a restart too: verdicts are replayed in the order they were given; a session

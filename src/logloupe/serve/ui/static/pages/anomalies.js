@@ -125,6 +125,10 @@ export function mount(root, ctx) {
               ? h("a", { class: "muted small", title: "This pattern on the Patterns page", "data-testid": "pattern-page-link", ...page("/app/patterns", { focus: p.id, from: "now-7d" }) }, "pattern ↗")
               : null,
             h("span", { class: "an-ex mono" }, String(p.example || "").split("\n", 1)[0].slice(0, 300))))) : null,
+        (ex.drivers || []).length ? h("div", { class: "an-drivers small", "data-testid": "drivers" },
+          h("span", { class: "muted" }, "Driven by "),
+          ex.drivers.slice(0, 3).map((d, i) => h("span", { class: "mono", title: `pattern ${d.pattern_id}: ${d.count} events` },
+            `${i ? ", " : ""}${d.variable} = ${String(d.value)} (${Math.round(d.share * 100)}% vs ${Math.round(d.baseline_share * 100)}% before)`))) : null,
         h("div", { class: "an-acts" },
           a.event_ids.length
             ? h("a", { class: "btn btn-sm", "data-testid": "evidence-link", ...discover(a.event_ids.map((id) => `id:${id}`).join(" OR "), around(a.ts, 30)) },
