@@ -14,6 +14,8 @@ from fastapi.testclient import TestClient
 from logloupe.analyse.reading import RecordReader, upload_service
 from logloupe.cli.main import main
 
+from .conftest import ScriptedLLM
+
 JAVA = """\
 2024-05-01 10:00:01,123 ERROR [main] com.acme.Db: query failed
 java.net.ConnectException: Connection refused (Connection refused)
@@ -188,3 +190,97 @@ def test_timeline_falls_back_to_line_ranges_without_timestamps(runner: CliRunner
     assert report["timeline_bucket_lines"] == 1000 and report["timeline_untimed"] == 2500
     assert [(b["from_line"], b["to_line"]) for b in report["timeline"]] == [(1, 1000), (1001, 2000), (2001, 3000)]
     assert [b["levels"] for b in report["timeline"]] == [{"none": 1000}, {"none": 1000}, {"none": 500}]
+
+
+# -- the tenant's stored LLM policy (data dirs with accounts) ----------------------------------------
+
+SECRETS = (
+    "2024-05-01 10:00:01 ERROR api: connection refused to 10.1.2.3:5432 for ops@example.com\n"
+    "2024-05-01 10:00:02 ERROR api: connection refused to 10.1.2.3:5432 for ops@example.com\n"
+)
+
+
+def _with_accounts(data: Path, org: str | None, allowed: list[str], mode: str) -> str:
+    """A data dir like ``logloupe serve --auth`` leaves: a user, a tenant and its LLM policy."""
+    from logloupe.store.accounts import Accounts
+    from logloupe.store.meta import MetaStore
+
+    meta = MetaStore(data / "meta.db")
+    try:
+        accounts = Accounts(meta)
+        tenant = accounts.create_tenant(org, 30) if org else meta.ensure_tenant("default").id
+        user = accounts.create_user("alice", "alice@example.com", "not-a-real-hash")
+        accounts.add_member(tenant, user.id, "admin")
+        accounts.set_policy(tenant, llm_allowed_providers=allowed, llm_masking_mode=mode)
+    finally:
+        meta.close()
+    return tenant
+
+
+def _analyze_llm(runner: CliRunner, src: Path, url: str, *args: str) -> tuple[dict[str, object], str]:
+    result = runner.invoke(
+        main,
+        [
+            *("analyze", str(src), "--format", "json", "--no-progress", "--provider", "openai"),
+            *("--model", "tiny", "--base-url", url + "/v1", *args),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    report: dict[str, object] = json.loads(result.stdout)
+    return report, result.stderr
+
+
+def _prompts(llm: ScriptedLLM) -> str:
+    return "\n".join(m["content"] for r in llm.requests for m in r["messages"] if m["role"] == "user")
+
+
+def test_a_provider_the_tenant_does_not_allow_is_not_called(
+    runner: CliRunner, tmp_path: Path, llm_server: tuple[ScriptedLLM, str]
+) -> None:
+    llm, url = llm_server
+    _with_accounts(tmp_path / "data", None, ["anthropic"], "mask")
+    src = tmp_path / "app.log"
+    src.write_text(SECRETS, encoding="utf-8")
+    report, stderr = _analyze_llm(runner, src, url)
+    assert llm.requests == []
+    policy = report["llm_policy"]
+    assert isinstance(policy, dict) and policy["source"] == "tenant" and policy["provider"] == "offline"
+    assert policy["allowed_providers"] == ["anthropic"] and "openai is not allowed" in policy["note"]
+    assert "openai is not allowed" in stderr
+    assert report["insights"] and report["usage"]["requests"] == 0  # type: ignore[index]
+
+
+def test_the_tenants_masking_mode_reaches_the_prompt(
+    runner: CliRunner, tmp_path: Path, llm_server: tuple[ScriptedLLM, str]
+) -> None:
+    llm, url = llm_server
+    tenant = _with_accounts(tmp_path / "data", "Acme Corp", ["openai"], "strict")
+    src = tmp_path / "app.log"
+    src.write_text(SECRETS, encoding="utf-8")
+    # The organisation's name resolves to its tenant id, as `users create-admin --tenant` does.
+    report, _ = _analyze_llm(runner, src, url, "--tenant", "Acme Corp")
+    assert report["llm_policy"] == {
+        "source": "tenant",
+        "provider": "openai",
+        "masking_mode": "strict",
+        "allowed_providers": ["openai"],
+        "note": "",
+    }
+    sent = _prompts(llm)
+    assert "refused" in sent and "10.1.2.3" not in sent and "<IP>" in sent and "ops@example.com" not in sent
+    assert tenant != "Acme Corp"
+
+
+def test_masking_off_sends_addresses_and_no_accounts_means_settings(
+    runner: CliRunner, tmp_path: Path, llm_server: tuple[ScriptedLLM, str]
+) -> None:
+    llm, url = llm_server
+    src = tmp_path / "app.log"
+    src.write_text(SECRETS, encoding="utf-8")
+    report, _ = _analyze_llm(runner, src, url)  # no accounts yet: settings decide (e-mails masked)
+    assert report["llm_policy"]["source"] == "settings"  # type: ignore[index]
+    assert "ops@example.com" not in _prompts(llm) and "10.1.2.3" in _prompts(llm)
+    llm.requests.clear()
+    _with_accounts(tmp_path / "data", None, ["openai"], "off")
+    _analyze_llm(runner, src, url)  # (the scripted reply has no insights: nothing was cached)
+    assert "ops@example.com" in _prompts(llm)

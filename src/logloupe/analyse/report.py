@@ -34,6 +34,7 @@ def report_dict(
     anomaly_count: int = 0,
     anomaly_detection: bool = True,
     anomaly_threshold: float = 0.7,
+    llm_policy: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     return {
         "source": source,
@@ -55,6 +56,7 @@ def report_dict(
         "anomaly_count": max(anomaly_count, len(anomalies)),
         "anomaly_detection": anomaly_detection,
         "anomaly_threshold": anomaly_threshold,
+        "llm_policy": llm_policy or {"source": "settings", "note": ""},
     }
 
 
@@ -88,6 +90,8 @@ def _text(data: dict[str, Any]) -> str:
         "labels: " + ", ".join(f"{k}={v}" for k, v in sorted(data["labels"].items())),
         "",
     ]
+    if data.get("llm_policy", {}).get("note"):
+        out[-1:-1] = [f"LLM policy: {data['llm_policy']['note']}"]
     out.append("Top patterns")
     for p in data["patterns"][:15]:
         out.append(f"  {p['count']:>8}  {p['label']:<17} {p['pattern_id']}  {p['template'][:110]}")
