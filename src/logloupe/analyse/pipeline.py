@@ -12,12 +12,9 @@ import os
 import sys
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 import httpx
-import sqlalchemy as sa
 
 from logloupe.analyse.anomaly.offline import FileAnomalies
 from logloupe.analyse.classify import Classifier
@@ -25,18 +22,14 @@ from logloupe.analyse.grouping import open_lines
 from logloupe.analyse.insights import Analysis, AnalysisResult, InsightCache, RecordHook, explain
 from logloupe.analyse.knowledge import FeedbackStore
 from logloupe.analyse.llm import PROVIDERS, make_provider
+from logloupe.analyse.llm_policy import resolve_llm_policy
 from logloupe.analyse.reading import RecordReader, upload_service
-from logloupe.analyse.redact import RedactionPolicy, tenant_policy
 from logloupe.analyse.report import render, report_dict
 from logloupe.errors import InvalidInput
 from logloupe.parse.patterns import PatternMiner
 from logloupe.parse.records import Limits
 from logloupe.parse.sources import rules_from
 from logloupe.settings import Settings
-from logloupe.store.meta import tenants
-
-if TYPE_CHECKING:
-    from logloupe.store.accounts import Accounts
 
 
 def _with_progress(path: str, lines: Iterator[tuple[int, str]], enabled: bool) -> Iterator[tuple[int, str]]:
@@ -61,82 +54,6 @@ def _with_progress(path: str, lines: Iterator[tuple[int, str]], enabled: bool) -
         yield number, line
     sys.stderr.write("\ranalyse done" + " " * 40 + "\n")
     sys.stderr.flush()
-
-
-@dataclass(frozen=True, slots=True)
-class LLMPolicy:
-    """What ``analyze`` may send where: the provider to use, the masking, and where they came from."""
-
-    provider: str
-    redaction: RedactionPolicy
-    source: str  # "tenant": the tenant's stored LLM policy; "settings": settings and the CLI options
-    masking_mode: str | None = None
-    allowed_providers: tuple[str, ...] | None = None
-    note: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "source": self.source,
-            "provider": self.provider,
-            "masking_mode": self.masking_mode,
-            "allowed_providers": None if self.allowed_providers is None else list(self.allowed_providers),
-            "note": self.note,
-        }
-
-
-def masking_for(mode: str, base: RedactionPolicy) -> RedactionPolicy:
-    """A tenant's masking mode as a redaction policy, as ``serve/api/insights.py`` applies it:
-    ``off`` (and ``keep``) masks nothing, ``strict`` masks IP addresses too, any other mode the
-    defaults (secrets, e-mail addresses, cards, phone numbers)."""
-    if mode in ("off", "keep"):
-        return RedactionPolicy(False, False, False, False, False)
-    if mode == "strict":
-        return RedactionPolicy(ip_addresses=True)
-    return base
-
-
-def _accounts(settings: Settings) -> Accounts | None:
-    """The data dir's accounts, when it has any (a server run with ``--auth`` keeps them in
-    ``meta.db``); None in single-user local mode."""
-    path = settings.data_dir / "meta.db"
-    if not path.exists():
-        return None
-    from logloupe.store.accounts import Accounts
-    from logloupe.store.meta import MetaStore, users
-
-    meta = MetaStore(path)
-    with meta.engine.connect() as conn:
-        has_users = conn.execute(sa.select(users.c.id).limit(1)).first() is not None
-    if not has_users:
-        meta.engine.dispose()
-        return None
-    return Accounts(meta)
-
-
-def resolve_llm_policy(settings: Settings, tenant: str, provider: str) -> tuple[str, LLMPolicy]:
-    """The tenant (an id, or an organisation's name when the data dir has accounts) and the LLM
-    policy ``analyze`` runs under: the tenant's stored policy (allowed providers, masking mode)
-    when the data dir has accounts, as the API applies it; settings otherwise. A provider the
-    tenant does not allow is replaced by the offline knowledge base, with a note.
-    ``<data-dir>/policies/<tenant>.json`` still applies on top, as in the API."""
-    base = RedactionPolicy(ip_addresses=settings.redact_ip_addresses)
-    accounts = _accounts(settings)
-    if accounts is None:
-        return tenant, LLMPolicy(provider, tenant_policy(settings.data_dir, tenant, base), "settings")
-    try:
-        with accounts.engine.connect() as conn:
-            known = conn.execute(sa.select(tenants.c.id).where(tenants.c.id == tenant)).first() is not None
-        if not known:
-            tenant = accounts.tenant_by_name(tenant) or tenant
-        stored = accounts.policy(tenant)
-    finally:
-        accounts.engine.dispose()
-    note = ""
-    if provider != "offline" and provider not in stored.llm_allowed_providers:
-        note = f"{provider} is not allowed by this tenant's LLM policy; the offline knowledge base was used"
-        provider = "offline"
-    redaction = tenant_policy(settings.data_dir, tenant, masking_for(stored.llm_masking_mode, base))
-    return tenant, LLMPolicy(provider, redaction, "tenant", stored.llm_masking_mode, stored.llm_allowed_providers, note)
 
 
 def analyse_lines(
