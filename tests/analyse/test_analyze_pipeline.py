@@ -284,3 +284,13 @@ def test_masking_off_sends_addresses_and_no_accounts_means_settings(
     _with_accounts(tmp_path / "data", None, ["openai"], "off")
     _analyze_llm(runner, src, url)  # (the scripted reply has no insights: nothing was cached)
     assert "ops@example.com" in _prompts(llm)
+
+
+def test_lines_of_only_nul_bytes_or_colour_codes_are_not_events() -> None:
+    reader = RecordReader(tenant="default", now_us=1_800_000_000_000_000, service="svc")
+    lines = [(1, "2024-05-01 10:00:01 ERROR api: boom"), (2, "\x00\x00"), (3, "\x1b[0m"), (4, "next line")]
+    records = list(reader.read(lines))
+    assert [(r.line, r.last_line, r.text) for r in records] == [
+        (1, 1, "2024-05-01 10:00:01 ERROR api: boom"),
+        (4, 4, "next line"),
+    ]

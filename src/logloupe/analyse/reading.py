@@ -103,6 +103,8 @@ class RecordReader:
         parsed = parse_line(
             line, now_us=self.now_us, default_tz=options.timezone, custom=options.patterns, hint=options.format
         )
+        if parsed.format == "empty":
+            return []  # nothing left once NULs and colour codes are gone (an upload quarantines these)
         fields = parsed_fields(parsed, self.limits)
         origin = Origin(self.tenant, self.source, self.service, "", self.now_us, 0, number)
         if options.multiline == "off":

@@ -1,7 +1,8 @@
 """Anomalies in one log file, for ``logloupe analyze``: the online detector driven by the file.
 
-The file is read once, in order; each line that ``Analysis`` grouped is passed here with its
-line number and pattern id. Choices for an offline file (see docs/ai.md):
+The file is read once, in order; each event ``Analysis`` counted (``analyse/reading.py``: parsed
+as ingest parses it, stack traces joined) is passed here with its first line number, time, level,
+service and pattern id (``add_record``); ``add`` parses a raw line itself. Choices for an offline file (see docs/ai.md):
 
 - **The clock is the file's.** Lines with a parsed timestamp feed an ``OnlineDetector`` with
   that timestamp, and the detector is ticked whenever the file's latest timestamp enters a new
