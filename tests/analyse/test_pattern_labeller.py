@@ -100,3 +100,28 @@ def test_new_patterns_get_llm_labels_within_the_tenant_policy(
 def test_off_by_default_and_the_route_says_so(client: TestClient) -> None:
     r = client.get("/api/v1/pattern-labels")
     assert r.status_code == 200 and r.json() == {"enabled": False, "labels": [], "queued": 0, "dropped": 0}
+
+
+def test_requests_are_capped_per_hour_and_counted(tmp_path: Path, llm_server: tuple[ScriptedLLM, str]) -> None:
+    from logloupe.analyse.llm_patterns import BATCH, NewPattern, PatternLabeller
+    from logloupe.metrics import REGISTRY
+    from logloupe.store.meta import MetaStore
+
+    llm, url = llm_server
+    settings = Settings(data_dir=tmp_path / "data", llm_provider="openai", llm_model="tiny", llm_base_url=url + "/v1")
+    meta = MetaStore(tmp_path / "meta.db")
+
+    def count(outcome: str) -> float:
+        return REGISTRY.get_sample_value("logloupe_llm_pattern_labels_total", {"outcome": outcome}) or 0.0
+
+    before = count("over_rate"), count("kept")
+    try:
+        labeller = PatternLabeller(settings, meta, max_requests_per_hour=1)
+        items = [
+            NewPattern("default", k + 1, f"shape {k} of a pattern", "info", "normal", 0.9) for k in range(BATCH + 5)
+        ]
+        assert labeller.run_batch(items) == 0  # the scripted reply labels nothing
+        assert len(llm.requests) == 1 and labeller.over_rate == 5
+        assert count("over_rate") - before[0] == 5 and count("kept") - before[1] == BATCH
+    finally:
+        meta.close()

@@ -29,6 +29,7 @@ from logloupe.analyse.insights import PatternStats
 from logloupe.analyse.llm import PROVIDERS, Provider, make_provider
 from logloupe.analyse.llm_classify import llm_labels
 from logloupe.analyse.llm_policy import policy_for
+from logloupe.metrics import LLM_PATTERN_LABELS
 from logloupe.model import LogEvent, format_pattern_id
 from logloupe.parse.patterns import PatternMatch
 from logloupe.settings import Settings
@@ -42,6 +43,9 @@ log = logging.getLogger(__name__)
 ProviderFactory = Callable[[str], Provider]
 MAX_QUEUE = 10_000
 BATCH = 40  # patterns per LLM request (the budget may cut a batch shorter)
+# At most this many LLM requests per hour, all tenants together: a burst of new shapes (a first
+# upload, a new release) must not turn into hundreds of paid requests. Patterns past it are counted.
+MAX_REQUESTS_PER_HOUR = 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +72,7 @@ class PatternLabeller:
         client: httpx.Client | None = None,
         max_queue: int = MAX_QUEUE,
         wait_s: float = 1.0,
+        max_requests_per_hour: int = MAX_REQUESTS_PER_HOUR,
     ) -> None:
         self.settings = settings
         self.meta = meta
@@ -81,6 +86,9 @@ class PatternLabeller:
         self.dropped = 0  # new patterns not queued because the queue was full
         self.labelled = 0  # patterns whose label the LLM changed
         self.skipped = 0  # patterns not sent: the tenant's policy allows no LLM provider
+        self.over_rate = 0  # patterns not sent: the hourly request cap was reached
+        self.max_requests_per_hour = max_requests_per_hour
+        self._requests: list[float] = []  # times of the requests of the last hour
         self._labels: dict[tuple[str, int], str] = self._load()
         self._stop = threading.Event()
         self._idle = threading.Event()
@@ -98,6 +106,7 @@ class PatternLabeller:
             self.queue.put_nowait(item)
         except queue.Full:
             self.dropped += 1
+            LLM_PATTERN_LABELS.labels("queue_full").inc()
 
     def relabel(self, events: Sequence[LogEvent]) -> list[LogEvent]:
         """The event stage after the enricher: events of a pattern the LLM labelled get its label."""
@@ -161,10 +170,15 @@ class PatternLabeller:
             policy = policy_for(self.accounts(), self.settings, tenant, self.settings.llm_provider)
             if policy.provider == "offline" or policy.provider not in PROVIDERS:
                 self.skipped += len(todo)
+                LLM_PATTERN_LABELS.labels("not_allowed").inc(len(todo))
                 continue
             provider = self.provider_factory(policy.provider)
             for k in range(0, len(todo), BATCH):
                 chunk = todo[k : k + BATCH]
+                if not self._may_request():
+                    self.over_rate += len(chunk)
+                    LLM_PATTERN_LABELS.labels("over_rate").inc(len(chunk))
+                    continue
                 stats = [
                     PatternStats(p.pattern_id, p.template, p.label, p.confidence, count=1, levels=Counter({p.level: 1}))
                     for p in chunk
@@ -178,8 +192,22 @@ class PatternLabeller:
                     if confidence > p.confidence and label != p.label:
                         self._store(p, label, confidence, provider)
                         changed += 1
+                        LLM_PATTERN_LABELS.labels("relabelled").inc()
+                    else:
+                        LLM_PATTERN_LABELS.labels("kept").inc()
+                LLM_PATTERN_LABELS.labels("kept").inc(
+                    sum(1 for p in chunk if format_pattern_id(p.pattern_id) not in found)
+                )
         self.labelled += changed
         return changed
+
+    def _may_request(self) -> bool:
+        now = time.monotonic()
+        self._requests = [t for t in self._requests if now - t < 3600]
+        if len(self._requests) >= self.max_requests_per_hour:
+            return False
+        self._requests.append(now)
+        return True
 
     # -- storage -------------------------------------------------------------------------------
 
