@@ -107,10 +107,10 @@ def test_pattern_ids_are_the_servers_for_the_same_upload(runner: CliRunner, tmp_
         time.sleep(0.05)
     served = client.get("/api/v1/patterns", params={"from": "2024-05-01T00:00:00Z", "to": "2024-05-02T00:00:00Z"})
     assert served.status_code == 200, served.text
-    server_counts = {p["id"]: p["count"] for p in served.json()["patterns"]}
+    server_counts = {p["id"]: (p["count"], p["template"]) for p in served.json()["patterns"]}
     assert {p["service"] for p in served.json()["patterns"]} == {upload_service("java.log")}
     report = analyze_json(runner, src)
-    ours = {p["pattern_id"]: p["count"] for p in report["patterns"]}
+    ours = {p["pattern_id"]: (p["count"], p["template"]) for p in report["patterns"]}
     assert ours == server_counts and len(ours) == 4
 
 
