@@ -166,3 +166,14 @@ def test_stored_level_names_count_as_levels(name: str, coarse: str) -> None:
     clf = Classifier.default()
     assert clf.classify("disk usage report", name) == clf.classify("disk usage report", coarse)
     assert f"level {coarse}" in clf.classify("disk usage report", name).reasons
+
+
+def test_a_level_word_in_the_text_beats_a_given_info() -> None:
+    # INFO is also ingest's default for a line that named no level (here a BGL header the parser
+    # did not split off): the FATAL the text carries decides.
+    clf = Classifier.default()
+    line = "1117838570 2005.06.03 R02-M1-N0-C:J12-U11 2005-06-03-15.42.50.675872 R02-M1-N0-C:J12-U11 RAS KERNEL FATAL data TLB error interrupt"
+    assert clf.classify(line, "INFO") == clf.classify(line)
+    assert clf.classify(line, "INFO").label == INCIDENT
+    # A level given other than INFO stays the event's level.
+    assert "level debug" in clf.classify(line, "DEBUG").reasons

@@ -385,7 +385,10 @@ class Classifier:
         ev = evidence(line)
         if level is not None:
             level = _LEVEL_WORDS.get(level.lower(), level.lower())
-            ev = Evidence(level, ev.strong, ev.weak, ev.normal, ev.preventive, ev.user_error, ev.dump)
+            # INFO is also what ingest stores when a line names no level: a level word the text
+            # itself carries (a header the parser did not split off) says more.
+            if not (level == "info" and ev.level is not None):
+                ev = Evidence(level, ev.strong, ev.weak, ev.normal, ev.preventive, ev.user_error, ev.dump)
         adj, reasons = rule_scores(ev)
         if self.model is not None:
             proba = self.model.proba(features(message_of(line), ev.level))
