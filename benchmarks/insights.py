@@ -6,8 +6,9 @@
     of ``incident`` vs. the rest for LogLoupe's default classifier and for the peer
     "level field alone" (FATAL/ERROR/SEVERE/FAILURE or stronger => incident).
 (b) Tokens sent to explain a >= 1M-line file built by repeating the shared Loghub-2k systems:
-    LogLoupe (pattern summaries within its token budget, through a provider that counts what
-    it receives) vs. the naive method of chunking the whole file into the same model's
+    LogLoupe (the file analysed as ``logloupe analyze`` does it: ``analyse_lines``, i.e. parsed and
+    joined as ingest does and mined by the server's template miner; then pattern summaries within
+    its token budget, through a provider that counts what it receives) vs. the naive method of chunking the whole file into the same model's
     context window (128k tokens, same system prompt per chunk). Tokens are counted offline
     with ``logloupe.analyse.tokens.count_tokens`` on both sides.
 """
@@ -22,10 +23,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from logloupe.analyse.classify import Classifier, detect_level
-from logloupe.analyse.grouping import FallbackMiner, open_lines
-from logloupe.analyse.insights import SYSTEM_PROMPT, Analysis, explain
+from logloupe.analyse.grouping import open_lines
+from logloupe.analyse.insights import SYSTEM_PROMPT, explain
 from logloupe.analyse.llm.base import Completion
+from logloupe.analyse.pipeline import analyse_lines
+from logloupe.analyse.reading import upload_service
 from logloupe.analyse.tokens import count_tokens
+from logloupe.settings import Settings
 
 HERE = Path(__file__).resolve().parent
 # ../shared/data from the project root (a git worktree sits one level deeper).
@@ -105,7 +109,15 @@ def token_benchmark(data: Path, target_lines: int, budget: int, context: int = 1
             file_tokens += n
         count_s = time.perf_counter() - t0
         t0 = time.perf_counter()
-        result = Analysis(FallbackMiner(), Classifier.default()).feed(open_lines(str(big)))
+        # The product path: what `logloupe analyze FILE` runs before explaining.
+        result = analyse_lines(
+            open_lines(str(big)),
+            Settings(data_dir=Path(tmp) / "data"),
+            "default",
+            Classifier.default(),
+            source=f"upload:{big.name}",
+            service=upload_service(big.name),
+        )
         analyse_s = time.perf_counter() - t0
     instructions = count_tokens(SYSTEM_PROMPT) + 40
     per_chunk = context - instructions - 4096  # room for the answer
@@ -117,6 +129,7 @@ def token_benchmark(data: Path, target_lines: int, budget: int, context: int = 1
     _, full = explain(result, CountingProvider(), budget_tokens=10**6, context_tokens=16_000)
     return {
         "lines": n_lines,
+        "events": result.events,
         "patterns": len(result.patterns),
         "naive_tokens_in": naive,
         "naive_requests": chunks,

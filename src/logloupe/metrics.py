@@ -248,3 +248,10 @@ ANOMALIES_REPEATED = Counter(
     ["tenant", "kind"],
     registry=REGISTRY,
 )
+
+LLM_PATTERN_LABELS = Counter(
+    "logloupe_llm_pattern_labels",
+    "New patterns handled by the background LLM labeller (llm_classify_new_patterns), by outcome.",
+    ["outcome"],
+    registry=REGISTRY,
+)

@@ -167,6 +167,11 @@ class Settings(BaseSettings):
         default=False,
         description="Also mask IP addresses (secrets, e-mails, cards, phones are always masked).",
     )
+    llm_classify_new_patterns: bool = Field(
+        default=False,
+        description="Let the LLM provider label new patterns found at ingest, in the background, within "
+        "each tenant's LLM policy (templates only, masked); a label replaces the offline one when more confident.",
+    )
     # -- alerting and metrics (docs/alerts.md) --
     alert_rules_file: Path | None = Field(
         default=None, description="TOML file of alert rules (`[[rule]]` tables) loaded at start-up."

@@ -116,3 +116,64 @@ def test_the_pipeline_uses_a_tenants_installed_model(tmp_path: Path) -> None:
     assert installed.proba(["w:io"]) == pytest.approx(model.proba(["w:io"]), abs=1e-3)
     assert enricher.classifier_for("other").model is enricher.classifier_for("other").model  # cached
     assert enricher.classifier_for("../etc") is enricher.classifier  # unusable names get the default
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "ERROR connection refused to db:5432",
+        "ERROR Timeout waiting for response from port: 8080",
+        "2024-05-01 10:00:00 ERROR api: failed to connect to 10.0.0.5:5432 after 3 attempts",
+        "ERROR upstream timed out: 30000 ms",
+        "ERROR request 4f2a9c1e failed: 0xdeadbeef",
+    ],
+)
+def test_a_port_or_a_number_after_a_colon_is_not_a_dump(line: str) -> None:
+    assert not evidence(line).dump
+    result = Classifier.default().classify(line)
+    assert result.label == INCIDENT and result.confidence > 0.8, (result, evidence(line))
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "RAS KERNEL FATAL machine check status register: 0xe0000000",
+        "RAS KERNEL FATAL exception syndrome register: 0x00800000",  # "exception" names the register
+        "RAS KERNEL FATAL core configuration register: 00002000 0000ffff",
+        "RAS KERNEL INFO lr:00004ed0 cr:28244842 xer:20000002 ctr:00086000",
+        "RAS KERNEL FATAL r00=0x00000000 r01=0x00fe3e60 r02=0x00000000",
+        "RAS KERNEL FATAL program interrupt: imprecise exception......0",
+        "RAS KERNEL FATAL special purpose registers:",
+    ],
+)
+def test_register_dumps_stay_context(line: str) -> None:
+    assert evidence(line).dump
+    assert Classifier.default().classify(line).label == NORMAL
+
+
+def test_rows_of_values_do_not_hide_failure_wording() -> None:
+    # Mostly values, but the wording says the system failed: the value-row rule does not apply.
+    line = "ERROR link down 4f2a9c1e 7b3d00aa 9c8e1f02 0xdead"
+    assert not evidence(line).dump and Classifier.default().classify(line).label == INCIDENT
+    assert evidence("4f2a9c1e 7b3d00aa 9c8e1f02 0xdead").dump
+
+
+@pytest.mark.parametrize(
+    ("name", "coarse"), [("ERROR", "error"), ("WARN", "warn"), ("INFO", "info"), ("TRACE", "debug")]
+)
+def test_stored_level_names_count_as_levels(name: str, coarse: str) -> None:
+    # The server passes a stored event's level by its name (``Level.ERROR.name``).
+    clf = Classifier.default()
+    assert clf.classify("disk usage report", name) == clf.classify("disk usage report", coarse)
+    assert f"level {coarse}" in clf.classify("disk usage report", name).reasons
+
+
+def test_a_level_word_in_the_text_beats_a_given_info() -> None:
+    # INFO is also ingest's default for a line that named no level (here a BGL header the parser
+    # did not split off): the FATAL the text carries decides.
+    clf = Classifier.default()
+    line = "1117838570 2005.06.03 R02-M1-N0-C:J12-U11 2005-06-03-15.42.50.675872 R02-M1-N0-C:J12-U11 RAS KERNEL FATAL data TLB error interrupt"
+    assert clf.classify(line, "INFO") == clf.classify(line)
+    assert clf.classify(line, "INFO").label == INCIDENT
+    # A level given other than INFO stays the event's level.
+    assert "level debug" in clf.classify(line, "DEBUG").reasons

@@ -52,7 +52,8 @@ def test_json_report_lists_the_burst_with_its_line_numbers(runner: CliRunner, tm
     assert all(set(a) >= {"kind", "service", "score", "ts", "explanation", "pattern_ids", "lines"} for a in anomalies)
     new = [a for a in anomalies if a["kind"] == "new_pattern"]
     assert len(new) == 1
-    assert new[0]["lines"] == [burst[0]] and new[0]["service"] == "api"
+    # The service is the upload's (the file's name); "api" in the text is ingest's logger attribute.
+    assert new[0]["lines"] == [burst[0]] and new[0]["service"] == "app"
     assert new[0]["ts"] == f"2024-05-01T10:{BASELINE_MINUTES:02d}:00Z"
     error_pattern = new[0]["pattern_ids"][0]
     assert any(p["pattern_id"] == error_pattern and "pool exhausted" in p["template"] for p in report["patterns"])
@@ -87,7 +88,7 @@ def test_text_and_markdown_have_an_anomalies_section(runner: CliRunner, tmp_path
     assert text.exit_code == 0, text.output
     assert "Anomalies (" in text.output and "new_pattern" in text.output and f"line {burst[0]}\n" in text.output
     md = runner.invoke(main, ["analyze", str(log), "--format", "markdown"])
-    assert "## Anomalies (" in md.output and "| new_pattern | api |" in md.output
+    assert "## Anomalies (" in md.output and "| new_pattern | app |" in md.output
 
 
 def test_html_has_the_anomalies_chart_and_escapes_log_text(runner: CliRunner, tmp_path: Path) -> None:

@@ -251,9 +251,13 @@ _USER_ERROR = re.compile(
 )
 # Register and state dumps printed after a crash: "name .......... 0", "name: 0x00ff",
 # "r3=0x.. r4=0x..". They describe the incident reported elsewhere; on their own they are context.
+# A value after "name:" must look like a register (0x…, or 8+ hex digits) or come with more
+# values: "connection refused to db:5432" and "port: 8080" are messages, not dumps.
+_HEX_VALUE = r"(?:0x[0-9a-f]+|[0-9a-f]{8,})"
 _DUMP_LINE = re.compile(
     r"(?:\.{3,}\s*[0-9a-fx]+\s*(?:\(.*\))?\s*$)"
-    r"|(?:^[A-Za-z][A-Za-z ()/=,.-]{0,60}:\s*(?:0x)?[0-9a-f]{4,}(?:\s+[0-9a-f]{4,})*\s*$)"
+    rf"|(?:^[A-Za-z][A-Za-z ()/=,.-]{{0,60}}:\s*(?:{_HEX_VALUE}(?:\s+(?:0x)?[0-9a-f]{{4,}})*"
+    r"|(?:0x)?[0-9a-f]{4,}(?:\s+(?:0x)?[0-9a-f]{4,})+)\s*$)"
     r"|(?:(?:\b\w+=0x[0-9a-f]+\b.*){2,})"
     r"|(?:^[A-Za-z ]+registers?:?\s*$)",
     re.IGNORECASE,
@@ -282,18 +286,24 @@ class Evidence:
     dump: bool
 
 
-_VALUE_TOKEN = re.compile(r"^(?:\w+[:=])?(?:0x)?[0-9a-f]*\d[0-9a-f]*$|^(?:0x)?[0-9a-f]{8,}$", re.IGNORECASE)
+# A raw value in a row of them: hex-looking (0x…, 8+ hex digits), maybe behind "name:" or "name=".
+_VALUE_TOKEN = re.compile(
+    r"^(?:\w+[:=])?(?:0x[0-9a-f]+|[0-9a-f]{8,}|(?=[0-9a-f]*\d)(?=[0-9a-f]*[a-f])[0-9a-f]{4,})$", re.IGNORECASE
+)
 
 
 def is_dump(msg: str) -> bool:
-    """A register/state dump line: dotted leaders, ``name: 0x..`` or mostly raw values."""
+    """A register/state dump line: dotted leaders, ``name: 0x..`` or mostly raw hex values.
+
+    The last, loosest form never wins over strong failure wording (a failure message that happens
+    to carry a few ids is still a failure)."""
     if _DUMP_LINE.search(msg):
         return True
     parts = msg.split()
     if len(parts) < 3:
         return False
     values = sum(1 for p in parts if _VALUE_TOKEN.match(p.strip(",;")))
-    return values / len(parts) >= 0.6
+    return values / len(parts) >= 0.6 and not _INCIDENT_STRONG.search(msg)
 
 
 def evidence(line: str) -> Evidence:
@@ -370,9 +380,15 @@ class Classifier:
         return cls.default()
 
     def classify(self, line: str, level: str | None = None) -> Classification:
+        """``level``, when given, replaces the one found in the line: a coarse name (``error``) or a
+        stored level's name (``ERROR``, ``WARN``, ``TRACE``, as the server passes them)."""
         ev = evidence(line)
         if level is not None:
-            ev = Evidence(level, ev.strong, ev.weak, ev.normal, ev.preventive, ev.user_error, ev.dump)
+            level = _LEVEL_WORDS.get(level.lower(), level.lower())
+            # INFO is also what ingest stores when a line names no level: a level word the text
+            # itself carries (a header the parser did not split off) says more.
+            if not (level == "info" and ev.level is not None):
+                ev = Evidence(level, ev.strong, ev.weak, ev.normal, ev.preventive, ev.user_error, ev.dump)
         adj, reasons = rule_scores(ev)
         if self.model is not None:
             proba = self.model.proba(features(message_of(line), ev.level))

@@ -24,7 +24,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from logloupe.analyse.classify import INCIDENT, NORMAL, PREVENTIVE, Classifier, detect_level
 from logloupe.analyse.grouping import Grouper, default_grouper, template_regex, variables_of
@@ -32,9 +32,14 @@ from logloupe.analyse.knowledge import FeedbackStore, PastIncident, match_famili
 from logloupe.analyse.llm.base import LLMError, Provider
 from logloupe.analyse.redact import DEFAULT_POLICY, RedactionPolicy
 from logloupe.analyse.tokens import count_tokens
-from logloupe.model import format_pattern_id
+from logloupe.model import Level, format_pattern_id, from_micros
+
+if TYPE_CHECKING:
+    from logloupe.analyse.reading import FileRecord
+    from logloupe.parse.patterns import PatternMiner
 
 LineHook = Callable[[int, str, int, str], None]
+RecordHook = Callable[["FileRecord", int, str], None]
 MAX_EXEMPLARS = 3
 MAX_VAR_SLOTS = 8
 MAX_VAR_VALUES = 20
@@ -64,6 +69,8 @@ class PatternStats:
     first_seen: str = ""
     last_seen: str = ""
     last_text: str = ""
+    first_ts_us: int | None = None  # the earliest and latest parsed event times (records only)
+    last_ts_us: int | None = None
     levels: Counter[str] = field(default_factory=Counter)
     exemplars: list[tuple[int, str]] = field(default_factory=list)
     variables: list[Counter[str]] = field(default_factory=list)
@@ -118,22 +125,118 @@ class AnalysisResult:
     labels: Counter[str]
     timeline: list[dict[str, Any]]
     bucket_lines: int
+    # "time": buckets of ``bucket_s`` seconds of event time; "line": ranges of ``bucket_lines`` lines.
+    timeline_by: str = "line"
+    bucket_s: int | None = None
+    untimed: int = 0  # records without a parsed time (not in a time timeline)
+    events: int | None = None  # records (a joined stack trace is one); None: one per line
 
     def by_id(self) -> dict[str, PatternStats]:
         return {p.id: p for p in self.patterns}
 
 
+# Widths of time buckets, in seconds; each divides the next, so buckets fold into wider ones.
+TIME_WIDTHS_S: tuple[int, ...] = (1, 2, 10, 30, 60, 120, 600, 1800, 3600, 7200, 21600, 43200, 86400, 604800)
+RECORD_BATCH = 256  # records per call of the template miner's batch form
+_LEVEL_NAMES = {level: level.name.lower() for level in Level}
+
+
+def iso_seconds(ts_us: int) -> str:
+    return from_micros(ts_us).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class _TimeBuckets:
+    """Counts per level in buckets of event time, at most ``max_buckets`` from first to last:
+    when the times span more, the width grows (``TIME_WIDTHS_S``, then doubling) and buckets fold."""
+
+    def __init__(self, max_buckets: int) -> None:
+        self.max_buckets = max_buckets
+        self.width_s = TIME_WIDTHS_S[0]
+        self.buckets: dict[int, list[Any]] = {}  # index -> [levels Counter, first line, last line]
+        self.low = self.high = 0
+
+    def add(self, ts_us: int, line: int, level: str) -> None:
+        index = ts_us // (self.width_s * 1_000_000)
+        if not self.buckets:
+            self.low = self.high = index
+        elif index < self.low or index > self.high:
+            low, high = min(self.low, index), max(self.high, index)
+            if high - low >= self.max_buckets:
+                self._widen(ts_us)
+                index = ts_us // (self.width_s * 1_000_000)
+                low, high = min(self.low, index), max(self.high, index)
+            self.low, self.high = low, high
+        bucket = self.buckets.get(index)
+        if bucket is None:
+            self.buckets[index] = [Counter({level: 1}), line, line]
+            return
+        bucket[0][level] += 1
+        if line < bucket[1]:
+            bucket[1] = line
+        if line > bucket[2]:
+            bucket[2] = line
+
+    def _widen(self, ts_us: int) -> None:
+        low_us = min(self.low * self.width_s * 1_000_000, ts_us)
+        high_us = max((self.high + 1) * self.width_s * 1_000_000 - 1, ts_us)
+        width = self.width_s
+        while high_us // (width * 1_000_000) - low_us // (width * 1_000_000) >= self.max_buckets:
+            bigger = [w for w in TIME_WIDTHS_S if w > width]
+            width = bigger[0] if bigger else width * 2
+        factor = width // self.width_s
+        folded: dict[int, list[Any]] = {}
+        for index, (levels, first, last) in self.buckets.items():
+            into = folded.get(index // factor)
+            if into is None:
+                folded[index // factor] = [Counter(levels), first, last]
+            else:
+                into[0].update(levels)
+                into[1], into[2] = min(into[1], first), max(into[2], last)
+        self.buckets = folded
+        self.width_s = width
+        self.low, self.high = min(folded), max(folded)
+
+    def timeline(self) -> list[dict[str, Any]]:
+        if not self.buckets:
+            return []
+        out = []
+        step = self.width_s * 1_000_000
+        for index in range(self.low, self.high + 1):
+            levels, first, last = self.buckets.get(index) or (Counter(), None, None)
+            out.append(
+                {
+                    "from_line": first,
+                    "to_line": last,
+                    "levels": dict(levels),
+                    "from": iso_seconds(index * step),
+                    "to": iso_seconds((index + 1) * step),
+                    "count": sum(levels.values()),
+                }
+            )
+        return out
+
+
 class Analysis:
-    """One pass over the lines; memory bounded by the number of patterns, not of lines."""
+    """One pass over the lines; memory bounded by the number of patterns, not of lines.
+
+    Two ways in: ``feed_records`` takes records read the way ingest reads them
+    (``analyse/reading.py``: parsed, stack traces joined) and mines their messages per service
+    with ``miner`` (the server's template miner), as ``logloupe analyze`` does; ``feed``/``add``
+    take raw lines and a ``grouper`` (the API's evidence sample, tests).
+    """
 
     def __init__(
         self,
         grouper: Grouper | None = None,
         classifier: Classifier | None = None,
         max_buckets: int = 120,
+        miner: PatternMiner | None = None,
+        tenant: str = "default",
     ) -> None:
         self.grouper = grouper or default_grouper()
         self.classifier = classifier or Classifier.default()
+        self.miner = miner
+        self.tenant = tenant
         self.patterns: dict[int, PatternStats] = {}
         self.total = 0
         self.levels: Counter[str] = Counter()
@@ -141,10 +244,12 @@ class Analysis:
         self.max_buckets = max_buckets
         self.bucket_lines = 1000
         self.timeline: list[Counter[str]] = []
+        self._times = _TimeBuckets(max_buckets)
+        self._timed = 0
         self._regexes: dict[int, re.Pattern[str] | None] = {}
 
     def add(self, line_no: int, line: str) -> tuple[int, str] | None:
-        """Counts one line; its (pattern id, level name), or None for a blank line."""
+        """Counts one raw line; its (pattern id, level name), or None for a blank line."""
         if not line.strip():
             return None
         self.total += 1
@@ -164,21 +269,74 @@ class Analysis:
                 first_seen=timestamp_of(line),
             )
             self.patterns[pid] = stats
-        stats.count += 1
-        stats.last_line = line_no
-        stats.last_text = line
-        stats.levels[level] += 1
-        self.labels[stats.label] += 1
-        if len(stats.exemplars) < MAX_EXEMPLARS and (not stats.exemplars or stats.exemplars[-1][1] != line):
-            stats.exemplars.append((line_no, line[:2000]))
+        self._count(stats, line_no, line, level)
         if stats.count <= 50 or stats.count % 997 == 0:  # a bounded sample is enough for a summary
             self._variables(stats, line)
         return pid, level
 
+    def feed_records(self, records: Iterable[FileRecord], on_record: RecordHook | None = None) -> AnalysisResult:
+        """Counts records (``analyse/reading.py``); ``on_record(record, pattern_id, level)`` sees each."""
+        batch: list[FileRecord] = []
+        for record in records:
+            batch.append(record)
+            if len(batch) >= RECORD_BATCH:
+                self._add_records(batch, on_record)
+                batch = []
+        if batch:
+            self._add_records(batch, on_record)
+        return self.result()
+
+    def _add_records(self, batch: list[FileRecord], on_record: RecordHook | None) -> None:
+        if self.miner is None:
+            from logloupe.parse.patterns import PatternMiner
+
+            self.miner = PatternMiner()
+        tenant = self.tenant
+        found = self.miner.add_many((r.message, tenant, r.service, r.ts_us or 0) for r in batch)
+        for record, (pid, variables, match) in zip(batch, found, strict=True):
+            level = _LEVEL_NAMES[record.level] if record.level_found else "none"
+            self.total += 1
+            self.levels[level] += 1
+            self._tick(record.line, level)
+            if record.ts_us is not None:
+                self._timed += 1
+                self._times.add(record.ts_us, record.line, level)
+            stats = self.patterns.get(pid)
+            if stats is None:
+                result = self.classifier.classify(record.message, level if record.level_found else None)
+                template = match.template if match is not None else record.message
+                stats = PatternStats(pid, template, result.label, result.confidence, first_line=record.line)
+                self.patterns[pid] = stats
+            elif match is not None:
+                stats.template = match.template  # the miner generalises a template as it learns
+            self._count(stats, record.line, record.text, level)
+            if record.ts_us is not None:
+                if stats.first_ts_us is None or record.ts_us < stats.first_ts_us:
+                    stats.first_ts_us = record.ts_us
+                if stats.last_ts_us is None or record.ts_us > stats.last_ts_us:
+                    stats.last_ts_us = record.ts_us
+            if variables and (stats.count <= 50 or stats.count % 997 == 0):
+                self._slot_values(stats, variables)
+            if on_record is not None:
+                on_record(record, pid, level)
+
+    def _count(self, stats: PatternStats, line_no: int, text: str, level: str) -> None:
+        stats.count += 1
+        stats.last_line = line_no
+        stats.last_text = text
+        stats.levels[level] += 1
+        self.labels[stats.label] += 1
+        if len(stats.exemplars) < MAX_EXEMPLARS and (not stats.exemplars or stats.exemplars[-1][1] != text):
+            stats.exemplars.append((line_no, text[:2000]))
+
     def _variables(self, stats: PatternStats, line: str) -> None:
         if stats.pattern_id not in self._regexes:
             self._regexes[stats.pattern_id] = template_regex(stats.template)
-        values = variables_of(self._regexes[stats.pattern_id], line)[:MAX_VAR_SLOTS]
+        self._slot_values(stats, variables_of(self._regexes[stats.pattern_id], line))
+
+    @staticmethod
+    def _slot_values(stats: PatternStats, found: list[str]) -> None:
+        values = found[:MAX_VAR_SLOTS]
         while len(stats.variables) < len(values):
             stats.variables.append(Counter())
         for slot, value in zip(stats.variables, values, strict=False):
@@ -199,17 +357,62 @@ class Analysis:
         self.timeline[index][level] += 1
 
     def feed(self, lines: Iterable[tuple[int, str]], on_line: LineHook | None = None) -> AnalysisResult:
-        """Reads every line; ``on_line(line_no, line, pattern_id, level)`` sees each non-blank one."""
+        """Reads every raw line; ``on_line(line_no, line, pattern_id, level)`` sees each non-blank one."""
         for line_no, line in lines:
             got = self.add(line_no, line)
             if got is not None and on_line is not None:
                 on_line(line_no, line, got[0], got[1])
         return self.result()
 
+    def _merge_aliases(self) -> None:
+        """Patterns the miner merged while learning (an id now resolving to another) count as one."""
+        if self.miner is None:
+            return
+        merged: dict[int, PatternStats] = {}
+        current = {
+            p.pattern_id: p.template for p in self.miner.patterns(self.tenant)
+        }  # the templates as the miner has them now
+        for pid, stats in sorted(self.patterns.items(), key=lambda kv: kv[1].first_line):
+            now = self.miner.resolve(pid)
+            stats.template = current.get(now, stats.template)
+            into = merged.get(now)
+            if into is None:
+                stats.pattern_id = now
+                merged[now] = stats
+                continue
+            into.count += stats.count
+            into.levels.update(stats.levels)
+            if stats.last_line > into.last_line:
+                into.last_line, into.last_text = stats.last_line, stats.last_text
+            room = MAX_EXEMPLARS - len(into.exemplars)
+            into.exemplars = sorted(into.exemplars + stats.exemplars[: max(room, 0)])
+            for ts in (stats.first_ts_us, stats.last_ts_us):
+                if ts is not None:
+                    into.first_ts_us = ts if into.first_ts_us is None else min(into.first_ts_us, ts)
+                    into.last_ts_us = ts if into.last_ts_us is None else max(into.last_ts_us, ts)
+        self.patterns = merged
+
     def result(self) -> AnalysisResult:
+        self._merge_aliases()
         patterns = sorted(self.patterns.values(), key=lambda p: (-p.count, p.first_line))
         for p in patterns:
-            p.last_seen = timestamp_of(p.last_text)
+            if p.first_ts_us is not None and p.last_ts_us is not None:
+                p.first_seen, p.last_seen = iso_seconds(p.first_ts_us), iso_seconds(p.last_ts_us)
+            elif p.first_seen:  # raw lines: the timestamp text as written
+                p.last_seen = timestamp_of(p.last_text)
+        # By event time when most records have one; by line ranges otherwise.
+        if self._timed and self._timed * 2 >= self.total:
+            return AnalysisResult(
+                patterns,
+                self.total,
+                self.levels,
+                self.labels,
+                self._times.timeline(),
+                self.bucket_lines,
+                timeline_by="time",
+                bucket_s=self._times.width_s,
+                untimed=self.total - self._timed,
+            )
         timeline = [
             {
                 "from_line": i * self.bucket_lines + 1,
@@ -218,7 +421,15 @@ class Analysis:
             }
             for i, c in enumerate(self.timeline)
         ]
-        return AnalysisResult(patterns, self.total, self.levels, self.labels, timeline, self.bucket_lines)
+        return AnalysisResult(
+            patterns,
+            self.total,
+            self.levels,
+            self.labels,
+            timeline,
+            self.bucket_lines,
+            untimed=self.total - self._timed,
+        )
 
 
 _SEVERITY = {"fatal": 4, "error": 3, "warn": 1}

@@ -1,23 +1,34 @@
-"""`logloupe analyze` in-process: stream a file (or one line) through analysis, explain, render."""
+"""`logloupe analyze` in-process: stream a file (or one line) through analysis, explain, render.
+
+The lines are read as ingest reads an uploaded file (``analyse/reading.py``: format and header
+detection, stack traces joined, the server's service and time rules), and each record's message is
+mined per service by the server's template miner, so a pattern's id and template are the ones the
+server would give the same lines.
+"""
 
 from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import httpx
 
 from logloupe.analyse.anomaly.offline import FileAnomalies
 from logloupe.analyse.classify import Classifier
-from logloupe.analyse.grouping import default_grouper, open_lines
-from logloupe.analyse.insights import Analysis, InsightCache, explain
+from logloupe.analyse.grouping import open_lines
+from logloupe.analyse.insights import Analysis, AnalysisResult, InsightCache, RecordHook, explain
 from logloupe.analyse.knowledge import FeedbackStore
 from logloupe.analyse.llm import PROVIDERS, make_provider
-from logloupe.analyse.redact import RedactionPolicy, tenant_policy
+from logloupe.analyse.llm_policy import resolve_llm_policy
+from logloupe.analyse.reading import RecordReader, upload_service
 from logloupe.analyse.report import render, report_dict
 from logloupe.errors import InvalidInput
+from logloupe.parse.patterns import PatternMiner
+from logloupe.parse.records import Limits
+from logloupe.parse.sources import rules_from
 from logloupe.settings import Settings
 
 
@@ -45,6 +56,34 @@ def _with_progress(path: str, lines: Iterator[tuple[int, str]], enabled: bool) -
     sys.stderr.flush()
 
 
+def analyse_lines(
+    lines: Iterable[tuple[int, str]],
+    settings: Settings,
+    tenant: str,
+    classifier: Classifier,
+    source: str = "upload:file",
+    service: str = "",
+    on_record: RecordHook | None = None,
+    now_us: int | None = None,
+) -> AnalysisResult:
+    """``(line number, line)`` pairs → the analysis, through the ingest path's parsing and joining
+    (the source's parsing options from ``parsing_sources``) and the server's template miner."""
+    options = rules_from(settings.parsing_sources, {}).options_for(tenant, source, service)
+    limits = Limits(
+        settings.max_message_bytes,
+        settings.max_attributes,
+        settings.max_attribute_value_bytes,
+        settings.max_nesting_depth,
+    )
+    now = now_us if now_us is not None else time.time_ns() // 1000
+    reader = RecordReader(tenant=tenant, now_us=now, source=source, service=service, options=options, limits=limits)
+    analysis = Analysis(classifier=classifier, miner=PatternMiner(), tenant=tenant)
+    result = analysis.feed_records(reader.read(lines), on_record=on_record)
+    result.events = result.total_lines
+    result.total_lines = reader.lines
+    return result
+
+
 def run_analysis(
     target: str,
     settings: Settings,
@@ -59,27 +98,41 @@ def run_analysis(
     client: httpx.Client | None = None,
     llm_classify: bool = False,
     anomalies: bool = True,
+    service: str | None = None,
 ) -> str:
     tenant = tenant or settings.default_tenant
     provider_name = provider_name or settings.llm_provider
     if provider_name not in PROVIDERS:
         raise InvalidInput(f"unknown provider {provider_name!r}; one of {', '.join(PROVIDERS)}")
     try:
+        tenant, llm = resolve_llm_policy(settings, tenant, provider_name)
         classifier = Classifier.for_tenant(settings.data_dir, tenant)
         memory = FeedbackStore(settings.data_dir, tenant)
     except ValueError as exc:
         raise InvalidInput(str(exc)) from exc
-    analysis = Analysis(default_grouper(tenant), classifier)
+    provider_name = llm.provider
+    if llm.note:
+        sys.stderr.write(f"logloupe analyze: {llm.note}\n")
     if is_file:
         lines = _with_progress(target, open_lines(target), progress and sys.stderr.isatty())
         source = "stdin" if target == "-" else Path(target).name
+        stream_service = upload_service(source) if service is None else service
     else:
         lines = iter([(1, target)])
         source = "one log line"
+        stream_service = service or ""  # like one line posted to /api/v1/logs: the line names it
     found = FileAnomalies(tenant, threshold=settings.anomaly_threshold) if anomalies else None
-    result = analysis.feed(lines, on_line=found.add if found else None)
+    result = analyse_lines(
+        lines,
+        settings,
+        tenant,
+        classifier,
+        f"upload:{source}",
+        stream_service,
+        on_record=found.add_record if found else None,
+    )
     kept = found.finish() if found else []
-    policy = tenant_policy(settings.data_dir, tenant, RedactionPolicy(ip_addresses=settings.redact_ip_addresses))
+    policy = llm.redaction
     budget = budget_tokens or settings.llm_budget_tokens
     own_client = None
     provider = None
@@ -123,5 +176,6 @@ def run_analysis(
             anomaly_count=found.found if found else 0,
             anomaly_detection=found is not None,
             anomaly_threshold=settings.anomaly_threshold,
+            llm_policy=llm.to_dict(),
         ),
     )

@@ -19,6 +19,7 @@ _LEVEL_COLOURS = {
     "warn": "#f59e0b",
     "info": "#3b82f6",
     "debug": "#9ca3af",
+    "trace": "#e5e7eb",
     "none": "#d1d5db",
 }
 
@@ -33,22 +34,29 @@ def report_dict(
     anomaly_count: int = 0,
     anomaly_detection: bool = True,
     anomaly_threshold: float = 0.7,
+    llm_policy: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     return {
         "source": source,
         "generated": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "lines": result.total_lines,
+        "events": result.total_lines if result.events is None else result.events,
         "levels": dict(result.levels),
         "labels": dict(result.labels),
         "pattern_count": len(result.patterns),
         "patterns": [p.to_dict() for p in result.patterns[:top]],
         "timeline": result.timeline,
+        "timeline_by": result.timeline_by,
+        "timeline_bucket_s": result.bucket_s,
+        "timeline_bucket_lines": result.bucket_lines if result.timeline_by == "line" else None,
+        "timeline_untimed": result.untimed,
         "insights": [i.to_dict() for i in insights],
         "usage": usage.to_dict(),
         "anomalies": [a.to_dict() for a in anomalies],
         "anomaly_count": max(anomaly_count, len(anomalies)),
         "anomaly_detection": anomaly_detection,
         "anomaly_threshold": anomaly_threshold,
+        "llm_policy": llm_policy or {"source": "settings", "note": ""},
     }
 
 
@@ -76,11 +84,14 @@ def _uncited(insight: dict[str, Any]) -> str:
 
 def _text(data: dict[str, Any]) -> str:
     out = [
-        f"LogLoupe analysis of {data['source']}: {data['lines']} lines, {data['pattern_count']} patterns",
+        f"LogLoupe analysis of {data['source']}: {data['lines']} lines, {data.get('events', data['lines'])} events, "
+        f"{data['pattern_count']} patterns",
         "levels: " + ", ".join(f"{k}={v}" for k, v in sorted(data["levels"].items())),
         "labels: " + ", ".join(f"{k}={v}" for k, v in sorted(data["labels"].items())),
         "",
     ]
+    if data.get("llm_policy", {}).get("note"):
+        out[-1:-1] = [f"LLM policy: {data['llm_policy']['note']}"]
     out.append("Top patterns")
     for p in data["patterns"][:15]:
         out.append(f"  {p['count']:>8}  {p['label']:<17} {p['pattern_id']}  {p['template'][:110]}")
@@ -149,7 +160,7 @@ def _markdown(data: dict[str, Any]) -> str:
     out = [
         f"# LogLoupe analysis: {_md_escape(data['source'])}",
         "",
-        f"{data['lines']} lines, {data['pattern_count']} patterns. "
+        f"{data['lines']} lines, {data.get('events', data['lines'])} events, {data['pattern_count']} patterns. "
         + ", ".join(f"{k}: {v}" for k, v in sorted(data["labels"].items())),
         "",
         "## Top patterns",
@@ -202,6 +213,30 @@ def _markdown(data: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
+def _span(seconds: int) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds // size} {unit}"
+    return f"{seconds} s"
+
+
+def timeline_caption(data: dict[str, Any]) -> str:
+    """What the timeline's buckets are: event time (and how wide), or ranges of lines."""
+    if data.get("timeline_by") == "time" and data.get("timeline_bucket_s"):
+        untimed = data.get("timeline_untimed") or 0
+        extra = f"; {untimed} event(s) without a timestamp not shown" if untimed else ""
+        return f"by event time, buckets of {_span(int(data['timeline_bucket_s']))}{extra}"
+    lines = data.get("timeline_bucket_lines")
+    return f"by line number, {lines} lines per bucket" if lines else "by line number"
+
+
+def _bucket_title(bucket: dict[str, Any]) -> str:
+    lines = f"lines {bucket['from_line']}-{bucket['to_line']}" if bucket.get("from_line") else "no lines"
+    if "from" in bucket:
+        return f"{bucket['from']} – {bucket['to']}, {lines}"
+    return lines
+
+
 def _svg_timeline(timeline: list[dict[str, Any]]) -> str:
     width, height = 720, 160
     if not timeline:
@@ -210,12 +245,13 @@ def _svg_timeline(timeline: list[dict[str, Any]]) -> str:
     peak = max(totals) or 1
     bar_w = width / len(timeline)
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height + 20}" role="img" '
-        f'aria-label="lines per level along the file">'
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height + 36}" role="img" '
+        f'aria-label="events per level along the file">'
     ]
-    order = ["debug", "info", "none", "warn", "error", "fatal"]
+    order = ["trace", "debug", "info", "none", "warn", "error", "fatal"]
     for k, bucket in enumerate(timeline):
         y = float(height)
+        title = html.escape(_bucket_title(bucket))
         for level in order:
             n = bucket["levels"].get(level, 0)
             if not n:
@@ -224,9 +260,14 @@ def _svg_timeline(timeline: list[dict[str, Any]]) -> str:
             y -= h
             parts.append(
                 f'<rect x="{k * bar_w:.1f}" y="{y:.1f}" width="{max(bar_w - 1, 1):.1f}" height="{h:.1f}" '
-                f'fill="{_LEVEL_COLOURS[level]}"><title>lines {bucket["from_line"]}-{bucket["to_line"]}: '
-                f"{level} {n}</title></rect>"
+                f'fill="{_LEVEL_COLOURS[level]}"><title>{title}: {level} {n}</title></rect>'
             )
+    if "from" in timeline[0]:  # the time axis: where it starts and ends
+        parts.append(f'<text x="0" y="{height + 32}" font-size="11">{html.escape(timeline[0]["from"])}</text>')
+        parts.append(
+            f'<text x="{width}" y="{height + 32}" font-size="11" text-anchor="end">'
+            f"{html.escape(timeline[-1]['to'])}</text>"
+        )
     x = 0
     for level in order:
         parts.append(
@@ -372,9 +413,10 @@ td,th{{border-bottom:1px solid #e5e7eb;padding:4px 8px;text-align:left}}
 code{{font-size:12px;word-break:break-all}}.past{{background:#ecfdf5;padding:4px}}
 </style></head><body>
 <h1>LogLoupe analysis</h1>
-<p>{e(data["source"])} · {data["lines"]} lines · {data["pattern_count"]} patterns ·
+<p>{e(data["source"])} · {data["lines"]} lines · {data.get("events", data["lines"])} events ·
+{data["pattern_count"]} patterns ·
 {e(", ".join(f"{k}: {v}" for k, v in sorted(data["labels"].items())))}</p>
-<h2>Timeline by level</h2>{_svg_timeline(data["timeline"])}
+<h2>Timeline by level</h2><p class="meta">{e(timeline_caption(data))}</p>{_svg_timeline(data["timeline"])}
 <h2>Top patterns</h2>{_svg_top_patterns(data["patterns"])}
 <table><tr><th>count</th><th>label</th><th>pattern</th><th>template</th></tr>{rows}</table>
 {_html_anomalies(data)}

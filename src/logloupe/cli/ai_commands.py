@@ -132,6 +132,11 @@ def _looks_like_path(target: str) -> bool:
     help="Input tokens the analysis may send to the LLM in total.",
 )
 @click.option("--tenant", default=None)
+@click.option(
+    "--service",
+    default=None,
+    help="Service of the lines, as an upload names it (default: the file's name without its extension).",
+)
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None)
 @click.option("--no-progress", is_flag=True, help="No progress bar on stderr.")
 @click.option("--llm-classify", is_flag=True, help="Also let the LLM provider relabel patterns (half the budget).")
@@ -151,6 +156,7 @@ def analyze_command(
     base_url: str | None,
     budget_tokens: int | None,
     tenant: str | None,
+    service: str | None,
     data_dir: Path | None,
     no_progress: bool,
     llm_classify: bool,
@@ -177,6 +183,7 @@ def analyze_command(
         progress=not no_progress,
         llm_classify=llm_classify,
         anomalies=anomalies,
+        service=service,
     )
     if output_path is None and output_mode == "file":
         stamp = __import__("time").strftime("%Y%m%d-%H%M%S")

@@ -46,6 +46,7 @@ ROUTER_MODULES = [
     "logloupe.serve.api.anomalies",
     "logloupe.serve.api.insights",
     "logloupe.serve.api.parsing",
+    "logloupe.serve.api.pattern_labels",
 ]
 
 

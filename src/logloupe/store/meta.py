@@ -267,12 +267,37 @@ parsing_sources = sa.Table(
 )
 
 
+# Labels an LLM gave new patterns in the background (analyse/llm_patterns.py), when they beat the
+# offline classifier's; later events of the pattern get them.
+pattern_labels = sa.Table(
+    "pattern_labels",
+    metadata,
+    sa.Column("tenant", sa.String(64), primary_key=True),
+    sa.Column("pattern_id", sa.BigInteger, primary_key=True),
+    sa.Column("label", sa.String(32), nullable=False),
+    sa.Column("confidence", sa.Float, nullable=False),
+    sa.Column("offline_label", sa.String(32), nullable=False),
+    sa.Column("offline_confidence", sa.Float, nullable=False),
+    sa.Column("source", sa.String(200), nullable=False),
+    sa.Column("labelled_at", sa.Float, nullable=False),
+)
+
+
 def _signed(pattern_id: int) -> int:
     return pattern_id - (1 << 64) if pattern_id >= 1 << 63 else pattern_id
 
 
 def _unsigned(stored: int) -> int:
     return stored + (1 << 64) if stored < 0 else stored
+
+
+def signed_pattern_id(pattern_id: int) -> int:
+    """A 64-bit pattern id as SQLite's signed BIGINT stores it."""
+    return _signed(pattern_id)
+
+
+def unsigned_pattern_id(stored: int) -> int:
+    return _unsigned(stored)
 
 
 # Pull sources' positions (file offsets, CloudWatch timestamps, Azure windows), one JSON per source.
@@ -357,6 +382,7 @@ MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("0600_anomalies", _create(anomalies)),
     ("0100_ingest_jobs", _create(ingest_jobs)),
     ("0210_parsing_sources", _create(parsing_sources)),
+    ("0620_analyse_pattern_labels", _create(pattern_labels)),
 ]
 
 

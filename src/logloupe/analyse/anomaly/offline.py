@@ -1,7 +1,8 @@
 """Anomalies in one log file, for ``logloupe analyze``: the online detector driven by the file.
 
-The file is read once, in order; each line that ``Analysis`` grouped is passed here with its
-line number and pattern id. Choices for an offline file (see docs/ai.md):
+The file is read once, in order; each event ``Analysis`` counted (``analyse/reading.py``: parsed
+as ingest parses it, stack traces joined) is passed here with its first line number, time, level,
+service and pattern id (``add_record``); ``add`` parses a raw line itself. Choices for an offline file (see docs/ai.md):
 
 - **The clock is the file's.** Lines with a parsed timestamp feed an ``OnlineDetector`` with
   that timestamp, and the detector is ticked whenever the file's latest timestamp enters a new
@@ -24,11 +25,14 @@ from __future__ import annotations
 
 import heapq
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from logloupe.analyse.anomaly.online import OnlineDetector, OnlineSettings
 from logloupe.model import Anomaly, Level, format_pattern_id, from_micros
 from logloupe.parse.formats import PARSERS, detect, level_of
+
+if TYPE_CHECKING:
+    from logloupe.analyse.reading import FileRecord
 
 DEFAULT_SERVICE = "default"
 _LEVELS = {
@@ -109,21 +113,29 @@ class FileAnomalies:
         self._kept: list[tuple[float, int, FileAnomaly]] = []
 
     def add(self, line_no: int, line: str, pattern_id: int, level_name: str) -> None:
+        """One raw line: its fields are parsed here (``add_record`` takes them already parsed)."""
         fields = detect(line, default_tz=self._default_tz, hint=self._hint)
         if fields.format in PARSERS:
             self._hint = fields.format
-        service = fields.service or DEFAULT_SERVICE
         parsed = level_of(fields)
         level = int(parsed) if parsed is not None else int(_LEVELS.get(level_name, Level.INFO))
+        self.observe(line_no, fields.service, fields.ts_us, level, pattern_id)
+
+    def add_record(self, record: FileRecord, pattern_id: int, level_name: str) -> None:
+        """One record as ``analyse/reading.py`` read it (parsed like ingest, traces joined)."""
+        self.observe(record.line, record.service, record.ts_us, int(record.level), pattern_id)
+
+    def observe(self, line_no: int, service: str, ts_us: int | None, level: int, pattern_id: int) -> None:
+        service = service or DEFAULT_SERVICE
         event_id = f"L{line_no}"
         self._line = line_no
-        if fields.ts_us is None:
+        if ts_us is None:
             self.untimed_lines += 1
             got = self.untimed.observe(self.tenant, service, _UNTIMED_CLOCK, level, pattern_id, event_id)
             self._keep(got, timed=False)
             return
         self.timed_lines += 1
-        ts = fields.ts_us
+        ts = ts_us
         if self._latest_us is None or ts > self._latest_us:
             if self._latest_us is not None and ts // self._bucket_us > self._latest_us // self._bucket_us:
                 # The file's clock entered a new bucket: close the ended ones of every service.
