@@ -224,3 +224,28 @@ def test_observe_many_is_observe_in_order():
     assert expected  # the stream does raise anomalies
     assert got == expected
     assert repr(many._services) == repr(one._services)
+
+
+def test_a_pattern_that_stops_while_its_service_goes_on_is_a_drop():
+    detector = OnlineDetector()
+    rng = random.Random(4)
+
+    def minute_of(minute, with_jobs):
+        found = []
+        for i in range(30):  # the service's other traffic goes on
+            found += detector.observe(
+                "t1", "api", T0 + minute * MIN + i * 1_000_000, Level.INFO, rng.choice(PATTERNS), "x"
+            )
+        for i in range(40 if with_jobs else 0):  # a job pattern logging 40 times a minute
+            found += detector.observe(
+                "t1", "api", T0 + minute * MIN + i * 1_000_000 + 500, Level.INFO, 777, f"j{minute}-{i}"
+            )
+        return found + detector.tick(T0 + (minute + 1) * MIN)
+
+    noise = [a for m in range(120) for a in minute_of(m, True)]
+    assert noise == []
+    found = [a for m in range(120, 123) for a in minute_of(m, False)]
+    drops = [a for a in found if a.kind == "rate_drop" and a.pattern_ids == (777,)]
+    assert drops and drops[0].score >= 0.7, found
+    assert "pattern 0000000000000309: 0 events" in drops[0].explanation
+    assert not any(a.kind == "silence" for a in found)

@@ -320,6 +320,8 @@ class OnlineDetector:
                 out += self._check_spike(
                     tenant, service, series, hour, end_us, f"pattern {pattern_id:016x}", (pattern_id,)
                 )
+            if total.count:  # a silent service is one anomaly (silence), not one per pattern
+                out += self._check_pattern_drop(tenant, service, series, hour, end_us, pattern_id)
             self._learn(series, hour)
         drivers.sort(reverse=True)
         top = tuple(p for d, p in drivers[:3] if d > 0)
@@ -380,6 +382,37 @@ class OnlineDetector:
                 end_us,
                 explanation,
                 patterns,
+                tuple(series.evidence),
+            )
+        ]
+
+    def _check_pattern_drop(
+        self, tenant: str, service: str, series: _Series, hour: int, end_us: int, pattern_id: int
+    ) -> list[Anomaly]:
+        """One pattern fell well below its baseline (a heartbeat stopped, a job no longer logs) while
+        the service still logs. Levels are not judged for drops: only WARN and up are counted by
+        level, and fewer errors is a recovery."""
+        s = self.settings
+        base = series.baseline
+        if base.n < s.min_history:
+            return []
+        mean, _ = base.expected(hour)
+        if mean - series.count < s.min_delta:
+            return []
+        z = base.zscore(series.count, hour)
+        score = squash(z, s.z_reference)
+        if z >= 0 or score < s.threshold:
+            return []
+        return [
+            Anomaly(
+                tenant,
+                service,
+                "rate_drop",
+                score,
+                end_us,
+                f"pattern {pattern_id:016x}: {series.count} events in {s.bucket_s}s against a usual {mean:.1f}"
+                f" (z={z:.1f})",
+                (pattern_id,),
                 tuple(series.evidence),
             )
         ]
