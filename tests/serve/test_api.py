@@ -106,7 +106,11 @@ def test_oversize_body_is_413(settings, tmp_path) -> None:  # type: ignore[no-un
 
 def test_flags_for_unclean_input(client: TestClient) -> None:
     huge = "z" * 70000
-    _ingest(client, [{"message": huge}, {"message": "nul\u0000inside"}])
+    report = _ingest(client, [{"message": "fine"}, {"message": huge}, {"message": "nul\u0000inside"}])
+    assert report["accepted"] == 3 and report["errors"] == []
+    assert report["warnings"] == [
+        {"index": 1, "reason": "70014 bytes: the message is cut to 65536 bytes and flagged truncated"}
+    ]
     client.post("/api/v1/logs", content=b"bad utf8 \xff\xfe here", headers={"content-type": "text/plain"})
     events = client.get("/api/v1/search", params={"limit": 10}).json()["events"]
     flags = {e["message"][:8]: e["flags"] for e in events}

@@ -112,6 +112,13 @@ async def store_items(
         reason = "invalid_json" if "JSON" in str(r["reason"]) else "invalid_item"
         REJECTED.labels(principal.tenant, source, reason).inc()
     good = [it for it in items if not it.error]
+    # Stored, but cut: say which (the message limit truncates and flags; docs/limits.md).
+    limit = services.settings.max_message_bytes
+    warnings = [
+        {"index": it.index, "reason": f"{size} bytes: the message is cut to {limit} bytes and flagged truncated"}
+        for it in good
+        if (size := len(it.line) if it.line is not None else len(it.raw) if it.raw_is_record else 0) > limit
+    ]
     accepted = 0
     if good:
         pipeline = pipeline_of(services)
@@ -119,7 +126,10 @@ async def store_items(
         end = await asyncio.to_thread(pipeline.append, principal.tenant, payload, accepted, limit=rate_limit)
         if services.settings.ingest_wait_stored if wait is None else wait:
             await asyncio.wrap_future(pipeline.wait_entry(end, payload))
-    return {"accepted": accepted, "rejected": len(rejected), "errors": rejected[:100]}
+    report: dict[str, Any] = {"accepted": accepted, "rejected": len(rejected), "errors": rejected[:100]}
+    if warnings:
+        report["warnings"] = warnings[:100]
+    return report
 
 
 def form_record(body: bytes) -> Item:
