@@ -22,7 +22,7 @@ from logloupe.model import (
 from logloupe.parse.formats import detect, level_of
 from logloupe.parse.grok import CustomFormat
 from logloupe.parse.levels import normalise_level
-from logloupe.parse.timestamps import sanity_check
+from logloupe.parse.timestamps import ORIGINAL_ATTRIBUTE, REASON_ATTRIBUTE, sanity_check
 
 # Longest line kept, in characters (after decoding); the rest is cut and the line flagged "truncated".
 MAX_LINE_CHARS = 65_536
@@ -103,13 +103,13 @@ def parse_line(
     if ts_us is not None:
         checked, reason = sanity_check(ts_us, now_us)
         if reason is not None:
-            attributes["time_replaced_reason"] = reason
-            attributes["original_time"] = fields.ts_raw or str(ts_us)
+            attributes[REASON_ATTRIBUTE] = reason
+            attributes[ORIGINAL_ATTRIBUTE] = fields.ts_raw or str(ts_us)
             flags.append(FLAG_TIME_REPLACED)
             ts_us = checked
     elif fields.ts_raw:
-        attributes["time_replaced_reason"] = "unparsable_time"
-        attributes["original_time"] = fields.ts_raw
+        attributes[REASON_ATTRIBUTE] = "unparsable_time"
+        attributes[ORIGINAL_ATTRIBUTE] = fields.ts_raw
         flags.append(FLAG_TIME_REPLACED)
         ts_us = now_us
     return ParsedLine(

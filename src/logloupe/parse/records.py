@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -24,6 +24,7 @@ from logloupe.model import (
     Level,
     to_micros,
 )
+from logloupe.parse.timestamps import ORIGINAL_ATTRIBUTE, REASON_ATTRIBUTE, parse_timestamp, zone
 
 if TYPE_CHECKING:
     from logloupe.parse.grok import CustomFormat
@@ -156,8 +157,12 @@ def guess_level(text: str) -> tuple[Level, str]:
 _NUMBERS = (int, float)
 
 
-def time_from(value: Any) -> int | None:
-    """Epoch numbers (s, ms, µs, ns by magnitude) and ISO 8601 strings → µs. None if unreadable."""
+def time_from(value: Any, *, now_us: int | None = None, default_tz: str = "UTC") -> int | None:
+    """A record's time → µs; None if unreadable. Epoch numbers (s, ms, µs, ns by magnitude) and
+    ISO 8601 strings first (the common case, cheap); any other string goes through the text-line
+    reader (``timestamps.parse_timestamp``: RFC 3164 ``Jun 14 15:16:01``, CLF, RFC 2822, ctime...),
+    with ``default_tz`` for times written without a zone and ``now_us`` for the year of those
+    written without one (the wall clock when None)."""
     try:
         if isinstance(value, bool):
             return None
@@ -173,15 +178,21 @@ def time_from(value: Any) -> int | None:
             return int(v * 1_000_000)
         if isinstance(value, str):
             s = value.strip()
-            if re.fullmatch(r"-?\d+(\.\d+)?", s):
+            if _NUMERIC.fullmatch(s):
                 return time_from(int(s) if "." not in s else float(s))
-            dt = datetime.fromisoformat(s.replace("Z", "+00:00").replace(" UTC", "+00:00"))
+            try:
+                dt = datetime.fromisoformat(s.replace("Z", "+00:00").replace(" UTC", "+00:00"))
+            except ValueError:
+                return parse_timestamp(s, now_us=now_us, default_tz=default_tz)
             if dt.tzinfo is None:
-                dt = dt.replace(tzinfo=UTC)
+                dt = dt.replace(tzinfo=zone(default_tz))
             return to_micros(dt)
     except (ValueError, OverflowError, OSError):
         return None
     return None
+
+
+_NUMERIC = re.compile(r"-?\d+(\.\d+)?")
 
 
 def clean_text(value: str | bytes, max_bytes: int, flags: list[str]) -> str:
@@ -380,8 +391,10 @@ def _record_fields(record: dict[str, Any], limits: Limits) -> Fields:
     ts_us = time_from(ts_value) if ts_value is not None else None
     attributes: dict[str, Any] = {}
     if ts_value is not None and ts_us is None:
+        # kept at the observed time (``pipeline/assemble.py``), as a text line's would be
         _flag(flags, FLAG_TIME_REPLACED)
-        attributes["time_error"] = f"unreadable timestamp: {str(ts_value)[:100]}"
+        attributes[REASON_ATTRIBUTE] = "unparsable_time"
+        attributes[ORIGINAL_ATTRIBUTE] = str(ts_value)[:100]
     level_value = _pop_first(obj, LEVEL_KEYS)
     level_raw = "" if level_value is None else str(level_value)[:64]
     level = level_from(level_value) if level_value is not None else None

@@ -18,8 +18,16 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from functools import lru_cache
 
+# The sanity window, one for every path (text lines here, structured records in
+# ``pipeline/assemble.py``): a time before ``MIN_YEAR`` or more than ``MAX_FUTURE_S`` ahead of the
+# observed time is replaced by the observed time, flagged ``time_replaced``, and the reason kept in
+# the ``REASON_ATTRIBUTE`` attribute (with the time as written in ``ORIGINAL_ATTRIBUTE``).
 MIN_YEAR = 1990
 MAX_FUTURE_S = 86_400
+MAX_FUTURE_US = MAX_FUTURE_S * 1_000_000
+MIN_TS_US = 631_152_000_000_000  # 1990-01-01T00:00:00Z
+REASON_ATTRIBUTE = "time_replaced_reason"
+ORIGINAL_ATTRIBUTE = "original_time"
 
 _MONTHS = {
     m: i + 1 for i, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"))
@@ -153,7 +161,7 @@ def _ymd(m: re.Match[str], now_us: int | None, default_tz: str, *, year: int | N
         hour,
         int(g.get("M") or 0),
         int(g.get("S") or 0),
-        g.get("frac"),
+        g["ms"].zfill(3) if g.get("ms") else g.get("frac"),
         g.get("tz"),
         default_tz,
     )
@@ -206,7 +214,9 @@ _add("slash_ymd", r"(?P<y>\d{4})/(?P<m>\d{2})/(?P<d>\d{2})[ T:]" + _HMS + _TZ, _
 _add("dot_ymd", r"(?P<y>\d{4})\.(?P<m>\d{2})\.(?P<d>\d{2})[ T]" + _HMS + _TZ, _ymd)
 _add(
     "healthapp",
-    r"(?P<y>\d{4})(?P<m>\d{2})(?P<d>\d{2})-(?P<H>\d{1,2}):(?P<M>\d{2}):(?P<S>\d{2})(?::(?P<frac>\d{1,3}))?",
+    # minutes, seconds and milliseconds are written without zero padding: 20171223-22:16:0:119,
+    # 20171223-22:15:35:11 (11 ms, before 22:15:35:96 and 22:15:35:104)
+    r"(?P<y>\d{4})(?P<m>\d{2})(?P<d>\d{2})-(?P<H>\d{1,2}):(?P<M>\d{1,2}):(?P<S>\d{1,2})(?::(?P<ms>\d{1,3}))?",
     _ymd,
 )
 _add("yymmdd_hhmmss", r"(?P<y>\d{2})(?P<m>\d{2})(?P<d>\d{2}) (?P<H>\d{2})(?P<M>\d{2})(?P<S>\d{2})\b", _ymd)
@@ -284,8 +294,8 @@ def parse_timestamp(text: str, *, now_us: int | None = None, default_tz: str = "
 
 def sanity_check(ts_us: int, now_us: int) -> tuple[int, str | None]:
     """Keep ``ts_us`` when plausible; otherwise the observed time and the reason."""
-    if ts_us > now_us + MAX_FUTURE_S * 1_000_000:
+    if ts_us > now_us + MAX_FUTURE_US:
         return now_us, "time_in_future"
-    if ts_us < _micros(datetime(MIN_YEAR, 1, 1, tzinfo=UTC)):
+    if ts_us < MIN_TS_US:
         return now_us, "time_before_1990"
     return ts_us, None
