@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -154,10 +154,13 @@ def parse_json(line: str, now_us: int | None, default_tz: str) -> Fields | None:
     flags: list[str] = []
     # Docker's json-file driver: {"log": "...\n", "stream": "stdout", "time": "..."}
     if "log" in obj and "stream" in obj and "time" in obj and isinstance(obj["log"], str):
-        inner = obj["log"].rstrip("\n")
-        fields = Fields("docker_json", inner, ts_raw=str(obj["time"]))
+        log = obj["log"]
+        inner = log[:-1] if log.endswith("\n") else log
+        fields = Fields("docker_json", inner.rstrip("\r"), ts_raw=str(obj["time"]))
         fields.ts_us = _ts_value(str(obj["time"]), now_us, default_tz)
         fields.attributes["stream"] = str(obj["stream"])
+        if not log.endswith("\n"):  # the driver split a long line (16 KiB): the rest follows
+            fields.attributes["partial"] = "true"
         return fields
     flat: dict[str, str] = {}
     _flatten(obj, "", flat, 0, flags)
@@ -310,6 +313,52 @@ def parse_cri(line: str, now_us: int | None, default_tz: str) -> Fields | None:
     if m.group("tag") == "P":
         fields.attributes["partial"] = "true"
     return fields
+
+
+CONTAINER_FORMATS = ("cri", "docker_json")
+
+
+class ContainerLine(NamedTuple):
+    """A container runtime's line, split: its output stream, the program's own text and whether the
+    runtime cut it (CRI tag ``P``, a Docker ``log`` value without a trailing newline)."""
+
+    kind: str  # "cri" or "docker_json"
+    stream: str
+    inner: str
+    partial: bool
+
+
+def container_line(line: str) -> ContainerLine | None:
+    """The raw line as a container runtime wrote it (CRI or Docker's json-file driver); None otherwise.
+    Cheap on other lines: a prefix test before any regular expression or JSON decoding."""
+    if line.startswith('{"log":'):
+        try:
+            obj = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            return None
+        if not isinstance(obj, dict) or not isinstance(obj.get("log"), str) or "stream" not in obj:
+            return None
+        log = obj["log"]
+        partial = not log.endswith("\n")
+        return ContainerLine("docker_json", str(obj["stream"]), log if partial else log[:-1].rstrip("\r"), partial)
+    if line[:4].isdigit() and (" stdout " in line[:64] or " stderr " in line[:64]):
+        m = _CRI.match(line)
+        if m is not None:
+            return ContainerLine("cri", m.group("stream"), m.group("msg"), m.group("tag") == "P")
+    return None
+
+
+def container_glue(first: str, more: str, partial: bool) -> str:
+    """``first`` (a raw CRI or Docker line that was cut) with ``more`` of its text appended, written as
+    the runtime writes a line: tag ``F`` / a trailing newline once ``partial`` is False."""
+    if first.startswith("{"):
+        obj = orjson.loads(first)
+        obj["log"] = obj["log"] + more + ("" if partial else "\n")
+        return orjson.dumps(obj).decode()
+    m = _CRI.match(first)
+    if m is None:  # pragma: no cover - only called with what container_line accepted
+        return first + more
+    return f"{first[: m.start('tag')]}{'P' if partial else 'F'} {m.group('msg')}{more}"
 
 
 # --- web servers ------------------------------------------------------------------------------------
