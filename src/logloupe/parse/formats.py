@@ -3,8 +3,9 @@
 Recognised (``FORMAT_NAMES``): JSON lines (common key names for time, level, message, logger/service,
 host, trace and span ids), Docker's JSON log driver, Kubernetes CRI, logfmt, syslog RFC 5424 and
 RFC 3164 (with or without ``<PRI>``), Apache/Nginx access logs (common and combined), Apache error
-logs, the Loghub header styles (HDFS, BGL, HealthApp, OpenStack, Zookeeper, Spark, Linux), the
-"timestamp level [thread] logger: message" family (Java, Python, Go, Node), and plain text.
+logs, the Loghub header styles (HDFS, BGL, HealthApp, OpenStack, Zookeeper, Spark, Linux), Go's glog/klog
+(Kubernetes components), the "timestamp level [thread] logger: message" family (Java, Python, Go,
+Node; a bracketed level word such as Nginx's ``[error]`` is the level), and plain text.
 
 ``detect(line, hint)`` tries the hinted format first (a stream keeps the last format that worked)
 and returns ``Fields``; it never raises.
@@ -493,8 +494,11 @@ def parse_loghub(line: str, now_us: int | None, default_tz: str) -> Fields | Non
 
 
 # --- "timestamp level [thread] logger: message" -------------------------------------------------------
+_BRACKET_LEVELS = r"trace|debug|info|notice|warn|warning|error|err|crit|critical|alert|emerg|fatal|panic|severe"
 _AFTER_TS = re.compile(
     r"[\s,|\-]*(?:(?P<level>" + _LEVEL_WORDS + r")\b[\s:|\-]*)?"
+    # a bracketed level word is a level, not a thread: "[warning]", Nginx's "[error] 1234#0: *5 ..."
+    r"(?:\[(?i:(?P<blevel>" + _BRACKET_LEVELS + r"))\]\s*(?:(?P<pid>\d+)#(?P<tid>\d+):\s*)?)?"
     r"(?:\[(?P<thread>[^\]]{0,200})\]\s*)?"
     r"(?:(?P<level2>" + _LEVEL_WORDS + r")\b[\s:|\-]*)?"
     r"(?:(?P<logger>[A-Za-z_$][\w.$\-/]*(?:\[[^\]]{0,100}\])?)(?:\s*:\s+|\s+-\s+))?"
@@ -522,7 +526,7 @@ def parse_timestamped(line: str, now_us: int | None, default_tz: str) -> Fields 
     m = _AFTER_TS.match(rest)
     if m is None:  # pragma: no cover - the pattern matches any text
         return Fields("timestamped", rest.strip(), ts_us=ts, ts_raw=line[:end])
-    level = m.group("level") or m.group("level2") or ""
+    level = m.group("level") or m.group("blevel") or m.group("level2") or ""
     logger = m.group("logger") or ""
     if not level and logger:
         # without a level a "word: " prefix is just message text ("Received block ...")
@@ -531,6 +535,31 @@ def parse_timestamped(line: str, now_us: int | None, default_tz: str) -> Fields 
     fields.service = logger
     if m.group("thread"):
         fields.attributes["thread"] = m.group("thread")
+    if m.group("pid"):
+        fields.attributes["pid"], fields.attributes["tid"] = m.group("pid"), m.group("tid")
+    return fields
+
+
+# --- Go glog / klog (Kubernetes components): I1101 12:00:00.123456   12345 main.go:42] msg -------------
+_GLOG = re.compile(
+    r"(?P<level>[IWEF])(?P<m>\d{2})(?P<d>\d{2}) (?P<H>\d{2}):(?P<M>\d{2}):(?P<S>\d{2})(?:\.(?P<frac>\d{1,9}))?"
+    r"\s+(?P<thread>\d+) (?P<file>[^\s:\]]+):(?P<line>\d+)\] ?(?P<msg>.*)$",
+    re.DOTALL,
+)
+
+
+def parse_glog(line: str, now_us: int | None, default_tz: str) -> Fields | None:
+    if line[:1] not in "IWEF" or not line[1:5].isdigit():
+        return None
+    m = _GLOG.match(line)
+    if m is None:
+        return None
+    end = m.start("thread")
+    fields = Fields("glog", m.group("msg"), ts_raw=line[:end].rstrip(), level_raw=m.group("level"))
+    fields.ts_us = parse_timestamp(line[:end], now_us=now_us, default_tz=default_tz)
+    fields.service = m.group("file")
+    fields.attributes["thread"] = m.group("thread")
+    fields.attributes["line"] = m.group("line")
     return fields
 
 
@@ -551,6 +580,7 @@ PARSERS: dict[str, _Parser] = {
     "logfmt": parse_logfmt,
     "timestamped": parse_timestamped,
     "python": parse_timestamped,
+    "glog": parse_glog,
 }
 FORMAT_NAMES: tuple[str, ...] = (*PARSERS, "plain")
 
@@ -563,6 +593,7 @@ _ORDER: tuple[_Parser, ...] = (
     parse_clf,
     parse_loghub,
     parse_rfc3164,
+    parse_glog,
     parse_timestamped,
     parse_logfmt,
 )

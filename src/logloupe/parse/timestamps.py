@@ -249,6 +249,8 @@ _add("rfc3164", _MON + r"\s+" + _D + r"\s+" + _HMS + _TZ, _yearless)
 _add("android", r"(?P<m>\d{2})-(?P<d>\d{2})\s+" + _HMS, _yearless)
 # Proxifier, no year: 10.30 16:49:06
 _add("mm_dd_dot", r"(?P<m>\d{2})\.(?P<d>\d{2})\s+" + _HMS, _yearless)
+# Go glog / klog header, no year, the level letter first: I1101 12:00:00.123456
+_add("glog", r"[IWEF](?P<m>\d{2})(?P<d>\d{2}) " + _HMS, _yearless)
 # epoch seconds / ms / µs / ns, optionally with a fraction (seconds only)
 _add("epoch", r"(?P<epoch>\d{9,10}|\d{12,13}|\d{15,16}|\d{18,19})(?:\.(?P<efrac>\d{1,9}))?(?![\d.])", _epoch)
 
