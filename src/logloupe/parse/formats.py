@@ -22,6 +22,18 @@ import orjson
 
 from logloupe.model import Level
 from logloupe.parse.grok import CustomFormat
+from logloupe.parse.keys import (
+    HOST_KEYS,
+    LEVEL_KEYS,
+    LEVEL_WORD_ONLY,
+    MESSAGE_KEYS,
+    SERVICE_KEYS,
+    SPAN_KEYS,
+    TIME_KEYS,
+    TRACE_KEYS,
+    lift_ecs,
+    needs_lift,
+)
 from logloupe.parse.levels import normalise_level, syslog_severity
 from logloupe.parse.timestamps import find_timestamp, parse_timestamp
 
@@ -54,44 +66,7 @@ _LEVEL_WORDS = (
 )
 
 # --- JSON ---------------------------------------------------------------------------------------------
-_TIME_KEYS = (
-    "@timestamp",
-    "timestamp",
-    "time",
-    "ts",
-    "t",
-    "datetime",
-    "date",
-    "eventTime",
-    "@t",
-    "Timestamp",
-)
-_LEVEL_KEYS = (
-    "level",
-    "severity",
-    "lvl",
-    "loglevel",
-    "log.level",
-    "levelname",
-    "@l",
-    "severity_text",
-    "Level",
-)
-_MSG_KEYS = ("message", "msg", "@m", "@mt", "log", "text", "event", "Message", "body")
-_SERVICE_KEYS = (
-    "service",
-    "service.name",
-    "service_name",
-    "app",
-    "application",
-    "logger",
-    "logger_name",
-    "name",
-    "component",
-)
-_HOST_KEYS = ("host", "hostname", "host.name", "node", "instance")
-_TRACE_KEYS = ("trace_id", "traceId", "trace.id", "traceid", "dd.trace_id", "otelTraceID")
-_SPAN_KEYS = ("span_id", "spanId", "span.id", "spanid", "dd.span_id", "otelSpanID")
+# The key names: ``parse/keys.py``, shared with structured records.
 
 
 def _flatten(value: Any, prefix: str, out: dict[str, str], depth: int, flags: list[str]) -> None:
@@ -120,6 +95,15 @@ def _flatten(value: Any, prefix: str, out: dict[str, str], depth: int, flags: li
 def _pop(flat: dict[str, str], keys: tuple[str, ...]) -> str:
     for k in keys:
         if k in flat:
+            return flat.pop(k)
+    return ""
+
+
+def _pop_level(flat: dict[str, str]) -> str:
+    for k in LEVEL_KEYS:
+        if k in flat:
+            if k in LEVEL_WORD_ONLY and (flat[k].strip().isdigit() or normalise_level(flat[k]) is None):
+                continue  # an HTTP status, say: an attribute
             return flat.pop(k)
     return ""
 
@@ -164,15 +148,15 @@ def parse_json(line: str, now_us: int | None, default_tz: str) -> Fields | None:
             fields.attributes["partial"] = "true"
         return fields
     flat: dict[str, str] = {}
-    _flatten(obj, "", flat, 0, flags)
-    ts_raw = _pop(flat, _TIME_KEYS)
-    fields = Fields("json", _pop(flat, _MSG_KEYS), ts_raw=ts_raw, flags=flags)
+    _flatten(lift_ecs(obj) if needs_lift(obj) else obj, "", flat, 0, flags)
+    ts_raw = _pop(flat, TIME_KEYS)
+    fields = Fields("json", _pop(flat, MESSAGE_KEYS), ts_raw=ts_raw, flags=flags)
     fields.ts_us = _ts_value(ts_raw, now_us, default_tz)
-    fields.level_raw = _pop(flat, _LEVEL_KEYS)
-    fields.service = _pop(flat, _SERVICE_KEYS)
-    fields.host = _pop(flat, _HOST_KEYS)
-    fields.trace_id = _pop(flat, _TRACE_KEYS)
-    fields.span_id = _pop(flat, _SPAN_KEYS)
+    fields.level_raw = _pop_level(flat)
+    fields.service = _pop(flat, SERVICE_KEYS)
+    fields.host = _pop(flat, HOST_KEYS)
+    fields.trace_id = _pop(flat, TRACE_KEYS)
+    fields.span_id = _pop(flat, SPAN_KEYS)
     fields.attributes = flat
     return fields
 
@@ -198,14 +182,14 @@ def parse_logfmt(line: str, now_us: int | None, default_tz: str) -> Fields | Non
             v = v[1:-1].replace('\\"', '"').replace("\\\\", "\\")
         if len(flat) < MAX_ATTRIBUTES:
             flat[k] = v
-    ts_raw = _pop(flat, _TIME_KEYS)
-    fields = Fields("logfmt", _pop(flat, _MSG_KEYS), ts_raw=ts_raw)
+    ts_raw = _pop(flat, TIME_KEYS)
+    fields = Fields("logfmt", _pop(flat, MESSAGE_KEYS), ts_raw=ts_raw)
     fields.ts_us = _ts_value(ts_raw, now_us, default_tz)
-    fields.level_raw = _pop(flat, _LEVEL_KEYS)
-    fields.service = _pop(flat, _SERVICE_KEYS)
-    fields.host = _pop(flat, _HOST_KEYS)
-    fields.trace_id = _pop(flat, _TRACE_KEYS)
-    fields.span_id = _pop(flat, _SPAN_KEYS)
+    fields.level_raw = _pop_level(flat)
+    fields.service = _pop(flat, SERVICE_KEYS)
+    fields.host = _pop(flat, HOST_KEYS)
+    fields.trace_id = _pop(flat, TRACE_KEYS)
+    fields.span_id = _pop(flat, SPAN_KEYS)
     fields.attributes = flat
     return fields
 

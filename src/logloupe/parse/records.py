@@ -24,6 +24,19 @@ from logloupe.model import (
     Level,
     to_micros,
 )
+from logloupe.parse.keys import (
+    ATTRIBUTE_KEYS,
+    HOST_KEYS,
+    LEVEL_KEYS,
+    LEVEL_WORD_ONLY,
+    MESSAGE_KEYS,
+    SERVICE_KEYS,
+    SPAN_KEYS,
+    TIME_KEYS,
+    TRACE_KEYS,
+    lift_ecs,
+    needs_lift,
+)
 from logloupe.parse.timestamps import ORIGINAL_ATTRIBUTE, REASON_ATTRIBUTE, parse_timestamp, zone
 
 if TYPE_CHECKING:
@@ -58,13 +71,6 @@ class Fields:
     # service the sender names for the whole stream then wins, and this one is kept as ``logger``.
     service_from_text: bool = False
 
-
-TIME_KEYS = ("timestamp", "ts", "@timestamp", "time", "datetime", "date", "t")
-MESSAGE_KEYS = ("message", "msg", "log", "text", "body", "short_message", "event")
-LEVEL_KEYS = ("level", "severity", "lvl", "loglevel", "log_level", "severity_text", "levelname", "status")
-SERVICE_KEYS = ("service", "service_name", "app", "application", "logger", "component", "program", "job")
-HOST_KEYS = ("host", "hostname", "host_name", "node", "instance", "pod")
-ATTRIBUTE_KEYS = ("meta", "attributes", "attrs", "fields", "labels", "extra", "context", "data")
 
 _LEVEL_WORDS = {
     "TRACE": Level.TRACE,
@@ -279,12 +285,13 @@ _ROLES: dict[str, str] = {
         ("level", LEVEL_KEYS),
         ("service", SERVICE_KEYS),
         ("host", HOST_KEYS),
-        ("trace_id", ("trace_id", "traceId")),
-        ("span_id", ("span_id", "spanId")),
+        ("trace_id", TRACE_KEYS),
+        ("span_id", SPAN_KEYS),
         ("source", ("source",)),
         ("attributes", ATTRIBUTE_KEYS),
     )
     for key in keys
+    if key not in LEVEL_WORD_ONLY  # read only when a level word: the general path decides
 }
 
 
@@ -377,8 +384,19 @@ def _plain_record_fields(record: dict[str, Any], limits: Limits) -> Fields | Non
     )
 
 
+def _pop_level(obj: dict[str, Any]) -> Any:
+    for key in LEVEL_KEYS:
+        if key in obj:
+            if key in LEVEL_WORD_ONLY:
+                value = obj[key]
+                if not isinstance(value, str) or value.strip().isdigit() or level_from(value) is None:
+                    continue  # an HTTP status, say: an attribute
+            return obj.pop(key)
+    return None
+
+
 def _record_fields(record: dict[str, Any], limits: Limits) -> Fields:
-    obj = dict(record)
+    obj = lift_ecs(record) if needs_lift(record) else dict(record)
     flags: list[str] = []
     message_value = _pop_first(obj, MESSAGE_KEYS)
     if message_value is None:
@@ -395,7 +413,7 @@ def _record_fields(record: dict[str, Any], limits: Limits) -> Fields:
         _flag(flags, FLAG_TIME_REPLACED)
         attributes[REASON_ATTRIBUTE] = "unparsable_time"
         attributes[ORIGINAL_ATTRIBUTE] = str(ts_value)[:100]
-    level_value = _pop_first(obj, LEVEL_KEYS)
+    level_value = _pop_level(obj)
     level_raw = "" if level_value is None else str(level_value)[:64]
     level = level_from(level_value) if level_value is not None else None
     if level is None:
@@ -403,8 +421,8 @@ def _record_fields(record: dict[str, Any], limits: Limits) -> Fields:
         level_raw = level_raw or guessed
     service = _as_text(_pop_first(obj, SERVICE_KEYS) or "", limits, flags)[:256]
     host = _as_text(_pop_first(obj, HOST_KEYS) or "", limits, flags)[:256]
-    trace_id = _as_text(obj.pop("trace_id", None) or obj.pop("traceId", None) or "", limits, flags)[:64]
-    span_id = _as_text(obj.pop("span_id", None) or obj.pop("spanId", None) or "", limits, flags)[:64]
+    trace_id = _as_text(_pop_first(obj, TRACE_KEYS) or "", limits, flags)[:64]
+    span_id = _as_text(_pop_first(obj, SPAN_KEYS) or "", limits, flags)[:64]
     source = _as_text(obj.pop("source", None) or "", limits, flags)[:256]
     for key in ATTRIBUTE_KEYS:
         nested = obj.pop(key, None)

@@ -25,9 +25,9 @@ from logloupe.errors import InvalidInput
 from logloupe.model import FLAG_TIME_REPLACED
 from logloupe.parse.formats import FORMAT_NAMES, parse_custom
 from logloupe.parse.grok import CustomFormat
+from logloupe.parse.keys import LEVEL_KEYS, TIME_KEYS
 from logloupe.parse.levels import normalise_level
 from logloupe.parse.line import parse_line
-from logloupe.parse.records import LEVEL_KEYS, TIME_KEYS
 from logloupe.parse.timestamps import ORIGINAL_ATTRIBUTE, REASON_ATTRIBUTE, parse_timestamp, zone
 
 MULTILINE_MODES = ("auto", "on", "off")
