@@ -44,7 +44,8 @@ def test_record_times_read_like_text_lines(value: object, expected: int) -> None
 
 def test_default_zone_applies_to_record_times_without_one() -> None:
     assert time_from("2023-01-02 03:04:05", default_tz="Europe/Berlin") == us(2023, 1, 2, 2, 4, 5)
-    assert time_from("Jan 02 2023 03:04:05", default_tz="Europe/Berlin") is None  # no such format: None
+    assert time_from("Jan 02 2023 03:04:05", default_tz="Europe/Berlin") == us(2023, 1, 2, 2, 4, 5)
+    assert time_from("Jan 02 2023 03:04:05 nonsense", default_tz="Europe/Berlin") is None
     assert time_from("02-Jan-2023 03:04:05", default_tz="Europe/Berlin") == us(2023, 1, 2, 2, 4, 5)
     record = {"time": "02-Jan-2023 03:04:05", "message": "x"}
     fields = record_fields(record, Limits())
