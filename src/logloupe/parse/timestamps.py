@@ -365,6 +365,15 @@ _add(
 _add("epoch", r"(?P<epoch>\d{9,10}|\d{12,13}|\d{15,16}|\d{18,19})(?:\.(?P<efrac>\d{1,9}))?(?![\d.])", _epoch)
 
 
+# The families that can start with a letter (month or weekday names, glog's level letter); every
+# other one starts with a digit. find_timestamp tries only the ones the first character allows, so
+# a line without a time (a stack frame, plain text) costs one character test, not 31 patterns.
+_LETTER_FIRST = frozenset({"rfc2822", "rfc850", "ctime", "mon_d_yyyy", "java_long", "rfc3164", "glog"})
+_LETTER_ONLY = _LETTER_FIRST - {"rfc2822"}  # an RFC 2822 date may start with its day number
+_DIGIT_FORMATS = [f for f in FORMATS if f[0] not in _LETTER_ONLY]
+_LETTER_FORMATS = [f for f in FORMATS if f[0] in _LETTER_FIRST]
+
+
 def find_timestamp(
     line: str, *, now_us: int | None = None, default_tz: str = "UTC", allow_epoch: bool = True
 ) -> tuple[int, int, str] | None:
@@ -373,7 +382,14 @@ def find_timestamp(
     bracket = line[:1] in "[("
     if bracket:
         start = 1
-    for name, pattern, builder in FORMATS:
+    first = line[start : start + 1]
+    if first.isdigit():
+        formats = _DIGIT_FORMATS
+    elif first.isalpha():
+        formats = _LETTER_FORMATS
+    else:
+        return None
+    for name, pattern, builder in formats:
         if name == "epoch" and not allow_epoch:
             continue
         if name == "iso8601_zone_name" and "/" not in line[start + 16 : start + 48]:
