@@ -153,6 +153,8 @@ def _read_inner(fields: Fields, now_us: int, default_tz: str, custom: Sequence[C
     text = fields.message
     if not text.strip():
         return "empty"
+    if text[0].isspace():
+        return "plain"  # no format starts with a blank: an indented frame or continuation, cheaply
     inner = detect(text, now_us=now_us, default_tz=default_tz, custom=custom)
     if inner.format == "plain" or inner.format in CONTAINER_FORMATS:
         return "plain"
