@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable, Iterator
 
 import httpx
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 log = logging.getLogger(__name__)
 
@@ -255,3 +258,55 @@ LLM_PATTERN_LABELS = Counter(
     ["outcome"],
     registry=REGISTRY,
 )
+
+
+# The pattern miner (parse/patterns.py ``PatternMiner.stats()``), read when /metrics is scraped.
+_MINER_GAUGES = {
+    "trees": "(tenant, service) template trees held in memory",
+    "clusters": "patterns (clusters) held in memory, all trees",
+    "signatures": "token signatures remembered for the fast path, all trees",
+    "aliases": "merged pattern ids remembered as aliases of their survivor",
+    "lines": "lines learnt by the trees held now",
+}
+_MINER_COUNTERS = {
+    "clusters_created": "patterns created",
+    "clusters_evicted": "patterns evicted to keep a tree within its bound",
+    "trees_evicted": "least recently used (tenant, service) trees evicted",
+    "signatures_flushed": "fast-path signature tables flushed at their bound",
+    "aliases_evicted": "merge aliases evicted at their bound",
+    "merges": "patterns merged by users",
+}
+
+
+class PatternMinerCollector(Collector):
+    """Gauges and counters from the server's pattern miner, read at scrape time (no per-event cost).
+    ``watch`` names the callable returning ``PatternMiner.stats()``; zeros until one is set."""
+
+    def __init__(self) -> None:
+        self._stats: Callable[[], dict[str, int]] | None = None
+
+    def watch(self, stats: Callable[[], dict[str, int]] | None) -> None:
+        self._stats = stats
+
+    def describe(self) -> list[Metric]:
+        return list(self._families({}))
+
+    def collect(self) -> Iterator[Metric]:
+        stats: dict[str, int] = {}
+        if self._stats is not None:
+            try:
+                stats = self._stats()
+            except Exception:  # a scrape must never fail for this
+                log.exception("pattern miner stats unavailable")
+        return self._families(stats)
+
+    @staticmethod
+    def _families(stats: dict[str, int]) -> Iterator[Metric]:
+        for key, text in _MINER_GAUGES.items():
+            yield GaugeMetricFamily(f"logloupe_patterns_{key}", f"Pattern miner: {text}.", value=stats.get(key, 0))
+        for key, text in _MINER_COUNTERS.items():
+            yield CounterMetricFamily(f"logloupe_patterns_{key}", f"Pattern miner: {text}.", value=stats.get(key, 0))
+
+
+PATTERN_MINER = PatternMinerCollector()
+REGISTRY.register(PATTERN_MINER)

@@ -52,6 +52,28 @@ CASES = [
     ("1117838570123", us(2005, 6, 3, 22, 42, 50, 123000)),
     ("1117838570123456", us(2005, 6, 3, 22, 42, 50, 123456)),
     ("1117838570123456789", us(2005, 6, 3, 22, 42, 50, 123456)),
+    # the families added for the audit (#3 item 7), one case each or more
+    ("I1101 12:00:00.123456", us(2026, 11, 1, 12, 0, 0, 123456)),  # glog / klog
+    ("E0102 15:04:05.000001", us(2026, 1, 2, 15, 4, 5, 1)),
+    ("2026-01-02T03:04:05 Europe/Paris", us(2026, 1, 2, 2, 4, 5)),  # ISO + IANA zone name
+    ("2026-07-02 03:04:05.5 America/New_York", us(2026, 7, 2, 7, 4, 5, 500000)),  # summer time
+    ("2026-01-02T03:04:05+01:00[Europe/Paris]", us(2026, 1, 2, 2, 4, 5)),  # Java ZonedDateTime
+    ("2026-002T03:04:05Z", us(2026, 1, 2, 3, 4, 5)),  # ISO ordinal date
+    ("150109 11:22:33", us(2015, 1, 9, 11, 22, 33)),  # MySQL 5
+    ("260102  3:04:05", us(2026, 1, 2, 3, 4, 5)),
+    ("20260102030405", us(2026, 1, 2, 3, 4, 5)),  # compact digits
+    ("20260102030405123", us(2026, 1, 2, 3, 4, 5, 123000)),
+    ("2026年1月2日 3時04分05秒", us(2026, 1, 2, 3, 4, 5)),  # Japanese
+    ("2026年01月02日 03:04:05", us(2026, 1, 2, 3, 4, 5)),  # Chinese
+    ("Sunday, 06-Nov-94 08:49:37 GMT", us(1994, 11, 6, 8, 49, 37)),  # RFC 850
+    ("Jan 02 2026 03:04:05", us(2026, 1, 2, 3, 4, 5)),  # Cisco ASA
+    ("2-Jan-2026::03:04:05", us(2026, 1, 2, 3, 4, 5)),  # Erlang / RabbitMQ
+    ("25/12/2023 10:00:00", us(2023, 12, 25, 10, 0, 0)),  # day first (day over 12)
+    ("25/12/2023 10:00:00 PM", us(2023, 12, 25, 22, 0, 0)),
+    ("1/2/2026 3:04:05 PM", us(2026, 1, 2, 15, 4, 5)),  # Windows M/D/YYYY h:mm:ss tt (mdy_slash)
+    ("11:30:00", us(2026, 11, 21, 11, 30, 0)),  # a time alone: today
+    ("15:04:05.123", us(2026, 11, 20, 15, 4, 5, 123000)),  # over an hour ahead: yesterday
+    ("3:04:05 AM", us(2026, 11, 21, 3, 4, 5)),
 ]
 
 
@@ -61,8 +83,21 @@ def test_formats(text: str, expected: int) -> None:
 
 
 def test_at_least_thirty_formats() -> None:
-    assert len(CASES) >= 30
-    assert len(FORMATS) >= 20
+    """Thirty format families (``FORMATS``: one regular expression each), every one exercised here."""
+    assert len(FORMATS) >= 30
+    used = {find_timestamp(text, now_us=NOW)[2] for text, _ in CASES}  # type: ignore[index]
+    assert used == {name for name, _, _ in FORMATS}
+
+
+def test_zone_names_and_times_alone() -> None:
+    assert parse_timestamp("2026-01-02T03:04:05 No/Such_Zone", now_us=NOW) is None
+    found = find_timestamp("2026-01-02 03:04:05 Europe/Paris INFO started", now_us=NOW)
+    assert found is not None and found[2] == "iso8601_zone_name"
+    # a time alone takes the date in the source's zone: 15:04 Berlin is 14:04 UTC, over an hour ahead
+    assert parse_timestamp("15:04:05", now_us=NOW, default_tz="Europe/Berlin") == us(2026, 11, 20, 14, 4, 5)
+    assert parse_timestamp("13:04:05", now_us=NOW, default_tz="Europe/Berlin") == us(2026, 11, 21, 12, 4, 5)
+    assert parse_timestamp("25:00:00", now_us=NOW) is None
+    assert parse_timestamp("2026-366T00:00:00Z", now_us=NOW) is None  # 2026 has 365 days
 
 
 def test_year_rolls_back_for_december_read_in_january() -> None:

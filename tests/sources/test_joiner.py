@@ -108,3 +108,34 @@ def test_a_tail_source_compiles_its_start_pattern(tmp_path) -> None:  # type: ig
     assert tailer.cfg.multiline_start.pattern == "^\\d{4}-"  # type: ignore[attr-defined]
     with pytest.raises(InvalidInput, match="multiline_start"):
         build_source({**spec, "multiline_start": "(["}, sink=None, checkpoints=checkpoints)  # type: ignore[arg-type]
+
+
+def test_container_lines_join_by_their_inner_text_and_cut_lines_are_completed() -> None:
+    ts = "2026-01-02T03:04:05.1Z"
+    lines = [
+        f"{ts} stderr F 2026-01-02 03:04:05 ERROR [main] app.Job: failed",
+        f"{ts} stderr F java.lang.IllegalStateException: boom",
+        f"{ts} stderr F \tat a.B.c(B.java:1)",
+        f"{ts} stdout P a very ",
+        f"{ts} stdout P long ",
+        f"{ts} stdout F line",
+        '{"log":"Traceback (most recent call last):\\n","stream":"stderr","time":"2026-01-02T03:04:05Z"}',
+        '{"log":"  File \\"x.py\\", line 1\\n","stream":"stderr","time":"2026-01-02T03:04:05Z"}',
+        '{"log":"ValueError: ","stream":"stderr","time":"2026-01-02T03:04:05Z"}',
+        '{"log":"bad\\n","stream":"stderr","time":"2026-01-02T03:04:05Z"}',
+    ]
+    assert join(lines) == [
+        # the first line as the runtime wrote it (the server reads its header), then the program's text
+        f"{lines[0]}\njava.lang.IllegalStateException: boom\n\tat a.B.c(B.java:1)",
+        f"{ts} stdout F a very long line",
+        f'{lines[6]}\n  File "x.py", line 1\nValueError: bad',
+    ]
+    # offsets still tile the file, cut lines included
+    j = MultilineJoiner()
+    out: list[Joined] = []
+    pos = 0
+    for t in lines:
+        out += j.push(Line(t, pos, pos + len(t) + 1))
+        pos += len(t) + 1
+    out += j.flush()
+    assert [(e.start, e.end) for e in out] == [(0, out[1].start), (out[1].start, out[2].start), (out[2].start, pos)]

@@ -12,6 +12,8 @@ from typing import Any
 
 import orjson
 
+from logloupe.parse.keys import lift_ecs
+
 ACTIONS = ("index", "create", "update", "delete")
 
 
@@ -26,23 +28,9 @@ class BulkItem:
 
 
 def ecs_record(doc: dict[str, Any]) -> dict[str, Any]:
-    """Lift the ECS objects Filebeat and friends send into the fields LogLoupe reads."""
-    out = dict(doc)
-    for key, inner, target in (("host", "name", "host"), ("service", "name", "service"), ("log", "level", "level")):
-        value = out.get(key)
-        if not isinstance(value, dict) or not isinstance(value.get(inner), str):
-            continue
-        rest = {k: v for k, v in value.items() if k != inner}
-        if key == target:
-            del out[key]
-            if rest:
-                out[f"{key}_info"] = rest  # keeps e.g. host.os.* as attributes host_info.os.*
-        elif rest:
-            out[key] = rest
-        else:
-            del out[key]
-        out[target] = value[inner]
-    return out
+    """Lift the ECS objects Filebeat and friends send into the fields LogLoupe reads (the shared
+    rule, ``parse.keys.lift_ecs``: every record path and JSON text lines do the same)."""
+    return lift_ecs(doc)
 
 
 def parse_bulk(body: bytes, default_index: str = "") -> list[BulkItem]:

@@ -3,8 +3,9 @@
 Recognised (``FORMAT_NAMES``): JSON lines (common key names for time, level, message, logger/service,
 host, trace and span ids), Docker's JSON log driver, Kubernetes CRI, logfmt, syslog RFC 5424 and
 RFC 3164 (with or without ``<PRI>``), Apache/Nginx access logs (common and combined), Apache error
-logs, the Loghub header styles (HDFS, BGL, HealthApp, OpenStack, Zookeeper, Spark, Linux), the
-"timestamp level [thread] logger: message" family (Java, Python, Go, Node), and plain text.
+logs, the Loghub header styles (HDFS, BGL, HealthApp, OpenStack, Zookeeper, Spark, Linux), Go's glog/klog
+(Kubernetes components), the "timestamp level [thread] logger: message" family (Java, Python, Go,
+Node; a bracketed level word such as Nginx's ``[error]`` is the level), and plain text.
 
 ``detect(line, hint)`` tries the hinted format first (a stream keeps the last format that worked)
 and returns ``Fields``; it never raises.
@@ -15,12 +16,24 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
 from logloupe.model import Level
 from logloupe.parse.grok import CustomFormat
+from logloupe.parse.keys import (
+    HOST_KEYS,
+    LEVEL_KEYS,
+    LEVEL_WORD_ONLY,
+    MESSAGE_KEYS,
+    SERVICE_KEYS,
+    SPAN_KEYS,
+    TIME_KEYS,
+    TRACE_KEYS,
+    lift_ecs,
+    needs_lift,
+)
 from logloupe.parse.levels import normalise_level, syslog_severity
 from logloupe.parse.timestamps import find_timestamp, parse_timestamp
 
@@ -53,44 +66,7 @@ _LEVEL_WORDS = (
 )
 
 # --- JSON ---------------------------------------------------------------------------------------------
-_TIME_KEYS = (
-    "@timestamp",
-    "timestamp",
-    "time",
-    "ts",
-    "t",
-    "datetime",
-    "date",
-    "eventTime",
-    "@t",
-    "Timestamp",
-)
-_LEVEL_KEYS = (
-    "level",
-    "severity",
-    "lvl",
-    "loglevel",
-    "log.level",
-    "levelname",
-    "@l",
-    "severity_text",
-    "Level",
-)
-_MSG_KEYS = ("message", "msg", "@m", "@mt", "log", "text", "event", "Message", "body")
-_SERVICE_KEYS = (
-    "service",
-    "service.name",
-    "service_name",
-    "app",
-    "application",
-    "logger",
-    "logger_name",
-    "name",
-    "component",
-)
-_HOST_KEYS = ("host", "hostname", "host.name", "node", "instance")
-_TRACE_KEYS = ("trace_id", "traceId", "trace.id", "traceid", "dd.trace_id", "otelTraceID")
-_SPAN_KEYS = ("span_id", "spanId", "span.id", "spanid", "dd.span_id", "otelSpanID")
+# The key names: ``parse/keys.py``, shared with structured records.
 
 
 def _flatten(value: Any, prefix: str, out: dict[str, str], depth: int, flags: list[str]) -> None:
@@ -119,6 +95,15 @@ def _flatten(value: Any, prefix: str, out: dict[str, str], depth: int, flags: li
 def _pop(flat: dict[str, str], keys: tuple[str, ...]) -> str:
     for k in keys:
         if k in flat:
+            return flat.pop(k)
+    return ""
+
+
+def _pop_level(flat: dict[str, str]) -> str:
+    for k in LEVEL_KEYS:
+        if k in flat:
+            if k in LEVEL_WORD_ONLY and (flat[k].strip().isdigit() or normalise_level(flat[k]) is None):
+                continue  # an HTTP status, say: an attribute
             return flat.pop(k)
     return ""
 
@@ -154,21 +139,24 @@ def parse_json(line: str, now_us: int | None, default_tz: str) -> Fields | None:
     flags: list[str] = []
     # Docker's json-file driver: {"log": "...\n", "stream": "stdout", "time": "..."}
     if "log" in obj and "stream" in obj and "time" in obj and isinstance(obj["log"], str):
-        inner = obj["log"].rstrip("\n")
-        fields = Fields("docker_json", inner, ts_raw=str(obj["time"]))
+        log = obj["log"]
+        inner = log[:-1] if log.endswith("\n") else log
+        fields = Fields("docker_json", inner.rstrip("\r"), ts_raw=str(obj["time"]))
         fields.ts_us = _ts_value(str(obj["time"]), now_us, default_tz)
         fields.attributes["stream"] = str(obj["stream"])
+        if not log.endswith("\n"):  # the driver split a long line (16 KiB): the rest follows
+            fields.attributes["partial"] = "true"
         return fields
     flat: dict[str, str] = {}
-    _flatten(obj, "", flat, 0, flags)
-    ts_raw = _pop(flat, _TIME_KEYS)
-    fields = Fields("json", _pop(flat, _MSG_KEYS), ts_raw=ts_raw, flags=flags)
+    _flatten(lift_ecs(obj) if needs_lift(obj) else obj, "", flat, 0, flags)
+    ts_raw = _pop(flat, TIME_KEYS)
+    fields = Fields("json", _pop(flat, MESSAGE_KEYS), ts_raw=ts_raw, flags=flags)
     fields.ts_us = _ts_value(ts_raw, now_us, default_tz)
-    fields.level_raw = _pop(flat, _LEVEL_KEYS)
-    fields.service = _pop(flat, _SERVICE_KEYS)
-    fields.host = _pop(flat, _HOST_KEYS)
-    fields.trace_id = _pop(flat, _TRACE_KEYS)
-    fields.span_id = _pop(flat, _SPAN_KEYS)
+    fields.level_raw = _pop_level(flat)
+    fields.service = _pop(flat, SERVICE_KEYS)
+    fields.host = _pop(flat, HOST_KEYS)
+    fields.trace_id = _pop(flat, TRACE_KEYS)
+    fields.span_id = _pop(flat, SPAN_KEYS)
     fields.attributes = flat
     return fields
 
@@ -194,14 +182,14 @@ def parse_logfmt(line: str, now_us: int | None, default_tz: str) -> Fields | Non
             v = v[1:-1].replace('\\"', '"').replace("\\\\", "\\")
         if len(flat) < MAX_ATTRIBUTES:
             flat[k] = v
-    ts_raw = _pop(flat, _TIME_KEYS)
-    fields = Fields("logfmt", _pop(flat, _MSG_KEYS), ts_raw=ts_raw)
+    ts_raw = _pop(flat, TIME_KEYS)
+    fields = Fields("logfmt", _pop(flat, MESSAGE_KEYS), ts_raw=ts_raw)
     fields.ts_us = _ts_value(ts_raw, now_us, default_tz)
-    fields.level_raw = _pop(flat, _LEVEL_KEYS)
-    fields.service = _pop(flat, _SERVICE_KEYS)
-    fields.host = _pop(flat, _HOST_KEYS)
-    fields.trace_id = _pop(flat, _TRACE_KEYS)
-    fields.span_id = _pop(flat, _SPAN_KEYS)
+    fields.level_raw = _pop_level(flat)
+    fields.service = _pop(flat, SERVICE_KEYS)
+    fields.host = _pop(flat, HOST_KEYS)
+    fields.trace_id = _pop(flat, TRACE_KEYS)
+    fields.span_id = _pop(flat, SPAN_KEYS)
     fields.attributes = flat
     return fields
 
@@ -310,6 +298,52 @@ def parse_cri(line: str, now_us: int | None, default_tz: str) -> Fields | None:
     if m.group("tag") == "P":
         fields.attributes["partial"] = "true"
     return fields
+
+
+CONTAINER_FORMATS = ("cri", "docker_json")
+
+
+class ContainerLine(NamedTuple):
+    """A container runtime's line, split: its output stream, the program's own text and whether the
+    runtime cut it (CRI tag ``P``, a Docker ``log`` value without a trailing newline)."""
+
+    kind: str  # "cri" or "docker_json"
+    stream: str
+    inner: str
+    partial: bool
+
+
+def container_line(line: str) -> ContainerLine | None:
+    """The raw line as a container runtime wrote it (CRI or Docker's json-file driver); None otherwise.
+    Cheap on other lines: a prefix test before any regular expression or JSON decoding."""
+    if line.startswith('{"log":'):
+        try:
+            obj = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            return None
+        if not isinstance(obj, dict) or not isinstance(obj.get("log"), str) or "stream" not in obj:
+            return None
+        log = obj["log"]
+        partial = not log.endswith("\n")
+        return ContainerLine("docker_json", str(obj["stream"]), log if partial else log[:-1].rstrip("\r"), partial)
+    if line[:4].isdigit() and (" stdout " in line[:64] or " stderr " in line[:64]):
+        m = _CRI.match(line)
+        if m is not None:
+            return ContainerLine("cri", m.group("stream"), m.group("msg"), m.group("tag") == "P")
+    return None
+
+
+def container_glue(first: str, more: str, partial: bool) -> str:
+    """``first`` (a raw CRI or Docker line that was cut) with ``more`` of its text appended, written as
+    the runtime writes a line: tag ``F`` / a trailing newline once ``partial`` is False."""
+    if first.startswith("{"):
+        obj = orjson.loads(first)
+        obj["log"] = obj["log"] + more + ("" if partial else "\n")
+        return orjson.dumps(obj).decode()
+    m = _CRI.match(first)
+    if m is None:  # pragma: no cover - only called with what container_line accepted
+        return first + more
+    return f"{first[: m.start('tag')]}{'P' if partial else 'F'} {m.group('msg')}{more}"
 
 
 # --- web servers ------------------------------------------------------------------------------------
@@ -444,8 +478,11 @@ def parse_loghub(line: str, now_us: int | None, default_tz: str) -> Fields | Non
 
 
 # --- "timestamp level [thread] logger: message" -------------------------------------------------------
+_BRACKET_LEVELS = r"trace|debug|info|notice|warn|warning|error|err|crit|critical|alert|emerg|fatal|panic|severe"
 _AFTER_TS = re.compile(
     r"[\s,|\-]*(?:(?P<level>" + _LEVEL_WORDS + r")\b[\s:|\-]*)?"
+    # a bracketed level word is a level, not a thread: "[warning]", Nginx's "[error] 1234#0: *5 ..."
+    r"(?:\[(?i:(?P<blevel>" + _BRACKET_LEVELS + r"))\]\s*(?:(?P<pid>\d+)#(?P<tid>\d+):\s*)?)?"
     r"(?:\[(?P<thread>[^\]]{0,200})\]\s*)?"
     r"(?:(?P<level2>" + _LEVEL_WORDS + r")\b[\s:|\-]*)?"
     r"(?:(?P<logger>[A-Za-z_$][\w.$\-/]*(?:\[[^\]]{0,100}\])?)(?:\s*:\s+|\s+-\s+))?"
@@ -473,7 +510,7 @@ def parse_timestamped(line: str, now_us: int | None, default_tz: str) -> Fields 
     m = _AFTER_TS.match(rest)
     if m is None:  # pragma: no cover - the pattern matches any text
         return Fields("timestamped", rest.strip(), ts_us=ts, ts_raw=line[:end])
-    level = m.group("level") or m.group("level2") or ""
+    level = m.group("level") or m.group("blevel") or m.group("level2") or ""
     logger = m.group("logger") or ""
     if not level and logger:
         # without a level a "word: " prefix is just message text ("Received block ...")
@@ -482,6 +519,31 @@ def parse_timestamped(line: str, now_us: int | None, default_tz: str) -> Fields 
     fields.service = logger
     if m.group("thread"):
         fields.attributes["thread"] = m.group("thread")
+    if m.group("pid"):
+        fields.attributes["pid"], fields.attributes["tid"] = m.group("pid"), m.group("tid")
+    return fields
+
+
+# --- Go glog / klog (Kubernetes components): I1101 12:00:00.123456   12345 main.go:42] msg -------------
+_GLOG = re.compile(
+    r"(?P<level>[IWEF])(?P<m>\d{2})(?P<d>\d{2}) (?P<H>\d{2}):(?P<M>\d{2}):(?P<S>\d{2})(?:\.(?P<frac>\d{1,9}))?"
+    r"\s+(?P<thread>\d+) (?P<file>[^\s:\]]+):(?P<line>\d+)\] ?(?P<msg>.*)$",
+    re.DOTALL,
+)
+
+
+def parse_glog(line: str, now_us: int | None, default_tz: str) -> Fields | None:
+    if line[:1] not in "IWEF" or not line[1:5].isdigit():
+        return None
+    m = _GLOG.match(line)
+    if m is None:
+        return None
+    end = m.start("thread")
+    fields = Fields("glog", m.group("msg"), ts_raw=line[:end].rstrip(), level_raw=m.group("level"))
+    fields.ts_us = parse_timestamp(line[:end], now_us=now_us, default_tz=default_tz)
+    fields.service = m.group("file")
+    fields.attributes["thread"] = m.group("thread")
+    fields.attributes["line"] = m.group("line")
     return fields
 
 
@@ -502,6 +564,7 @@ PARSERS: dict[str, _Parser] = {
     "logfmt": parse_logfmt,
     "timestamped": parse_timestamped,
     "python": parse_timestamped,
+    "glog": parse_glog,
 }
 FORMAT_NAMES: tuple[str, ...] = (*PARSERS, "plain")
 
@@ -514,6 +577,7 @@ _ORDER: tuple[_Parser, ...] = (
     parse_clf,
     parse_loghub,
     parse_rfc3164,
+    parse_glog,
     parse_timestamped,
     parse_logfmt,
 )

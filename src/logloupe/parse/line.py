@@ -19,10 +19,10 @@ from logloupe.model import (
     FLAG_TRUNCATED,
     Level,
 )
-from logloupe.parse.formats import detect, level_of
+from logloupe.parse.formats import CONTAINER_FORMATS, Fields, detect, level_of
 from logloupe.parse.grok import CustomFormat
 from logloupe.parse.levels import normalise_level
-from logloupe.parse.timestamps import sanity_check
+from logloupe.parse.timestamps import ORIGINAL_ATTRIBUTE, REASON_ATTRIBUTE, sanity_check
 
 # Longest line kept, in characters (after decoding); the rest is cut and the line flagged "truncated".
 MAX_LINE_CHARS = 65_536
@@ -47,6 +47,22 @@ class ParsedLine:
     span_id: str = ""
     flags: list[str] = field(default_factory=list)
     format: str = "plain"
+    # Container lines (CRI, Docker json): the format of the program's own text inside ("plain" when
+    # it has no header of its own, so it may continue a stack trace); "" for other lines.
+    inner: str = ""
+
+    @property
+    def headerless(self) -> bool:
+        """No header of its own: the line may continue the record before it (``parse/multiline.py``)."""
+        if self.inner:
+            return self.inner in ("plain", "empty")
+        return self.ts_us is None and self.format in ("plain", "empty")
+
+    @property
+    def partial(self) -> bool:
+        """A container runtime cut this line (CRI ``P``, a Docker log without a newline): the next
+        line of its stream is the rest of it."""
+        return bool(self.inner) and self.attributes.get("partial") == "true"
 
 
 def decode(line: str | bytes) -> tuple[str, list[str]]:
@@ -92,8 +108,11 @@ def parse_line(
     if not text.strip():
         return ParsedLine(message="", flags=flags, format="empty")
     fields = detect(text, now_us=now_us, default_tz=default_tz, hint=hint, custom=custom)
+    inner = ""
+    if fields.format in CONTAINER_FORMATS:
+        inner = _read_inner(fields, now_us, default_tz, custom)
     level = level_of(fields)
-    if level is None and fields.format == "plain":
+    if level is None and (fields.format == "plain" or inner == "plain"):
         m = _LEVEL_IN_TEXT.search(text, 0, 80)
         if m is not None:
             fields.level_raw = m.group(1)
@@ -103,13 +122,13 @@ def parse_line(
     if ts_us is not None:
         checked, reason = sanity_check(ts_us, now_us)
         if reason is not None:
-            attributes["time_replaced_reason"] = reason
-            attributes["original_time"] = fields.ts_raw or str(ts_us)
+            attributes[REASON_ATTRIBUTE] = reason
+            attributes[ORIGINAL_ATTRIBUTE] = fields.ts_raw or str(ts_us)
             flags.append(FLAG_TIME_REPLACED)
             ts_us = checked
     elif fields.ts_raw:
-        attributes["time_replaced_reason"] = "unparsable_time"
-        attributes["original_time"] = fields.ts_raw
+        attributes[REASON_ATTRIBUTE] = "unparsable_time"
+        attributes[ORIGINAL_ATTRIBUTE] = fields.ts_raw
         flags.append(FLAG_TIME_REPLACED)
         ts_us = now_us
     return ParsedLine(
@@ -124,4 +143,29 @@ def parse_line(
         span_id=fields.span_id,
         flags=flags + fields.flags,
         format=fields.format,
+        inner=inner,
     )
+
+
+def _read_inner(fields: Fields, now_us: int, default_tz: str, custom: Sequence[CustomFormat]) -> str:
+    """A container line's own text read as a line of its own: its level, logger, attributes and
+    message replace the runtime's wrapper (whose time and stream stay). Returns the inner format."""
+    text = fields.message
+    if not text.strip():
+        return "empty"
+    if text[0].isspace():
+        return "plain"  # no format starts with a blank: an indented frame or continuation, cheaply
+    inner = detect(text, now_us=now_us, default_tz=default_tz, custom=custom)
+    if inner.format == "plain" or inner.format in CONTAINER_FORMATS:
+        return "plain"
+    fields.message = inner.message
+    fields.level, fields.level_raw = inner.level, inner.level_raw
+    fields.service = fields.service or inner.service
+    fields.host = fields.host or inner.host
+    fields.trace_id = fields.trace_id or inner.trace_id
+    fields.span_id = fields.span_id or inner.span_id
+    fields.attributes = {**inner.attributes, **fields.attributes}
+    fields.flags.extend(inner.flags)
+    if fields.ts_us is None and inner.ts_us is not None:
+        fields.ts_us, fields.ts_raw = inner.ts_us, inner.ts_raw
+    return inner.format

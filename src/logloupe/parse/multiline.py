@@ -10,6 +10,12 @@ of its own (no timestamp, plain format) and looks like part of a trace:
   ``System.InvalidOperationException: ...``, ``ValueError: bad``, ``Error: boom``);
 * inside a Python traceback or a Go panic, every header-less line (blank ones included).
 
+Container lines (Kubernetes CRI, Docker's json-file driver) are tested by the program's own text
+inside them (``ParsedLine.headerless``): every such line has the runtime's timestamp, so a stack
+trace written to stderr would otherwise never join. A line the runtime cut (CRI ``P``, a Docker
+``log`` without a trailing newline) is completed by the next line of the same stream, with no
+newline between the parts (``ParsedLine.partial``).
+
 The clock is passed in: ``feed(line, now_us=...)`` and ``flush_expired(now_us)`` emit a record
 that has waited ``timeout_us`` for more lines. Records are capped at ``max_lines``/``max_chars``.
 """
@@ -45,17 +51,30 @@ class MultilineAssembler:
         self._chars = 0
         self._updated_us = 0
         self._mode = ""  # "", "python" or "go": inside those traces every header-less line continues
+        self._glue = False  # the open record's last line was cut by a container runtime
 
     def feed(self, line: ParsedLine, *, now_us: int) -> list[ParsedLine]:
         """Add one parsed line; returns the records it completed (zero, one or two)."""
         out = self.flush_expired(now_us)
         text = line.message
-        headerless = line.ts_us is None and line.format in ("plain", "empty")
-        if self._head is not None and headerless and self._continues(text, line.format == "empty"):
-            self._chars = append_capped(
-                self._parts, self._chars, text, self._head.flags, self.max_lines, self.max_chars
-            )
+        head = self._head
+        if head is not None and self._glue and line.inner and same_stream(head.attributes, line.attributes):
+            # the rest of a line the container runtime cut: appended as it was written, no newline
+            self._chars = glue_capped(self._parts, self._chars, text, head.flags, self.max_chars)
+            self._glue = line.partial
+            if not self._glue:
+                head.attributes = {k: v for k, v in head.attributes.items() if k != "partial"}
             self._updated_us = now_us
+            return out
+        if (
+            head is not None
+            and line.headerless
+            and (not line.inner or same_stream(head.attributes, line.attributes))
+            and self._continues(text, not text.strip())
+        ):
+            self._chars = append_capped(self._parts, self._chars, text, head.flags, self.max_lines, self.max_chars)
+            self._updated_us = now_us
+            self._glue = line.partial
             self._update_mode(text)
             return out
         if line.format == "empty":
@@ -66,6 +85,7 @@ class MultilineAssembler:
         self._chars = len(text)
         self._updated_us = now_us
         self._mode = ""
+        self._glue = line.partial
         self._update_mode(text)
         return out
 
@@ -82,13 +102,15 @@ class MultilineAssembler:
         parts = self._parts
         while len(parts) > 1 and not parts[-1].strip():
             parts.pop()
-        record = self._head if len(parts) == 1 else replace(self._head, message="\n".join(parts))
+        message = "\n".join(parts)
+        record = self._head if message == self._head.message else replace(self._head, message=message)
         if len(parts) > 1:
             record.attributes = {**record.attributes, "lines": str(len(parts))}
         self._head = None
         self._parts = []
         self._chars = 0
         self._mode = ""
+        self._glue = False
         return [record]
 
     def pending(self) -> bool:
@@ -111,6 +133,22 @@ def append_capped(parts: list[str], chars: int, text: str, flags: list[str], max
         return chars
     parts.append(text)
     return chars + len(text) + 1
+
+
+def glue_capped(parts: list[str], chars: int, text: str, flags: list[str], max_chars: int) -> int:
+    """Appends the rest of a cut container line to the record's last line, within ``max_chars``
+    (past it the record is flagged truncated). Returns the record's new length in characters."""
+    if chars + len(text) > max_chars:
+        if FLAG_TRUNCATED not in flags:
+            flags.append(FLAG_TRUNCATED)
+        return chars
+    parts[-1] += text
+    return chars + len(text)
+
+
+def same_stream(a: dict[str, str], b: dict[str, str]) -> bool:
+    """Two container lines (their attributes) from the same output, stdout or stderr."""
+    return a.get("stream") == b.get("stream")
 
 
 def continues(text: str, mode: str, blank: bool) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -24,6 +24,20 @@ from logloupe.model import (
     Level,
     to_micros,
 )
+from logloupe.parse.keys import (
+    ATTRIBUTE_KEYS,
+    HOST_KEYS,
+    LEVEL_KEYS,
+    LEVEL_WORD_ONLY,
+    MESSAGE_KEYS,
+    SERVICE_KEYS,
+    SPAN_KEYS,
+    TIME_KEYS,
+    TRACE_KEYS,
+    lift_ecs,
+    needs_lift,
+)
+from logloupe.parse.timestamps import ORIGINAL_ATTRIBUTE, REASON_ATTRIBUTE, parse_timestamp, zone
 
 if TYPE_CHECKING:
     from logloupe.parse.grok import CustomFormat
@@ -57,13 +71,6 @@ class Fields:
     # service the sender names for the whole stream then wins, and this one is kept as ``logger``.
     service_from_text: bool = False
 
-
-TIME_KEYS = ("timestamp", "ts", "@timestamp", "time", "datetime", "date", "t")
-MESSAGE_KEYS = ("message", "msg", "log", "text", "body", "short_message", "event")
-LEVEL_KEYS = ("level", "severity", "lvl", "loglevel", "log_level", "severity_text", "levelname", "status")
-SERVICE_KEYS = ("service", "service_name", "app", "application", "logger", "component", "program", "job")
-HOST_KEYS = ("host", "hostname", "host_name", "node", "instance", "pod")
-ATTRIBUTE_KEYS = ("meta", "attributes", "attrs", "fields", "labels", "extra", "context", "data")
 
 _LEVEL_WORDS = {
     "TRACE": Level.TRACE,
@@ -156,8 +163,12 @@ def guess_level(text: str) -> tuple[Level, str]:
 _NUMBERS = (int, float)
 
 
-def time_from(value: Any) -> int | None:
-    """Epoch numbers (s, ms, µs, ns by magnitude) and ISO 8601 strings → µs. None if unreadable."""
+def time_from(value: Any, *, now_us: int | None = None, default_tz: str = "UTC") -> int | None:
+    """A record's time → µs; None if unreadable. Epoch numbers (s, ms, µs, ns by magnitude) and
+    ISO 8601 strings first (the common case, cheap); any other string goes through the text-line
+    reader (``timestamps.parse_timestamp``: RFC 3164 ``Jun 14 15:16:01``, CLF, RFC 2822, ctime...),
+    with ``default_tz`` for times written without a zone and ``now_us`` for the year of those
+    written without one (the wall clock when None)."""
     try:
         if isinstance(value, bool):
             return None
@@ -173,15 +184,21 @@ def time_from(value: Any) -> int | None:
             return int(v * 1_000_000)
         if isinstance(value, str):
             s = value.strip()
-            if re.fullmatch(r"-?\d+(\.\d+)?", s):
+            if _NUMERIC.fullmatch(s):
                 return time_from(int(s) if "." not in s else float(s))
-            dt = datetime.fromisoformat(s.replace("Z", "+00:00").replace(" UTC", "+00:00"))
+            try:
+                dt = datetime.fromisoformat(s.replace("Z", "+00:00").replace(" UTC", "+00:00"))
+            except ValueError:
+                return parse_timestamp(s, now_us=now_us, default_tz=default_tz)
             if dt.tzinfo is None:
-                dt = dt.replace(tzinfo=UTC)
+                dt = dt.replace(tzinfo=zone(default_tz))
             return to_micros(dt)
     except (ValueError, OverflowError, OSError):
         return None
     return None
+
+
+_NUMERIC = re.compile(r"-?\d+(\.\d+)?")
 
 
 def clean_text(value: str | bytes, max_bytes: int, flags: list[str]) -> str:
@@ -268,12 +285,13 @@ _ROLES: dict[str, str] = {
         ("level", LEVEL_KEYS),
         ("service", SERVICE_KEYS),
         ("host", HOST_KEYS),
-        ("trace_id", ("trace_id", "traceId")),
-        ("span_id", ("span_id", "spanId")),
+        ("trace_id", TRACE_KEYS),
+        ("span_id", SPAN_KEYS),
         ("source", ("source",)),
         ("attributes", ATTRIBUTE_KEYS),
     )
     for key in keys
+    if key not in LEVEL_WORD_ONLY  # read only when a level word: the general path decides
 }
 
 
@@ -366,8 +384,19 @@ def _plain_record_fields(record: dict[str, Any], limits: Limits) -> Fields | Non
     )
 
 
+def _pop_level(obj: dict[str, Any]) -> Any:
+    for key in LEVEL_KEYS:
+        if key in obj:
+            if key in LEVEL_WORD_ONLY:
+                value = obj[key]
+                if not isinstance(value, str) or value.strip().isdigit() or level_from(value) is None:
+                    continue  # an HTTP status, say: an attribute
+            return obj.pop(key)
+    return None
+
+
 def _record_fields(record: dict[str, Any], limits: Limits) -> Fields:
-    obj = dict(record)
+    obj = lift_ecs(record) if needs_lift(record) else dict(record)
     flags: list[str] = []
     message_value = _pop_first(obj, MESSAGE_KEYS)
     if message_value is None:
@@ -380,9 +409,11 @@ def _record_fields(record: dict[str, Any], limits: Limits) -> Fields:
     ts_us = time_from(ts_value) if ts_value is not None else None
     attributes: dict[str, Any] = {}
     if ts_value is not None and ts_us is None:
+        # kept at the observed time (``pipeline/assemble.py``), as a text line's would be
         _flag(flags, FLAG_TIME_REPLACED)
-        attributes["time_error"] = f"unreadable timestamp: {str(ts_value)[:100]}"
-    level_value = _pop_first(obj, LEVEL_KEYS)
+        attributes[REASON_ATTRIBUTE] = "unparsable_time"
+        attributes[ORIGINAL_ATTRIBUTE] = str(ts_value)[:100]
+    level_value = _pop_level(obj)
     level_raw = "" if level_value is None else str(level_value)[:64]
     level = level_from(level_value) if level_value is not None else None
     if level is None:
@@ -390,8 +421,8 @@ def _record_fields(record: dict[str, Any], limits: Limits) -> Fields:
         level_raw = level_raw or guessed
     service = _as_text(_pop_first(obj, SERVICE_KEYS) or "", limits, flags)[:256]
     host = _as_text(_pop_first(obj, HOST_KEYS) or "", limits, flags)[:256]
-    trace_id = _as_text(obj.pop("trace_id", None) or obj.pop("traceId", None) or "", limits, flags)[:64]
-    span_id = _as_text(obj.pop("span_id", None) or obj.pop("spanId", None) or "", limits, flags)[:64]
+    trace_id = _as_text(_pop_first(obj, TRACE_KEYS) or "", limits, flags)[:64]
+    span_id = _as_text(_pop_first(obj, SPAN_KEYS) or "", limits, flags)[:64]
     source = _as_text(obj.pop("source", None) or "", limits, flags)[:256]
     for key in ATTRIBUTE_KEYS:
         nested = obj.pop(key, None)

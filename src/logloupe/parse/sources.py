@@ -22,12 +22,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from logloupe.errors import InvalidInput
+from logloupe.model import FLAG_TIME_REPLACED
 from logloupe.parse.formats import FORMAT_NAMES, parse_custom
 from logloupe.parse.grok import CustomFormat
+from logloupe.parse.keys import LEVEL_KEYS, TIME_KEYS
 from logloupe.parse.levels import normalise_level
 from logloupe.parse.line import parse_line
-from logloupe.parse.records import LEVEL_KEYS, TIME_KEYS
-from logloupe.parse.timestamps import parse_timestamp, zone
+from logloupe.parse.timestamps import ORIGINAL_ATTRIBUTE, REASON_ATTRIBUTE, parse_timestamp, zone
 
 MULTILINE_MODES = ("auto", "on", "off")
 MAX_PATTERNS = 32
@@ -222,6 +223,7 @@ def apply_to_record(record: Mapping[str, Any], fields: Any, options: SourceOptio
                     ts = parse_timestamp(value, now_us=now_us, default_tz=options.timezone)
                     if ts is not None:
                         fields.ts_us = ts
+                        _clear_time_replaced(fields)
                 break
     if not options.patterns or not fields.message:
         return
@@ -242,6 +244,15 @@ def apply_to_record(record: Mapping[str, Any], fields: Any, options: SourceOptio
                 setattr(fields, name, value[:256])
         fields.attributes = {**fields.attributes, **parsed.attributes, "parsing.pattern": fmt.name}
         return
+
+
+def _clear_time_replaced(fields: Any) -> None:
+    """The source's own reading found a time the default one did not: the record's time stands."""
+    if REASON_ATTRIBUTE in fields.attributes:
+        fields.attributes = {
+            k: v for k, v in fields.attributes.items() if k not in (REASON_ATTRIBUTE, ORIGINAL_ATTRIBUTE)
+        }
+        fields.flags = [f for f in fields.flags if f != FLAG_TIME_REPLACED]
 
 
 def read_raw_line(record: Mapping[str, Any], fields: Any, options: SourceOptions, now_us: int) -> None:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
 
 from logloupe.model import FLAG_TIME_REPLACED, Level, LogEvent, event_uid_of
 from logloupe.parse.records import Fields
 
-# Events further than this in the future are kept at the observed time (clock skew, typos).
-MAX_FUTURE_US = 24 * 3600 * 1_000_000
-MIN_TS_US = 0  # 1970; earlier times are kept at the observed time too
+# The sanity window text lines get in ``parse_line`` (``parse/timestamps.py``): a time more than a
+# day ahead of the observed time or before 1990 is kept at the observed time, with the same reason
+# attribute, so records and text lines read alike.
+from logloupe.parse.timestamps import MAX_FUTURE_US, MIN_TS_US, ORIGINAL_ATTRIBUTE, REASON_ATTRIBUTE
 
 
 def assemble(
@@ -67,7 +69,11 @@ def assemble_rows(
         if ts_us is None:
             ts_us = now_us
         elif ts_us > now_us + MAX_FUTURE_US or ts_us < MIN_TS_US:
-            attributes = {**attributes, "time_error": f"impossible timestamp {ts_us} µs; observed time kept"}
+            attributes = {
+                **attributes,
+                REASON_ATTRIBUTE: "time_in_future" if ts_us > now_us else "time_before_1990",
+                ORIGINAL_ATTRIBUTE: _written(ts_us),
+            }
             if FLAG_TIME_REPLACED not in flags:
                 flags.append(FLAG_TIME_REPLACED)
             ts_us = now_us
@@ -94,3 +100,11 @@ def assemble_rows(
             f.span_id,
             flags,
         )
+
+
+def _written(ts_us: int) -> str:
+    """An impossible time as ISO 8601 when it can be written so, else its µs."""
+    try:
+        return datetime.fromtimestamp(ts_us / 1_000_000, tz=UTC).isoformat().replace("+00:00", "Z")
+    except (OverflowError, OSError, ValueError):
+        return str(ts_us)

@@ -119,6 +119,11 @@ class Enricher:
             self._classifiers.pop(tenant, None)
             self._class_cache = {k: v for k, v in self._class_cache.items() if k[0] != tenant}
 
+    def miner_stats(self) -> dict[str, int]:
+        """The miner's ``stats()`` (sizes and eviction counts), read under the enrichment lock."""
+        with self._lock:
+            return self.miner.stats()
+
     def save(self) -> None:
         """Write the miner's state atomically (temp file + rename)."""
         if self.state_path is None:

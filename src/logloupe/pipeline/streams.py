@@ -30,7 +30,7 @@ import orjson
 
 from logloupe.model import Level, LogEvent
 from logloupe.parse.line import parse_line
-from logloupe.parse.multiline import append_capped, continues, next_mode
+from logloupe.parse.multiline import append_capped, continues, glue_capped, next_mode, same_stream
 from logloupe.parse.records import Fields, Limits, clean_text, line_fields, parsed_fields, record_fields
 from logloupe.parse.sources import DEFAULT_OPTIONS, SourceOptions, SourceRules, apply_source
 from logloupe.pipeline.assemble import assemble
@@ -64,6 +64,7 @@ class _Open:
     updated_us: int
     start: re.Pattern[str] | None = None
     last_pos: int = -1  # the latest entry that added a line (acknowledgements of it wait too)
+    glue: bool = False  # the last line was cut by a container runtime: the next one completes it
 
 
 @dataclass
@@ -89,9 +90,11 @@ class StreamJoiner:
         blank_drops: bool,
         start: re.Pattern[str] | None,
         raw: str | None = None,
+        partial: bool = False,
     ) -> list[tuple[Fields, Origin]]:
         """Add one line (or record); returns the records it completed. ``start`` is tested on ``raw``
-        (the line as sent) when given, else on the message."""
+        (the line as sent) when given, else on the message. ``partial``: a container runtime cut
+        this line; the next line of its stream (CRI/Docker ``stream``) is appended to it as written."""
         out: list[tuple[Fields, Origin]] = []
         now = origin.observed_us
         op = self._open.get(key)
@@ -101,15 +104,25 @@ class StreamJoiner:
         text = fields.message
         blank = not text or text.isspace()
         if op is not None:
+            if op.glue and same_stream(op.head.attributes, fields.attributes):
+                op.chars = glue_capped(op.parts, op.chars, text, op.head.flags, self.max_chars)
+                op.glue = partial
+                op.updated_us = max(op.updated_us, now)
+                op.last_pos = max(op.last_pos, origin.pos)
+                self._touched.add(key)
+                return out
             if op.start is not None:
                 joins = op.start.search(text if raw is None else raw) is None
             else:
-                joins = headless and continues(text, op.mode, blank)
+                joins = (
+                    headless and same_stream(op.head.attributes, fields.attributes) and continues(text, op.mode, blank)
+                )
             if joins:
                 op.chars = append_capped(op.parts, op.chars, text, op.head.flags, self.max_lines, self.max_chars)
                 op.updated_us = max(op.updated_us, now)
                 op.last_pos = max(op.last_pos, origin.pos)
                 op.mode = next_mode(text, op.mode)
+                op.glue = partial
                 self._touched.add(key)
                 return out
         if blank and blank_drops:
@@ -120,7 +133,7 @@ class StreamJoiner:
             oldest = next(iter(self._open))
             out.append(self._emit(oldest))
             self.evicted += 1
-        self._open[key] = _Open(fields, origin, [text], len(text), next_mode(text, ""), now, start, origin.pos)
+        self._open[key] = _Open(fields, origin, [text], len(text), next_mode(text, ""), now, start, origin.pos, partial)
         self._touched.add(key)
         return out
 
@@ -138,6 +151,7 @@ class StreamJoiner:
     def _holds(self, op: _Open) -> bool:
         return (
             op.start is not None
+            or op.glue
             or len(op.parts) > 1
             or bool(op.mode)
             or op.head.level >= Level.WARN
@@ -151,11 +165,12 @@ class StreamJoiner:
         while len(parts) > 1 and not parts[-1].strip():
             parts.pop()
         head = op.head
-        if len(parts) > 1:
+        if len(parts) > 1 or parts[0] != head.message:  # joined lines, or a cut line completed
             flags = list(head.flags)
             message = clean_text("\n".join(parts), self.max_message_bytes, flags)
             head = Fields(**{**_shallow(head), "message": message, "flags": flags})
-            head.attributes = {**head.attributes, "lines": str(len(parts))}
+            attributes = {k: v for k, v in head.attributes.items() if k != "partial" or op.glue}
+            head.attributes = {**attributes, "lines": str(len(parts))} if len(parts) > 1 else attributes
         return head, op.origin
 
     # -- what the pipeline asks ---------------------------------------------------------------
@@ -200,6 +215,7 @@ class StreamJoiner:
                 "updated_us": op.updated_us,
                 "start": op.start.pattern if op.start is not None else None,
                 "last_pos": op.last_pos,
+                "glue": op.glue,
             }
             for k, op in self._open.items()
         ]
@@ -220,6 +236,7 @@ class StreamJoiner:
                 int(d["updated_us"]),
                 re.compile(d["start"]) if d.get("start") else None,
                 int(d.get("last_pos", d["origin"]["pos"])),
+                bool(d.get("glue", False)),
             )
 
 
@@ -315,16 +332,16 @@ def join_entry(
                 if parsed.format != "empty":
                     done.append((f, origin))
                 continue
-            headless = parsed.ts_us is None and parsed.format in ("plain", "empty")
             done.extend(
                 joiner.feed(
                     text_key,
                     f,
                     origin,
-                    headless=headless,
+                    headless=parsed.headerless,
                     blank_drops=True,
                     start=options.multiline_start,
                     raw=None if options.multiline_start is None else data.decode("utf-8", "replace"),
+                    partial=parsed.partial,
                 )
             )
     done.extend(joiner.end_entry())

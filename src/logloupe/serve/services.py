@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from logloupe import metrics
 from logloupe.model import LogEvent
 from logloupe.parse.patterns import PatternMatch
 from logloupe.parse.sources import rules_from
@@ -48,6 +49,7 @@ class Services:
             retention_days=lambda tenant: meta.retention_days(tenant, settings.retention_days),
         )
         enricher = Enricher(settings.data_dir / "patterns" / "miner.json", data_dir=settings.data_dir)
+        metrics.PATTERN_MINER.watch(enricher.miner_stats)  # logloupe_patterns_* at scrape time
         services = cls(settings, store, meta, writer, enricher)
 
         def remember(new: list[tuple[LogEvent, PatternMatch]]) -> None:

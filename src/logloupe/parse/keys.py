@@ -1,0 +1,76 @@
+"""The one table of field names a JSON log may use, shared by text lines that are JSON
+(``formats.parse_json``) and structured records from any ingest path (``records.record_fields``),
+so a line reads the same whichever way it arrives. The first key present wins, in this order.
+
+ECS and OpenTelemetry spellings are included: dotted keys (``log.level``, ``service.name``,
+``host.name``, ``trace.id``) and, through ``lift_ecs``, the same written as nested objects
+(``{"service": {"name": ...}}``, ``{"log": {"level": ...}}``, ``{"host": {"name": ...}}``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+TIME_KEYS = ("@timestamp", "timestamp", "time", "ts", "t", "datetime", "date", "eventTime", "@t", "Timestamp")
+MESSAGE_KEYS = ("message", "msg", "@m", "@mt", "log", "text", "body", "short_message", "event", "Message")
+LEVEL_KEYS = (
+    "level",
+    "log.level",
+    "severity",
+    "lvl",
+    "loglevel",
+    "log_level",
+    "levelname",
+    "@l",
+    "severity_text",
+    "Level",
+    "status",  # Datadog's level; only when it holds a level word (not an HTTP status): ``LEVEL_WORD_ONLY``
+)
+LEVEL_WORD_ONLY = frozenset({"status"})
+SERVICE_KEYS = (
+    "service",
+    "service.name",
+    "service_name",
+    "app",
+    "application",
+    "logger",
+    "logger_name",
+    "component",
+    "program",
+    "job",
+)
+HOST_KEYS = ("host", "host.name", "hostname", "host_name", "node", "instance", "pod")
+TRACE_KEYS = ("trace_id", "traceId", "trace.id", "traceid", "dd.trace_id", "otelTraceID")
+SPAN_KEYS = ("span_id", "spanId", "span.id", "spanid", "dd.span_id", "otelSpanID")
+# Records only: objects whose members are attributes of their own (``{"meta": {"user": 1}}`` → ``user``).
+ATTRIBUTE_KEYS = ("meta", "attributes", "attrs", "fields", "labels", "extra", "context", "data")
+
+# (object key, member, the field it names): ECS objects whose one member is a field of ours.
+_ECS = (("host", "name", "host"), ("service", "name", "service"), ("log", "level", "level"))
+
+
+def needs_lift(doc: dict[str, Any]) -> bool:
+    """Whether ``lift_ecs`` would change ``doc`` (cheap: three lookups)."""
+    return isinstance(doc.get("host"), dict) or isinstance(doc.get("service"), dict) or isinstance(doc.get("log"), dict)
+
+
+def lift_ecs(doc: dict[str, Any]) -> dict[str, Any]:
+    """Lift the ECS objects Filebeat and friends send into the fields LogLoupe reads: ``host.name`` →
+    host, ``service.name`` → service, ``log.level`` → level. The objects' other members stay: as
+    ``host_info.*`` / ``service_info.*`` for host and service, as ``log.*`` for log. A copy."""
+    out = dict(doc)
+    for key, inner, target in _ECS:
+        value = out.get(key)
+        if not isinstance(value, dict) or not isinstance(value.get(inner), str):
+            continue
+        rest = {k: v for k, v in value.items() if k != inner}
+        if key == target:
+            del out[key]
+            if rest:
+                out[f"{key}_info"] = rest  # keeps e.g. host.os.* as attributes host_info.os.*
+        elif rest:
+            out[key] = rest
+        else:
+            del out[key]
+        out[target] = value[inner]
+    return out
