@@ -62,6 +62,12 @@ class Settings(BaseSettings):
     )
     search_max_limit: int = Field(default=10000, ge=1, description="Largest `limit` a search may ask for.")
     query_timeout_s: float = Field(default=30.0, gt=0, description="Time limit of one store query.")
+    store_block_cache_mb: int = Field(
+        default=512,
+        ge=0,
+        description="Memory for the event store's cache of decompressed data blocks: repeated searches over"
+        " recent data read it instead of decompressing again (0 = off). Counts in the server's memory once filled.",
+    )
     regex_max_length: int = Field(default=256, ge=1, description="Longest `/regex/` the query language takes.")
     writer_batch_rows: int = Field(default=20000, ge=1, description="Rows the store writer gathers into one insert.")
     writer_flush_ms: int = Field(default=200, ge=1, description="Longest time the store writer waits to fill a batch.")

@@ -354,7 +354,9 @@ def search_command(
     else:
         from logloupe.store.events import EventStore
 
-        with EventStore(settings.data_dir, query_timeout_s=settings.query_timeout_s) as store:
+        with EventStore(
+            settings.data_dir, query_timeout_s=settings.query_timeout_s, block_cache_mb=settings.store_block_cache_mb
+        ) as store:
             now = now_us()
             scope = Scope(
                 tenant=settings.default_tenant,

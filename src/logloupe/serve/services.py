@@ -40,7 +40,9 @@ class Services:
         except Exception:
             meta.close()
             raise
-        store = EventStore(settings.data_dir, query_timeout_s=settings.query_timeout_s)
+        store = EventStore(
+            settings.data_dir, query_timeout_s=settings.query_timeout_s, block_cache_mb=settings.store_block_cache_mb
+        )
         writer = StoreWriter(
             store,
             batch_rows=settings.writer_batch_rows,
