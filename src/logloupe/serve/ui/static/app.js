@@ -34,34 +34,7 @@ export function navigate(path, params) {
   const url = new URL(path, location.origin);
   if (params) for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== null && v !== "") url.searchParams.set(k, v);
   history.pushState({}, "", url.pathname + url.search);
-  // The user menu under the brand: who is signed in, to which organisation, with which role; Log out.
-// Hidden in single-user local mode (no accounts there).
-async function userMenu() {
-  const slot = document.getElementById("user-slot");
-  let me;
-  try { me = await api("/api/v1/auth/me"); } catch { return; }
-  if (!me.auth_enabled) return;
-  const org = (me.tenants || []).find((t) => t.tenant === me.tenant);
-  const orgName = org ? org.name : me.tenant;
-  const pop = h("div", { class: "popover um-pop", hidden: true, role: "menu", "data-testid": "user-pop" },
-    h("dl", {},
-      h("dt", {}, "Signed in as"), h("dd", { "data-testid": "um-user" }, me.user),
-      h("dt", {}, "Organisation"), h("dd", { "data-testid": "um-tenant" }, orgName, " ", h("span", { class: "muted small" }, `(${me.tenant})`)),
-      h("dt", {}, "Role"), h("dd", { "data-testid": "um-role" }, me.role)),
-    h("a", { class: "btn btn-sm", href: "/app/settings", role: "menuitem",
-      onclick: (e) => { e.preventDefault(); pop.hidden = true; navigate("/app/settings"); } }, "Settings"),
-    h("button", { class: "btn btn-sm", type: "button", role: "menuitem", "data-testid": "logout", onclick: () => logout() }, "Log out"));
-  const btn = h("button", { class: "um-btn", type: "button", "aria-haspopup": "menu", "data-testid": "user-menu", title: `${me.user} · ${orgName} · ${me.role}` },
-    h("span", { class: "avatar" }, (me.user || "?").replace(/^key:/, "").slice(0, 1)),
-    h("span", { class: "um-who" }, h("b", {}, me.user), h("span", { class: "muted small" }, `${orgName} · ${me.role}`)));
-  btn.addEventListener("click", (e) => { e.stopPropagation(); pop.hidden = !pop.hidden; });
-  document.addEventListener("click", (e) => { if (!pop.contains(e.target)) pop.hidden = true; });
-  document.addEventListener("keydown", (e) => { if (e.key === "Escape") pop.hidden = true; });
-  clear(slot).append(h("div", { class: "user-menu" }, btn, pop));
-}
-
-route();
-userMenu();
+  route();
 }
 
 function setParams(params, replace = true) {
@@ -100,34 +73,7 @@ function toggleTheme() {
   const next = document.documentElement.dataset.theme === "dark" ? "light" : "dark";
   document.documentElement.dataset.theme = next;
   localStorage.setItem("logloupe.theme", next);
-  // The user menu under the brand: who is signed in, to which organisation, with which role; Log out.
-// Hidden in single-user local mode (no accounts there).
-async function userMenu() {
-  const slot = document.getElementById("user-slot");
-  let me;
-  try { me = await api("/api/v1/auth/me"); } catch { return; }
-  if (!me.auth_enabled) return;
-  const org = (me.tenants || []).find((t) => t.tenant === me.tenant);
-  const orgName = org ? org.name : me.tenant;
-  const pop = h("div", { class: "popover um-pop", hidden: true, role: "menu", "data-testid": "user-pop" },
-    h("dl", {},
-      h("dt", {}, "Signed in as"), h("dd", { "data-testid": "um-user" }, me.user),
-      h("dt", {}, "Organisation"), h("dd", { "data-testid": "um-tenant" }, orgName, " ", h("span", { class: "muted small" }, `(${me.tenant})`)),
-      h("dt", {}, "Role"), h("dd", { "data-testid": "um-role" }, me.role)),
-    h("a", { class: "btn btn-sm", href: "/app/settings", role: "menuitem",
-      onclick: (e) => { e.preventDefault(); pop.hidden = true; navigate("/app/settings"); } }, "Settings"),
-    h("button", { class: "btn btn-sm", type: "button", role: "menuitem", "data-testid": "logout", onclick: () => logout() }, "Log out"));
-  const btn = h("button", { class: "um-btn", type: "button", "aria-haspopup": "menu", "data-testid": "user-menu", title: `${me.user} · ${orgName} · ${me.role}` },
-    h("span", { class: "avatar" }, (me.user || "?").replace(/^key:/, "").slice(0, 1)),
-    h("span", { class: "um-who" }, h("b", {}, me.user), h("span", { class: "muted small" }, `${orgName} · ${me.role}`)));
-  btn.addEventListener("click", (e) => { e.stopPropagation(); pop.hidden = !pop.hidden; });
-  document.addEventListener("click", (e) => { if (!pop.contains(e.target)) pop.hidden = true; });
-  document.addEventListener("keydown", (e) => { if (e.key === "Escape") pop.hidden = true; });
-  clear(slot).append(h("div", { class: "user-menu" }, btn, pop));
-}
-
-route();
-userMenu();
+  route();
 }
 document.getElementById("theme-toggle").addEventListener("click", toggleTheme);
 
