@@ -88,7 +88,7 @@ def test_default_mode_masks_secrets_and_personal_data_on_every_channel(
     assert hook["samples"][0].endswith(
         "connection refused for <EMAIL> Authorization: Bearer <TOKEN> key <AWS_KEY> password=<SECRET> card <CARD>"
     )
-    assert SECRETS["EMAIL"] not in hook["pattern"]  # the miner's template kept the address; redaction did not
+    assert hook["pattern"] and SECRETS["EMAIL"] not in hook["pattern"]
     # The history is local: it keeps the line as it was.
     rows = app_client.get("/api/v1/alerts/history", params={"state": "firing"}).json()["items"]
     assert all(r["notification"]["samples"][0].endswith(LINE) for r in rows)
@@ -109,7 +109,7 @@ def test_hash_mode_sends_keyed_hashes_that_stay_correlatable(
     assert email == RedactionPolicy.for_mode("hash", hash_key=key).apply(SECRETS["EMAIL"])
     hook = receiver.on("/hook")[0].json()
     assert isinstance(hook, dict)
-    assert email in hook["samples"][0] and email in hook["pattern"]
+    assert email in hook["samples"][0]
     [mail] = smtp[0].messages
     assert email in _parts(mail)[0]
 

@@ -88,6 +88,11 @@ def _r(
     return MaskRule(type_, re.compile(pattern, flags), redact=True, group=group, check=check)
 
 
+def _b(type_: str, pattern: str, group: int = 0, flags: int = 0) -> MaskRule:
+    """A rule for both purposes: a secret is a variable to the miner and a value to redact."""
+    return MaskRule(type_, re.compile(pattern, flags), mining=True, redact=True, group=group)
+
+
 _TLDS = (
     "com|net|org|io|dev|app|cloud|internal|local|localdomain|lan|corp|intra|home|edu|gov|mil|int|biz|info|"
     "co|us|uk|de|fr|eu|nl|be|ch|at|se|no|dk|fi|es|it|pl|cz|ie|pt|jp|cn|kr|in|au|nz|ca|br|ru"
@@ -95,24 +100,24 @@ _TLDS = (
 
 RULES: tuple[MaskRule, ...] = (
     # --- secrets (redaction) -------------------------------------------------------------------
-    _r(
+    _b(
         "PRIVATE_KEY",
         r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)",
         flags=re.S,
     ),
-    _r("JWT", r"\beyJ[\w\-]{4,}\.[\w\-]{4,}\.[\w\-]{4,}"),
+    _b("JWT", r"\beyJ[\w\-]{4,}\.[\w\-]{4,}\.[\w\-]{4,}"),
     # a bearer token is whatever follows the scheme; "basic"/"token" need a digit or base64 padding
-    _r("TOKEN", r"(?i)\bbearer\s+([A-Za-z0-9\-._~+/]{8,}=*)", 1),
-    _r("TOKEN", r"(?i)\b(?:basic|token)\s+((?=[A-Za-z\-._~]*[\d+/=])[A-Za-z0-9\-._~+/]{12,}=*)", 1),
-    _r("AWS_KEY", r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z0-9]{16}\b"),
-    _r("GCP_KEY", r"\bAIza[0-9A-Za-z\-_]{35}\b"),
-    _r(
+    _b("TOKEN", r"(?i)\bbearer\s+([A-Za-z0-9\-._~+/]{8,}=*)", 1),
+    _b("TOKEN", r"(?i)\b(?:basic|token)\s+((?=[A-Za-z\-._~]*[\d+/=])[A-Za-z0-9\-._~+/]{12,}=*)", 1),
+    _b("AWS_KEY", r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z0-9]{16}\b"),
+    _b("GCP_KEY", r"\bAIza[0-9A-Za-z\-_]{35}\b"),
+    _b(
         "API_KEY",
         r"\b(?:sk|pk|rk)-[A-Za-z0-9_\-]{16,}\b|\bgh[pousr]_[A-Za-z0-9]{20,}\b|\bxox[abpr]-[A-Za-z0-9\-]{10,}\b|"
         r"\bhf_[A-Za-z0-9]{20,}\b",
     ),
     _r("CREDENTIALS", r"(?i)\b[a-z][a-z0-9+.\-]{0,31}://([^\s/:@<>]+:[^\s/@<>]+)@", 1),
-    _r(
+    _b(
         "SECRET",
         r"(?i)(?<![<\w])(?:password|passwd|pwd|pass|secret|api[_-]?key|apikey|access[_-]?key|"
         r"secret[_-]?key|client[_-]?secret|auth[_-]?token|token|private[_-]?key)"
@@ -120,7 +125,7 @@ RULES: tuple[MaskRule, ...] = (
         1,
     ),
     # --- personal data (redaction) ----------------------------------------------------------------
-    _r("EMAIL", r"(?<![\w.+\-])[\w.+\-]{1,64}@[A-Za-z0-9\-]{1,63}(?:\.[A-Za-z0-9\-]{1,63}){0,8}\.[A-Za-z]{2,24}\b"),
+    _b("EMAIL", r"(?<![\w.+\-])[\w.+\-]{1,64}@[A-Za-z0-9\-]{1,63}(?:\.[A-Za-z0-9\-]{1,63}){0,8}\.[A-Za-z]{2,24}\b"),
     # --- values (mining; the redaction twin follows where there is one) ----------------------------
     # dates written out inside messages: "Sat Jun 18 02:23:10 2005", "Fri Jul 01 08:16:53 PDT 2005",
     # ISO 8601 "2017-05-16 00:00:00.008" / "2017-05-16T00:00:00Z": one value, not six numbers
@@ -205,11 +210,30 @@ def _blank(match: re.Match[str]) -> str:
     return _HOLE * (match.end() - match.start())
 
 
+def _blank_group(group: int) -> Callable[[re.Match[str]], str]:
+    """Blank only the rule's value group: ``password=hunter2`` -> ``password=<*>``."""
+
+    def blank(match: re.Match[str]) -> str:
+        start, end = match.span(group)
+        if start < 0:
+            return match.group(0)
+        base = match.start()
+        whole = match.group(0)
+        return whole[: start - base] + _HOLE * (end - start) + whole[end - base :]
+
+    return blank
+
+
+_MINING_STEPS: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], str]], ...] = tuple(
+    (r.pattern, _blank_group(r.group) if r.group else _blank) for r in RULES if r.mining
+)
+
+
 def mask_spans(message: str) -> list[tuple[int, int]]:
     """The ``(start, end)`` spans of ``message`` that are values, in order, never overlapping."""
     text = message.replace(_HOLE, " ") if _HOLE in message else message
-    for rule in _MINING_RULES:
-        text = rule.sub(_blank, text)
+    for pattern, blank in _MINING_STEPS:
+        text = pattern.sub(blank, text)
     if _HOLE not in text:
         return []
     return [m.span() for m in _HOLES.finditer(text)]
@@ -247,7 +271,11 @@ def shape_key(text: str) -> bytes:
 
 
 # Rules that may span whitespace; a line without any of these triggers can be masked token by token.
-_MULTI_TOKEN = re.compile(r"\b" + _MONTH + r"\s+\d|\d{4}-\d\d-\d\d|HTTP/\d|\d\s(?:[KMGT]i?B|B|bytes)[,;)\]]")
+_MULTI_TOKEN = re.compile(
+    r"\b" + _MONTH + r"\s+\d|\d{4}-\d\d-\d\d|HTTP/\d|\d\s(?:[KMGT]i?B|B|bytes)[,;)\]]"
+    # the secret rules that reach across a space: "Bearer <token>", "password: <value>", a PEM block
+    r"|(?i:bearer|basic|token)\s|(?i:pass|pwd|secret|key|token)\w*[\"']?\s*[=:]\s|-----BEGIN"
+)
 
 
 class MiningMasker:
