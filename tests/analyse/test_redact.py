@@ -73,3 +73,13 @@ def test_policy_file_sets_the_mode_and_flags(tmp_path: Path) -> None:
     assert tenant_policy(tmp_path, "other") == RedactionPolicy()
     with pytest.raises(ValueError):
         tenant_policy(tmp_path, "../etc")
+
+
+def test_a_stored_mode_this_version_does_not_know_masks(tmp_path: Path) -> None:
+    from logloupe.analyse.redact import tenant_redaction
+
+    out = tenant_redaction(tmp_path, "acme", "from-the-future").apply(LINE)
+    assert not any(v in out for v in SECRET_VALUES) and "<EMAIL>" in out
+    assert tenant_redaction(tmp_path, "acme", "off").apply(LINE) == LINE
+    hashed = tenant_redaction(tmp_path, "acme", "hash")
+    assert hashed.hash_key == tenant_hash_key(tmp_path, "acme")

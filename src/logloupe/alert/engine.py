@@ -44,7 +44,7 @@ from logloupe.alert.rules import (
     match_classification,
 )
 from logloupe.alert.store import AlertStore
-from logloupe.analyse.redact import RedactionPolicy, tenant_policy
+from logloupe.analyse.redact import RedactionPolicy, tenant_redaction
 from logloupe.errors import InvalidInput
 from logloupe.metrics import (
     ALERT_EVALUATION_SECONDS,
@@ -140,8 +140,7 @@ class AlertEngine:
     def redaction(self, tenant: str) -> RedactionPolicy:
         """The tenant's masking mode (``PUT /api/v1/tenant/llm-policy``; default mask) for notifications."""
         mode = Accounts(self.meta).policy(tenant).llm_masking_mode
-        base = RedactionPolicy.for_mode(mode, ip_addresses=self.settings.redact_ip_addresses)
-        return tenant_policy(self.settings.data_dir, tenant, base)
+        return tenant_redaction(self.settings.data_dir, tenant, mode, ip_addresses=self.settings.redact_ip_addresses)
 
     # -- rules ------------------------------------------------------------------------------
 

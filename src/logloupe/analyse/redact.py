@@ -150,4 +150,15 @@ def tenant_policy(data_dir: Path, tenant: str, base: RedactionPolicy | None = No
     return policy
 
 
+def tenant_redaction(data_dir: Path, tenant: str, mode: str, *, ip_addresses: bool = False) -> RedactionPolicy:
+    """What leaves the machine for ``tenant`` (LLM prompts, alert notifications): its stored masking mode,
+    then its policy file. A mode this version does not know masks (never lets text through)."""
+    try:
+        base = RedactionPolicy.for_mode(mode, ip_addresses=ip_addresses)
+    except ValueError:
+        log.warning("unknown masking mode %r for tenant %s; masking", mode, tenant)
+        base = RedactionPolicy(ip_addresses=ip_addresses)
+    return tenant_policy(data_dir, tenant, base)
+
+
 DEFAULT_POLICY = RedactionPolicy()

@@ -49,7 +49,7 @@ from logloupe.analyse.insights import (
 )
 from logloupe.analyse.knowledge import Feedback, FeedbackStore
 from logloupe.analyse.llm import PROVIDERS, LLMError, Provider, make_provider
-from logloupe.analyse.redact import RedactionPolicy, tenant_policy
+from logloupe.analyse.redact import RedactionPolicy, tenant_redaction
 from logloupe.analyse.tokens import count_tokens
 from logloupe.errors import BadRequest, LogLoupeError, NotFound
 from logloupe.model import LogEvent, format_pattern_id, iso_micros
@@ -201,9 +201,8 @@ def _policy(services: Services, principal: Principal) -> tuple[str, RedactionPol
     if "principal_resolver" in services.extras and provider != "offline" and provider not in tp.llm_allowed_providers:
         note = f"{provider} is not allowed by this tenant's LLM policy"
         provider = "offline"
-    base = RedactionPolicy.for_mode(tp.llm_masking_mode, ip_addresses=s.redact_ip_addresses)
     try:
-        policy = tenant_policy(s.data_dir, principal.tenant, base)
+        policy = tenant_redaction(s.data_dir, principal.tenant, tp.llm_masking_mode, ip_addresses=s.redact_ip_addresses)
     except ValueError as exc:
         raise BadRequest(str(exc)) from None
     return provider, policy, note
