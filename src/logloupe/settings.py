@@ -171,7 +171,8 @@ class Settings(BaseSettings):
     llm_context_tokens: int = Field(default=8000, ge=1000, description="Largest prompt sent in one LLM request.")
     redact_ip_addresses: bool = Field(
         default=False,
-        description="Also mask IP addresses (secrets, e-mails, cards, phones are always masked).",
+        description="In the mask and hash masking modes, also mask IP and MAC addresses in LLM prompts and alert "
+        "notifications (secrets, e-mails, cards and phones are masked unless the tenant's mode is keep).",
     )
     llm_classify_new_patterns: bool = Field(
         default=False,

@@ -94,3 +94,61 @@ def test_redaction_modes() -> None:
 )
 def test_value_types(value: str, kind: str) -> None:
     assert value_type(value) == kind
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("-----BEGIN RSA PRIVATE KEY-----\nMIIEow\n-----END RSA PRIVATE KEY----- done", "<PRIVATE_KEY> done"),
+        ("auth Basic dXNlcjpwYXNzd29yZA== ok", "auth Basic <TOKEN> ok"),
+        ("basic authentication failed", "basic authentication failed"),  # a word, not a credential
+        ("key sk-abcdefghijklmnopqrstu used", "key <API_KEY> used"),
+        ("push with ghp_abcdefghijklmnopqrstuvwxyz0123", "push with <API_KEY>"),
+        ("db postgres://app:s3cret@db:5432/x", "db postgres://<CREDENTIALS>@db:5432/x"),
+        ("call +44 20 7946 0958 now", "call <PHONE> now"),
+    ],
+)
+def test_redaction_of_the_secret_and_personal_rules(text: str, masked: str) -> None:
+    assert redact(text) == masked
+
+
+def test_credentials_in_urls_are_masked_without_the_url() -> None:
+    text = "db postgres://app:s3cret@db.internal:5432/x"
+    assert redact(text, types=frozenset({"CREDENTIALS"})) == "db postgres://<CREDENTIALS>@db.internal:5432/x"
+
+
+def test_host_names_only_when_asked_and_not_code_names() -> None:
+    text = "to db1.prod.example.com via java.lang.String and os.path"
+    assert redact(text) == text  # not in the default set
+    assert redact(text, types=frozenset({"HOST"})) == "to <HOST> via java.lang.String and os.path"
+
+
+def test_one_rule_table_serves_both_purposes() -> None:
+    from logloupe.parse.masking import _MINING_RULES, _REDACT_RULES, REDACT_TYPES, RULES, SENSITIVE_TYPES
+
+    assert all(r.mining or r.redact for r in RULES)
+    assert tuple(r.pattern for r in RULES if r.mining) == _MINING_RULES
+    assert tuple(r for r in RULES if r.redact) == _REDACT_RULES
+    shared = {r.type for r in RULES if r.mining and r.redact}
+    assert {"UUID", "EMAIL", "JWT", "TOKEN", "AWS_KEY", "SECRET"} <= shared
+    assert SENSITIVE_TYPES <= REDACT_TYPES
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("password=hunter2 for bob@example.com", "password=<*> for <*>"),
+        ("Authorization: Bearer abcdefghijklmnop1234", "Authorization: Bearer <*>"),
+        ('login {"password": "hunter", "user": "x"}', 'login {"password": "<*>", "user": "x"}'),
+        ("key AKIAIOSFODNN7EXAMPLE ok", "key <*> ok"),
+        ("jwt eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl", "jwt <*>"),
+        ("token expired for user", "token expired for user"),
+        ("basic authentication failed", "basic authentication failed"),
+    ],
+)
+def test_secrets_are_variables_to_the_miner(text: str, masked: str) -> None:
+    """The same rules that redact secrets make them variables: one template for every user and key."""
+    assert mask_for_mining(text) == masked
+    masker = MiningMasker()  # the token-by-token path agrees, also for rules that cross a space
+    assert masker(text) == " ".join(masked.split())
+    assert masker(text) == " ".join(masked.split())

@@ -294,3 +294,119 @@ def test_explain_anomaly_from_its_evidence(client: TestClient) -> None:
     assert {e for c in final["citations"] for e in c["event_ids"]} <= _ids(client, f"pattern:{pid}")
     r = client.post("/api/v1/insights/explain", json={"anomaly_id": stored.id}, headers={"x-tenant": "globex"})
     assert r.status_code == 404
+
+
+def _secret_events() -> list[dict[str, Any]]:
+    return [
+        {
+            "timestamp": NOW - 600 + i * 10,
+            "service": "auth",
+            "level": "error",
+            "message": f"login failed for alice@example.com password=hunter{i} attempt {i}",
+        }
+        for i in range(10)
+    ]
+
+
+def test_tenant_masking_mode_reaches_the_llm_prompt(tmp_path: Path) -> None:
+    """hash: keyed hashes (equal values alike) in the prompt; keep: the text as it is; via the real app
+    and the scripted LLM server, the mode set through the tenant API."""
+    from http.server import ThreadingHTTPServer
+    from threading import Thread
+
+    from logloupe.analyse.redact import tenant_hash_key
+    from logloupe.parse.masking import redact
+    from logloupe.store.accounts import Accounts
+    from tests.analyse.conftest import ScriptedLLM, _handler
+
+    llm = ScriptedLLM()
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(llm))
+    Thread(target=httpd.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{httpd.server_address[1]}/v1"
+    settings = Settings(
+        data_dir=tmp_path / "data", writer_flush_ms=5, anomaly_tick_s=3600, llm_provider="openai", llm_base_url=url
+    )
+    services = Services.open(settings)
+    accounts = Accounts(services.meta)
+    hashed, kept, masked = (accounts.create_tenant(name, 30) for name in ("Hashed", "Kept", "Masked"))
+    services.extras["principal_resolver"] = lambda request: Principal(
+        tenant=request.headers["x-tenant"], user="u", role="admin"
+    )
+
+    def prompt_for(c: TestClient, tenant: str, mode: str | None) -> str:
+        if mode is not None:
+            r = c.put("/api/v1/tenant/llm-policy", json={"masking_mode": mode}, headers={"x-tenant": tenant})
+            assert r.status_code == 200 and r.json()["masking_mode"] == mode
+        accounts.set_policy(tenant, llm_allowed_providers=["openai"])
+        _ingest(c, _secret_events(), tenant)
+        pid = _pattern_of(c, "login failed", tenant)
+        before = len(llm.requests)
+        r = c.post("/api/v1/insights/explain", json={"pattern_id": pid}, headers={"x-tenant": tenant})
+        assert r.status_code == 200
+        assert len(llm.requests) == before + 1
+        return str(llm.requests[-1]["messages"][1]["content"])
+
+    try:
+        with TestClient(create_app(settings, services)) as c:
+            prompt = prompt_for(c, hashed, "hash")
+            assert "example.com" not in prompt and "hunter" not in prompt
+            key = tenant_hash_key(settings.data_dir, hashed)
+            alice = redact("alice@example.com", "hash", types=frozenset({"EMAIL"}), hash_key=key)
+            assert alice.startswith("<EMAIL:") and len(alice) == len("<EMAIL:>") + 12
+            assert prompt.count(alice) >= 2  # on every line the same hash: still correlatable
+            assert alice != redact("bob@example.com", "hash", types=frozenset({"EMAIL"}), hash_key=key)
+            assert "password=<SECRET:" in prompt
+            # Another tenant's key gives other hashes for the same value.
+            assert alice != redact("alice@example.com", "hash", types=frozenset({"EMAIL"}), hash_key=b"x" * 32)
+
+            prompt = prompt_for(c, kept, "keep")
+            assert "alice@example.com" in prompt and "password=hunter" in prompt
+
+            prompt = prompt_for(c, masked, None)  # no policy set: mask
+            assert "example.com" not in prompt and "hunter" not in prompt
+            assert "<EMAIL>" in prompt and "password=<SECRET>" in prompt
+    finally:
+        services.close()
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_masking_mode_api_accepts_the_modes_and_rejects_unknown_ones(client: TestClient) -> None:
+    put = "/api/v1/tenant/llm-policy"
+    h = {"x-tenant": "acme"}
+    services: Services = client.app.state.services  # type: ignore[attr-defined]
+    services.meta.ensure_tenant("acme")
+    for mode in ("hash", "keep", "strict", "mask"):
+        r = client.put(put, json={"masking_mode": mode}, headers=h)
+        assert r.status_code == 200 and r.json()["masking_mode"] == mode
+        assert client.get("/api/v1/tenant", headers=h).json()["llm"]["masking_mode"] == mode
+    # "off", the old name of "keep", is still accepted and is stored as "keep".
+    assert client.put(put, json={"masking_mode": "off"}, headers=h).json()["masking_mode"] == "keep"
+    for bad in ("bogus", "HASH", "", "none"):
+        r = client.put(put, json={"masking_mode": bad}, headers=h)
+        assert r.status_code == 400, bad
+        assert r.json()["error"]["code"] == "invalid_input" and "mask, hash, keep" in r.json()["error"]["message"]
+    assert client.get("/api/v1/tenant", headers=h).json()["llm"]["masking_mode"] == "keep"
+
+
+def test_stored_off_reads_as_keep_and_the_migration_rewrites_it(tmp_path: Path) -> None:
+    import sqlalchemy as sa
+
+    from logloupe.store.accounts import Accounts
+    from logloupe.store.meta import MIGRATIONS, MetaStore, schema_migrations, tenant_policies
+
+    meta = MetaStore(tmp_path / "meta.db")
+    try:
+        meta.ensure_tenant("old")
+        with meta.engine.begin() as conn:  # a row written before the rename
+            conn.execute(tenant_policies.insert().values(tenant="old", llm_masking_mode="off"))
+        assert Accounts(meta).policy("old").llm_masking_mode == "keep"  # read-time mapping
+        with meta.engine.begin() as conn:
+            conn.execute(schema_migrations.delete().where(schema_migrations.c.name == "0306_auth_masking_modes"))
+        assert meta.migrate() == ["0306_auth_masking_modes"]
+        assert "0306_auth_masking_modes" in [name for name, _ in MIGRATIONS]
+        with meta.engine.connect() as conn:
+            stored = conn.execute(sa.select(tenant_policies.c.llm_masking_mode)).scalar_one()
+        assert stored == "keep"
+    finally:
+        meta.close()

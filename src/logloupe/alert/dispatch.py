@@ -8,6 +8,9 @@
   history rows.
 * Rate cap: at most ``max_per_hour`` notifications per (tenant, channel) in any hour; the rest are
   recorded as ``rate_limited`` deliveries.
+* Redaction: what goes to a channel leaves the machine, so every field that can carry log text
+  (samples, title, summary, pattern, insight, explanation, group key) goes through the tenant's
+  masking policy first (``redaction(tenant)``; default: mask). History keeps the original.
 * Delivery runs on one worker thread per channel with retries and exponential backoff; every outcome
   is recorded in ``alert_deliveries`` and the metrics.
 
@@ -31,6 +34,7 @@ from logloupe.alert.insight import InsightLookup
 from logloupe.alert.notification import FIRING, RESOLVED, SILENCED, SUPPRESSED, DeliveryError, Notification
 from logloupe.alert.rules import STREAMING_TYPES, Rule, Signal
 from logloupe.alert.store import AlertStore
+from logloupe.analyse.redact import DEFAULT_POLICY, RedactionPolicy
 from logloupe.metrics import (
     ALERT_DELIVERIES,
     ALERT_DELIVERY_SECONDS,
@@ -44,6 +48,8 @@ log = logging.getLogger(__name__)
 # (channel name, the channel or None when it is not configured)
 ChannelsFor = Callable[[Rule], list[tuple[str, Channel | None]]]
 PatternLookup = Callable[[str, str], str]
+# tenant -> the redaction applied to notifications before they reach a channel
+RedactionFor = Callable[[str], RedactionPolicy]
 
 _QUEUE_MAX = 10000
 # Rule types whose notifications get an insight summary from ``insight_lookup``.
@@ -89,10 +95,12 @@ class Dispatcher:
         public_url: str = "",
         pattern_lookup: PatternLookup | None = None,
         insight_lookup: InsightLookup | None = None,
+        redaction: RedactionFor | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.alerts = alerts
+        self.redaction = redaction
         self.channels_for = channels_for
         self.dedup_window_s = dedup_window_s
         self.resolve_after_s = resolve_after_s
@@ -315,6 +323,7 @@ class Dispatcher:
         if sig.observed_us and state == FIRING:
             ALERT_LATENCY_SECONDS.labels(rule.type).observe(max(0.0, time.time() - sig.observed_us / 1e6))
         self.notified += 1
+        outgoing: Notification | None = None
         for name, channel in self.channels_for(rule):
             if channel is None:
                 self._record(n, name, "", "not_configured", 0, "channel not configured", 0.0)
@@ -322,10 +331,21 @@ class Dispatcher:
             if not self._take_rate(rule.tenant, name, now):
                 self._record(n, name, "", "rate_limited", 0, f"over {self.max_per_hour} per hour", 0.0)
                 continue
+            if outgoing is None:
+                outgoing = n.redacted(self._redaction(rule.tenant).apply)
             try:
-                self._queue_for(name).put_nowait(_Job(n, name, channel))
+                self._queue_for(name).put_nowait(_Job(outgoing, name, channel))
             except queue.Full:
                 self._record(n, name, "", "dropped", 0, "delivery queue full", 0.0)
+
+    def _redaction(self, tenant: str) -> RedactionPolicy:
+        if self.redaction is None:
+            return DEFAULT_POLICY
+        try:
+            return self.redaction(tenant)
+        except Exception:  # no policy to read: mask, never send the text as it is
+            log.exception("redaction policy lookup failed; masking")
+            return DEFAULT_POLICY
 
     def _take_rate(self, tenant: str, channel: str, now: float) -> bool:
         sent = self._sent.setdefault((tenant, channel), deque())

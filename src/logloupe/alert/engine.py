@@ -44,6 +44,7 @@ from logloupe.alert.rules import (
     match_classification,
 )
 from logloupe.alert.store import AlertStore
+from logloupe.analyse.redact import RedactionPolicy, tenant_redaction
 from logloupe.errors import InvalidInput
 from logloupe.metrics import (
     ALERT_EVALUATION_SECONDS,
@@ -55,6 +56,7 @@ from logloupe.metrics import (
 )
 from logloupe.model import LogEvent
 from logloupe.settings import Settings
+from logloupe.store.accounts import Accounts
 from logloupe.store.events import EventStore
 from logloupe.store.meta import MetaStore
 
@@ -123,6 +125,7 @@ class AlertEngine:
             public_url=public_url,
             pattern_lookup=pattern_lookup,
             insight_lookup=insight_lookup,
+            redaction=self.redaction,
             clock=clock,
             sleep=sleep,
         )
@@ -133,6 +136,11 @@ class AlertEngine:
         self._next_prune = 0.0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+
+    def redaction(self, tenant: str) -> RedactionPolicy:
+        """The tenant's masking mode (``PUT /api/v1/tenant/llm-policy``; default mask) for notifications."""
+        mode = Accounts(self.meta).policy(tenant).llm_masking_mode
+        return tenant_redaction(self.settings.data_dir, tenant, mode, ip_addresses=self.settings.redact_ip_addresses)
 
     # -- rules ------------------------------------------------------------------------------
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlencode
 
@@ -39,6 +40,9 @@ class Notification:
     at: float = 0.0
     history_id: int = 0
     public_url: str = ""
+    # False when redaction changed the group key: the silence link then leaves the key out rather
+    # than carry the value it was redacted from.
+    silence_key: bool = True
 
     @property
     def alert_url(self) -> str:
@@ -56,8 +60,28 @@ class Notification:
 
     @property
     def silence_url(self) -> str:
-        query = urlencode({"tab": "silences", "rule_id": self.rule_id, "group_key": self.group_key})
-        return f"{self.public_url}/app/alerts?{query}"
+        params = {"tab": "silences", "rule_id": self.rule_id}
+        if self.silence_key:
+            params["group_key"] = self.group_key
+        return f"{self.public_url}/app/alerts?{urlencode(params)}"
+
+    def redacted(self, apply: Callable[[str], str]) -> Notification:
+        """A copy with ``apply`` (the tenant's redaction) run over every field that can carry log text.
+
+        Service names, rule names, pattern ids, counts and links are ours, not log text, and are kept.
+        """
+        key = apply(self.group_key)
+        return replace(
+            self,
+            title=apply(self.title),
+            summary=apply(self.summary),
+            group_key=key,
+            pattern=apply(self.pattern),
+            samples=[apply(s) for s in self.samples],
+            insight=apply(self.insight),
+            explanation=apply(self.explanation),
+            silence_key=self.silence_key and key == self.group_key,
+        )
 
     def to_json(self) -> dict[str, Any]:
         """The generic webhook body and the history payload."""

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from logloupe.analyse.redact import RedactionPolicy, tenant_policy
+from logloupe.analyse.redact import RedactionPolicy, tenant_policy, tenant_redaction
 from logloupe.settings import Settings
 from logloupe.store.meta import tenants
 
@@ -40,17 +40,6 @@ class LLMPolicy:
             "allowed_providers": None if self.allowed_providers is None else list(self.allowed_providers),
             "note": self.note,
         }
-
-
-def masking_for(mode: str, base: RedactionPolicy) -> RedactionPolicy:
-    """A tenant's masking mode as a redaction policy, as ``serve/api/insights.py`` applies it:
-    ``off`` (and ``keep``) masks nothing, ``strict`` masks IP addresses too, any other mode the
-    defaults (secrets, e-mail addresses, cards, phone numbers)."""
-    if mode in ("off", "keep"):
-        return RedactionPolicy(False, False, False, False, False)
-    if mode == "strict":
-        return RedactionPolicy(ip_addresses=True)
-    return base
 
 
 def data_dir_accounts(settings: Settings) -> Accounts | None:
@@ -101,5 +90,8 @@ def policy_for(accounts: Accounts | None, settings: Settings, tenant: str, provi
     if provider != "offline" and provider not in stored.llm_allowed_providers:
         note = f"{provider} is not allowed by this tenant's LLM policy; the offline knowledge base is used"
         provider = "offline"
-    redaction = tenant_policy(settings.data_dir, tenant, masking_for(stored.llm_masking_mode, base))
+    # The same mode → rules mapping as the API and alert notifications (mask, hash, keep, strict).
+    redaction = tenant_redaction(
+        settings.data_dir, tenant, stored.llm_masking_mode, ip_addresses=settings.redact_ip_addresses
+    )
     return LLMPolicy(provider, redaction, "tenant", stored.llm_masking_mode, stored.llm_allowed_providers, note)

@@ -34,7 +34,16 @@ from logloupe.store.meta import (
 
 ROLES = ("viewer", "editor", "admin")
 KEY_ROLES = ("ingest", "viewer")
-MASKING_MODES = ("off", "mask", "strict")
+# The tenant's masking mode, for everything that leaves the machine (LLM prompts, alert notifications):
+# mask | hash | keep, plus strict (mask with IP addresses and host names). "off", the first name of
+# "keep", is still accepted and is stored and read as "keep" (migration 0306 rewrote stored rows).
+MASKING_MODES = ("mask", "hash", "keep", "strict")
+LEGACY_MASKING_MODES = {"off": "keep"}
+
+
+def masking_mode(value: str) -> str:
+    """``value`` in its current spelling (``off`` -> ``keep``); unknown values stay as they are."""
+    return LEGACY_MASKING_MODES.get(value, value)
 
 
 def digest(secret: str) -> str:
@@ -512,7 +521,7 @@ class Accounts:
             ingest_burst=int(row.ingest_burst),
             ingest_daily_bytes=int(row.ingest_daily_bytes),
             llm_allowed_providers=tuple(orjson.loads(row.llm_allowed_providers or "[]")),
-            llm_masking_mode=str(row.llm_masking_mode),
+            llm_masking_mode=masking_mode(str(row.llm_masking_mode)),
         )
 
     def set_policy(self, tenant: str, **values: Any) -> Policy:
@@ -525,6 +534,7 @@ class Accounts:
             "llm_masking_mode": current.llm_masking_mode,
         }
         merged.update({k: v for k, v in values.items() if v is not None})
+        merged["llm_masking_mode"] = masking_mode(str(merged["llm_masking_mode"]))
         if merged["llm_masking_mode"] not in MASKING_MODES:
             raise InvalidInput(f"masking_mode must be one of {', '.join(MASKING_MODES)}")
         row = {**merged, "llm_allowed_providers": orjson.dumps(sorted(set(merged["llm_allowed_providers"]))).decode()}

@@ -364,6 +364,13 @@ def _create(*tables: sa.Table) -> Callable[[Connection], None]:
     return step
 
 
+def _masking_off_to_keep(conn: Connection) -> None:
+    # The masking mode "off" was renamed "keep" (mask | hash | keep, issue #3); reads map it too.
+    conn.execute(
+        tenant_policies.update().where(tenant_policies.c.llm_masking_mode == "off").values(llm_masking_mode="keep")
+    )
+
+
 MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("0001_tenants", _create(tenants)),
     ("0002_saved_searches", _create(saved_searches)),
@@ -383,6 +390,7 @@ MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("0100_ingest_jobs", _create(ingest_jobs)),
     ("0210_parsing_sources", _create(parsing_sources)),
     ("0620_analyse_pattern_labels", _create(pattern_labels)),
+    ("0306_auth_masking_modes", _masking_off_to_keep),
 ]
 
 

@@ -49,7 +49,7 @@ from logloupe.analyse.insights import (
 )
 from logloupe.analyse.knowledge import Feedback, FeedbackStore
 from logloupe.analyse.llm import PROVIDERS, LLMError, Provider, make_provider
-from logloupe.analyse.redact import RedactionPolicy, tenant_policy
+from logloupe.analyse.redact import RedactionPolicy, tenant_redaction
 from logloupe.analyse.tokens import count_tokens
 from logloupe.errors import BadRequest, LogLoupeError, NotFound
 from logloupe.model import LogEvent, format_pattern_id, iso_micros
@@ -57,6 +57,7 @@ from logloupe.serve.api.patterns import pattern_id as parse_pid
 from logloupe.serve.api.search import scope_for
 from logloupe.serve.deps import Principal, get_principal, get_services
 from logloupe.serve.services import Services
+from logloupe.store.accounts import Accounts
 from logloupe.store.anomalies import AnomalyRecords
 from logloupe.store.search import context, get_event, search
 
@@ -193,21 +194,15 @@ def _policy(services: Services, principal: Principal) -> tuple[str, RedactionPol
     """Provider name, masking policy, and a note when the tenant's LLM policy overrode settings."""
     s = services.settings
     provider = s.llm_provider if s.llm_provider in PROVIDERS else "offline"
-    base = RedactionPolicy(ip_addresses=s.redact_ip_addresses)
     note = ""
-    if "principal_resolver" in services.extras:  # multi-tenant: the tenant's own LLM policy applies
-        from logloupe.store.accounts import Accounts
-
-        tp = Accounts(services.meta).policy(principal.tenant)
-        if provider != "offline" and provider not in tp.llm_allowed_providers:
-            note = f"{provider} is not allowed by this tenant's LLM policy"
-            provider = "offline"
-        if tp.llm_masking_mode == "off":
-            base = RedactionPolicy(False, False, False, False, False)
-        elif tp.llm_masking_mode == "strict":
-            base = RedactionPolicy(ip_addresses=True)
+    tp = Accounts(services.meta).policy(principal.tenant)
+    # The masking mode applies in every mode (its default, "mask", is what local mode always did); the
+    # provider allow-list only where there are tenants to keep apart.
+    if "principal_resolver" in services.extras and provider != "offline" and provider not in tp.llm_allowed_providers:
+        note = f"{provider} is not allowed by this tenant's LLM policy"
+        provider = "offline"
     try:
-        policy = tenant_policy(s.data_dir, principal.tenant, base)
+        policy = tenant_redaction(s.data_dir, principal.tenant, tp.llm_masking_mode, ip_addresses=s.redact_ip_addresses)
     except ValueError as exc:
         raise BadRequest(str(exc)) from None
     return provider, policy, note

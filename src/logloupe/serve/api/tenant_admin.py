@@ -62,7 +62,11 @@ class QuotaBody(BaseModel):
 
 class LlmPolicyBody(BaseModel):
     allowed_providers: list[str] | None = Field(default=None, description="Providers this tenant may send data to.")
-    masking_mode: str | None = Field(default=None, description="off, mask or strict.")
+    masking_mode: str | None = Field(
+        default=None,
+        description="What leaves the machine (LLM prompts, alert notifications): mask, hash, keep or strict "
+        "(mask plus IP addresses and host names). 'off' is the old name of 'keep'. Anything else: 400.",
+    )
 
 
 # -- API keys ---------------------------------------------------------------------------------------
