@@ -267,7 +267,7 @@ def test_the_tenants_masking_mode_reaches_the_prompt(
         "note": "",
     }
     sent = _prompts(llm)
-    assert "refused" in sent and "10.1.2.3" not in sent and "<IP>" in sent and "ops@example.com" not in sent
+    assert "refused" in sent and "10.1.2.3" not in sent and "<IPV4>" in sent and "ops@example.com" not in sent
     assert tenant != "Acme Corp"
 
 
