@@ -53,7 +53,7 @@ from logloupe.metrics import (
     LOG_NORMAL,
     LOG_WARNING,
 )
-from logloupe.model import LogEvent
+from logloupe.model import EventColumns, LogEvent
 from logloupe.settings import Settings
 from logloupe.store.events import EventStore
 from logloupe.store.meta import MetaStore
@@ -217,7 +217,8 @@ class AlertEngine:
     def on_stored(self, events: Sequence[LogEvent]) -> None:
         """``StoreWriter.after_store`` hook: counts classifications, evaluates streaming rules."""
         started = time.perf_counter()
-        tenants = {e.tenant for e in events}
+        columns = events if isinstance(events, EventColumns) else None
+        tenants = set(columns.tenant) if columns is not None else {e.tenant for e in events}
         for tenant in tenants - self._known_tenants:
             self.ensure_defaults(tenant)
         rules = self.rules()
@@ -236,15 +237,24 @@ class AlertEngine:
                     t = anomaly_threshold(rule, self.settings.anomaly_threshold)
                     floor = t if floor is None else min(floor, t)
         # One pass; metric children are bumped once per (tenant, service, class), not per event.
+        # Column lists (the pipeline's batches from its decoder processes): the four fields are read
+        # from them, and an event is built only for what a rule can match.
         classified: dict[tuple[str, str, str], int] = {}
-        by_tenant: dict[str, list[LogEvent]] = {}
-        for e in events:
-            cls = e.classification
+        kept: dict[str, list[int]] = {}  # positions of the events some rule can match, per tenant
+        fields = (
+            zip(columns.tenant, columns.service, columns.classification, columns.anomaly_score, strict=True)
+            if columns is not None
+            else ((e.tenant, e.service, e.classification, e.anomaly_score) for e in events)
+        )
+        for i, (tenant, service, cls, score) in enumerate(fields):
             if cls:
-                key = (cls, e.tenant, e.service)
+                key = (cls, tenant, service)
                 classified[key] = classified.get(key, 0) + 1
-            if cls in wanted or (floor is not None and e.anomaly_score >= floor and (cls or e.anomaly_score)):
-                by_tenant.setdefault(e.tenant, []).append(e)
+            if cls in wanted or (floor is not None and score >= floor and (cls or score)):
+                kept.setdefault(tenant, []).append(i)
+        by_tenant: dict[str, list[LogEvent]] = {
+            tenant: columns.take(at) if columns is not None else [events[i] for i in at] for tenant, at in kept.items()
+        }
         for (cls, tenant, service), n_events in classified.items():
             counter = _CLASS_COUNTERS.get(cls)
             if counter is not None:

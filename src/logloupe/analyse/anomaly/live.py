@@ -35,7 +35,7 @@ from typing import Any
 from logloupe.analyse.anomaly.online import OnlineDetector, OnlineSettings
 from logloupe.analyse.anomaly.tracker import SessionTracker, TrackerSettings
 from logloupe.metrics import ANOMALIES, ANOMALIES_REPEATED, ANOMALY_SKIPPED
-from logloupe.model import Anomaly, LogEvent, format_pattern_id
+from logloupe.model import Anomaly, EventColumns, LogEvent, format_pattern_id
 from logloupe.store.anomalies import AnomalyRecords, StoredAnomaly
 
 log = logging.getLogger(__name__)
@@ -159,16 +159,33 @@ class LiveDetection:
         prints = self._fingerprints
         skipped = 0
         latest = 0
+        # Column lists (the pipeline's batches from its decoder processes) are read as they are:
+        # no event is built, and event ids are formatted only for the events kept as evidence.
+        columns = events if isinstance(events, EventColumns) else None
         with self._lock:
             rows: list[tuple[str, str, int, int, int, str]] = []
             pids: list[int] = []
-            for e in events:
-                if e.ts_us > latest:
-                    latest = e.ts_us
-                pid = e.pattern_id
+            fields = (
+                zip(
+                    columns.tenant,
+                    columns.service,
+                    columns.ts_us,
+                    columns.level,
+                    columns.pattern_id,
+                    columns.message,
+                    columns.classification,
+                    strict=True,
+                )
+                if columns is not None
+                else (
+                    (e.tenant, e.service, e.ts_us, e.level, e.pattern_id, e.message, e.classification) for e in events
+                )
+            )
+            for tenant, service, ts_us, level, pid, message, classification in fields:
+                if ts_us > latest:
+                    latest = ts_us
                 source = "pattern"
                 if not pid:
-                    message = e.message
                     pid = prints.get(message, 0)
                     if not pid:
                         pid = fingerprint(message)
@@ -176,28 +193,49 @@ class LiveDetection:
                             prints.clear()
                         prints[message] = pid
                     source = "fingerprint"
-                ex_key = (e.tenant, e.service, pid)
+                ex_key = (tenant, service, pid)
                 if ex_key not in examples and len(examples) < MAX_EXAMPLES:
-                    examples[ex_key] = (e.message[:EXAMPLE_CHARS], source)
-                rows.append((e.tenant, e.service, e.ts_us, e.level, pid, e.classification))
+                    examples[ex_key] = (message[:EXAMPLE_CHARS], source)
+                rows.append((tenant, service, ts_us, level, pid, classification))
                 pids.append(pid)
             # One call for the batch: event ids are formatted only for the events kept as evidence.
-            found = self.online.observe_many(rows, lambda i: events[i].id)
+            event_id = columns.event_id if columns is not None else lambda i: events[i].id
+            found = self.online.observe_many(rows, event_id)
             if key or windows:
-                for e, pid in zip(events, pids, strict=True):
-                    if key:
-                        session = e.trace_id if key == "trace_id" else e.attributes.get(key, "")
+                if columns is not None:
+                    keys: Sequence[str] = [""] * len(columns)
+                    if key == "trace_id":
+                        keys = columns.trace_id
+                    elif key:
+                        keys = [a.get(key, "") for a in columns.attributes]
+                    for i, (tenant, service, ts_us, pid, session) in enumerate(
+                        zip(columns.tenant, columns.service, columns.ts_us, pids, keys, strict=True)
+                    ):
                         if session:
                             if len(sessions) < SESSION_QUEUE_MAX:
-                                sessions.append((e.tenant, e.service, session, e.ts_us, pid, e.id))
+                                sessions.append((tenant, service, session, ts_us, pid, columns.event_id(i)))
                             else:
                                 skipped += 1
-                    if windows:
-                        # An empty key stands for "the service's window" in the session queue.
-                        if len(sessions) < SESSION_QUEUE_MAX:
-                            sessions.append((e.tenant, e.service, "", e.ts_us, pid, e.id))
-                        else:
-                            skipped += 1
+                        if windows:
+                            if len(sessions) < SESSION_QUEUE_MAX:
+                                sessions.append((tenant, service, "", ts_us, pid, columns.event_id(i)))
+                            else:
+                                skipped += 1
+                else:
+                    for e, pid in zip(events, pids, strict=True):
+                        if key:
+                            session = e.trace_id if key == "trace_id" else e.attributes.get(key, "")
+                            if session:
+                                if len(sessions) < SESSION_QUEUE_MAX:
+                                    sessions.append((e.tenant, e.service, session, e.ts_us, pid, e.id))
+                                else:
+                                    skipped += 1
+                        if windows:
+                            # An empty key stands for "the service's window" in the session queue.
+                            if len(sessions) < SESSION_QUEUE_MAX:
+                                sessions.append((e.tenant, e.service, "", e.ts_us, pid, e.id))
+                            else:
+                                skipped += 1
             self.observed += len(events)
             wall = self.clock_us()
             self._event_us = max(self._event_us, min(latest, wall))

@@ -1,0 +1,178 @@
+"""Events as column lists (``EventColumns``): what the decoder-process path hands the event stage and
+the after-store hooks instead of one ``LogEvent`` per event. Each consumer must do exactly what it
+does with the events themselves, and a server decoding in processes must store, mine, detect and
+alert exactly like one decoding in its own thread."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from fastapi.testclient import TestClient
+
+from logloupe.analyse.anomaly.live import LiveDetection
+from logloupe.metrics import REGISTRY
+from logloupe.model import EventColumns, Level, LogEvent
+from logloupe.parse.patterns import PatternMatch
+from logloupe.parse.records import Limits
+from logloupe.pipeline.decode import decode_packed, encode_entry, unpack_columns, unpack_events
+from logloupe.pipeline.enrich import Enricher
+from logloupe.serve.app import create_app
+from logloupe.serve.services import Services
+from logloupe.settings import Settings
+
+
+def _records(n: int, base: float = 1_700_000_000.0) -> list[dict[str, Any]]:
+    return [
+        {
+            "timestamp": base + i / 10,
+            "service": ["api", "db", "auth"][i % 3],
+            "host": f"h{i % 4}",
+            "level": ["info", "info", "warn", "error", "fatal"][i % 5],
+            "message": (
+                f"request {i} took {i % 90} ms"
+                if i % 7
+                else f"connection refused to db-{i % 3} after {5000 + i}ms"
+                if i % 2
+                else f"disk {i % 4} full on volume /data{i % 2}"
+            ),
+            "meta": {"trace": f"{i:08x}"} if i % 4 else {},
+            "trace_id": f"{i % 9:032x}" if i % 3 == 0 else "",
+        }
+        for i in range(n)
+    ]
+
+
+def _packed(n: int = 400) -> list[bytes]:
+    records = _records(n)
+    chunks = [
+        [(pos, encode_entry("default", "http", [orjson.dumps(r) for r in records[pos : pos + 100]]))]
+        for pos in range(0, n, 100)
+    ]
+    return [decode_packed(chunk, Limits(), 1000)[0] for chunk in chunks]
+
+
+def test_columns_read_as_the_events_they_hold() -> None:
+    blobs = _packed()
+    events = [e for blob in blobs for e in unpack_events(blob)]
+    columns = unpack_columns(blobs)
+    assert len(columns) == len(events) == 400
+    assert columns[0] == events[0] and columns[-1] == events[-1] and columns[123] == events[123]
+    assert type(columns[5].level) is Level
+    assert columns.take([3, 1, 399]) == [events[3], events[1], events[399]]
+    assert [columns.event_id(i) for i in range(400)] == [e.id for e in events]
+    assert list(columns) == events and columns[10:20] == events[10:20]
+    assert columns.take([2]) == [events[2]]  # also once the events are built
+    assert list(EventColumns.of(events)) == events
+
+
+def test_enrich_columns_is_enrich() -> None:
+    """Same pattern ids, variables, classes, miner state and new-pattern calls as ``Enricher.enrich``."""
+    blobs = _packed()
+    heard: list[list[tuple[LogEvent, int, str]]] = [[], []]
+    results = []
+    for i, by_columns in enumerate((False, True)):
+        enricher = Enricher()
+
+        def listen(event: LogEvent, match: PatternMatch, into: list[tuple[LogEvent, int, str]] = heard[i]) -> None:
+            into.append((event, match.pattern_id, match.template))
+
+        enricher.listeners.append(listen)
+        # Two batches: the second meets the shapes the first taught the miner.
+        for half in (blobs[:2], blobs[2:]):
+            if by_columns:
+                columns = unpack_columns(half)
+                enricher.enrich_columns(columns)
+                results += [list(columns)]
+            else:
+                events = [e for blob in half for e in unpack_events(blob)]
+                enricher.enrich(events)
+                results += [events]
+        results.append(enricher.miner.export_state())
+    assert results[:3] == results[3:]
+    assert heard[0] == heard[1] and heard[0]
+    assert all(e.pattern_id == pid for e, pid, _ in heard[1])
+    assert len({e.pattern_id for e in results[1]}) > 1 and all(e.classification for e in results[1])
+
+
+@pytest.mark.parametrize("session_key", ["trace_id", "trace", ""])
+def test_live_detection_reads_columns_like_events(session_key: str) -> None:
+    events = unpack_events(_packed()[0]) + unpack_events(_packed()[1])
+    Enricher().enrich(events[:150])  # some with pattern ids, the rest fingerprinted
+    outs = []
+    for by_columns in (False, True):
+        live = LiveDetection(None, session_key=session_key)  # type: ignore[arg-type]
+        found = live._observe(EventColumns.of(events) if by_columns else events)
+        outs.append((found, list(live._sessions), dict(live._examples), live.observed))
+    assert outs[0] == outs[1]
+    assert outs[0][3] == 200 and outs[0][2] and (outs[0][1] or not session_key)
+
+
+def _value(name: str, labels: dict[str, str]) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def _served(data_dir: Path, processes: int, records: list[dict[str, Any]]) -> dict[str, Any]:
+    """Ingest ``records`` over HTTP into a fresh server; what it derived from them."""
+    settings = Settings(
+        data_dir=data_dir,
+        writer_flush_ms=5,
+        ingest_wait_stored=True,
+        anomaly_tick_s=3600,
+        pipeline_decode_processes=processes,
+    )
+    tenant = "default"  # single-user mode; the class counts are compared as this run's increments
+    services_ = ("api", "db", "auth")
+    before = [_value("log_incident_total", {"tenant": tenant, "service": s}) for s in services_]
+    with TestClient(create_app(settings)) as client:
+        services: Services = client.app.state.services  # type: ignore[attr-defined]
+        tailed: list[LogEvent] = []
+        services.writer.after_store.append(tailed.extend)
+        headers = {"content-type": "application/x-ndjson"}
+        for i in range(0, len(records), 300):
+            body = b"\n".join(orjson.dumps(r) for r in records[i : i + 300])
+            r = client.post("/api/v1/logs", content=body, headers=headers)
+            assert r.status_code == 200 and r.json()["accepted"] == len(records[i : i + 300]), r.text
+        assert (services.extras["pipeline"]._pool is not None) == (processes > 0)
+        live: LiveDetection = services.extras["anomaly_detection"]
+        live.flush()
+        rows = services.store.rows(
+            "SELECT message, pattern_id, pattern_vars, classification FROM events WHERE tenant = {t:String}",
+            {"t": tenant},
+        )
+        patterns = client.get("/api/v1/patterns", params={"from": "2000-01-01T00:00:00Z"}, headers=headers).json()
+        return {
+            "events": sorted(
+                (r["message"], r["pattern_id"], list(r["pattern_vars"]), r["classification"]) for r in rows
+            ),
+            "tailed": sorted(e.message for e in tailed),
+            "patterns": sorted((p["id"], p["template"], p["service"], p["count"]) for p in patterns["patterns"]),
+            "observed": live.observed,
+            "detector": sorted(
+                (service, svc.total.count, svc.errors, sorted((pid, s.count) for pid, s in svc.patterns.items()))
+                for (t, service), svc in live.online._services.items()
+                if t == tenant
+            ),
+            "incidents": [
+                _value("log_incident_total", {"tenant": tenant, "service": s}) - n
+                for s, n in zip(services_, before, strict=True)
+            ],
+        }
+
+
+def test_a_server_decoding_in_processes_mines_detects_and_alerts_like_one_decoding_in_its_thread(
+    tmp_path: Path,
+) -> None:
+    """Everything the server derives from the events — pattern ids and variables, classes, the
+    patterns list, the detectors' counts, the alert engine's class counts, a live-tail hook — is the
+    same whether the events came back from decoder processes as column lists or were decoded in it."""
+    records = _records(900, base=time.time() - 600)
+    in_thread = _served(tmp_path / "p0", 0, records)
+    in_processes = _served(tmp_path / "p2", 2, records)
+    assert in_thread == in_processes
+    assert len(in_thread["events"]) == 900 and all(pid for _, pid, _, _ in in_thread["events"])
+    assert in_thread["tailed"] == sorted(r["message"] for r in records) and in_thread["observed"] == 900
+    assert in_thread["patterns"] and in_thread["detector"] and sum(in_thread["incidents"]) > 0
