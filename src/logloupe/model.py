@@ -237,6 +237,12 @@ class EventColumns(Sequence[LogEvent]):
     def __len__(self) -> int:
         return len(self.tenant)
 
+    def subset(self, indexes: Sequence[int]) -> EventColumns:
+        """The events at ``indexes`` as column lists of their own (this batch itself when that is all of it)."""
+        if len(indexes) == len(self.tenant):
+            return self
+        return EventColumns(*([column[i] for i in indexes] for column in self._columns()))
+
     def take(self, indexes: Sequence[int]) -> list[LogEvent]:
         """The events at ``indexes`` (built in one C-level ``map``, not one call each)."""
         if self._events is not None:

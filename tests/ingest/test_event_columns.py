@@ -13,6 +13,7 @@ import orjson
 import pytest
 from fastapi.testclient import TestClient
 
+from logloupe.alert.rules import AnomalyParams, ClassificationParams, Rule, match_anomaly_events, match_classification
 from logloupe.analyse.anomaly.live import LiveDetection
 from logloupe.metrics import REGISTRY
 from logloupe.model import EventColumns, Level, LogEvent
@@ -176,3 +177,31 @@ def test_a_server_decoding_in_processes_mines_detects_and_alerts_like_one_decodi
     assert len(in_thread["events"]) == 900 and all(pid for _, pid, _, _ in in_thread["events"])
     assert in_thread["tailed"] == sorted(r["message"] for r in records) and in_thread["observed"] == 900
     assert in_thread["patterns"] and in_thread["detector"] and sum(in_thread["incidents"]) > 0
+
+
+@pytest.mark.parametrize("group_by", ["pattern", "service"])
+def test_alert_matchers_read_columns_like_events(group_by: str) -> None:
+    """The streaming alert rules give the same signals (groups, counts, sample lines) for column lists."""
+    events = unpack_events(_packed()[0]) + unpack_events(_packed()[1])
+    Enricher().enrich(events)
+    for i, e in enumerate(events):
+        e.classification = ["incident", "preventive_action", "normal", ""][i % 4]
+        e.anomaly_score = (i % 10) / 10
+        if i % 50 == 0:
+            e.tenant = "other"
+    classes = ClassificationParams(classes=["incident", "preventive_action"], group_by=group_by)  # type: ignore[arg-type]
+    by_class = Rule("r1", "default", "classes", "classification", classes, [])
+    scored = Rule("r2", "default", "scores", "anomaly", AnomalyParams(threshold=0.75), [])
+    got = []
+    for batch in (events, EventColumns.of(events)):
+        got.append(
+            (
+                [
+                    (s.key, s.matches, s.observed_us, s.samples, s.title)
+                    for s in match_classification(by_class, batch, 3)
+                ],
+                [(s.key, s.matches, s.value, s.samples) for s in match_anomaly_events(scored, batch, 0.7, 3)],
+            )
+        )
+    assert got[0] == got[1]
+    assert got[0][0] and got[0][1] and any(len(s[3]) == 3 for s in got[0][0])

@@ -15,6 +15,7 @@ import threading
 import time
 import tomllib
 from collections.abc import Callable, Sequence
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -238,9 +239,10 @@ class AlertEngine:
                     floor = t if floor is None else min(floor, t)
         # One pass; metric children are bumped once per (tenant, service, class), not per event.
         # Column lists (the pipeline's batches from its decoder processes): the four fields are read
-        # from them, and an event is built only for what a rule can match.
+        # from them, and events are built only for sample lines and anomalous events.
         classified: dict[tuple[str, str, str], int] = {}
-        kept: dict[str, list[int]] = {}  # positions of the events some rule can match, per tenant
+        by_class: dict[tuple[str, str], list[int]] = {}  # (tenant, class) -> positions, for classification rules
+        scored: dict[str, list[int]] = {}  # tenant -> positions at or above the floor, for anomaly rules
         fields = (
             zip(columns.tenant, columns.service, columns.classification, columns.anomaly_score, strict=True)
             if columns is not None
@@ -250,27 +252,32 @@ class AlertEngine:
             if cls:
                 key = (cls, tenant, service)
                 classified[key] = classified.get(key, 0) + 1
-            if cls in wanted or (floor is not None and score >= floor and (cls or score)):
-                kept.setdefault(tenant, []).append(i)
-        by_tenant: dict[str, list[LogEvent]] = {
-            tenant: columns.take(at) if columns is not None else [events[i] for i in at] for tenant, at in kept.items()
-        }
+            if cls in wanted:
+                by_class.setdefault((tenant, cls), []).append(i)
+            if floor is not None and score >= floor and (cls or score):
+                scored.setdefault(tenant, []).append(i)
         for (cls, tenant, service), n_events in classified.items():
             counter = _CLASS_COUNTERS.get(cls)
             if counter is not None:
                 counter.labels(tenant, service).inc(n_events)
-        if not by_tenant:
+        if not by_class and not scored:
             return
+
+        def view(at: list[int]) -> Sequence[LogEvent]:
+            return columns.subset(at) if columns is not None else [events[i] for i in at]
+
         signals: list[Signal] = []
         n = self.settings.alert_sample_lines
         for rule in rules:
-            batch = by_tenant.get(rule.tenant)
-            if not batch:
-                continue
             if rule.type == "classification":
-                signals += match_classification(rule, batch, n)
-            elif rule.type == "anomaly":
-                signals += match_anomaly_events(rule, batch, self.settings.anomaly_threshold, n)
+                # Each rule sees the events of its own classes only, in batch order.
+                watched: ClassificationParams = rule.params
+                parts = [by_class[k] for c in dict.fromkeys(watched.classes) if (k := (rule.tenant, c)) in by_class]
+                if parts:
+                    at = parts[0] if len(parts) == 1 else sorted(chain.from_iterable(parts))
+                    signals += match_classification(rule, view(at), n)
+            elif rule.type == "anomaly" and rule.tenant in scored:
+                signals += match_anomaly_events(rule, view(scored[rule.tenant]), self.settings.anomaly_threshold, n)
         seen = self.clock()
         for sig in signals:
             sig.at = seen

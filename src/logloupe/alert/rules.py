@@ -24,7 +24,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from logloupe.errors import InvalidInput
-from logloupe.model import LogEvent, format_pattern_id, iso_micros
+from logloupe.model import EventColumns, LogEvent, format_pattern_id, iso_micros
 from logloupe.store.events import EventStore
 from logloupe.store.query import field_expression, parse_query
 from logloupe.store.search import Scope, count, search
@@ -295,31 +295,38 @@ def match_classification(rule: Rule, events: Sequence[LogEvent], samples: int) -
     classes = set(p.classes)
     by_pattern = p.group_by == "pattern"
     groups: dict[tuple[str, int, str], Signal] = {}
-    for e in events:
-        if e.classification not in classes or e.tenant != rule.tenant:
+    # Column lists (the ingest pipeline's batches) are read as they are: an event is built only
+    # for each sample line.
+    rows: Iterable[tuple[str, str, str, int, int]] = (
+        zip(events.classification, events.tenant, events.service, events.pattern_id, events.observed_ts_us, strict=True)
+        if isinstance(events, EventColumns)
+        else ((e.classification, e.tenant, e.service, e.pattern_id, e.observed_ts_us) for e in events)
+    )
+    for i, (cls, tenant, service, pattern_id, observed) in enumerate(rows):
+        if cls not in classes or tenant != rule.tenant:
             continue
-        if p.service and e.service != p.service:
+        if p.service and service != p.service:
             continue
         # Group on raw values; ids are formatted once per group, not once per event.
-        gk = (e.classification, e.pattern_id, "") if by_pattern and e.pattern_id else (e.classification, 0, e.service)
+        gk = (cls, pattern_id, "") if by_pattern and pattern_id else (cls, 0, service)
         sig = groups.get(gk)
         if sig is None:
             pid = format_pattern_id(gk[1])
-            label = "Incident" if e.classification == "incident" else e.classification.replace("_", " ").capitalize()
+            label = "Incident" if cls == "incident" else cls.replace("_", " ").capitalize()
             sig = groups[gk] = Signal(
                 rule,
-                f"{e.classification}:{pid or e.service}",
+                f"{cls}:{pid or service}",
                 matches=0,
-                title=f"{label} in {e.service or 'unknown service'}",
-                service=e.service,
+                title=f"{label} in {service or 'unknown service'}",
+                service=service,
                 pattern_id=pid,
-                summary=f"Events classified {e.classification}.",
+                summary=f"Events classified {cls}.",
             )
         sig.matches += 1
-        if e.observed_ts_us > sig.observed_us:
-            sig.observed_us = e.observed_ts_us
+        if observed > sig.observed_us:
+            sig.observed_us = observed
         if len(sig.samples) < samples:
-            sig.samples.append(sample_line(e))
+            sig.samples.append(sample_line(events[i]))
     for sig in groups.values():
         sig.repeats = sig.matches
     return list(groups.values())
@@ -335,6 +342,8 @@ def match_anomaly_events(rule: Rule, events: Sequence[LogEvent], default: float,
     if not p.include_events or (p.kinds and "event" not in p.kinds):
         return []
     threshold = anomaly_threshold(rule, default)
+    if isinstance(events, EventColumns):  # only the events at or above the threshold are built
+        events = events.take([i for i, score in enumerate(events.anomaly_score) if score >= threshold])
     groups: dict[str, Signal] = {}
     for e in events:
         if e.anomaly_score < threshold or e.tenant != rule.tenant or (p.service and e.service != p.service):
