@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 
 from logloupe.alert.rules import AnomalyParams, ClassificationParams, Rule, match_anomaly_events, match_classification
 from logloupe.analyse.anomaly.live import LiveDetection
+from logloupe.analyse.anomaly.tracker import TrackerSettings
 from logloupe.metrics import REGISTRY
 from logloupe.model import EventColumns, Level, LogEvent
 from logloupe.parse.patterns import PatternMatch
@@ -99,17 +100,24 @@ def test_enrich_columns_is_enrich() -> None:
     assert len({e.pattern_id for e in results[1]}) > 1 and all(e.classification for e in results[1])
 
 
+@pytest.mark.parametrize("windows", [0, 7])
+@pytest.mark.parametrize("mined", [150, 400])
 @pytest.mark.parametrize("session_key", ["trace_id", "trace", ""])
-def test_live_detection_reads_columns_like_events(session_key: str) -> None:
-    events = unpack_events(_packed()[0]) + unpack_events(_packed()[1])
-    Enricher().enrich(events[:150])  # some with pattern ids, the rest fingerprinted
+def test_live_detection_reads_columns_like_events(session_key: str, mined: int, windows: int) -> None:
+    """Same anomalies, session queue, examples and counts for column lists, whether every event has a
+    pattern id (the batch path) or some are fingerprinted, with and without scored windows."""
+    blobs = _packed()
+    events = [e for blob in blobs for e in unpack_events(blob)]
+    Enricher().enrich(events[:mined])  # the rest keep pattern id 0: fingerprinted
     outs = []
     for by_columns in (False, True):
-        live = LiveDetection(None, session_key=session_key)  # type: ignore[arg-type]
-        found = live._observe(EventColumns.of(events) if by_columns else events)
-        outs.append((found, list(live._sessions), dict(live._examples), live.observed))
+        live = LiveDetection(None, session_key=session_key, tracker=TrackerSettings(window_events=windows))  # type: ignore[arg-type]
+        found = []
+        for half in (events[:200], events[200:]):
+            found += live._observe(EventColumns.of(half) if by_columns else half)
+        outs.append((found, list(live._sessions), list(live._examples.items()), live.observed, live._event_us))
     assert outs[0] == outs[1]
-    assert outs[0][3] == 200 and outs[0][2] and (outs[0][1] or not session_key)
+    assert outs[0][3] == 400 and outs[0][2] and (outs[0][1] or not (session_key or windows))
 
 
 def _value(name: str, labels: dict[str, str]) -> float:

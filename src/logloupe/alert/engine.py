@@ -14,6 +14,7 @@ import ssl
 import threading
 import time
 import tomllib
+from collections import Counter
 from collections.abc import Callable, Sequence
 from itertools import chain
 from pathlib import Path
@@ -238,24 +239,43 @@ class AlertEngine:
                     t = anomaly_threshold(rule, self.settings.anomaly_threshold)
                     floor = t if floor is None else min(floor, t)
         # One pass; metric children are bumped once per (tenant, service, class), not per event.
-        # Column lists (the pipeline's batches from its decoder processes): the four fields are read
-        # from them, and events are built only for sample lines and anomalous events.
+        # Column lists (the pipeline's batches from its decoder processes) are counted and grouped
+        # at C speed where they can be, and events are built only for sample lines and anomalous events.
         classified: dict[tuple[str, str, str], int] = {}
-        by_class: dict[tuple[str, str], list[int]] = {}  # (tenant, class) -> positions, for classification rules
+        by_class: dict[tuple[str, str], Sequence[int]] = {}  # (tenant, class) -> positions, for classification rules
         scored: dict[str, list[int]] = {}  # tenant -> positions at or above the floor, for anomaly rules
-        fields = (
-            zip(columns.tenant, columns.service, columns.classification, columns.anomaly_score, strict=True)
-            if columns is not None
-            else ((e.tenant, e.service, e.classification, e.anomaly_score) for e in events)
-        )
-        for i, (tenant, service, cls, score) in enumerate(fields):
-            if cls:
-                key = (cls, tenant, service)
-                classified[key] = classified.get(key, 0) + 1
-            if cls in wanted:
-                by_class.setdefault((tenant, cls), []).append(i)
-            if floor is not None and score >= floor and (cls or score):
-                scored.setdefault(tenant, []).append(i)
+        positions: dict[tuple[str, str], list[int]] = {}
+        if columns is not None:
+            labels = columns.classification
+            groups = Counter(zip(labels, columns.tenant, columns.service, strict=True))
+            classified = {k: n for k, n in groups.items() if k[0]}
+            if wanted and len(tenants) == 1:  # the usual batch: one tenant; whole classes at C speed
+                (only,) = tenants
+                per_class = Counter(labels)
+                for cls in wanted & per_class.keys():
+                    whole = per_class[cls] == len(labels)
+                    where = range(len(labels)) if whole else [i for i, c in enumerate(labels) if c == cls]
+                    by_class[(only, cls)] = where
+            elif wanted:
+                for i, (tenant, cls) in enumerate(zip(columns.tenant, labels, strict=True)):
+                    if cls in wanted:
+                        positions.setdefault((tenant, cls), []).append(i)
+            scores = columns.anomaly_score
+            if floor is not None and scores and max(scores) >= floor:
+                for i, (tenant, cls, score) in enumerate(zip(columns.tenant, labels, scores, strict=True)):
+                    if score >= floor and (cls or score):
+                        scored.setdefault(tenant, []).append(i)
+        else:
+            for i, e in enumerate(events):
+                cls = e.classification
+                if cls:
+                    key = (cls, e.tenant, e.service)
+                    classified[key] = classified.get(key, 0) + 1
+                if cls in wanted:
+                    positions.setdefault((e.tenant, cls), []).append(i)
+                if floor is not None and e.anomaly_score >= floor and (cls or e.anomaly_score):
+                    scored.setdefault(e.tenant, []).append(i)
+        by_class.update(positions)
         for (cls, tenant, service), n_events in classified.items():
             counter = _CLASS_COUNTERS.get(cls)
             if counter is not None:
@@ -263,8 +283,10 @@ class AlertEngine:
         if not by_class and not scored:
             return
 
-        def view(at: list[int]) -> Sequence[LogEvent]:
-            return columns.subset(at) if columns is not None else [events[i] for i in at]
+        def view(at: Sequence[int]) -> Sequence[LogEvent]:
+            if columns is not None:
+                return columns.subset(at)
+            return events if len(at) == len(events) else [events[i] for i in at]
 
         signals: list[Signal] = []
         n = self.settings.alert_sample_lines

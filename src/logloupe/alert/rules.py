@@ -291,37 +291,49 @@ def sample_line(e: LogEvent, max_chars: int = 500) -> str:
 
 
 def match_classification(rule: Rule, events: Sequence[LogEvent], samples: int) -> list[Signal]:
+    if isinstance(events, EventColumns):
+        return _match_classification_columns(rule, events, samples)
     p: ClassificationParams = rule.params
     classes = set(p.classes)
     by_pattern = p.group_by == "pattern"
     groups: dict[tuple[str, int, str], Signal] = {}
-    # Column lists (the ingest pipeline's batches) are read as they are: an event is built only
-    # for each sample line.
-    rows: Iterable[tuple[str, str, str, int, int]] = (
-        zip(events.classification, events.tenant, events.service, events.pattern_id, events.observed_ts_us, strict=True)
-        if isinstance(events, EventColumns)
-        else ((e.classification, e.tenant, e.service, e.pattern_id, e.observed_ts_us) for e in events)
-    )
-    for i, (cls, tenant, service, pattern_id, observed) in enumerate(rows):
+    for e in events:
+        if e.classification not in classes or e.tenant != rule.tenant:
+            continue
+        if p.service and e.service != p.service:
+            continue
+        # Group on raw values; ids are formatted once per group, not once per event.
+        gk = (e.classification, e.pattern_id, "") if by_pattern and e.pattern_id else (e.classification, 0, e.service)
+        sig = groups.get(gk)
+        if sig is None:
+            sig = groups[gk] = _classified(rule, e.classification, gk[1], e.service)
+        sig.matches += 1
+        if e.observed_ts_us > sig.observed_us:
+            sig.observed_us = e.observed_ts_us
+        if len(sig.samples) < samples:
+            sig.samples.append(sample_line(e))
+    for sig in groups.values():
+        sig.repeats = sig.matches
+    return list(groups.values())
+
+
+def _match_classification_columns(rule: Rule, events: EventColumns, samples: int) -> list[Signal]:
+    """``match_classification`` on column lists (the ingest pipeline's batches): the same signals,
+    with an event built only for each sample line."""
+    p: ClassificationParams = rule.params
+    classes = set(p.classes)
+    by_pattern = p.group_by == "pattern"
+    groups: dict[tuple[str, int, str], Signal] = {}
+    columns = (events.classification, events.tenant, events.service, events.pattern_id, events.observed_ts_us)
+    for i, (cls, tenant, service, pattern_id, observed) in enumerate(zip(*columns, strict=True)):
         if cls not in classes or tenant != rule.tenant:
             continue
         if p.service and service != p.service:
             continue
-        # Group on raw values; ids are formatted once per group, not once per event.
         gk = (cls, pattern_id, "") if by_pattern and pattern_id else (cls, 0, service)
         sig = groups.get(gk)
         if sig is None:
-            pid = format_pattern_id(gk[1])
-            label = "Incident" if cls == "incident" else cls.replace("_", " ").capitalize()
-            sig = groups[gk] = Signal(
-                rule,
-                f"{cls}:{pid or service}",
-                matches=0,
-                title=f"{label} in {service or 'unknown service'}",
-                service=service,
-                pattern_id=pid,
-                summary=f"Events classified {cls}.",
-            )
+            sig = groups[gk] = _classified(rule, cls, gk[1], service)
         sig.matches += 1
         if observed > sig.observed_us:
             sig.observed_us = observed
@@ -330,6 +342,21 @@ def match_classification(rule: Rule, events: Sequence[LogEvent], samples: int) -
     for sig in groups.values():
         sig.repeats = sig.matches
     return list(groups.values())
+
+
+def _classified(rule: Rule, cls: str, pattern_id: int, service: str) -> Signal:
+    """A classification rule's signal for one group (a pattern, or a service), before its matches."""
+    pid = format_pattern_id(pattern_id)
+    label = "Incident" if cls == "incident" else cls.replace("_", " ").capitalize()
+    return Signal(
+        rule,
+        f"{cls}:{pid or service}",
+        matches=0,
+        title=f"{label} in {service or 'unknown service'}",
+        service=service,
+        pattern_id=pid,
+        summary=f"Events classified {cls}.",
+    )
 
 
 def anomaly_threshold(rule: Rule, default: float) -> float:
