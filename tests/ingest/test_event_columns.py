@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from logloupe.alert.rules import AnomalyParams, ClassificationParams, Rule, match_anomaly_events, match_classification
 from logloupe.analyse.anomaly.live import LiveDetection
 from logloupe.analyse.anomaly.tracker import TrackerSettings
+from logloupe.ingest.bodies import split_json
 from logloupe.metrics import REGISTRY
 from logloupe.model import EventColumns, Level, LogEvent
 from logloupe.parse.patterns import PatternMatch
@@ -213,3 +214,40 @@ def test_alert_matchers_read_columns_like_events(group_by: str) -> None:
         )
     assert got[0] == got[1]
     assert got[0][0] and got[0][1] and any(len(s[3]) == 3 for s in got[0][0])
+
+
+def _split_slowly(body: bytes) -> list[tuple[Any, ...]]:
+    """``split_json``'s line-by-line loop, as it was before the C-level path for all-object bodies."""
+    out: list[tuple[Any, ...]] = []
+    for i, line in enumerate(body.strip().split(b"\n")):
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            value = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            out.append((i, None, None, True, line, False))
+            continue
+        if isinstance(value, dict):
+            out.append((i, value, None, False, line, True))
+        elif isinstance(value, str):
+            out.append((i, {"message": value}, None, False, line, False))
+        else:
+            out.append((i, None, None, True, line, False))
+    return out
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"a": 1}\n{"message": "x", "meta": {"k": [1, 2]}}\n{"b": "\\u00e9"}',
+        b'{"a": 1}\r\n  {"b": 2}  \r\n{"c": 3}\n',
+        b'{"a": 1}\n\n{"b": 2}',  # a blank line: skipped, the indexes keep the line numbers
+        b'{"a": 1}\n{"b": \n{"c": 3}',  # a bad line
+        b'{"a": 1}\n"just text"\n[1, 2]\n{"c": 3}',  # a string and an array
+        b'"only text"\n"more"',
+    ],
+)
+def test_split_json_fast_path_gives_what_the_line_loop_gives(body: bytes) -> None:
+    got = [(it.index, it.record, it.line, it.error is not None, it.raw, it.raw_is_record) for it in split_json(body)]
+    assert got == _split_slowly(body)
