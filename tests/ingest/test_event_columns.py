@@ -21,11 +21,14 @@ from logloupe.metrics import REGISTRY
 from logloupe.model import EventColumns, Level, LogEvent
 from logloupe.parse.patterns import PatternMatch
 from logloupe.parse.records import Limits
+from logloupe.pipeline.buffer import WriteAheadBuffer
 from logloupe.pipeline.decode import decode_packed, encode_entry, unpack_columns, unpack_events
 from logloupe.pipeline.enrich import Enricher
+from logloupe.pipeline.workers import IngestPipeline
 from logloupe.serve.app import create_app
 from logloupe.serve.services import Services
 from logloupe.settings import Settings
+from logloupe.store.events import EventStore
 
 
 def _records(n: int, base: float = 1_700_000_000.0) -> list[dict[str, Any]]:
@@ -251,3 +254,34 @@ def _split_slowly(body: bytes) -> list[tuple[Any, ...]]:
 def test_split_json_fast_path_gives_what_the_line_loop_gives(body: bytes) -> None:
     got = [(it.index, it.record, it.line, it.error is not None, it.raw, it.raw_is_record) for it in split_json(body)]
     assert got == _split_slowly(body)
+
+
+def test_a_column_stage_that_fails_loses_no_events(tmp_path: Path) -> None:
+    """A stage whose ``columns`` raises: the batch is stored without its analysis, and the hooks see it."""
+
+    class Failing:
+        def __call__(self, events: list[LogEvent]) -> list[LogEvent]:
+            return events
+
+        def columns(self, events: EventColumns) -> None:
+            events.classification[0] = "half-done"
+            raise RuntimeError("stage broke")
+
+    buf = WriteAheadBuffer(tmp_path / "wal")
+    records = _records(300)
+    for i in range(0, 300, 100):
+        buf.append(encode_entry("default", "http", [orjson.dumps(r) for r in records[i : i + 100]]), 100)
+    buf.close()
+    seen: list[LogEvent] = []
+    store = EventStore(tmp_path)
+    settings = Settings(data_dir=tmp_path, writer_flush_ms=5, pipeline_decode_processes=2)
+    pipeline = IngestPipeline(settings, store, after_store=[seen.extend], extras={"event_stage": Failing()})
+    try:
+        assert pipeline.flush(60)
+        assert pipeline._pool is not None
+    finally:
+        pipeline.close()
+    rows = store.rows("SELECT uid, pattern_id FROM events ORDER BY uid")
+    store.close()
+    assert len(rows) == 300 and sorted(e.uid for e in seen) == [r["uid"] for r in rows]
+    assert {r["pattern_id"] for r in rows} == {0}

@@ -69,7 +69,9 @@ HOOK_QUEUE_BATCHES = 1
 # Called with the events of a batch before they are inserted (pattern mining, classification).
 # With decoder processes the other columns come from the processes: a stage changes only the analysis
 # fields (decode.ANALYSIS_COLUMNS) of the events in place, or returns other events (a filtered or new
-# list), and then all their columns are built again in the server.
+# list), and then all their columns are built again in the server. A stage object with a ``columns``
+# method (``serve.services.EnrichStage``) gets those batches as ``EventColumns`` instead, and fills in
+# their analysis lists in place: no ``LogEvent`` is built for them.
 EventStage = Callable[[list[LogEvent]], list[LogEvent]]
 AfterStore = Callable[[Sequence[LogEvent]], None]
 
@@ -298,7 +300,8 @@ class IngestPipeline:
             if bad:
                 self._reject([e for e in batch.entries if e.pos in bad], next(iter(bad.values())))
         # No LogEvent per event: the events stay column lists (EventColumns) through the stage, the
-        # Arrow columns and the hooks, when the stage takes them (ColumnStage) or there is none.
+        # Arrow columns and the hooks, when the stage takes them (a ``columns`` method, as
+        # serve.services.EnrichStage has) or there is none.
         columns = unpack_columns([blob for blob, _, _, _ in results])
         stage: EventStage | None = self.extras.get("event_stage")
         by_columns: Callable[[EventColumns], None] | None = getattr(stage, "columns", None)
