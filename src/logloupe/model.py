@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import IntEnum
-from typing import Any
+from typing import Any, overload
 
 
 class Level(IntEnum):
@@ -136,6 +137,195 @@ class LogEvent:
             "classification": self.classification,
             "anomaly_score": self.anomaly_score,
         }
+
+
+_LEVEL_OF = {int(level): level for level in Level}
+
+
+class EventColumns(Sequence[LogEvent]):
+    """A batch of events as one list per ``LogEvent`` field, in field order (``level`` as its int).
+
+    The ingest pipeline's form for events decoded in its decoder processes: the event stage fills
+    in the analysis lists (``pattern_id``, ``pattern_vars``, ``classification``, ``anomaly_score``)
+    and the after-store hooks that read a few fields of every event read the lists, so no
+    ``LogEvent`` is built per event. To everything else it is a read-only sequence of ``LogEvent``:
+    iterating builds the events once (kept for the next hook); an index builds that one event.
+    """
+
+    __slots__ = (
+        "_events",
+        "anomaly_score",
+        "attributes",
+        "classification",
+        "flags",
+        "host",
+        "level",
+        "level_raw",
+        "message",
+        "observed_ts_us",
+        "pattern_id",
+        "pattern_vars",
+        "service",
+        "source",
+        "span_id",
+        "tenant",
+        "trace_id",
+        "ts_us",
+        "uid",
+    )
+
+    def __init__(
+        self,
+        tenant: list[str],
+        ts_us: list[int],
+        observed_ts_us: list[int],
+        uid: list[int],
+        message: list[str],
+        service: list[str],
+        host: list[str],
+        level: list[int],
+        level_raw: list[str],
+        pattern_id: list[int],
+        pattern_vars: list[list[str]],
+        attributes: list[dict[str, str]],
+        source: list[str],
+        trace_id: list[str],
+        span_id: list[str],
+        flags: list[list[str]],
+        classification: list[str],
+        anomaly_score: list[float],
+    ) -> None:
+        self.tenant = tenant
+        self.ts_us = ts_us
+        self.observed_ts_us = observed_ts_us
+        self.uid = uid
+        self.message = message
+        self.service = service
+        self.host = host
+        self.level = level
+        self.level_raw = level_raw
+        self.pattern_id = pattern_id
+        self.pattern_vars = pattern_vars
+        self.attributes = attributes
+        self.source = source
+        self.trace_id = trace_id
+        self.span_id = span_id
+        self.flags = flags
+        self.classification = classification
+        self.anomaly_score = anomaly_score
+        self._events: list[LogEvent] | None = None
+
+    @classmethod
+    def of(cls, events: Sequence[LogEvent]) -> EventColumns:
+        """The same events as column lists (the lists' items are the events' own values)."""
+        return cls(
+            [e.tenant for e in events],
+            [e.ts_us for e in events],
+            [e.observed_ts_us for e in events],
+            [e.uid for e in events],
+            [e.message for e in events],
+            [e.service for e in events],
+            [e.host for e in events],
+            [int(e.level) for e in events],
+            [e.level_raw for e in events],
+            [e.pattern_id for e in events],
+            [e.pattern_vars for e in events],
+            [e.attributes for e in events],
+            [e.source for e in events],
+            [e.trace_id for e in events],
+            [e.span_id for e in events],
+            [e.flags for e in events],
+            [e.classification for e in events],
+            [e.anomaly_score for e in events],
+        )
+
+    def __len__(self) -> int:
+        return len(self.tenant)
+
+    def subset(self, indexes: Sequence[int]) -> EventColumns:
+        """The events at ``indexes`` as column lists of their own (this batch itself when that is all of it)."""
+        if len(indexes) == len(self.tenant):
+            return self
+        return EventColumns(*([column[i] for i in indexes] for column in self._columns()))
+
+    def take(self, indexes: Sequence[int]) -> list[LogEvent]:
+        """The events at ``indexes`` (built in one C-level ``map``, not one call each)."""
+        if self._events is not None:
+            return [self._events[i] for i in indexes]
+        return self._build([[column[i] for i in indexes] for column in self._columns()])
+
+    def _columns(self) -> list[list[Any]]:
+        """The lists in ``LogEvent``'s field order (``level`` still as ints)."""
+        return [
+            self.tenant,
+            self.ts_us,
+            self.observed_ts_us,
+            self.uid,
+            self.message,
+            self.service,
+            self.host,
+            self.level,
+            self.level_raw,
+            self.pattern_id,
+            self.pattern_vars,
+            self.attributes,
+            self.source,
+            self.trace_id,
+            self.span_id,
+            self.flags,
+            self.classification,
+            self.anomaly_score,
+        ]
+
+    @staticmethod
+    def _build(columns: list[list[Any]]) -> list[LogEvent]:
+        columns[7] = list(map(_LEVEL_OF.__getitem__, columns[7]))
+        return list(map(LogEvent, *columns))
+
+    def events(self) -> list[LogEvent]:
+        """Every event as a ``LogEvent`` (built on the first call, in one C-level ``map``)."""
+        if self._events is None:
+            self._events = self._build(self._columns())
+        return self._events
+
+    def __iter__(self) -> Iterator[LogEvent]:
+        return iter(self.events())
+
+    @overload
+    def __getitem__(self, index: int) -> LogEvent: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[LogEvent]: ...
+
+    def __getitem__(self, index: int | slice) -> LogEvent | list[LogEvent]:
+        if self._events is not None or isinstance(index, slice):
+            return self.events()[index]
+        if index < 0:
+            index += len(self.tenant)
+        return LogEvent(
+            self.tenant[index],
+            self.ts_us[index],
+            self.observed_ts_us[index],
+            self.uid[index],
+            self.message[index],
+            self.service[index],
+            self.host[index],
+            _LEVEL_OF[self.level[index]],
+            self.level_raw[index],
+            self.pattern_id[index],
+            self.pattern_vars[index],
+            self.attributes[index],
+            self.source[index],
+            self.trace_id[index],
+            self.span_id[index],
+            self.flags[index],
+            self.classification[index],
+            self.anomaly_score[index],
+        )
+
+    def event_id(self, index: int) -> str:
+        """``LogEvent.id`` of event ``index``, without building the event."""
+        return format_event_id(self.ts_us[index], self.uid[index])
 
 
 def format_pattern_id(pattern_id: int) -> str:

@@ -7,7 +7,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from logloupe.parse.records import Limits, _plain_record_fields, _record_fields, record_fields
+from logloupe.model import Level
+from logloupe.parse.records import Limits, _plain_record_fields, _record_fields, level_from, record_fields
 
 KEYS = ["message", "msg", "timestamp", "ts", "level", "severity", "service", "app", "host", "trace_id", "traceId"]
 KEYS += ["span_id", "source", "meta", "attributes", "other", "t"]
@@ -37,3 +38,11 @@ def test_the_usual_shape_takes_the_lean_path() -> None:
     assert _plain_record_fields(record, Limits()) is not None
     assert _plain_record_fields({**record, "unknown": 1}, Limits()) is None  # unknown keys: general path
     assert _plain_record_fields({**record, "msg": "two messages"}, Limits()) is None  # which wins: general
+
+
+def test_a_digit_that_is_not_a_decimal_is_no_level() -> None:
+    """``"²"`` is a digit to ``str.isdigit`` but not to ``int``: it used to raise, and the decoder then
+    rejected the whole buffer entry (every event posted with it) as unreadable."""
+    assert level_from("²") is None and level_from(" 3 ") is Level.ERROR
+    fields = record_fields({"message": "m", "level": "²"}, Limits())
+    assert fields.level is Level.INFO and fields.level_raw == "²"

@@ -32,8 +32,10 @@ T0 = (time.time_ns() // 1000 - 72 * HOUR_US) // HOUR_US * HOUR_US
 BASELINE_MINUTES = 150
 
 
-def _settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "data", writer_flush_ms=5, anomaly_tick_s=3600)
+def _settings(tmp_path: Path, processes: int = 0) -> Settings:
+    return Settings(
+        data_dir=tmp_path / "data", writer_flush_ms=5, anomaly_tick_s=3600, pipeline_decode_processes=processes
+    )
 
 
 def _at(minute: int, second: float = 0.0) -> str:
@@ -106,6 +108,14 @@ def client(tmp_path: Path) -> Iterator[TestClient]:
         yield c
 
 
+@pytest.fixture(params=[0, 2], ids=["in-server", "decoder-processes"])
+def any_client(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[TestClient]:
+    """The app decoding in its own thread, and with two decoder processes (whose events reach the
+    miner and the detectors as column lists)."""
+    with TestClient(create_app(_settings(tmp_path, int(request.param)))) as c:
+        yield c
+
+
 def _incident(client: TestClient, tenant: str = "") -> None:
     """Baseline, then at minute 150 a burst of a brand-new error in api while billing goes silent."""
     _baseline(client, tenant)
@@ -114,7 +124,8 @@ def _incident(client: TestClient, tenant: str = "") -> None:
         _ingest(client, _normal(minute, "api", 20), tenant)
 
 
-def test_burst_new_message_and_silence_become_anomalies(client: TestClient) -> None:
+def test_burst_new_message_and_silence_become_anomalies(any_client: TestClient) -> None:
+    client = any_client
     heard: list[Anomaly] = []
     services: Services = client.app.state.services  # type: ignore[attr-defined]
     services.extras["anomaly_listeners"].append(heard.append)

@@ -14,7 +14,9 @@ import ssl
 import threading
 import time
 import tomllib
+from collections import Counter
 from collections.abc import Callable, Sequence
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +56,7 @@ from logloupe.metrics import (
     LOG_NORMAL,
     LOG_WARNING,
 )
-from logloupe.model import LogEvent
+from logloupe.model import EventColumns, LogEvent
 from logloupe.settings import Settings
 from logloupe.store.accounts import Accounts
 from logloupe.store.events import EventStore
@@ -225,7 +227,8 @@ class AlertEngine:
     def on_stored(self, events: Sequence[LogEvent]) -> None:
         """``StoreWriter.after_store`` hook: counts classifications, evaluates streaming rules."""
         started = time.perf_counter()
-        tenants = {e.tenant for e in events}
+        columns = events if isinstance(events, EventColumns) else None
+        tenants = set(columns.tenant) if columns is not None else {e.tenant for e in events}
         for tenant in tenants - self._known_tenants:
             self.ensure_defaults(tenant)
         rules = self.rules()
@@ -244,31 +247,67 @@ class AlertEngine:
                     t = anomaly_threshold(rule, self.settings.anomaly_threshold)
                     floor = t if floor is None else min(floor, t)
         # One pass; metric children are bumped once per (tenant, service, class), not per event.
+        # Column lists (the pipeline's batches from its decoder processes) are counted and grouped
+        # at C speed where they can be, and events are built only for sample lines and anomalous events.
         classified: dict[tuple[str, str, str], int] = {}
-        by_tenant: dict[str, list[LogEvent]] = {}
-        for e in events:
-            cls = e.classification
-            if cls:
-                key = (cls, e.tenant, e.service)
-                classified[key] = classified.get(key, 0) + 1
-            if cls in wanted or (floor is not None and e.anomaly_score >= floor and (cls or e.anomaly_score)):
-                by_tenant.setdefault(e.tenant, []).append(e)
+        by_class: dict[tuple[str, str], Sequence[int]] = {}  # (tenant, class) -> positions, for classification rules
+        scored: dict[str, list[int]] = {}  # tenant -> positions at or above the floor, for anomaly rules
+        positions: dict[tuple[str, str], list[int]] = {}
+        if columns is not None:
+            labels = columns.classification
+            groups = Counter(zip(labels, columns.tenant, columns.service, strict=True))
+            classified = {k: n for k, n in groups.items() if k[0]}
+            if wanted and len(tenants) == 1:  # the usual batch: one tenant; whole classes at C speed
+                (only,) = tenants
+                per_class = Counter(labels)
+                for cls in wanted & per_class.keys():
+                    whole = per_class[cls] == len(labels)
+                    where = range(len(labels)) if whole else [i for i, c in enumerate(labels) if c == cls]
+                    by_class[(only, cls)] = where
+            elif wanted:
+                for i, (tenant, cls) in enumerate(zip(columns.tenant, labels, strict=True)):
+                    if cls in wanted:
+                        positions.setdefault((tenant, cls), []).append(i)
+            scores = columns.anomaly_score
+            if floor is not None and scores and max(scores) >= floor:
+                for i, (tenant, cls, score) in enumerate(zip(columns.tenant, labels, scores, strict=True)):
+                    if score >= floor and (cls or score):
+                        scored.setdefault(tenant, []).append(i)
+        else:
+            for i, e in enumerate(events):
+                cls = e.classification
+                if cls:
+                    key = (cls, e.tenant, e.service)
+                    classified[key] = classified.get(key, 0) + 1
+                if cls in wanted:
+                    positions.setdefault((e.tenant, cls), []).append(i)
+                if floor is not None and e.anomaly_score >= floor and (cls or e.anomaly_score):
+                    scored.setdefault(e.tenant, []).append(i)
+        by_class.update(positions)
         for (cls, tenant, service), n_events in classified.items():
             counter = _CLASS_COUNTERS.get(cls)
             if counter is not None:
                 counter.labels(tenant, service).inc(n_events)
-        if not by_tenant:
+        if not by_class and not scored:
             return
+
+        def view(at: Sequence[int]) -> Sequence[LogEvent]:
+            if columns is not None:
+                return columns.subset(at)
+            return events if len(at) == len(events) else [events[i] for i in at]
+
         signals: list[Signal] = []
         n = self.settings.alert_sample_lines
         for rule in rules:
-            batch = by_tenant.get(rule.tenant)
-            if not batch:
-                continue
             if rule.type == "classification":
-                signals += match_classification(rule, batch, n)
-            elif rule.type == "anomaly":
-                signals += match_anomaly_events(rule, batch, self.settings.anomaly_threshold, n)
+                # Each rule sees the events of its own classes only, in batch order.
+                watched: ClassificationParams = rule.params
+                parts = [by_class[k] for c in dict.fromkeys(watched.classes) if (k := (rule.tenant, c)) in by_class]
+                if parts:
+                    at = parts[0] if len(parts) == 1 else sorted(chain.from_iterable(parts))
+                    signals += match_classification(rule, view(at), n)
+            elif rule.type == "anomaly" and rule.tenant in scored:
+                signals += match_anomaly_events(rule, view(scored[rule.tenant]), self.settings.anomaly_threshold, n)
         seen = self.clock()
         for sig in signals:
             sig.at = seen

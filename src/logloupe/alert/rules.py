@@ -24,7 +24,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from logloupe.errors import InvalidInput
-from logloupe.model import LogEvent, format_pattern_id, iso_micros
+from logloupe.model import EventColumns, LogEvent, format_pattern_id, iso_micros
 from logloupe.store.events import EventStore
 from logloupe.store.query import field_expression, parse_query
 from logloupe.store.search import Scope, count, search
@@ -291,6 +291,8 @@ def sample_line(e: LogEvent, max_chars: int = 500) -> str:
 
 
 def match_classification(rule: Rule, events: Sequence[LogEvent], samples: int) -> list[Signal]:
+    if isinstance(events, EventColumns):
+        return _match_classification_columns(rule, events, samples)
     p: ClassificationParams = rule.params
     classes = set(p.classes)
     by_pattern = p.group_by == "pattern"
@@ -304,17 +306,7 @@ def match_classification(rule: Rule, events: Sequence[LogEvent], samples: int) -
         gk = (e.classification, e.pattern_id, "") if by_pattern and e.pattern_id else (e.classification, 0, e.service)
         sig = groups.get(gk)
         if sig is None:
-            pid = format_pattern_id(gk[1])
-            label = "Incident" if e.classification == "incident" else e.classification.replace("_", " ").capitalize()
-            sig = groups[gk] = Signal(
-                rule,
-                f"{e.classification}:{pid or e.service}",
-                matches=0,
-                title=f"{label} in {e.service or 'unknown service'}",
-                service=e.service,
-                pattern_id=pid,
-                summary=f"Events classified {e.classification}.",
-            )
+            sig = groups[gk] = _classified(rule, e.classification, gk[1], e.service)
         sig.matches += 1
         if e.observed_ts_us > sig.observed_us:
             sig.observed_us = e.observed_ts_us
@@ -323,6 +315,48 @@ def match_classification(rule: Rule, events: Sequence[LogEvent], samples: int) -
     for sig in groups.values():
         sig.repeats = sig.matches
     return list(groups.values())
+
+
+def _match_classification_columns(rule: Rule, events: EventColumns, samples: int) -> list[Signal]:
+    """``match_classification`` on column lists (the ingest pipeline's batches): the same signals,
+    with an event built only for each sample line."""
+    p: ClassificationParams = rule.params
+    classes = set(p.classes)
+    by_pattern = p.group_by == "pattern"
+    groups: dict[tuple[str, int, str], Signal] = {}
+    columns = (events.classification, events.tenant, events.service, events.pattern_id, events.observed_ts_us)
+    for i, (cls, tenant, service, pattern_id, observed) in enumerate(zip(*columns, strict=True)):
+        if cls not in classes or tenant != rule.tenant:
+            continue
+        if p.service and service != p.service:
+            continue
+        gk = (cls, pattern_id, "") if by_pattern and pattern_id else (cls, 0, service)
+        sig = groups.get(gk)
+        if sig is None:
+            sig = groups[gk] = _classified(rule, cls, gk[1], service)
+        sig.matches += 1
+        if observed > sig.observed_us:
+            sig.observed_us = observed
+        if len(sig.samples) < samples:
+            sig.samples.append(sample_line(events[i]))
+    for sig in groups.values():
+        sig.repeats = sig.matches
+    return list(groups.values())
+
+
+def _classified(rule: Rule, cls: str, pattern_id: int, service: str) -> Signal:
+    """A classification rule's signal for one group (a pattern, or a service), before its matches."""
+    pid = format_pattern_id(pattern_id)
+    label = "Incident" if cls == "incident" else cls.replace("_", " ").capitalize()
+    return Signal(
+        rule,
+        f"{cls}:{pid or service}",
+        matches=0,
+        title=f"{label} in {service or 'unknown service'}",
+        service=service,
+        pattern_id=pid,
+        summary=f"Events classified {cls}.",
+    )
 
 
 def anomaly_threshold(rule: Rule, default: float) -> float:
@@ -335,6 +369,8 @@ def match_anomaly_events(rule: Rule, events: Sequence[LogEvent], default: float,
     if not p.include_events or (p.kinds and "event" not in p.kinds):
         return []
     threshold = anomaly_threshold(rule, default)
+    if isinstance(events, EventColumns):  # only the events at or above the threshold are built
+        events = events.take([i for i, score in enumerate(events.anomaly_score) if score >= threshold])
     groups: dict[str, Signal] = {}
     for e in events:
         if e.anomaly_score < threshold or e.tenant != rule.tenant or (p.service and e.service != p.service):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Any
 
 import orjson
@@ -72,11 +73,17 @@ def split_json(body: bytes) -> list[Item]:
         else:
             values = whole if isinstance(whole, list) else [whole]
             return [_item(i, v, orjson.dumps(v)) for i, v in enumerate(values)]
+    lines = list(map(bytes.strip, stripped.split(b"\n")))
+    try:  # the usual body, every line an object: parsed and wrapped in C-level loops
+        values = list(map(orjson.loads, lines))
+    except orjson.JSONDecodeError:
+        values = []  # a bad or blank line: the loop below names it
+    if values and set(map(type, values)) == {dict}:
+        return list(map(Item, range(len(lines)), values, repeat(None), repeat(None), lines, repeat(True)))
     items: list[Item] = []
     append = items.append
     loads = orjson.loads
-    for i, line in enumerate(stripped.split(b"\n")):
-        line = line.strip()
+    for i, line in enumerate(lines):
         if not line:
             continue
         try:

@@ -142,7 +142,7 @@ def _level_from(value: Any) -> Level | None:
             return [Level.TRACE, Level.DEBUG, Level.INFO, Level.WARN, Level.ERROR, Level.FATAL][(value - 1) // 4]
         return None
     text = str(value).strip().upper()
-    if text.isdigit():
+    if text.isdecimal():  # what int() reads: not isdigit(), which takes "²" and int() then raises
         return _level_from(int(text))
     return _LEVEL_WORDS.get(text)
 

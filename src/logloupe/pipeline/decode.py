@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 import pyarrow as pa
 
-from logloupe.model import Level, LogEvent
+from logloupe.model import EventColumns, Level, LogEvent
 from logloupe.parse.records import Fields, Limits, line_fields, record_fields, text_fields
 from logloupe.parse.sources import DEFAULT_OPTIONS, RAW_LINE_SOURCES, SourceOptions, SourceRules, apply_source
 from logloupe.pipeline.assemble import Row, assemble, assemble_rows
@@ -292,26 +292,43 @@ def _payload_rows(pos: int, payload: bytes, limits: Limits, now_us: int, rules: 
 def with_analysis(columns: bytes, events: Sequence[LogEvent]) -> list[pa.RecordBatch]:
     """``decode_packed``'s Arrow columns with the analysis columns taken from ``events`` (the same
     events, in the same order, after the server's stage)."""
+    return with_analysis_columns(
+        columns,
+        [e.pattern_id for e in events],
+        [e.pattern_vars for e in events],
+        [e.classification for e in events],
+        [e.anomaly_score for e in events],
+    )
+
+
+def with_analysis_columns(
+    columns: bytes,
+    pattern_id: Sequence[int],
+    pattern_vars: Sequence[list[str]],
+    classification: Sequence[str],
+    anomaly_score: Sequence[float],
+) -> list[pa.RecordBatch]:
+    """``with_analysis`` from the analysis columns as lists (``EventColumns``' lists, or slices of them)."""
     batches = pa.ipc.open_stream(columns).read_all().to_batches()
     out = []
     start = 0
     for batch in batches:
-        part = events[start : start + batch.num_rows]
-        start += batch.num_rows
-        values = {
-            "pattern_id": [e.pattern_id for e in part],
-            "pattern_vars": string_lists([e.pattern_vars for e in part]),
-            "classification": [e.classification for e in part],
-            "anomaly_score": [e.anomaly_score for e in part],
+        end = start + batch.num_rows
+        values: dict[str, Any] = {
+            "pattern_id": pattern_id[start:end],
+            "pattern_vars": string_lists(pattern_vars[start:end]),
+            "classification": classification[start:end],
+            "anomaly_score": anomaly_score[start:end],
         }
+        start = end
         arrays = list(batch.columns)
         for name in ANALYSIS_COLUMNS:
             i = ARROW_SCHEMA.get_field_index(name)
             column = values[name]
             arrays[i] = column if isinstance(column, pa.Array) else pa.array(column, type=ARROW_SCHEMA.field(i).type)
         out.append(pa.RecordBatch.from_arrays(arrays, schema=ARROW_SCHEMA))
-    if start != len(events):
-        raise ValueError(f"{len(events)} events for {start} rows of Arrow columns")
+    if start != len(pattern_id):
+        raise ValueError(f"{len(pattern_id)} events for {start} rows of Arrow columns")
     return out
 
 
@@ -340,6 +357,41 @@ def unpack_events(blob: bytes) -> list[LogEvent]:
             span,
             flags,
         )
+    )
+
+
+def unpack_columns(blobs: Sequence[bytes]) -> EventColumns:
+    """``decode_packed``'s packed events of several chunks, in order, as one ``EventColumns`` (no
+    ``LogEvent`` built); the analysis lists fresh: pattern id 0, no variables, no class, score 0."""
+    parts = [marshal.loads(blob) for blob in blobs]  # noqa: S302 - our own decoder process's output
+    if len(parts) == 1:
+        lists = list(parts[0])  # marshal gives back the lists it was given
+    else:
+        lists = [[] for _ in _PACKED]
+        for part in parts:
+            for into, column in zip(lists, part, strict=True):
+                into.extend(column)
+    tenant, ts, observed, uid, message, service, host, level, raw, attrs, source, trace, span, flags = lists
+    n = len(tenant)
+    return EventColumns(
+        tenant,
+        ts,
+        observed,
+        uid,
+        message,
+        service,
+        host,
+        level,
+        raw,
+        [0] * n,
+        [[] for _ in range(n)],
+        attrs,
+        source,
+        trace,
+        span,
+        flags,
+        [""] * n,
+        [0.0] * n,
     )
 
 

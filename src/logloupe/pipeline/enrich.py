@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from logloupe.analyse.classify import Classifier
-from logloupe.model import LogEvent
+from logloupe.model import EventColumns, Level, LogEvent
 from logloupe.parse.patterns import PatternMatch, PatternMiner
 
 log = logging.getLogger(__name__)
@@ -91,11 +91,51 @@ class Enricher:
                 except Exception:
                     log.exception("new-patterns listener failed")
 
+    def enrich_columns(self, events: EventColumns) -> None:
+        """``enrich`` on column lists: the same ids, variables, classes and miner state, and the same
+        new-pattern listener calls (with the event built for each new pattern only)."""
+        new: list[tuple[int, PatternMatch]] = []
+        messages, tenants, levels = events.message, events.tenant, events.level
+        ids, variables, classes = events.pattern_id, events.pattern_vars, events.classification
+        with self._lock:
+            if all(messages) and not any(ids):  # the pipeline's batches: every event
+                todo: Sequence[int] = range(len(messages))
+                items = zip(messages, tenants, events.service, events.ts_us, strict=True)
+            else:
+                todo = [i for i, (m, p) in enumerate(zip(messages, ids, strict=True)) if m and not p]
+                items = zip(
+                    [messages[i] for i in todo],
+                    [tenants[i] for i in todo],
+                    [events.service[i] for i in todo],
+                    [events.ts_us[i] for i in todo],
+                    strict=True,
+                )
+            found = self.miner.add_many(items)
+            cache = self._class_cache
+            for i, (pattern_id, found_vars, match) in zip(todo, found, strict=True):
+                ids[i] = pattern_id
+                if match is None:
+                    variables[i] = found_vars  # a fresh list of the fast path, ours alone
+                else:
+                    variables[i] = list(found_vars)
+                    if match.is_new:
+                        new.append((i, match))
+                if not classes[i]:
+                    tenant, level = tenants[i], levels[i]
+                    label = cache.get((tenant, pattern_id, level))
+                    classes[i] = label if label is not None else self._label(tenant, pattern_id, level, messages[i])
+            self._dirty += len(events)
+        # An event is built only for each new pattern; the batch listeners (the patterns table) too.
+        self._announce([(events[i], match) for i, match in new])
+
     def _classify(self, event: LogEvent, pattern_id: int) -> str:
-        key = (event.tenant, pattern_id, int(event.level))
+        return self._label(event.tenant, pattern_id, int(event.level), event.message)
+
+    def _label(self, tenant: str, pattern_id: int, level: int, message: str) -> str:
+        key = (tenant, pattern_id, level)
         label = self._class_cache.get(key)
         if label is None:
-            label = self.classifier_for(event.tenant).classify(event.message, event.level.name).label
+            label = self.classifier_for(tenant).classify(message, Level(level).name).label
             if len(self._class_cache) >= CLASS_CACHE_MAX:
                 self._class_cache.clear()
             self._class_cache[key] = label

@@ -41,7 +41,7 @@ from logloupe.metrics import (
     REJECTED,
     STORE_INSERT_SECONDS,
 )
-from logloupe.model import LogEvent
+from logloupe.model import EventColumns, LogEvent
 from logloupe.parse.records import Limits
 from logloupe.pipeline.buffer import FRAME, Entry, WriteAheadBuffer
 from logloupe.pipeline.decode import (
@@ -53,8 +53,8 @@ from logloupe.pipeline.decode import (
     decode_rows,
     entry_tenant,
     init_decoder,
-    unpack_events,
-    with_analysis,
+    unpack_columns,
+    with_analysis_columns,
 )
 from logloupe.pipeline.streams import StreamJoiner, flush_entry, payload_joins
 from logloupe.pipeline.writer import count_ingested
@@ -69,7 +69,9 @@ HOOK_QUEUE_BATCHES = 1
 # Called with the events of a batch before they are inserted (pattern mining, classification).
 # With decoder processes the other columns come from the processes: a stage changes only the analysis
 # fields (decode.ANALYSIS_COLUMNS) of the events in place, or returns other events (a filtered or new
-# list), and then all their columns are built again in the server.
+# list), and then all their columns are built again in the server. A stage object with a ``columns``
+# method (``serve.services.EnrichStage``) gets those batches as ``EventColumns`` instead, and fills in
+# their analysis lists in place: no ``LogEvent`` is built for them.
 EventStage = Callable[[list[LogEvent]], list[LogEvent]]
 AfterStore = Callable[[Sequence[LogEvent]], None]
 
@@ -78,7 +80,7 @@ AfterStore = Callable[[Sequence[LogEvent]], None]
 class _Batch:
     span: tuple[int, int]
     entries: list[Entry]
-    events: list[LogEvent] | None  # decoded here
+    events: Sequence[LogEvent] | None  # decoded here (a list), or EventColumns from decoder processes
     futures: list[Future[RowsResult]] | None  # or Arrow streams from decoder processes
     arrow: list[pa.RecordBatch] | None = None  # the decoded events' columns, built before the insert
     packed: list[Future[PackedResult]] | None = None  # or events from decoder processes, to enrich here
@@ -98,7 +100,7 @@ class _Stored:
 
     end: int
     held: tuple[tuple[int, int], ...]
-    events: list[LogEvent] | None
+    events: Sequence[LogEvent] | None
     counts: dict[tuple[str, str, str], int] | None = None
 
 
@@ -289,30 +291,70 @@ class IngestPipeline:
         except Exception:  # a decoder process died: decode here instead
             log.exception("decoder process failed; decoding buffer range %s in the server", batch.span)
             events = self._events_of(batch.entries, now)
-        else:
-            events = []
-            parts: list[tuple[bytes, int, int]] = []  # each process's Arrow columns and its events
-            counts: dict[tuple[str, str, str], int] = {}
-            for blob, columns, errors, counted in results:
-                start = len(events)
-                events.extend(unpack_events(blob))
-                if columns:
-                    parts.append((columns, start, len(events)))
-                for key, n in counted.items():
-                    counts[key] = counts.get(key, 0) + n
-                bad = dict(errors)
-                if bad:
-                    self._reject([e for e in batch.entries if e.pos in bad], next(iter(bad.values())))
-            staged = self._staged(events)
-            if len(staged) == len(events) and all(a is b for a, b in zip(staged, events, strict=True)):
-                try:  # the processes built the columns (and counted): only the analysis columns are added here
-                    arrow = [b for columns, a, z in parts for b in with_analysis(columns, staged[a:z])]
-                    return replace(batch, events=staged, packed=None, arrow=arrow, counts=counts)
-                except Exception:
-                    log.exception("Arrow columns of buffer range %s unusable; building them here", batch.span)
-            events = staged
+            return replace(batch, events=events, packed=None, arrow=self._arrow(events))
+        counts: dict[tuple[str, str, str], int] = {}
+        for _, _, errors, counted in results:
+            for key, n in counted.items():
+                counts[key] = counts.get(key, 0) + n
+            bad = dict(errors)
+            if bad:
+                self._reject([e for e in batch.entries if e.pos in bad], next(iter(bad.values())))
+        # No LogEvent per event: the events stay column lists (EventColumns) through the stage, the
+        # Arrow columns and the hooks, when the stage takes them (a ``columns`` method, as
+        # serve.services.EnrichStage has) or there is none.
+        columns = unpack_columns([blob for blob, _, _, _ in results])
+        stage: EventStage | None = self.extras.get("event_stage")
+        by_columns: Callable[[EventColumns], None] | None = getattr(stage, "columns", None)
+        if stage is None or by_columns is not None:
+            if by_columns is not None and len(columns):
+                try:
+                    by_columns(columns)
+                except Exception:  # analysis must never lose events
+                    log.exception("event stage failed; storing the batch without it")
+            try:
+                arrow = self._with_analysis(results, columns)
+                return replace(batch, events=columns, packed=None, arrow=arrow, counts=counts)
+            except Exception:
+                log.exception("Arrow columns of buffer range %s unusable; building them here", batch.span)
+            return replace(batch, events=columns, packed=None, arrow=self._arrow(columns))
+        events = columns.events()
+        staged = self._staged(events)
+        if len(staged) == len(events) and all(a is b for a, b in zip(staged, events, strict=True)):
+            try:  # the processes built the columns (and counted): only the analysis columns are added here
+                arrow = self._with_analysis(results, staged)
+                return replace(batch, events=staged, packed=None, arrow=arrow, counts=counts)
+            except Exception:
+                log.exception("Arrow columns of buffer range %s unusable; building them here", batch.span)
         # replace(): the batch keeps its multiline state (pending_before/after, held).
-        return replace(batch, events=events, packed=None, arrow=self._arrow(events))
+        return replace(batch, events=staged, packed=None, arrow=self._arrow(staged))
+
+    @staticmethod
+    def _with_analysis(results: list[PackedResult], events: Sequence[LogEvent]) -> list[pa.RecordBatch]:
+        """Each process's Arrow columns with the analysis columns of its events (in order) filled in."""
+        if isinstance(events, EventColumns):
+            ids, variables, classes, scores = (
+                events.pattern_id,
+                events.pattern_vars,
+                events.classification,
+                events.anomaly_score,
+            )
+        else:
+            ids = [e.pattern_id for e in events]
+            variables = [e.pattern_vars for e in events]
+            classes = [e.classification for e in events]
+            scores = [e.anomaly_score for e in events]
+        arrow: list[pa.RecordBatch] = []
+        start = 0
+        for _, columns, _, counted in results:
+            end = start + sum(counted.values())
+            if columns:
+                arrow += with_analysis_columns(
+                    columns, ids[start:end], variables[start:end], classes[start:end], scores[start:end]
+                )
+            start = end
+        if start != len(events):
+            raise ValueError(f"{len(events)} events for {start} rows of Arrow columns")
+        return arrow
 
     def _idle_wait_s(self) -> float:
         expiry = self.joiner.next_expiry_us()
@@ -419,7 +461,7 @@ class IngestPipeline:
         ]
         return _Batch(span, entries, None, futures)
 
-    def _arrow(self, events: list[LogEvent]) -> list[pa.RecordBatch] | None:
+    def _arrow(self, events: Sequence[LogEvent]) -> list[pa.RecordBatch] | None:
         """The batch's Arrow columns, built ahead of the insert; on failure the insert builds them again
         inside its retries, so a batch that cannot be encoded ends in quarantine, never in a loop."""
         if not events:
@@ -477,7 +519,7 @@ class IngestPipeline:
         start, end = span = batch.span
         entries = batch.entries
         self.buffer.set_checkpoint(start, inflight=span, pending=batch.pending_before)
-        events = batch.events or []
+        events: Sequence[LogEvent] = batch.events or []
         arrow = batch.arrow
         blobs: list[bytes] = []
         counted = 0

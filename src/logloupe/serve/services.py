@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from logloupe import metrics
-from logloupe.model import LogEvent
+from logloupe.model import EventColumns, LogEvent
 from logloupe.parse.patterns import PatternMatch
 from logloupe.parse.sources import rules_from
 from logloupe.pipeline.enrich import Enricher
@@ -60,7 +60,7 @@ class Services:
 
         enricher.batch_listeners.append(remember)
         # The ingest pipeline runs this on every decoded batch before it is stored.
-        services.extras["event_stage"] = services.enrich
+        services.extras["event_stage"] = EnrichStage(services)
         # ...and the store writer on what is written to it directly (demo, CLI, in-process sources).
         writer.stage = services.enrich
         services.extras["pattern_lookup"] = services.pattern_template
@@ -76,6 +76,14 @@ class Services:
         except OSError:
             log.exception("could not save the pattern miner's state")
         return list(events)
+
+    def enrich_columns(self, events: EventColumns) -> None:
+        """``enrich`` on column lists (the ingest pipeline's batches from its decoder processes)."""
+        self.enricher.enrich_columns(events)
+        try:
+            self.enricher.save_if_dirty(200_000)
+        except OSError:
+            log.exception("could not save the pattern miner's state")
 
     def pattern_template(self, tenant: str, pattern_id_hex: str) -> str:
         try:
@@ -93,3 +101,18 @@ class Services:
         self.writer.close()
         self.store.close()
         self.meta.close()
+
+
+class EnrichStage:
+    """The ingest pipeline's ``event_stage``: ``Services.enrich`` on events, and on column lists
+    (``columns``, which the pipeline calls for the batches its decoder processes decoded, so that
+    no ``LogEvent`` is built per event there)."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    def __call__(self, events: list[LogEvent]) -> list[LogEvent]:
+        return self.services.enrich(events)
+
+    def columns(self, events: EventColumns) -> None:
+        self.services.enrich_columns(events)

@@ -1,0 +1,287 @@
+"""Events as column lists (``EventColumns``): what the decoder-process path hands the event stage and
+the after-store hooks instead of one ``LogEvent`` per event. Each consumer must do exactly what it
+does with the events themselves, and a server decoding in processes must store, mine, detect and
+alert exactly like one decoding in its own thread."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from fastapi.testclient import TestClient
+
+from logloupe.alert.rules import AnomalyParams, ClassificationParams, Rule, match_anomaly_events, match_classification
+from logloupe.analyse.anomaly.live import LiveDetection
+from logloupe.analyse.anomaly.tracker import TrackerSettings
+from logloupe.ingest.bodies import split_json
+from logloupe.metrics import REGISTRY
+from logloupe.model import EventColumns, Level, LogEvent
+from logloupe.parse.patterns import PatternMatch
+from logloupe.parse.records import Limits
+from logloupe.pipeline.buffer import WriteAheadBuffer
+from logloupe.pipeline.decode import decode_packed, encode_entry, unpack_columns, unpack_events
+from logloupe.pipeline.enrich import Enricher
+from logloupe.pipeline.workers import IngestPipeline
+from logloupe.serve.app import create_app
+from logloupe.serve.services import Services
+from logloupe.settings import Settings
+from logloupe.store.events import EventStore
+
+
+def _records(n: int, base: float = 1_700_000_000.0) -> list[dict[str, Any]]:
+    return [
+        {
+            "timestamp": base + i / 10,
+            "service": ["api", "db", "auth"][i % 3],
+            "host": f"h{i % 4}",
+            "level": ["info", "info", "warn", "error", "fatal"][i % 5],
+            "message": (
+                f"request {i} took {i % 90} ms"
+                if i % 7
+                else f"connection refused to db-{i % 3} after {5000 + i}ms"
+                if i % 2
+                else f"disk {i % 4} full on volume /data{i % 2}"
+            ),
+            "meta": {"trace": f"{i:08x}"} if i % 4 else {},
+            "trace_id": f"{i % 9:032x}" if i % 3 == 0 else "",
+        }
+        for i in range(n)
+    ]
+
+
+def _packed(n: int = 400) -> list[bytes]:
+    records = _records(n)
+    chunks = [
+        [(pos, encode_entry("default", "http", [orjson.dumps(r) for r in records[pos : pos + 100]]))]
+        for pos in range(0, n, 100)
+    ]
+    return [decode_packed(chunk, Limits(), 1000)[0] for chunk in chunks]
+
+
+def test_columns_read_as_the_events_they_hold() -> None:
+    blobs = _packed()
+    events = [e for blob in blobs for e in unpack_events(blob)]
+    columns = unpack_columns(blobs)
+    assert len(columns) == len(events) == 400
+    assert columns[0] == events[0] and columns[-1] == events[-1] and columns[123] == events[123]
+    assert type(columns[5].level) is Level
+    assert columns.take([3, 1, 399]) == [events[3], events[1], events[399]]
+    assert [columns.event_id(i) for i in range(400)] == [e.id for e in events]
+    assert list(columns) == events and columns[10:20] == events[10:20]
+    assert columns.take([2]) == [events[2]]  # also once the events are built
+    assert list(EventColumns.of(events)) == events
+
+
+def test_enrich_columns_is_enrich() -> None:
+    """Same pattern ids, variables, classes, miner state and new-pattern calls as ``Enricher.enrich``."""
+    blobs = _packed()
+    heard: list[list[tuple[LogEvent, int, str]]] = [[], []]
+    results = []
+    for i, by_columns in enumerate((False, True)):
+        enricher = Enricher()
+
+        def listen(event: LogEvent, match: PatternMatch, into: list[tuple[LogEvent, int, str]] = heard[i]) -> None:
+            into.append((event, match.pattern_id, match.template))
+
+        enricher.listeners.append(listen)
+        # Two batches: the second meets the shapes the first taught the miner.
+        for half in (blobs[:2], blobs[2:]):
+            if by_columns:
+                columns = unpack_columns(half)
+                enricher.enrich_columns(columns)
+                results += [list(columns)]
+            else:
+                events = [e for blob in half for e in unpack_events(blob)]
+                enricher.enrich(events)
+                results += [events]
+        results.append(enricher.miner.export_state())
+    assert results[:3] == results[3:]
+    assert heard[0] == heard[1] and heard[0]
+    assert all(e.pattern_id == pid for e, pid, _ in heard[1])
+    assert len({e.pattern_id for e in results[1]}) > 1 and all(e.classification for e in results[1])
+
+
+@pytest.mark.parametrize("windows", [0, 7])
+@pytest.mark.parametrize("mined", [150, 400])
+@pytest.mark.parametrize("session_key", ["trace_id", "trace", ""])
+def test_live_detection_reads_columns_like_events(session_key: str, mined: int, windows: int) -> None:
+    """Same anomalies, session queue, examples and counts for column lists, whether every event has a
+    pattern id (the batch path) or some are fingerprinted, with and without scored windows."""
+    blobs = _packed()
+    events = [e for blob in blobs for e in unpack_events(blob)]
+    Enricher().enrich(events[:mined])  # the rest keep pattern id 0: fingerprinted
+    outs = []
+    for by_columns in (False, True):
+        live = LiveDetection(None, session_key=session_key, tracker=TrackerSettings(window_events=windows))  # type: ignore[arg-type]
+        found = []
+        for half in (events[:200], events[200:]):
+            found += live._observe(EventColumns.of(half) if by_columns else half)
+        outs.append((found, list(live._sessions), list(live._examples.items()), live.observed, live._event_us))
+    assert outs[0] == outs[1]
+    assert outs[0][3] == 400 and outs[0][2] and (outs[0][1] or not (session_key or windows))
+
+
+def _value(name: str, labels: dict[str, str]) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def _served(data_dir: Path, processes: int, records: list[dict[str, Any]]) -> dict[str, Any]:
+    """Ingest ``records`` over HTTP into a fresh server; what it derived from them."""
+    settings = Settings(
+        data_dir=data_dir,
+        writer_flush_ms=5,
+        ingest_wait_stored=True,
+        anomaly_tick_s=3600,
+        pipeline_decode_processes=processes,
+    )
+    tenant = "default"  # single-user mode; the class counts are compared as this run's increments
+    services_ = ("api", "db", "auth")
+    before = [_value("log_incident_total", {"tenant": tenant, "service": s}) for s in services_]
+    with TestClient(create_app(settings)) as client:
+        services: Services = client.app.state.services  # type: ignore[attr-defined]
+        tailed: list[LogEvent] = []
+        services.writer.after_store.append(tailed.extend)
+        headers = {"content-type": "application/x-ndjson"}
+        for i in range(0, len(records), 300):
+            body = b"\n".join(orjson.dumps(r) for r in records[i : i + 300])
+            r = client.post("/api/v1/logs", content=body, headers=headers)
+            assert r.status_code == 200 and r.json()["accepted"] == len(records[i : i + 300]), r.text
+        assert (services.extras["pipeline"]._pool is not None) == (processes > 0)
+        live: LiveDetection = services.extras["anomaly_detection"]
+        live.flush()
+        rows = services.store.rows(
+            "SELECT message, pattern_id, pattern_vars, classification FROM events WHERE tenant = {t:String}",
+            {"t": tenant},
+        )
+        patterns = client.get("/api/v1/patterns", params={"from": "2000-01-01T00:00:00Z"}, headers=headers).json()
+        return {
+            "events": sorted(
+                (r["message"], r["pattern_id"], list(r["pattern_vars"]), r["classification"]) for r in rows
+            ),
+            "tailed": sorted(e.message for e in tailed),
+            "patterns": sorted((p["id"], p["template"], p["service"], p["count"]) for p in patterns["patterns"]),
+            "observed": live.observed,
+            "detector": sorted(
+                (service, svc.total.count, svc.errors, sorted((pid, s.count) for pid, s in svc.patterns.items()))
+                for (t, service), svc in live.online._services.items()
+                if t == tenant
+            ),
+            "incidents": [
+                _value("log_incident_total", {"tenant": tenant, "service": s}) - n
+                for s, n in zip(services_, before, strict=True)
+            ],
+        }
+
+
+def test_a_server_decoding_in_processes_mines_detects_and_alerts_like_one_decoding_in_its_thread(
+    tmp_path: Path,
+) -> None:
+    """Everything the server derives from the events — pattern ids and variables, classes, the
+    patterns list, the detectors' counts, the alert engine's class counts, a live-tail hook — is the
+    same whether the events came back from decoder processes as column lists or were decoded in it."""
+    records = _records(900, base=time.time() - 600)
+    in_thread = _served(tmp_path / "p0", 0, records)
+    in_processes = _served(tmp_path / "p2", 2, records)
+    assert in_thread == in_processes
+    assert len(in_thread["events"]) == 900 and all(pid for _, pid, _, _ in in_thread["events"])
+    assert in_thread["tailed"] == sorted(r["message"] for r in records) and in_thread["observed"] == 900
+    assert in_thread["patterns"] and in_thread["detector"] and sum(in_thread["incidents"]) > 0
+
+
+@pytest.mark.parametrize("group_by", ["pattern", "service"])
+def test_alert_matchers_read_columns_like_events(group_by: str) -> None:
+    """The streaming alert rules give the same signals (groups, counts, sample lines) for column lists."""
+    events = unpack_events(_packed()[0]) + unpack_events(_packed()[1])
+    Enricher().enrich(events)
+    for i, e in enumerate(events):
+        e.classification = ["incident", "preventive_action", "normal", ""][i % 4]
+        e.anomaly_score = (i % 10) / 10
+        if i % 50 == 0:
+            e.tenant = "other"
+    classes = ClassificationParams(classes=["incident", "preventive_action"], group_by=group_by)  # type: ignore[arg-type]
+    by_class = Rule("r1", "default", "classes", "classification", classes, [])
+    scored = Rule("r2", "default", "scores", "anomaly", AnomalyParams(threshold=0.75), [])
+    got = []
+    for batch in (events, EventColumns.of(events)):
+        got.append(
+            (
+                [
+                    (s.key, s.matches, s.observed_us, s.samples, s.title)
+                    for s in match_classification(by_class, batch, 3)
+                ],
+                [(s.key, s.matches, s.value, s.samples) for s in match_anomaly_events(scored, batch, 0.7, 3)],
+            )
+        )
+    assert got[0] == got[1]
+    assert got[0][0] and got[0][1] and any(len(s[3]) == 3 for s in got[0][0])
+
+
+def _split_slowly(body: bytes) -> list[tuple[Any, ...]]:
+    """``split_json``'s line-by-line loop, as it was before the C-level path for all-object bodies."""
+    out: list[tuple[Any, ...]] = []
+    for i, line in enumerate(body.strip().split(b"\n")):
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            value = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            out.append((i, None, None, True, line, False))
+            continue
+        if isinstance(value, dict):
+            out.append((i, value, None, False, line, True))
+        elif isinstance(value, str):
+            out.append((i, {"message": value}, None, False, line, False))
+        else:
+            out.append((i, None, None, True, line, False))
+    return out
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"a": 1}\n{"message": "x", "meta": {"k": [1, 2]}}\n{"b": "\\u00e9"}',
+        b'{"a": 1}\r\n  {"b": 2}  \r\n{"c": 3}\n',
+        b'{"a": 1}\n\n{"b": 2}',  # a blank line: skipped, the indexes keep the line numbers
+        b'{"a": 1}\n{"b": \n{"c": 3}',  # a bad line
+        b'{"a": 1}\n"just text"\n[1, 2]\n{"c": 3}',  # a string and an array
+        b'"only text"\n"more"',
+    ],
+)
+def test_split_json_fast_path_gives_what_the_line_loop_gives(body: bytes) -> None:
+    got = [(it.index, it.record, it.line, it.error is not None, it.raw, it.raw_is_record) for it in split_json(body)]
+    assert got == _split_slowly(body)
+
+
+def test_a_column_stage_that_fails_loses_no_events(tmp_path: Path) -> None:
+    """A stage whose ``columns`` raises: the batch is stored without its analysis, and the hooks see it."""
+
+    class Failing:
+        def __call__(self, events: list[LogEvent]) -> list[LogEvent]:
+            return events
+
+        def columns(self, events: EventColumns) -> None:
+            events.classification[0] = "half-done"
+            raise RuntimeError("stage broke")
+
+    buf = WriteAheadBuffer(tmp_path / "wal")
+    records = _records(300)
+    for i in range(0, 300, 100):
+        buf.append(encode_entry("default", "http", [orjson.dumps(r) for r in records[i : i + 100]]), 100)
+    buf.close()
+    seen: list[LogEvent] = []
+    store = EventStore(tmp_path)
+    settings = Settings(data_dir=tmp_path, writer_flush_ms=5, pipeline_decode_processes=2)
+    pipeline = IngestPipeline(settings, store, after_store=[seen.extend], extras={"event_stage": Failing()})
+    try:
+        assert pipeline.flush(60)
+        assert pipeline._pool is not None
+    finally:
+        pipeline.close()
+    rows = store.rows("SELECT uid, pattern_id FROM events ORDER BY uid")
+    store.close()
+    assert len(rows) == 300 and sorted(e.uid for e in seen) == [r["uid"] for r in rows]
+    assert {r["pattern_id"] for r in rows} == {0}
