@@ -63,6 +63,17 @@ def fingerprint(message: str) -> int:
     return value or 1
 
 
+def _fingerprinted(message: str, prints: dict[str, int]) -> int:
+    """``fingerprint(message)``, remembered in ``prints`` (bounded): events without a pattern id."""
+    pid = prints.get(message, 0)
+    if not pid:
+        pid = fingerprint(message)
+        if len(prints) >= FINGERPRINT_CACHE:
+            prints.clear()
+        prints[message] = pid
+    return pid
+
+
 class LiveDetection:
     def __init__(
         self,
@@ -174,13 +185,7 @@ class LiveDetection:
                 pid = e.pattern_id
                 source = "pattern"
                 if not pid:
-                    message = e.message
-                    pid = prints.get(message, 0)
-                    if not pid:
-                        pid = fingerprint(message)
-                        if len(prints) >= FINGERPRINT_CACHE:
-                            prints.clear()
-                        prints[message] = pid
+                    pid = _fingerprinted(e.message, prints)
                     source = "fingerprint"
                 ex_key = (e.tenant, e.service, pid)
                 if ex_key not in examples and len(examples) < MAX_EXAMPLES:
@@ -244,12 +249,7 @@ class LiveDetection:
                 for tenant, service, ts_us, level, pid, message, classification in fields:
                     source = "pattern"
                     if not pid:
-                        pid = prints.get(message, 0)
-                        if not pid:
-                            pid = fingerprint(message)
-                            if len(prints) >= FINGERPRINT_CACHE:
-                                prints.clear()
-                            prints[message] = pid
+                        pid = _fingerprinted(message, prints)
                         source = "fingerprint"
                     ex_key = (tenant, service, pid)
                     if ex_key not in examples and len(examples) < MAX_EXAMPLES:
