@@ -3,21 +3,29 @@
 from __future__ import annotations
 
 import datetime as dt
+import email
+import email.policy
 import ipaddress
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import orjson
 import pytest
+from aiosmtpd.controller import Controller
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from fastapi.testclient import TestClient
 
+from logloupe.serve.app import create_app
+from logloupe.settings import Settings
 from logloupe.store.meta import MetaStore
+from tests.helpers import free_port
 
 
 @dataclass
@@ -136,3 +144,47 @@ def self_signed(tmp_path_factory: pytest.TempPathFactory) -> Cert:
         key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     )
     return Cert(d / "cert.pem", d / "key.pem")
+
+
+# An aiosmtpd inbox and the running app with every channel pointed at the local receivers
+# (test_insight.py, test_redaction.py).
+@dataclass
+class Inbox:
+    messages: list[EmailMessage] = field(default_factory=list)
+
+    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
+        raw = envelope.original_content or envelope.content  # type: ignore[attr-defined]
+        self.messages.append(email.message_from_bytes(raw, policy=email.policy.default))  # type: ignore[arg-type]
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[Inbox, int]]:
+    inbox = Inbox()
+    port = free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield inbox, port
+    controller.stop()
+
+
+@pytest.fixture
+def app_client(tmp_path: Path, receiver: Receiver, smtp: tuple[Inbox, int]) -> Iterator[TestClient]:
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        writer_flush_ms=5,
+        smtp_host="127.0.0.1",
+        smtp_port=smtp[1],
+        smtp_security="none",
+        alert_email_to=["oncall@example.com"],
+        slack_webhook_url=receiver.url + "/slack",
+        teams_webhook_url=receiver.url + "/teams",
+        alert_webhook_url=receiver.url + "/hook",
+        alert_webhook_secret="k",
+        public_url="https://logs.example.com",
+    )
+    with TestClient(create_app(settings)) as c:
+        # The default "Incidents" rule sends email + Teams; this one Slack + the webhook.
+        rule = {"name": "incidents out", "type": "classification", "channels": ["slack", "webhook"], "params": {}}
+        assert c.post("/api/v1/alerts/rules", json=rule).status_code == 201
+        yield c

@@ -4,21 +4,15 @@ app, a real local HTTP receiver (webhook, Slack, Teams) and aiosmtpd (email)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-from aiosmtpd.controller import Controller
 from fastapi.testclient import TestClient
 
 from logloupe.alert.notification import Notification
 from logloupe.analyse.redact import RedactionPolicy, tenant_hash_key
 from logloupe.parse.masking import redact
-from logloupe.serve.app import create_app
-from logloupe.settings import Settings
-from tests.alert.conftest import Receiver
-from tests.alert.test_insight import Inbox, _delivered, _incident, _parts
-from tests.helpers import free_port
+from tests.alert.conftest import Inbox, Receiver
+from tests.alert.test_insight import _delivered, _incident, _parts
 
 SECRETS = {
     "EMAIL": "bob.smith@example.com",
@@ -31,37 +25,6 @@ LINE = (
     f"connection refused for {SECRETS['EMAIL']} Authorization: Bearer {SECRETS['TOKEN']} "
     f"key {SECRETS['AWS_KEY']} password={SECRETS['SECRET']} card {SECRETS['CARD']}"
 )
-
-
-@pytest.fixture
-def smtp() -> Iterator[tuple[Inbox, int]]:
-    inbox = Inbox()
-    port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield inbox, port
-    controller.stop()
-
-
-@pytest.fixture
-def app_client(tmp_path: Path, receiver: Receiver, smtp: tuple[Inbox, int]) -> Iterator[TestClient]:
-    settings = Settings(
-        data_dir=tmp_path / "data",
-        writer_flush_ms=5,
-        smtp_host="127.0.0.1",
-        smtp_port=smtp[1],
-        smtp_security="none",
-        alert_email_to=["oncall@example.com"],
-        slack_webhook_url=receiver.url + "/slack",
-        teams_webhook_url=receiver.url + "/teams",
-        alert_webhook_url=receiver.url + "/hook",
-        alert_webhook_secret="k",
-        public_url="https://logs.example.com",
-    )
-    with TestClient(create_app(settings)) as c:
-        rule = {"name": "incidents out", "type": "classification", "channels": ["slack", "webhook"], "params": {}}
-        assert c.post("/api/v1/alerts/rules", json=rule).status_code == 201
-        yield c
 
 
 def _everything_sent(receiver: Receiver, inbox: Inbox) -> str:
