@@ -275,7 +275,8 @@ class Settings(BaseSettings):
     syslog_tcp_port: int = Field(default=0, ge=0, le=65535, description="TCP syslog port (0 = off).")
     syslog_tenant: str = Field(
         default="",
-        description="Tenant that syslog messages belong to (empty = `default_tenant`); syslog carries no credentials.",
+        description="Tenant of syslog messages (empty = `default_tenant`) that carry no API key, arrive on no"
+        " tenant port and come from no `syslog_tenant_map` network.",
     )
     syslog_tenant_map: dict[str, str] = Field(
         default_factory=dict,
