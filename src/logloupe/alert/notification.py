@@ -7,6 +7,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlencode
 
+from logloupe.store.query import phrase
+
 FIRING = "firing"
 RESOLVED = "resolved"
 SUPPRESSED = "suppressed"
@@ -53,7 +55,7 @@ class Notification:
         if self.pattern_id:
             q = f"pattern_id:{self.pattern_id}"
         elif self.service:
-            q = 'service:"' + self.service.replace("\\", "\\\\").replace('"', '\\"') + '"'
+            q = f"service:{phrase(self.service)}"
         else:
             q = ""
         return f"{self.public_url}/app/discover?{urlencode({'q': q})}"

@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from logloupe.errors import InvalidInput
 from logloupe.model import EventColumns, LogEvent, format_pattern_id, iso_micros
 from logloupe.store.events import EventStore
-from logloupe.store.query import field_expression, parse_query
+from logloupe.store.query import field_expression, parse_query, phrase
 from logloupe.store.search import Scope, count, search
 
 RULE_TYPES = ("query", "pattern", "anomaly", "classification", "silence")
@@ -441,10 +441,6 @@ def _samples(store: EventStore, scope: Scope, n: int) -> list[str]:
     return [sample_line(e) for e in search(store, scope, limit=n).events]
 
 
-def _phrase(value: str) -> str:
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
 def evaluate(rule: Rule, store: EventStore, *, now_us: int, samples: int = 5, regex_max: int = 256) -> Evaluation:
     started = time.perf_counter()
     if rule.type == "query":
@@ -479,7 +475,7 @@ def _eval_query(rule: Rule, store: EventStore, now_us: int, samples: int, regex_
             base_q = p.ratio_of
             if p.group_by:
                 base_q = (
-                    f"({base_q or '*'}) AND {p.group_by}:{_phrase(key)}" if base_q else f"{p.group_by}:{_phrase(key)}"
+                    f"({base_q or '*'}) AND {p.group_by}:{phrase(key)}" if base_q else f"{p.group_by}:{phrase(key)}"
                 )
             total = count(store, Scope(rule.tenant, base_q, from_us=frm, to_us=now_us, now_us=now_us))
             value = n / total if total else 0.0
@@ -487,7 +483,7 @@ def _eval_query(rule: Rule, store: EventStore, now_us: int, samples: int, regex_
             continue
         q = p.query
         if p.group_by:
-            key_q = f"{p.group_by}:{_phrase(key)}"
+            key_q = f"{p.group_by}:{phrase(key)}"
             q = f"({p.query}) AND {key_q}" if p.query else key_q
         shown = f"{value:.3f}" if p.mode == "ratio" else str(n)
         out.append(
@@ -566,7 +562,7 @@ def _eval_pattern(rule: Rule, store: EventStore, now_us: int, samples: int, rege
 def _eval_silence(rule: Rule, store: EventStore, now_us: int) -> list[Signal]:
     p: SilenceParams = rule.params
     quiet_us = int(p.minutes * 60 * 1_000_000)
-    q = f"service:{_phrase(p.service)}" if p.service else ""
+    q = f"service:{phrase(p.service)}" if p.service else ""
     scope = Scope(rule.tenant, q, from_us=now_us - max(p.lookback_s * 1_000_000, quiet_us * 2), to_us=now_us)
     where, params = scope.where()
     rows = store.rows(

@@ -320,6 +320,12 @@ def _word(name: str | None, tok: Token) -> Match:
     return Match(name, "term", text, pos=tok.pos)
 
 
+def phrase(value: str) -> str:
+    """``value`` as a quoted phrase of the query language (backslashes and quotes escaped), for
+    queries the product writes itself: ``f"service:{phrase(name)}"``."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def parse_query(q: str, regex_max: int = 256) -> Node:
     if len(q) > MAX_QUERY_LENGTH:
         raise QuerySyntaxError(f"query longer than {MAX_QUERY_LENGTH} characters", MAX_QUERY_LENGTH, q)

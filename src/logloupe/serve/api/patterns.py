@@ -13,6 +13,7 @@ from logloupe.serve.api.search import scope_for
 from logloupe.serve.deps import Principal, get_principal, get_services
 from logloupe.serve.services import Services
 from logloupe.store.patterns import list_patterns
+from logloupe.store.query import phrase
 
 router = APIRouter(prefix="/api/v1/patterns", tags=["patterns"])
 
@@ -32,8 +33,7 @@ def with_service(q: str, service: str | None) -> str:
     """Narrow a query to one service without touching the user's text."""
     if not service:
         return q
-    quoted = service.replace("\\", "\\\\").replace('"', '\\"')
-    return f'service:"{quoted}"' + (f" AND ({q})" if q.strip() else "")
+    return f"service:{phrase(service)}" + (f" AND ({q})" if q.strip() else "")
 
 
 @router.get("", summary="Patterns in a time range: count, trend, first/last seen, level mix, an example")

@@ -109,8 +109,8 @@ class SyslogTenants:
         principals: dict[str, Principal] = {}
         rejected: dict[str, list[tuple[str, bytes]]] = {}
         handled: set[int] = set()  # quarantined or appended: not to be sent again
-        for i, record in enumerate(records):
-            key = message_key(record)
+        keys = [message_key(record) for record in records]
+        for i, (record, key) in enumerate(zip(records, keys, strict=True)):
             tenant, by = fallback, ""
             if key is not None and self.keys is not None:
                 try:
@@ -132,7 +132,8 @@ class SyslogTenants:
             REJECTED.labels(tenant, source, "syslog_key").inc(len(items))
         try:
             for (tenant, by), idx in groups.items():
-                payload = [_redacted(records[i]) for i in idx]
+                # Only a message that carried a key is copied to take it out; the rest go as they are.
+                payload = [_redacted(records[i]) if keys[i] else orjson.dumps(records[i]) for i in idx]
                 principal = principals.get(by) or Principal(tenant=tenant, user="syslog", role="ingest")
                 checker = self.services.extras.get("quota_checker")
                 try:

@@ -19,6 +19,7 @@ from logloupe.serve.auth import require_ingest
 from logloupe.serve.deps import Principal, get_principal, get_services
 from logloupe.serve.services import Services
 from logloupe.store.patterns import list_patterns
+from logloupe.store.query import phrase
 from logloupe.store.search import Scope, now_us, search
 
 router = APIRouter(tags=["ingest"])
@@ -89,10 +90,6 @@ def get_job(
     return body
 
 
-def _quoted(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
 def job_analysis(services: Services, tenant: str, job: Job) -> dict[str, Any]:
     """The finished job's patterns and offline insights, computed once and remembered (the events
     do not change once the job is done; retention may remove them later)."""
@@ -104,7 +101,7 @@ def job_analysis(services: Services, tenant: str, job: Job) -> dict[str, Any]:
         return found
     from logloupe.serve.api.insights import offline_insights
 
-    q = f"source:{_quoted('upload:' + job.filename)}"
+    q = f"source:{phrase('upload:' + job.filename)}"
     groups = services.meta.pattern_groups(tenant)
     scope = Scope(tenant, q=q, pattern_groups=groups)
     patterns = list_patterns(
