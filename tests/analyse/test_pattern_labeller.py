@@ -68,7 +68,7 @@ def test_new_patterns_get_llm_labels_within_the_tenant_policy(
     llm.script((200, orjson.dumps(reply).decode()))
     try:
         with TestClient(create_app(settings, services)) as c:
-            labeller = services.extras["pattern_labeller"][0]
+            labeller = services.extras["pattern_labeller"]
             # The tenant allows no provider yet: nothing is sent, the offline label stays.
             _post(c, FIRST.format(1))
             assert labeller.wait_idle(10)

@@ -6,8 +6,8 @@ takes the queue in batches per tenant and, within that tenant's LLM policy
 (``analyse/llm_policy.py``: the provider must be allowed, text is masked by its masking mode; with
 auth off, the settings), sends the redacted templates through ``llm_classify.llm_labels``, the same
 rails as ``analyze --llm-classify``. A label replaces the offline one only when the LLM is more
-confident; it is kept in the ``pattern_labels`` table, and the event stage sets it on the pattern's
-later events (``relabel``, run after the enricher).
+confident; it is kept in the ``pattern_labels`` table and handed to ``on_label`` (the enricher's
+``set_pattern_label``), so the pattern's later events are classified with it.
 """
 
 from __future__ import annotations
@@ -73,6 +73,7 @@ class PatternLabeller:
         max_queue: int = MAX_QUEUE,
         wait_s: float = 1.0,
         max_requests_per_hour: int = MAX_REQUESTS_PER_HOUR,
+        on_label: Callable[[str, int, str], None] = lambda tenant, pattern_id, label: None,
     ) -> None:
         self.settings = settings
         self.meta = meta
@@ -89,7 +90,9 @@ class PatternLabeller:
         self.over_rate = 0  # patterns not sent: the hourly request cap was reached
         self.max_requests_per_hour = max_requests_per_hour
         self._requests: list[float] = []  # times of the requests of the last hour
-        self._labels: dict[tuple[str, int], str] = self._load()
+        self.on_label = on_label
+        for (tenant, pattern_id), label in self._load().items():
+            on_label(tenant, pattern_id, label)
         self._stop = threading.Event()
         self._idle = threading.Event()
         self._idle.set()
@@ -107,19 +110,6 @@ class PatternLabeller:
         except queue.Full:
             self.dropped += 1
             LLM_PATTERN_LABELS.labels("queue_full").inc()
-
-    def relabel(self, events: Sequence[LogEvent]) -> list[LogEvent]:
-        """The event stage after the enricher: events of a pattern the LLM labelled get its label."""
-        labels = self._labels
-        if labels:
-            for event in events:
-                label = labels.get((event.tenant, event.pattern_id))
-                if label is not None:
-                    event.classification = label
-        return list(events)
-
-    def label_of(self, tenant: str, pattern_id: int) -> str | None:
-        return self._labels.get((tenant, pattern_id))
 
     # -- the worker --------------------------------------------------------------------------
 
@@ -228,7 +218,7 @@ class PatternLabeller:
                 )
             else:
                 conn.execute(pattern_labels.update().where(key).values(**row))
-        self._labels = {**self._labels, (p.tenant, p.pattern_id): label}  # readers see one dict or the other
+        self.on_label(p.tenant, p.pattern_id, label)
 
     def _load(self) -> dict[tuple[str, int], str]:
         with self.meta.engine.connect() as conn:

@@ -40,6 +40,8 @@ class Enricher:
         self.listeners: list[NewPatternListener] = []
         self.batch_listeners: list[NewPatternsListener] = []
         self._class_cache: dict[tuple[str, int, int], str] = {}
+        # (tenant, pattern id) -> a label that replaces the classifier's (``set_pattern_label``).
+        self.pattern_labels: dict[tuple[str, int], str] = {}
         self._lock = threading.Lock()
         self._dirty = 0
 
@@ -135,7 +137,9 @@ class Enricher:
         key = (tenant, pattern_id, level)
         label = self._class_cache.get(key)
         if label is None:
-            label = self.classifier_for(tenant).classify(message, Level(level).name).label
+            label = self.pattern_labels.get((tenant, pattern_id)) or (
+                self.classifier_for(tenant).classify(message, Level(level).name).label
+            )
             if len(self._class_cache) >= CLASS_CACHE_MAX:
                 self._class_cache.clear()
             self._class_cache[key] = label
@@ -152,6 +156,14 @@ class Enricher:
                     found = self.classifier
             self._classifiers[tenant] = found
         return found
+
+    def set_pattern_label(self, tenant: str, pattern_id: int, label: str) -> None:
+        """A label for every later event of this pattern (an LLM's, ``analyse/llm_patterns.py``),
+        in place of the classifier's; the cached classes of the pattern are dropped."""
+        with self._lock:
+            self.pattern_labels[(tenant, pattern_id)] = label
+            for level in Level:
+                self._class_cache.pop((tenant, pattern_id, int(level)), None)
 
     def forget_classifier(self, tenant: str) -> None:
         """After a new model is installed for ``tenant``: load it on next use."""

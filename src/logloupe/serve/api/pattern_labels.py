@@ -31,32 +31,20 @@ def setup(services: Services) -> None:
         # With auth on, each tenant's stored LLM policy decides (as for insights); else the settings.
         accounts=lambda: accounts if "principal_resolver" in services.extras else None,
         classifier_for=services.enricher.classifier_for,
+        on_label=services.enricher.set_pattern_label,
     )
     services.enricher.listeners.append(labeller.on_new_pattern)
-    inner = services.extras.get("event_stage") or services.enrich
-
-    def stage(events: list[Any]) -> list[Any]:
-        return labeller.relabel(inner(events))
-
-    services.extras["event_stage"] = stage
-    if services.writer.stage == inner:
-        services.writer.stage = stage
-    services.extras[EXTRA] = (labeller, inner, stage)
+    services.extras[EXTRA] = labeller
     labeller.start()
 
 
 def teardown(services: Services) -> None:
-    found = services.extras.pop(EXTRA, None)
-    if found is None:
+    labeller: PatternLabeller | None = services.extras.pop(EXTRA, None)
+    if labeller is None:
         return
-    labeller, inner, stage = found
     labeller.stop()
     if labeller.on_new_pattern in services.enricher.listeners:
         services.enricher.listeners.remove(labeller.on_new_pattern)
-    if services.extras.get("event_stage") is stage:
-        services.extras["event_stage"] = inner
-    if services.writer.stage == stage:
-        services.writer.stage = inner
 
 
 @router.get("/api/v1/pattern-labels", summary="Labels an LLM gave the tenant's new patterns (newest first)")
@@ -68,6 +56,6 @@ def get_pattern_labels(
     return {
         "enabled": found is not None,
         "labels": labels_of(services.meta, principal.tenant),
-        "queued": found[0].queue.qsize() if found else 0,
-        "dropped": found[0].dropped if found else 0,
+        "queued": found.queue.qsize() if found else 0,
+        "dropped": found.dropped if found else 0,
     }
