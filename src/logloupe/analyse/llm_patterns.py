@@ -26,7 +26,7 @@ import sqlalchemy as sa
 
 from logloupe.analyse.classify import Classifier
 from logloupe.analyse.insights import PatternStats
-from logloupe.analyse.llm import PROVIDERS, Provider, make_provider
+from logloupe.analyse.llm import PROVIDERS, Provider, provider_from_settings
 from logloupe.analyse.llm_classify import llm_labels
 from logloupe.analyse.llm_policy import policy_for
 from logloupe.metrics import LLM_PATTERN_LABELS
@@ -229,15 +229,7 @@ class PatternLabeller:
         s = self.settings
         if self._client is None:
             self._own_client = self._client = httpx.Client(timeout=s.llm_timeout_s)
-        return make_provider(
-            name,
-            self._client,
-            model=s.llm_model,
-            base_url=s.llm_base_url,
-            api_key=s.llm_api_key,
-            max_retries=s.llm_max_retries,
-            timeout_s=s.llm_timeout_s,
-        )
+        return provider_from_settings(name, self._client, s)
 
 
 def labels_of(meta: MetaStore, tenant: str) -> list[dict[str, Any]]:

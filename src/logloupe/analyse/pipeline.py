@@ -21,7 +21,7 @@ from logloupe.analyse.classify import Classifier
 from logloupe.analyse.grouping import open_lines
 from logloupe.analyse.insights import Analysis, AnalysisResult, InsightCache, RecordHook, explain
 from logloupe.analyse.knowledge import FeedbackStore
-from logloupe.analyse.llm import PROVIDERS, make_provider
+from logloupe.analyse.llm import PROVIDERS, provider_from_settings
 from logloupe.analyse.llm_policy import resolve_llm_policy
 from logloupe.analyse.reading import RecordReader, upload_service
 from logloupe.analyse.report import render, report_dict
@@ -138,14 +138,8 @@ def run_analysis(
     provider = None
     if provider_name != "offline":
         own_client = client or httpx.Client(timeout=settings.llm_timeout_s)
-        provider = make_provider(
-            provider_name,
-            own_client,
-            model=model or settings.llm_model,
-            base_url=base_url or settings.llm_base_url,
-            api_key=settings.llm_api_key or os.environ.get(f"{provider_name.upper()}_API_KEY", ""),
-            max_retries=settings.llm_max_retries,
-            timeout_s=settings.llm_timeout_s,
+        provider = provider_from_settings(
+            provider_name, own_client, settings, model=model or "", base_url=base_url or ""
         )
     try:
         if provider is not None and llm_classify:

@@ -13,7 +13,6 @@ pointed at event ids) and ``done``. Insights are kept per tenant (the last ``KEE
 from __future__ import annotations
 
 import json
-import os
 import re
 import secrets
 import threading
@@ -48,7 +47,7 @@ from logloupe.analyse.insights import (
     select_patterns,
 )
 from logloupe.analyse.knowledge import Feedback, FeedbackStore
-from logloupe.analyse.llm import PROVIDERS, LLMError, Provider, make_provider
+from logloupe.analyse.llm import PROVIDERS, LLMError, Provider, provider_from_settings
 from logloupe.analyse.redact import RedactionPolicy, tenant_redaction
 from logloupe.analyse.tokens import count_tokens
 from logloupe.errors import BadRequest, LogLoupeError, NotFound
@@ -394,15 +393,7 @@ def explain_route(
         else:
             client = httpx.Client(timeout=s.llm_timeout_s)
             try:
-                provider = make_provider(
-                    provider_name,
-                    client,
-                    model=s.llm_model,
-                    base_url=s.llm_base_url,
-                    api_key=s.llm_api_key or os.environ.get(f"{provider_name.upper()}_API_KEY", ""),
-                    max_retries=s.llm_max_retries,
-                    timeout_s=s.llm_timeout_s,
-                )
+                provider = provider_from_settings(provider_name, client, s)
                 cache = InsightCache(s.data_dir / "cache" / f"insights-{principal.tenant}.json")
                 if all(cache.get(p.template, provider.name, provider.model) for p in selected):
                     insights, usage = explain(
