@@ -31,12 +31,11 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from logloupe.parse.masking import NETWORK_TYPES, SECRET_TYPES, redact
+from logloupe.parse.masking import MASKING_MODES, NETWORK_TYPES, SECRET_TYPES, masking_mode, redact
 
 log = logging.getLogger(__name__)
 
-MODES = ("mask", "hash", "keep", "strict")
-LEGACY_MODES = {"off": "keep"}
+MODES = MASKING_MODES
 DEFAULT_MODE = "mask"
 KEY_FILE = "redact.key"  # under the data dir: the secret every tenant's hash key is derived from
 _TENANT = re.compile(r"[A-Za-z0-9_.-]{1,64}")
@@ -44,7 +43,7 @@ _TENANT = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
 def normalise_mode(mode: str) -> str:
     """A stored or requested masking mode in its current spelling; ``ValueError`` when unknown."""
-    mode = LEGACY_MODES.get(mode, mode)
+    mode = masking_mode(mode)
     if mode not in MODES:
         raise ValueError(f"masking_mode must be one of {', '.join(MODES)}")
     return mode

@@ -383,6 +383,18 @@ def value_type(value: str) -> str:
 # --- redaction --------------------------------------------------------------------------------------
 RedactMode = Literal["mask", "hash", "keep"]
 
+# A tenant's masking mode, for everything that leaves the machine (LLM prompts, alert notifications):
+# mask | hash | keep, plus strict (mask with IP addresses and host names). "off", the first name of
+# "keep", is still accepted and read as "keep" (migration 0306 rewrote stored rows).
+MASKING_MODES = ("mask", "hash", "keep", "strict")
+LEGACY_MASKING_MODES = {"off": "keep"}
+
+
+def masking_mode(value: str) -> str:
+    """``value`` in its current spelling (``off`` -> ``keep``); unknown values stay as they are."""
+    return LEGACY_MASKING_MODES.get(value, value)
+
+
 # Redaction classes, for policies to pick from (``analyse.redact.RedactionPolicy``).
 SECRET_TYPES: frozenset[str] = frozenset(
     {"PRIVATE_KEY", "JWT", "TOKEN", "AWS_KEY", "GCP_KEY", "API_KEY", "CREDENTIALS", "SECRET"}

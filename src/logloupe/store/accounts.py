@@ -18,6 +18,7 @@ import orjson
 import sqlalchemy as sa
 
 from logloupe.errors import InvalidInput, NotFound
+from logloupe.parse.masking import MASKING_MODES, masking_mode
 from logloupe.store.meta import (
     MetaStore,
     api_keys,
@@ -34,16 +35,6 @@ from logloupe.store.meta import (
 
 ROLES = ("viewer", "editor", "admin")
 KEY_ROLES = ("ingest", "viewer")
-# The tenant's masking mode, for everything that leaves the machine (LLM prompts, alert notifications):
-# mask | hash | keep, plus strict (mask with IP addresses and host names). "off", the first name of
-# "keep", is still accepted and is stored and read as "keep" (migration 0306 rewrote stored rows).
-MASKING_MODES = ("mask", "hash", "keep", "strict")
-LEGACY_MASKING_MODES = {"off": "keep"}
-
-
-def masking_mode(value: str) -> str:
-    """``value`` in its current spelling (``off`` -> ``keep``); unknown values stay as they are."""
-    return LEGACY_MASKING_MODES.get(value, value)
 
 
 def digest(secret: str) -> str:

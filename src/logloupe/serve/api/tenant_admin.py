@@ -16,10 +16,11 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from logloupe.analyse.llm import PROVIDERS
+from logloupe.parse.masking import MASKING_MODES
 from logloupe.serve.auth import require_role
 from logloupe.serve.deps import Principal, get_principal, get_services
 from logloupe.serve.services import Services
-from logloupe.store.accounts import KEY_ROLES, MASKING_MODES, ROLES, Accounts
+from logloupe.store.accounts import KEY_ROLES, ROLES, Accounts
 from logloupe.store.retention import enforce_retention
 from logloupe.store.search import now_us
 
