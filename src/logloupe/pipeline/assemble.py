@@ -11,7 +11,7 @@ from logloupe.parse.records import Fields
 # The sanity window text lines get in ``parse_line`` (``parse/timestamps.py``): a time more than a
 # day ahead of the observed time or before 1990 is kept at the observed time, with the same reason
 # attribute, so records and text lines read alike.
-from logloupe.parse.timestamps import MAX_FUTURE_US, MIN_TS_US, ORIGINAL_ATTRIBUTE, REASON_ATTRIBUTE
+from logloupe.parse.timestamps import MAX_FUTURE_US, MIN_TS_US, ORIGINAL_ATTRIBUTE, REASON_ATTRIBUTE, sanity_check
 
 
 def assemble(
@@ -68,12 +68,9 @@ def assemble_rows(
         ts_us = f.ts_us
         if ts_us is None:
             ts_us = now_us
-        elif ts_us > now_us + MAX_FUTURE_US or ts_us < MIN_TS_US:
-            attributes = {
-                **attributes,
-                REASON_ATTRIBUTE: "time_in_future" if ts_us > now_us else "time_before_1990",
-                ORIGINAL_ATTRIBUTE: _written(ts_us),
-            }
+        elif ts_us > now_us + MAX_FUTURE_US or ts_us < MIN_TS_US:  # the common case costs one test
+            _replaced, reason = sanity_check(ts_us, now_us)
+            attributes = {**attributes, REASON_ATTRIBUTE: reason or "", ORIGINAL_ATTRIBUTE: _written(ts_us)}
             if FLAG_TIME_REPLACED not in flags:
                 flags.append(FLAG_TIME_REPLACED)
             ts_us = now_us
