@@ -321,7 +321,8 @@ class OnlineDetector:
                     tenant, service, series, hour, end_us, f"pattern {pattern_id:016x}", (pattern_id,)
                 )
             if total.count:  # a silent service is one anomaly (silence), not one per pattern
-                out += self._check_pattern_drop(tenant, service, series, hour, end_us, pattern_id)
+                what = f"pattern {pattern_id:016x}: "
+                out += self._check_rate_drop(tenant, service, series, hour, end_us, what, (pattern_id,))
             self._learn(series, hour)
         drivers.sort(reverse=True)
         top = tuple(p for d, p in drivers[:3] if d > 0)
@@ -386,12 +387,12 @@ class OnlineDetector:
             )
         ]
 
-    def _check_pattern_drop(
-        self, tenant: str, service: str, series: _Series, hour: int, end_us: int, pattern_id: int
+    def _check_rate_drop(
+        self, tenant: str, service: str, series: _Series, hour: int, end_us: int, what: str, patterns: tuple[int, ...]
     ) -> list[Anomaly]:
-        """One pattern fell well below its baseline (a heartbeat stopped, a job no longer logs) while
-        the service still logs. Levels are not judged for drops: only WARN and up are counted by
-        level, and fewer errors is a recovery."""
+        """A series' bucket fell well below its baseline: the service's, or one pattern's while the
+        service still logs (a heartbeat stopped, a job no longer logs). Levels are not judged for drops:
+        only WARN and up are counted by level, and fewer errors is a recovery."""
         s = self.settings
         base = series.baseline
         if base.n < s.min_history:
@@ -400,22 +401,13 @@ class OnlineDetector:
         if mean - series.count < s.min_delta:
             return []
         z = base.zscore(series.count, hour)
-        score = squash(z, s.z_reference)
-        if z >= 0 or score < s.threshold:
-            return []
+        explanation = f"{what}{series.count} events in {s.bucket_s}s against a usual {mean:.1f} (z={z:.1f})"
         return [
             Anomaly(
-                tenant,
-                service,
-                "rate_drop",
-                score,
-                end_us,
-                f"pattern {pattern_id:016x}: {series.count} events in {s.bucket_s}s against a usual {mean:.1f}"
-                f" (z={z:.1f})",
-                (pattern_id,),
+                tenant, service, "rate_drop", squash(z, s.z_reference), end_us, explanation, patterns,
                 tuple(series.evidence),
             )
-        ]
+        ]  # fmt: skip
 
     def _check_drop(self, tenant: str, service: str, svc: _Service, hour: int, end_us: int) -> list[Anomaly]:
         s = self.settings
@@ -428,21 +420,7 @@ class OnlineDetector:
             svc.silent_buckets = 0
             svc.silent_expected = 0.0
             svc.silence_reported = False
-            if mean - series.count < s.min_delta:
-                return []
-            z = base.zscore(series.count, hour)
-            return [
-                Anomaly(
-                    tenant,
-                    service,
-                    "rate_drop",
-                    squash(z, s.z_reference),
-                    end_us,
-                    f"{series.count} events in {s.bucket_s}s against a usual {mean:.1f} (z={z:.1f})",
-                    (),
-                    tuple(series.evidence),
-                )
-            ]
+            return self._check_rate_drop(tenant, service, series, hour, end_us, "", ())
         if mean < s.silence_min_rate:
             return []
         svc.silent_buckets += 1
