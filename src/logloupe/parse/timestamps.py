@@ -177,17 +177,25 @@ def _yearless(m: re.Match[str], now_us: int | None, default_tz: str) -> int | No
     return _ymd(m, now_us, default_tz, year=_year_for(month, day, now_us, default_tz))
 
 
+@lru_cache(maxsize=256)
+def _is_zone(name: str) -> bool:
+    """Whether the zone database knows ``name``; remembered, as lines repeat what follows their time
+    (``HTTP/1``, ``GET /path``) and a failed lookup reads the disk."""
+    try:
+        from zoneinfo import ZoneInfo
+
+        ZoneInfo(name)
+    except Exception:
+        return False
+    return True
+
+
 def _iana(m: re.Match[str], now_us: int | None, default_tz: str) -> int | None:
     """ISO 8601 followed by an IANA zone name (``... Europe/Paris``, Java's ``...+01:00[Europe/Paris]``):
     the offset when written, else the named zone; None for a name the zone database does not know."""
     name = m.group("iana")
-    if m.group("tz") is None:
-        try:
-            from zoneinfo import ZoneInfo
-
-            ZoneInfo(name)
-        except Exception:  # not a zone: let the plain ISO format read the date and time
-            return None
+    if m.group("tz") is None and not _is_zone(name):  # not a zone: the plain ISO format reads it
+        return None
     g = m.groupdict()
     return _build(
         int(g["y"]),

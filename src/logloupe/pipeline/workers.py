@@ -316,7 +316,8 @@ class IngestPipeline:
                 return replace(batch, events=columns, packed=None, arrow=arrow, counts=counts)
             except Exception:
                 log.exception("Arrow columns of buffer range %s unusable; building them here", batch.span)
-            return replace(batch, events=columns, packed=None, arrow=self._arrow(columns))
+            # The processes' counts still hold: the hook thread need not count the events again.
+            return replace(batch, events=columns, packed=None, arrow=self._arrow(columns), counts=counts)
         events = columns.events()
         staged = self._staged(events)
         if len(staged) == len(events) and all(a is b for a, b in zip(staged, events, strict=True)):

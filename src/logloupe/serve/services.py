@@ -71,15 +71,15 @@ class Services:
     def enrich(self, events: Sequence[LogEvent]) -> list[LogEvent]:
         """Pattern id, variables and class for each event (in place); saves the miner now and then."""
         self.enricher.enrich(events)
-        try:
-            self.enricher.save_if_dirty(200_000)
-        except OSError:
-            log.exception("could not save the pattern miner's state")
+        self._save_miner()
         return list(events)
 
     def enrich_columns(self, events: EventColumns) -> None:
         """``enrich`` on column lists (the ingest pipeline's batches from its decoder processes)."""
         self.enricher.enrich_columns(events)
+        self._save_miner()
+
+    def _save_miner(self) -> None:
         try:
             self.enricher.save_if_dirty(200_000)
         except OSError:
