@@ -98,6 +98,13 @@ _TLDS = (
     "co|us|uk|de|fr|eu|nl|be|ch|at|se|no|dk|fi|es|it|pl|cz|ie|pt|jp|cn|kr|in|au|nz|ca|br|ru"
 )
 
+# Keys whose value is a secret (``password=…``, ``api_key: …``): the SECRET rule and the quick test that
+# sends a line to the full masker share them, so the test is exactly as wide as the rule.
+_SENSITIVE_FIELDS = (
+    r"password|passwd|pwd|pass|secret|api[_-]?key|apikey|access[_-]?key|"
+    r"secret[_-]?key|client[_-]?secret|auth[_-]?token|token|private[_-]?key"
+)
+
 RULES: tuple[MaskRule, ...] = (
     # --- secrets (redaction) -------------------------------------------------------------------
     _b(
@@ -117,13 +124,7 @@ RULES: tuple[MaskRule, ...] = (
         r"\bhf_[A-Za-z0-9]{20,}\b",
     ),
     _r("CREDENTIALS", r"(?i)\b[a-z][a-z0-9+.\-]{0,31}://([^\s/:@<>]+:[^\s/@<>]+)@", 1),
-    _b(
-        "SECRET",
-        r"(?i)(?<![<\w])(?:password|passwd|pwd|pass|secret|api[_-]?key|apikey|access[_-]?key|"
-        r"secret[_-]?key|client[_-]?secret|auth[_-]?token|token|private[_-]?key)"
-        r"[\"']?\s*[=:]\s*[\"']?([^\s\"'&,;<]+)",
-        1,
-    ),
+    _b("SECRET", r"(?i)(?<![<\w])(?:" + _SENSITIVE_FIELDS + r")[\"']?\s*[=:]\s*[\"']?([^\s\"'&,;<]+)", 1),
     # --- personal data (redaction) ----------------------------------------------------------------
     _b("EMAIL", r"(?<![\w.+\-])[\w.+\-]{1,64}@[A-Za-z0-9\-]{1,63}(?:\.[A-Za-z0-9\-]{1,63}){0,8}\.[A-Za-z]{2,24}\b"),
     # --- values (mining; the redaction twin follows where there is one) ----------------------------
@@ -274,7 +275,7 @@ def shape_key(text: str) -> bytes:
 _MULTI_TOKEN = re.compile(
     r"\b" + _MONTH + r"\s+\d|\d{4}-\d\d-\d\d|HTTP/\d|\d\s(?:[KMGT]i?B|B|bytes)[,;)\]]"
     # the secret rules that reach across a space: "Bearer <token>", "password: <value>", a PEM block
-    r"|(?i:bearer|basic|token)\s|(?i:pass|pwd|secret|key|token)\w*[\"']?\s*[=:]\s|-----BEGIN"
+    r"|(?i:bearer|basic|token)\s|(?<![<\w])(?i:" + _SENSITIVE_FIELDS + r")[\"']?\s*[=:]\s|-----BEGIN"
 )
 
 
