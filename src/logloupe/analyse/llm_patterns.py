@@ -176,7 +176,8 @@ class PatternLabeller:
                 found = llm_labels(stats, provider, self.settings.llm_budget_tokens // 2, policy.redaction)
                 for p in chunk:
                     got = found.get(format_pattern_id(p.pattern_id))
-                    if got is None:
+                    if got is None:  # the reply left it out: the offline label stays
+                        LLM_PATTERN_LABELS.labels("kept").inc()
                         continue
                     label, confidence = got
                     if confidence > p.confidence and label != p.label:
@@ -185,9 +186,6 @@ class PatternLabeller:
                         LLM_PATTERN_LABELS.labels("relabelled").inc()
                     else:
                         LLM_PATTERN_LABELS.labels("kept").inc()
-                LLM_PATTERN_LABELS.labels("kept").inc(
-                    sum(1 for p in chunk if format_pattern_id(p.pattern_id) not in found)
-                )
         self.labelled += changed
         return changed
 
