@@ -24,8 +24,6 @@ from logloupe.model import Level
 from logloupe.parse.grok import CustomFormat
 from logloupe.parse.keys import (
     HOST_KEYS,
-    LEVEL_KEYS,
-    LEVEL_WORD_ONLY,
     MESSAGE_KEYS,
     SERVICE_KEYS,
     SPAN_KEYS,
@@ -33,6 +31,7 @@ from logloupe.parse.keys import (
     TRACE_KEYS,
     lift_ecs,
     needs_lift,
+    pop_level,
 )
 from logloupe.parse.levels import normalise_level, syslog_severity
 from logloupe.parse.timestamps import find_timestamp, parse_timestamp
@@ -99,13 +98,12 @@ def _pop(flat: dict[str, str], keys: tuple[str, ...]) -> str:
     return ""
 
 
+def _is_level_word(value: str) -> bool:
+    return normalise_level(value) is not None
+
+
 def _pop_level(flat: dict[str, str]) -> str:
-    for k in LEVEL_KEYS:
-        if k in flat:
-            if k in LEVEL_WORD_ONLY and (flat[k].strip().isdigit() or normalise_level(flat[k]) is None):
-                continue  # an HTTP status, say: an attribute
-            return flat.pop(k)
-    return ""
+    return str(pop_level(flat, _is_level_word) or "")
 
 
 def _ts_value(raw: str, now_us: int | None, default_tz: str) -> int | None:

@@ -9,6 +9,7 @@ ECS and OpenTelemetry spellings are included: dotted keys (``log.level``, ``serv
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 TIME_KEYS = ("@timestamp", "timestamp", "time", "ts", "t", "datetime", "date", "eventTime", "@t", "Timestamp")
@@ -47,6 +48,20 @@ ATTRIBUTE_KEYS = ("meta", "attributes", "attrs", "fields", "labels", "extra", "c
 
 # (object key, member, the field it names): ECS objects whose one member is a field of ours.
 _ECS = (("host", "name", "host"), ("service", "name", "service"), ("log", "level", "level"))
+
+
+def pop_level(obj: dict[str, Any], is_level: Callable[[str], bool]) -> Any:
+    """Take the level out of ``obj``: the first of ``LEVEL_KEYS`` present, except that a
+    ``LEVEL_WORD_ONLY`` key (``status``) counts only when it holds a level word — an HTTP status stays
+    an attribute. None when there is none."""
+    for key in LEVEL_KEYS:
+        if key in obj:
+            if key in LEVEL_WORD_ONLY:
+                value = obj[key]
+                if not isinstance(value, str) or value.strip().isdigit() or not is_level(value):
+                    continue
+            return obj.pop(key)
+    return None
 
 
 def needs_lift(doc: dict[str, Any]) -> bool:

@@ -36,6 +36,7 @@ from logloupe.parse.keys import (
     TRACE_KEYS,
     lift_ecs,
     needs_lift,
+    pop_level,
 )
 from logloupe.parse.timestamps import ORIGINAL_ATTRIBUTE, REASON_ATTRIBUTE, parse_timestamp, zone
 
@@ -384,15 +385,12 @@ def _plain_record_fields(record: dict[str, Any], limits: Limits) -> Fields | Non
     )
 
 
+def _is_level_value(value: str) -> bool:
+    return level_from(value) is not None
+
+
 def _pop_level(obj: dict[str, Any]) -> Any:
-    for key in LEVEL_KEYS:
-        if key in obj:
-            if key in LEVEL_WORD_ONLY:
-                value = obj[key]
-                if not isinstance(value, str) or value.strip().isdigit() or level_from(value) is None:
-                    continue  # an HTTP status, say: an attribute
-            return obj.pop(key)
-    return None
+    return pop_level(obj, _is_level_value)
 
 
 def _record_fields(record: dict[str, Any], limits: Limits) -> Fields:
