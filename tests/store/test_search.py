@@ -368,3 +368,47 @@ def test_needle_pages_and_totals(store: EventStore, monkeypatch: pytest.MonkeyPa
                 break
         assert got == [e.id for e in want], q
     assert ops.search(store, ops.Scope("t1", "12345678901")).total == 0
+
+
+@pytest.mark.parametrize("sort", ["desc", "asc"])
+def test_first_page_of_a_text_search_is_the_stored_events(either_store: EventStore, sort: str) -> None:
+    """A text query's first page and total come from one statement read as JSON
+    (``EventStore.rows_with_total``): every field comes back as stored and read by id (Arrow),
+    events of the same microsecond are ordered by uid, and the total is exact beyond the page."""
+    store = either_store
+    odd = [0.1, float("inf"), float("-inf"), float("nan"), -0.0, 3.4e38]
+    events = [
+        LogEvent(
+            "t1",
+            NOW - (i // 3) * 1000,  # three events per microsecond: the order falls to the uid
+            NOW + i,
+            (1 << 64) - 1 - i if i % 2 else i,
+            f'probe {i} read timed out "quoted" \\ back\tslash \x01 ünïcode ☃ 😀 \u2028',
+            service=f"s{i % 4}",
+            host="h/1",
+            level=Level.ERROR,
+            level_raw="err",
+            pattern_id=(1 << 63) + i,
+            pattern_vars=[str(i), "", "a\nb"],
+            attributes={"k": '{"nested": [1, 2]}', "é": "x" * i},
+            source="src",
+            trace_id="t" * 32,
+            span_id="s" * 16,
+            flags=["oversize"] if i % 5 == 0 else [],
+            classification="c",
+            anomaly_score=odd[i % len(odd)],
+        )
+        for i in range(40)
+    ]
+    store.insert(events)
+    want = sorted(events, key=lambda e: (e.ts_us, e.uid), reverse=sort == "desc")
+    for q in ("probe", '"read timed out"', '"ünïcode ☃"', "probe AND slash"):
+        page = ops.search(store, ops.Scope("t1", q), limit=25, sort=sort)
+        assert page.total == len(events), q
+        assert [e.id for e in page.events] == [e.id for e in want[:25]], q
+        for got in page.events:
+            stored = ops.get_event(store, "t1", got.id)
+            assert repr(got) == repr(stored), q  # repr: NaN equals itself there
+        rest = ops.search(store, ops.Scope("t1", q), limit=25, sort=sort, cursor=page.next_cursor)
+        assert rest.total == len(events) and [e.id for e in rest.events] == [e.id for e in want[25:]], q
+    assert ops.search(store, ops.Scope("t1", "probe nosuchword"), limit=25).total == 0
