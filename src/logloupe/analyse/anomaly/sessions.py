@@ -55,6 +55,9 @@ class SessionScore:
     reasons: tuple[str, ...]
     # The session's rarest event (the evidence when ``rarity`` drove the score).
     rarest: str = ""
+    # How many normal training sessions pass through this session's counts part-way, when the
+    # count structure was waived for it as unfinished (``SessionModel(unfinished=True)``).
+    unfinished: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +104,9 @@ DETECT_ROBUST_CORE = 0.55
 # Rounds of the robust fit's concentration and reweighting steps (each stops once stable).
 _MAX_ROUNDS = 20
 
+# The structure ratio given to an unfinished session (see SessionModel._learn_cuts).
+_UNFINISHED_STRUCTURE = 0.9
+
 # Standard normal quantiles for the Q-statistic's usual confidence levels.
 _C_ALPHA = {0.05: 1.6449, 0.01: 2.3263, 0.001: 3.0902, 0.0001: 3.7190}
 
@@ -119,6 +125,7 @@ class SessionModel:
         boundary_weight: float = 0.0,
         structure_trim: float = 0.05,
         robust_core: float = 0.0,
+        unfinished: bool = False,
     ) -> None:
         if not 0 < rare_probability < 1:
             raise InvalidInput("rare_probability must lie in (0, 1)")
@@ -136,6 +143,10 @@ class SessionModel:
             raise InvalidInput("robust_core must lie in [0, 1]")
         # 0 or 1: the trimmed fit (structure_trim) instead of the robust core.
         self.robust_core = robust_core
+        # Spare sessions that are a "complete cut" of normal training sessions (see _learn_cuts).
+        self.unfinished = unfinished
+        self.cuts: Counter[frozenset[tuple[str, int]]] = Counter()
+        self.n_normal = 0
         self.core_share = 1.0
         self.n_sessions = 0
         self.doc_freq: Counter[str] = Counter()
@@ -170,7 +181,51 @@ class SessionModel:
         lengths = Counter(len(events) for events in data)
         self.windows = lengths.most_common(1)[0][1] >= 0.95 * len(data) and len(lengths) <= 2
         self._fit_structure(data, len(pinned))
+        self.cuts = Counter()
+        self.n_normal = 0
+        if self.unfinished and not self.windows:
+            self._learn_cuts(data)
         return self
+
+    def _learn_cuts(self, data: list[tuple[str, ...]]) -> None:
+        """Where a normal session could be while still in flight: its *complete cuts*.
+
+        A cut of a session is a proper prefix after which none of the events already seen occurs
+        again: every event so far has its final count, the rest have not started (allocated,
+        three replicas received and stored — then, hours later, deleted). A session still open
+        when the log ends, or closed by an idle timeout, stops at such a cut. For each training
+        session the model itself finds normal (rarity and structure below their limits), its
+        distinct cuts are counted; a session scored later whose event counts equal a cut that at
+        least ``rare_probability`` of those sessions pass through is unfinished rather than
+        broken, so the count structure alone cannot flag it (its events are still judged for
+        rarity). A session that stopped part-way through a step (one replica of three received)
+        is no cut: the events it holds lack their final counts.
+        """
+        if self.residual_basis.shape[1] == 0:
+            return
+        scored = self.score_many(data)
+        cuts: Counter[frozenset[tuple[str, int]]] = Counter()
+        n_normal = 0
+        for events, result in zip(data, scored, strict=True):
+            if result.anomaly:
+                continue
+            n_normal += 1
+            final = Counter(events)
+            seen: Counter[str] = Counter()
+            pending = 0  # events seen so far that have not reached their final count
+            mine: set[frozenset[tuple[str, int]]] = set()
+            for event in events[:-1]:
+                if seen[event] == 0:
+                    pending += 1
+                seen[event] += 1
+                if seen[event] == final[event]:
+                    pending -= 1
+                if pending == 0:
+                    mine.add(frozenset(seen.items()))
+            cuts.update(mine)
+        floor = max(2.0, self.rare_probability * n_normal)
+        self.cuts = Counter({cut: n for cut, n in cuts.items() if n >= floor})
+        self.n_normal = n_normal
 
     def _fit_structure(self, data: list[tuple[str, ...]], n_pinned: int = 0) -> None:
         x = self._vectors(data)
@@ -315,6 +370,13 @@ class SessionModel:
 
     def _score_one(self, events: tuple[str, ...], structure: float) -> SessionScore:
         n = self.n_sessions
+        unfinished = 0
+        cuts = getattr(self, "cuts", None)  # absent from a model pickled by an older version
+        if structure >= 1 and cuts:
+            unfinished = cuts.get(frozenset(Counter(events).items()), 0)
+            if unfinished:
+                # In flight, not broken: ranked above sessions that look complete, below the limit.
+                structure = _UNFINISHED_STRUCTURE
         limit = self._rarity_limit(n)
         rarity = 0.0
         rare_event = ""
@@ -356,6 +418,7 @@ class SessionModel:
             structure=structure,
             reasons=tuple(reasons),
             rarest=rare_event,
+            unfinished=unfinished,
         )
 
 
