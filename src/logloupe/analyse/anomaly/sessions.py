@@ -100,6 +100,12 @@ def _q_statistic(residual_eigenvalues: FloatArray, c_alpha: float) -> float:
 # ``logloupe detect``'s default robust core: a training file picked by a user (an export, an
 # incident's logs) may hold many anomalies; the streaming tracker samples sessions it did not flag.
 DETECT_ROBUST_CORE = 0.55
+# ``logloupe detect``'s default for the unfinished rule (``SessionModel(unfinished=...)``): a
+# training or test file cut from a log holds the sessions still in flight when it was cut.
+DETECT_UNFINISHED = True
+# ``logloupe detect``'s default skeleton share (``SessionModel(structure_share=...)``): the count
+# structure judges the events nearly every explained training session holds.
+DETECT_STRUCTURE_SHARE = 0.95
 
 # Rounds of the robust fit's concentration and reweighting steps (each stops once stable).
 _MAX_ROUNDS = 20
@@ -126,6 +132,7 @@ class SessionModel:
         structure_trim: float = 0.05,
         robust_core: float = 0.0,
         unfinished: bool = False,
+        structure_share: float = 0.0,
     ) -> None:
         if not 0 < rare_probability < 1:
             raise InvalidInput("rare_probability must lie in (0, 1)")
@@ -145,6 +152,11 @@ class SessionModel:
         self.robust_core = robust_core
         # Spare sessions that are a "complete cut" of normal training sessions (see _learn_cuts).
         self.unfinished = unfinished
+        if not 0 <= structure_share <= 1:
+            raise InvalidInput("structure_share must lie in [0, 1]")
+        # > 0: the count structure is refitted on the events present in at least this share of
+        # the sessions the first fit explains (see _fit_structure); 0: on every event.
+        self.structure_share = structure_share
         self.cuts: Counter[frozenset[tuple[str, int]]] = Counter()
         self.n_normal = 0
         self.core_share = 1.0
@@ -228,6 +240,25 @@ class SessionModel:
         self.n_normal = n_normal
 
     def _fit_structure(self, data: list[tuple[str, ...]], n_pinned: int = 0) -> None:
+        keep = self._fit_structure_on(data, n_pinned)
+        if keep is None or self.structure_share <= 0 or self.windows:
+            return
+        # Which events does every normal session hold? Those the sessions the fit explains
+        # nearly all hold (a block is allocated, its replicas received, stored, deleted) make the
+        # session's skeleton; the rest (reads, verifications: any number, or none) vary freely
+        # and are judged by their rarity alone. The count structure is refitted on the skeleton,
+        # so that a combination of optional events the core happened not to hold is not taken
+        # for broken relations.
+        x = self._vectors(data)
+        share = (x[keep] > 0).mean(axis=0)
+        skeleton = [e for e, i in self.vocab.items() if share[i] >= self.structure_share]
+        if len(skeleton) == len(self.vocab):
+            return
+        self.vocab = {e: i for i, e in enumerate(skeleton)}
+        self._fit_structure_on(data, n_pinned)
+
+    def _fit_structure_on(self, data: list[tuple[str, ...]], n_pinned: int) -> npt.NDArray[np.bool_] | None:
+        """Fits the count structure on ``self.vocab``'s events; the sessions it explains."""
         x = self._vectors(data)
         n_dims = x.shape[1]
         self.mean = x.mean(axis=0) if len(data) else np.zeros(n_dims)
@@ -235,13 +266,13 @@ class SessionModel:
         self.residual_threshold = math.inf
         self.core_share = 1.0
         if n_dims == 0 or len(data) < 2:
-            return
+            return None
         pinned = np.zeros(len(data), dtype=bool)
         if n_pinned:
             pinned[len(data) - n_pinned :] = True
         fitted = self._fit_robust(x, pinned) if 0 < self.robust_core < 1 else self._fit_trimmed(x, pinned)
         if fitted is None:
-            return
+            return None
         keep, eigen, vt, k = fitted
         self.core_share = float(keep.mean())
         self.residual_basis = vt[k:].T.copy()
@@ -249,6 +280,7 @@ class SessionModel:
         if n_pinned:
             spe = (((x[pinned] - self.mean) @ self.residual_basis) ** 2).sum(axis=1)
             self.residual_threshold = max(self.residual_threshold, float(spe.max()) * self.residual_margin)
+        return keep
 
     def _residual_limit(self, x: FloatArray, keep: npt.NDArray[np.bool_], eigen: FloatArray, k: int) -> float:
         spe = (((x[keep] - self.mean) @ self.residual_basis) ** 2).sum(axis=1)
