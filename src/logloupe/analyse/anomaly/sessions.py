@@ -249,13 +249,25 @@ class SessionModel:
         # and are judged by their rarity alone. The count structure is refitted on the skeleton,
         # so that a combination of optional events the core happened not to hold is not taken
         # for broken relations.
-        x = self._vectors(data)
-        share = (x[keep] > 0).mean(axis=0)
-        skeleton = [e for e, i in self.vocab.items() if share[i] >= self.structure_share]
-        if len(skeleton) == len(self.vocab):
-            return
-        self.vocab = {e: i for i, e in enumerate(skeleton)}
-        self._fit_structure_on(data, n_pinned)
+        # The skeleton and the fit depend on each other (a first fit misled by a large cluster of
+        # truncated sessions explains them, and they lack most events): refit until it is stable.
+        events = sorted(self.doc_freq)
+        present = np.zeros((len(data), len(events)), dtype=bool)
+        column = {e: i for i, e in enumerate(events)}
+        for row, session in enumerate(data):
+            for event in set(session):
+                present[row, column[event]] = True
+        skeleton = list(self.vocab)
+        for _ in range(_MAX_ROUNDS):
+            share = present[keep].mean(axis=0) if keep.any() else np.zeros(len(events))
+            new = [e for e in events if share[column[e]] >= self.structure_share]
+            if new == skeleton or not new:
+                break
+            skeleton = new
+            self.vocab = {e: i for i, e in enumerate(skeleton)}
+            keep = self._fit_structure_on(data, n_pinned)
+            if keep is None:
+                return
 
     def _fit_structure_on(self, data: list[tuple[str, ...]], n_pinned: int) -> npt.NDArray[np.bool_] | None:
         """Fits the count structure on ``self.vocab``'s events; the sessions it explains."""
