@@ -15,7 +15,12 @@ session is surprising in three ways, each measured against its own threshold so 
   (Jackson & Mudholkar) or, if larger, the training residuals' own high quantile. The subspace is
   fitted after trimming the ``structure_trim`` share of training sessions farthest from the bulk
   (three rounds), so that a small cluster of anomalies in the training data does not claim a
-  principal direction of its own.
+  principal direction of its own. With ``structure_share``, the structure is refitted on the
+  session's *skeleton* (the events nearly every explained session holds), leaving optional
+  events to their rarity;
+- with ``unfinished``, a session whose counts equal a *complete cut* of normal training sessions
+  (stopped between two complete steps, e.g. still in flight when the log was cut) is not flagged
+  by the count structure alone.
 
 The session's excess is the largest of the ratios; ``score = excess / (1 + excess)`` puts the
 threshold at 0.5 and keeps the score in [0, 1].
