@@ -1,11 +1,19 @@
-"""Normalised fields → LogEvents: the tenant, times and the idempotent id are fixed here."""
+"""Normalised fields → LogEvents: the tenant, times and the idempotent id are fixed here.
+
+An event's uid names its place in its input: ``model.input_uid(tenant, position, index)``, where
+``position`` is the input's key (a digest of a request body, a file and chunk, or the write-ahead
+buffer position for inputs without one) and ``index`` the item's number in it. The same input
+gives the same uids, so the store recognises a re-send by (tenant, ts, uid); two identical lines of
+one input keep two uids. A sender's own document id (``doc_ids``: an Elasticsearch ``_id``) names
+its event whatever request carries it (``model.doc_uid``).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 
-from logloupe.model import FLAG_TIME_REPLACED, Level, LogEvent, event_uid_of
+from logloupe.model import FLAG_TIME_REPLACED, INDEX_BITS, INDEX_MASK, Level, LogEvent, doc_uid, input_uid_base
 from logloupe.parse.records import Fields
 
 # The sanity window text lines get in ``parse_line`` (``parse/timestamps.py``): a time more than a
@@ -24,6 +32,7 @@ def assemble(
     host: str = "",
     position: str = "",
     first_index: int = 0,
+    doc_ids: dict[int, str] | None = None,
 ) -> list[LogEvent]:
     """Build events; ``position`` names where the batch came from so a replay yields the same ids
     (``first_index``: the first item's index there)."""
@@ -36,6 +45,7 @@ def assemble(
         host=host,
         position=position,
         first_index=first_index,
+        doc_ids=doc_ids,
     )
     # Positional (LogEvent's field order): half the cost of keywords on the ingest hot path.
     return [
@@ -58,10 +68,13 @@ def assemble_rows(
     host: str = "",
     position: str = "",
     first_index: int = 0,
+    doc_ids: dict[int, str] | None = None,
 ) -> Iterator[Row]:
     """``assemble`` as plain rows ``(tenant, ts_us, observed_ts_us, uid, message, service, host,
     level, level_raw, attributes, source, trace_id, span_id, flags)``: decoder processes ship
     columns and need no event objects."""
+    block = first_index >> INDEX_BITS
+    base = input_uid_base(tenant, position, block)  # one digest per input (per 16.7M items), not per event
     for index, f in enumerate(items, first_index):
         flags = list(f.flags)
         attributes = f.attributes
@@ -80,7 +93,12 @@ def assemble_rows(
             attributes = {**attributes, "logger": f.service}
         hst = f.host or host
         src = f.source or source
-        uid = event_uid_of(tenant, src, svc, hst, ts_us, f.message, position, index)
+        if index >> INDEX_BITS != block:
+            block = index >> INDEX_BITS
+            base = input_uid_base(tenant, position, block)
+        uid = base | (index & INDEX_MASK)
+        if doc_ids and (doc := doc_ids.get(index)):
+            uid = doc_uid(tenant, svc, doc)
         yield (
             tenant,
             ts_us,

@@ -43,9 +43,26 @@ def encode_entry(
     service: str = "",
     host: str = "",
     observed_us: int = 0,
+    key: str = "",
+    doc_ids: dict[int, str] | None = None,
 ) -> bytes:
-    """One buffer entry: a JSON header line, then one tagged item per line."""
-    header = {"tenant": tenant, "source": source, "service": service, "host": host, "observed_us": observed_us}
+    """One buffer entry: a JSON header line, then one tagged item per line.
+
+    ``key`` names the input (``model.input_key``): the events' uids derive from it and the item's index, so
+    a re-sent input gets the same ids and is stored once; without one, from the buffer position.
+    ``doc_ids``: the sender's own ids of some records (by their index), which name those events instead.
+    """
+    header: dict[str, Any] = {
+        "tenant": tenant,
+        "source": source,
+        "service": service,
+        "host": host,
+        "observed_us": observed_us,
+    }
+    if key:
+        header["key"] = key
+    if doc_ids:
+        header["ids"] = {str(i): doc for i, doc in doc_ids.items()}
     parts = [orjson.dumps(header)]
     # Each item with its tag, in one join per kind (no tagged copy of each item first).
     if records:
@@ -90,7 +107,8 @@ def _assembly(header: dict[str, Any], pos: int, now_us: int) -> dict[str, Any]:
         "source": header.get("source", ""),
         "service": header.get("service", ""),
         "host": header.get("host", ""),
-        "position": f"wal:{pos}",
+        "position": header.get("key") or f"wal:{pos}",
+        "doc_ids": {int(i): str(doc) for i, doc in header["ids"].items()} if header.get("ids") else None,
     }
 
 

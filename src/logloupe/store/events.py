@@ -23,8 +23,10 @@ from typing import Any
 
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from logloupe.errors import BadRequest, LogLoupeError, Unavailable
+from logloupe.metrics import DUPLICATES_DROPPED
 from logloupe.model import Level, LogEvent
 from logloupe.store.schema import migrate
 
@@ -234,10 +236,8 @@ class EventStore:
         self.path.mkdir(parents=True, exist_ok=True)
         self.query_timeout_s = query_timeout_s
         self.block_cache_mb = max(0, int(block_cache_mb))
-        # Set by a migration that rebuilt ``events``: the engine's memory of recent insert tokens
-        # stayed with the old table, so the next tokened insert (the write-ahead buffer's replay of
-        # a range a crash interrupted) leaves out the rows already stored by hand (``_not_stored``).
-        self.dedup_log_reset = False
+        # The newest stored ts per (tenant, service) (``_newest_stored``); None until the first insert.
+        self._newest: dict[tuple[str, str], int] | None = None
         self._lock = threading.RLock()
         self._lock_file = open(self.path / ".owner.lock", "a+")  # noqa: SIM115 - held for our lifetime
         try:
@@ -343,11 +343,9 @@ class EventStore:
         if not data:
             return
         with self._lock:
-            if dedup_token and self.dedup_log_reset:
-                self.dedup_log_reset = False
-                data = self._not_stored(data)
-                if not data:
-                    return
+            data = self._new_rows(data)
+            if not data:
+                return
             try:
                 with self._conn.send_insert(self._insert_sql(dedup_token), "ArrowStream") as inserter:
                     inserter.append(data)
@@ -372,33 +370,94 @@ class EventStore:
 
         return self.insert_batches([record_batch(events, keep)], dedup_token=dedup_token)
 
-    def _not_stored(self, data: bytes) -> bytes:
-        """The rows of an Arrow IPC stream whose (tenant, ts, uid) the table does not hold yet."""
+    def _new_rows(self, data: bytes) -> bytes:
+        """The rows of an Arrow IPC stream that are not stored yet: by (tenant, ts, uid), against the
+        table and within the stream itself. ``data`` itself when every row is new (the usual case).
+
+        Ids name an event's place in its input (``model.input_uid``), so this is what makes a re-sent
+        request, file or upload idempotent, across restarts and days apart. It is cheap for live
+        ingest: a (tenant, service) whose rows in the batch are all newer than anything stored for it
+        (``_newest``, read from the table once, then kept up to date by the inserts) cannot hold a
+        re-send, and the rows are kept unread; only older rows (a re-send, a backfill, a replay)
+        cost one query per tenant, reading ts and uid of the batch's services and time range.
+        """
         table = pa.ipc.open_stream(data).read_all()
+        if not table.num_rows:
+            return b""
+        newest = self._newest_stored()
+        ts = table.column("ts").cast(pa.int64())
+        spans = (
+            pa.table({"tenant": table.column("tenant"), "service": table.column("service"), "ts": ts})
+            .group_by(["tenant", "service"])
+            .aggregate([("ts", "min"), ("ts", "max")])
+            .to_pydict()
+        )
+        older: dict[str, list[tuple[str, int, int]]] = {}
+        for tenant, service, lo, hi in zip(
+            spans["tenant"], spans["service"], spans["ts_min"], spans["ts_max"], strict=True
+        ):
+            known = newest.get((tenant, service))
+            if known is not None and lo <= known:
+                older.setdefault(tenant, []).append((service, lo, hi))
+        uids = table.column("uid")
+        # Repeats within the batch (two sends of one input that arrived together): ts and uid mixed
+        # into one number; a repeat of (ts, uid) repeats it, so all distinct means no repeat.
+        mixed = pc.bit_wise_xor(uids, pc.multiply(ts.cast(pa.uint64(), safe=False), pa.scalar(0x9E3779B97F4A7C15, pa.uint64())))
+        repeats = pc.count_distinct(mixed).as_py() != table.num_rows
+        if not older and not repeats:
+            self._note_newest(spans)
+            return data
         stored: set[tuple[str, int, int]] = set()
-        tenants = table.column("tenant").to_pylist()
-        ts = table.column("ts").cast(pa.int64()).to_pylist()
-        uids = table.column("uid").to_pylist()
-        for tenant in set(tenants):
-            mine = [(t, u) for tn, t, u in zip(tenants, ts, uids, strict=True) if tn == tenant]
+        for tenant, groups in older.items():
+            services = {f"s{i}": service for i, service in enumerate(sorted({service for service, _, _ in groups}))}
             found = self.columns(
                 "SELECT toUnixTimestamp64Micro(ts) AS ts_us, uid FROM events WHERE tenant = {tenant:String}"
+                f" AND service IN ({', '.join(f'{{{name}:String}}' for name in services)})"
                 " AND ts BETWEEN fromUnixTimestamp64Micro({lo:Int64}) AND fromUnixTimestamp64Micro({hi:Int64})"
-                " AND has({uids:Array(UInt64)}, uid)",
+                " AND uid IN {uids:Array(UInt64)}",
                 {
+                    **services,
                     "tenant": tenant,
-                    "lo": min(t for t, _ in mine),
-                    "hi": max(t for t, _ in mine),
-                    "uids": sorted({u for _, u in mine}),
+                    "lo": min(lo for _, lo, _ in groups),
+                    "hi": max(hi for _, _, hi in groups),
+                    "uids": pc.unique(uids).to_pylist(),
                 },
             )
             stored.update((tenant, t, u) for t, u in zip(found["ts_us"], found["uid"], strict=True))
-        if not stored:
+        self._note_newest(spans)
+        if not stored and not repeats:
             return data
-        keep = [(tn, t, u) not in stored for tn, t, u in zip(tenants, ts, uids, strict=True)]
-        log.info("replay after a table rebuild: %d of %d rows were stored already", len(keep) - sum(keep), len(keep))
+        keep: list[bool] = []
+        dropped: dict[str, int] = {}
+        for key in zip(table.column("tenant").to_pylist(), ts.to_pylist(), uids.to_pylist(), strict=True):
+            new = key not in stored
+            keep.append(new)
+            if new:
+                stored.add(key)
+            else:
+                dropped[key[0]] = dropped.get(key[0], 0) + 1
+        if not dropped:
+            return data
+        for tenant, n in dropped.items():
+            DUPLICATES_DROPPED.labels(tenant).inc(n)
+        log.info("insert: %d of %d rows were stored already (a re-sent input)", sum(dropped.values()), len(keep))
         rest = table.filter(pa.array(keep))
         return arrow_ipc(rest.to_batches()) if rest.num_rows else b""
+
+    def _newest_stored(self) -> dict[tuple[str, str], int]:
+        """The newest stored ts (µs) per (tenant, service): read from the table on the first insert."""
+        if self._newest is None:
+            found = self.columns(
+                "SELECT tenant, service, toUnixTimestamp64Micro(max(ts)) AS ts_us FROM events GROUP BY tenant, service"
+            )
+            self._newest = dict(zip(zip(found["tenant"], found["service"], strict=True), found["ts_us"], strict=True))
+        return self._newest
+
+    def _note_newest(self, spans: dict[str, list[Any]]) -> None:
+        newest = self._newest_stored()
+        for tenant, service, hi in zip(spans["tenant"], spans["service"], spans["ts_max"], strict=True):
+            if hi > newest.get((tenant, service), hi - 1):
+                newest[(tenant, service)] = hi
 
     @staticmethod
     def _insert_sql(dedup_token: str | None) -> str:

@@ -1,0 +1,69 @@
+"""Every insert leaves out the rows the store holds already, by (tenant, ts, uid)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from logloupe.metrics import DUPLICATES_DROPPED
+from logloupe.model import LogEvent, input_uid
+from logloupe.store import search as ops
+from logloupe.store.events import EventStore
+
+NOW = ops.now_us()
+
+
+def _input(key: str, n: int, *, tenant: str = "t1", start: int = NOW - 3_600_000_000) -> list[LogEvent]:
+    return [
+        LogEvent(tenant, start + i * 1000, NOW, input_uid(tenant, key, i), f"{key} line {i}", service=f"s{i % 3}")
+        for i in range(n)
+    ]
+
+
+def _count(store: EventStore, tenant: str = "t1") -> int:
+    return ops.count(store, ops.Scope(tenant, ""))
+
+
+def test_a_re_sent_input_is_stored_once_across_a_restart(tmp_path: Path) -> None:
+    events = _input("body-a", 300)
+    with EventStore(tmp_path / "s") as store:
+        store.insert(events)
+        store.insert(events)
+        assert _count(store) == 300
+    with EventStore(tmp_path / "s") as store:  # what is stored is read from the table, not remembered
+        dropped = DUPLICATES_DROPPED.labels("t1")._value.get()
+        store.insert(events[100:] + _input("body-b", 10))
+        assert _count(store) == 310
+        assert DUPLICATES_DROPPED.labels("t1")._value.get() - dropped == 200
+
+
+def test_repeats_within_one_insert_and_other_tenants(store: EventStore) -> None:
+    events = _input("body-a", 50)
+    other = _input("body-a", 50, tenant="t2")
+    # the same (ts, uid) in another tenant is another event; the same row twice in one batch is one
+    same_uid = [LogEvent("t2", e.ts_us, NOW, e.uid, "t2's own", service=e.service) for e in events[:5]]
+    store.insert(events + events[:20] + other[:10] + same_uid)
+    assert _count(store) == 50
+    assert _count(store, "t2") == 15
+
+
+def test_newer_rows_are_kept_and_older_ones_checked(store: EventStore) -> None:
+    old = _input("old", 100, start=NOW - 7_200_000_000)
+    new = _input("new", 100)
+    store.insert(new)
+    store.insert(old)  # older than anything stored: checked, and new
+    store.insert(old[:50] + _input("newer", 20, start=NOW - 1_000_000))
+    assert _count(store) == 220
+    # equal uids at another time are other events
+    moved = [LogEvent(e.tenant, e.ts_us + 1, NOW, e.uid, e.message, service=e.service) for e in old[:10]]
+    store.insert(moved)
+    assert _count(store) == 230
+
+
+def test_input_uids_count_up_and_differ_between_inputs() -> None:
+    a = [input_uid("t1", "body-a", i) for i in range(5)]
+    assert [u - a[0] for u in a] == [0, 1, 2, 3, 4]
+    assert input_uid("t1", "body-b", 0) >> 24 != a[0] >> 24
+    assert input_uid("t2", "body-a", 0) != a[0]
+    # past 2^24 items the next block of the same input has a digest of its own
+    assert input_uid("t1", "body-a", 1 << 24) >> 24 != a[0] >> 24
+    assert input_uid("t1", "body-a", (1 << 24) + 1) == input_uid("t1", "body-a", 1 << 24) + 1
