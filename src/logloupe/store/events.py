@@ -402,7 +402,9 @@ class EventStore:
         uids = table.column("uid")
         # Repeats within the batch (two sends of one input that arrived together): ts and uid mixed
         # into one number; a repeat of (ts, uid) repeats it, so all distinct means no repeat.
-        mixed = pc.bit_wise_xor(uids, pc.multiply(ts.cast(pa.uint64(), safe=False), pa.scalar(0x9E3779B97F4A7C15, pa.uint64())))
+        mixed = pc.bit_wise_xor(
+            uids, pc.multiply(ts.cast(pa.uint64(), safe=False), pa.scalar(0x9E3779B97F4A7C15, pa.uint64()))
+        )
         repeats = pc.count_distinct(mixed).as_py() != table.num_rows
         if not older and not repeats:
             self._note_newest(spans)
