@@ -27,7 +27,7 @@ import pyarrow.compute as pc
 
 from logloupe.errors import BadRequest, LogLoupeError, Unavailable
 from logloupe.metrics import DUPLICATES_DROPPED
-from logloupe.model import Level, LogEvent
+from logloupe.model import INDEX_BITS, Level, LogEvent
 from logloupe.store.schema import migrate
 
 log = logging.getLogger(__name__)
@@ -228,6 +228,10 @@ def row_to_event(row: dict[str, Any]) -> LogEvent:
 BLOCK_CACHE_MB = 512
 
 
+_MAX_INPUTS = 1000  # distinct inputs in one insert up to which the check asks for them, not for each uid
+_MIX = pa.scalar(0x9E3779B97F4A7C15, pa.uint64())  # an odd 64-bit constant: spreads ts over the uid's bits
+
+
 class EventStore:
     """Owns ``<data_dir>/events``; thread-safe; one per process."""
 
@@ -401,28 +405,37 @@ class EventStore:
                 older.setdefault(tenant, []).append((service, lo, hi))
         uids = table.column("uid")
         # Repeats within the batch (two sends of one input that arrived together): ts and uid mixed
-        # into one number; a repeat of (ts, uid) repeats it, so all distinct means no repeat.
-        mixed = pc.bit_wise_xor(
-            uids, pc.multiply(ts.cast(pa.uint64(), safe=False), pa.scalar(0x9E3779B97F4A7C15, pa.uint64()))
-        )
-        repeats = pc.count_distinct(mixed).as_py() != table.num_rows
+        # into one number, sorted; a repeat of (ts, uid) repeats it, so no equal neighbours means no
+        # repeat (an equal pair of different rows only costs the exact comparison below).
+        mixed = pc.bit_wise_xor(uids, pc.multiply(ts.cast(pa.uint64(), safe=False), _MIX)).to_numpy()
+        mixed.sort()
+        repeats = bool((mixed[1:] == mixed[:-1]).any())
         if not older and not repeats:
             self._note_newest(spans)
             return data
         stored: set[tuple[str, int, int]] = set()
+        # An input's uids share their high bits (``model.input_uid``): asking for rows of the batch's
+        # inputs is a parameter of a few numbers, where the uids themselves would be the whole batch.
+        # Only a re-send finds rows; the exact comparison below keeps what is new.
+        inputs = pc.unique(pc.shift_right(uids, pa.scalar(INDEX_BITS, pa.uint64()))).to_pylist()
+        if len(inputs) <= _MAX_INPUTS:
+            by_uid = f"bitShiftRight(uid, {INDEX_BITS}) IN {{inputs:Array(UInt64)}}"
+            values: list[int] = inputs
+        else:  # Elasticsearch _ids: one hash each
+            by_uid, values = "uid IN {inputs:Array(UInt64)}", pc.unique(uids).to_pylist()
         for tenant, groups in older.items():
             services = {f"s{i}": service for i, service in enumerate(sorted({service for service, _, _ in groups}))}
             found = self.columns(
                 "SELECT toUnixTimestamp64Micro(ts) AS ts_us, uid FROM events WHERE tenant = {tenant:String}"
                 f" AND service IN ({', '.join(f'{{{name}:String}}' for name in services)})"
                 " AND ts BETWEEN fromUnixTimestamp64Micro({lo:Int64}) AND fromUnixTimestamp64Micro({hi:Int64})"
-                " AND uid IN {uids:Array(UInt64)}",
+                f" AND {by_uid}",
                 {
                     **services,
                     "tenant": tenant,
                     "lo": min(lo for _, lo, _ in groups),
                     "hi": max(hi for _, _, hi in groups),
-                    "uids": pc.unique(uids).to_pylist(),
+                    "inputs": values,
                 },
             )
             stored.update((tenant, t, u) for t, u in zip(found["ts_us"], found["uid"], strict=True))
