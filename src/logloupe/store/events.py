@@ -21,6 +21,7 @@ from itertools import accumulate, chain
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -407,8 +408,8 @@ class EventStore:
         # Repeats within the batch (two sends of one input that arrived together): ts and uid mixed
         # into one number, sorted; a repeat of (ts, uid) repeats it, so no equal neighbours means no
         # repeat (an equal pair of different rows only costs the exact comparison below).
-        mixed = pc.bit_wise_xor(uids, pc.multiply(ts.cast(pa.uint64(), safe=False), _MIX)).to_numpy()
-        mixed.sort()
+        mixed = pc.bit_wise_xor(uids, pc.multiply(ts.cast(pa.uint64(), safe=False), _MIX))
+        mixed = np.sort(mixed.to_numpy())
         repeats = bool((mixed[1:] == mixed[:-1]).any())
         if not older and not repeats:
             self._note_newest(spans)
