@@ -119,7 +119,8 @@ def generate(n: int, now_us: int, seed: int, uid_salt: int) -> list[list[LogEven
     """``n`` events in chunks of BATCH, timestamps spread over the last 7 days, in time order per chunk.
 
     Each chunk is one input to the pipeline (a request body, a file chunk): its events' uids share the
-    input's digest in their high bits and count up in the low bits (``model.input_uid``); ``uid_salt``
+    input's and service's digest in their high bits and count up per service in the low bits
+    (``model.input_uid``); ``uid_salt``
     names a different input for the same events (the raw side's twin table)."""
     return list(generate_iter(n, now_us, seed, uid_salt))
 
@@ -132,7 +133,8 @@ def generate_iter(n: int, now_us: int, seed: int, uid_salt: int) -> Iterator[lis
     needle_at = n // 2
     for start in range(0, n, BATCH):
         chunk = []
-        base = input_uid_base(TENANT, f"bench:{seed}:{uid_salt}:{start}")
+        key = f"bench:{seed}:{uid_salt}:{start}"
+        bases: dict[str, list[int]] = {}  # per service: uid high bits, next ordinal (as the pipeline counts)
         for i in range(start, min(n, start + BATCH)):
             make = rng.choices(templates, weights)[0]
             message, level = make()
@@ -145,8 +147,7 @@ def generate_iter(n: int, now_us: int, seed: int, uid_salt: int) -> Iterator[lis
                     TENANT,
                     ts,
                     ts,
-                    # as the pipeline names the events of one input (a request body of BATCH lines)
-                    base | (i - start),
+                    0,
                     message,
                     service=rng.choice(SERVICES),
                     host=f"host-{rng.randint(1, 50):02d}",
@@ -156,6 +157,10 @@ def generate_iter(n: int, now_us: int, seed: int, uid_salt: int) -> Iterator[lis
                     attributes={"region": rng.choice(["eu-west-1", "us-east-1", "ap-south-1"])},
                 )
             )
+        for event in chunk:  # as the pipeline names the events of one input (a request body of BATCH lines)
+            counter = bases.setdefault(event.service, [input_uid_base(TENANT, key, event.service), 0])
+            event.uid = counter[0] | counter[1]
+            counter[1] += 1
         yield chunk
 
 

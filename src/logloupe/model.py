@@ -64,30 +64,34 @@ def event_uid_of(
 
 
 # An input's events get uids that share their high bits and count up in their low bits:
-# ``digest(tenant, input key, block) << INDEX_BITS | index``. Rows of one service sorted by time then
-# carry runs of nearly consecutive uids, which Delta + ZSTD packs to about a byte (8 bytes random).
-# 24 index bits number 16.7M items per block; a larger input moves to the next block (a new digest).
+# ``digest(tenant, input key, service, block) << INDEX_BITS | ordinal``, where the ordinal counts the
+# input's events of that service. Rows of one service sorted by time then carry runs of consecutive
+# uids, which Delta + ZSTD packs to a small fraction of a byte (random uids: 8 bytes). 24 bits number
+# 16.7M events of a service per block; a larger input moves on to the next block (a new digest).
 #
-# Collision odds: events are told apart by (tenant, ts, uid), and one input never repeats a uid. Two
-# different inputs give the same uid to events at the same index with a chance of 2^-40 (the digest's
-# width), and that only matters when the two events also share the tenant and the microsecond: even a
-# million such pairs of same-microsecond events at equal indexes collide with odds of 1 in a million.
-# A collision would make the store keep one of the two events (the second looks like a re-send).
+# Collision odds: events are told apart by (tenant, ts, uid), and one input never repeats a uid (the
+# service is in the digest, the ordinal counts within it). Two different inputs give the same uid to
+# two events only if their 40-bit digests are equal (odds 2^-40 per pair of inputs and service) and
+# the ordinals too, and that only matters when the two events also share the tenant and the
+# microsecond: even a million such pairs collide with odds of 1 in a million. A collision would make
+# the store keep one of the two events (the second looks like a re-send).
 INDEX_BITS = 24
 INDEX_MASK = (1 << INDEX_BITS) - 1
 
 
-def input_uid_base(tenant: str, key: str, block: int = 0) -> int:
-    """The high 40 bits of the uids of ``key``'s items ``block << INDEX_BITS`` onwards (low bits zero)."""
-    text = f"{tenant}\x1f{key}\x1f{block}"
+def input_uid_base(tenant: str, key: str, service: str = "", block: int = 0) -> int:
+    """The high 40 bits of the uids of ``key``'s events of ``service``, ordinals ``block << INDEX_BITS``
+    onwards (the low bits zero)."""
+    text = f"{tenant}\x1f{key}\x1f{service}\x1f{block}"
     digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=5).digest()
     return int.from_bytes(digest, "big") << INDEX_BITS
 
 
-def input_uid(tenant: str, key: str, index: int) -> int:
-    """The uid of item ``index`` of the input named ``key`` (a request body's digest, a file chunk):
-    the same input gives the same uids, so a re-send is recognised at insert (``store/events.py``)."""
-    return input_uid_base(tenant, key, index >> INDEX_BITS) | (index & INDEX_MASK)
+def input_uid(tenant: str, key: str, ordinal: int, service: str = "") -> int:
+    """The uid of the ``ordinal``-th event of ``service`` in the input named ``key`` (a request body's
+    digest, a file chunk): the same input gives the same uids, so a re-send is recognised at insert
+    (``store/events.py``)."""
+    return input_uid_base(tenant, key, service, ordinal >> INDEX_BITS) | (ordinal & INDEX_MASK)
 
 
 def input_key(kind: str, *parts: bytes | str) -> str:

@@ -64,6 +64,24 @@ def test_input_uids_count_up_and_differ_between_inputs() -> None:
     assert [u - a[0] for u in a] == [0, 1, 2, 3, 4]
     assert input_uid("t1", "body-b", 0) >> 24 != a[0] >> 24
     assert input_uid("t2", "body-a", 0) != a[0]
+    assert input_uid("t1", "body-a", 0, "svc") != a[0]
     # past 2^24 items the next block of the same input has a digest of its own
     assert input_uid("t1", "body-a", 1 << 24) >> 24 != a[0] >> 24
     assert input_uid("t1", "body-a", (1 << 24) + 1) == input_uid("t1", "body-a", 1 << 24) + 1
+
+
+def test_assembled_uids_count_up_per_service_and_never_meet() -> None:
+    from logloupe.parse.records import Fields
+    from logloupe.pipeline.assemble import assemble
+
+    items = [Fields(f"line {i}", ts_us=NOW, service="ab"[i % 2]) for i in range(6)]
+    whole = assemble(items, tenant="t1", now_us=NOW, position="body:x")
+    by_service = {s: [e.uid for e in whole if e.service == s] for s in "ab"}
+    assert all([u - uids[0] for u in uids] == [0, 1, 2] for uids in by_service.values())
+    assert by_service["a"][0] >> 24 != by_service["b"][0] >> 24  # the service is in the digest
+    assert len({e.uid for e in whole}) == 6  # one timestamp, six events, six ids
+    # assembled in runs of consecutive items (the multiline joiner's way): still six ids
+    runs = [assemble(items[i : i + 2], tenant="t1", now_us=NOW, position="body:x", first_index=i) for i in (0, 2, 4)]
+    assert len({e.uid for run in runs for e in run}) == 6
+    # the same input again: the same ids
+    assert [e.uid for e in assemble(items, tenant="t1", now_us=NOW, position="body:x")] == [e.uid for e in whole]

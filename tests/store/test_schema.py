@@ -19,6 +19,8 @@ def _old_row(event: LogEvent) -> dict[str, object]:
     """The row as the 0001/0002 table took it: observed_ts itself, no lag column."""
     row = event_row(event, 30)
     del row["observed_lag_us"]
+    del row["level_raw_text"]
+    row["level_raw"] = event.level_raw  # stored whole before 0004
     us = event.observed_ts_us
     row["observed_ts"] = f"{us // 1_000_000}.{us % 1_000_000:06d}"
     return row
@@ -98,17 +100,28 @@ def test_a_replay_after_the_rebuild_stores_nothing_twice(store: EventStore) -> N
     assert ops.count(store, ops.Scope("t1", "")) == 20
 
 
-def test_uids_pack_as_runs_after_0004(store: EventStore) -> None:
-    codec = store.scalar(
-        "SELECT compression_codec FROM system.columns"
-        " WHERE database = currentDatabase() AND table = 'events' AND name = 'uid'"
+def _codecs(store: EventStore) -> dict[str, str]:
+    rows = store.rows(
+        "SELECT name, compression_codec AS codec FROM system.columns"
+        " WHERE database = currentDatabase() AND table = 'events'"
     )
-    assert "Delta" in codec
-    # and an older store gets it by its migration, rows intact
-    _as_before_the_rebuild(store, [LogEvent("t1", NOW, NOW, 77, "kept")])
+    return {r["name"]: r["codec"] for r in rows}
+
+
+def test_0004_smaller_columns_and_level_raw_by_alias(store: EventStore) -> None:
+    codecs = _codecs(store)
+    assert "Delta" in codecs["uid"] and "ZSTD(3)" in codecs["ts"] and "ZSTD(9)" in codecs["attributes"]
+    raws = ["WARN", "warning", "", "\x00odd", "\x00"]
+    store.insert([LogEvent("t1", NOW - 9 + i, NOW, i, "e", level=Level.WARN, level_raw=r) for i, r in enumerate(raws)])
+    stored = store.rows("SELECT level_raw_text, level_raw FROM events ORDER BY uid")
+    assert [r["level_raw_text"] for r in stored] == ["\x00", "warning", "", "\x00\x00odd", "\x00\x00"]
+    assert [r["level_raw"] for r in stored] == raws
+    assert [e.level_raw for e in ops.search(store, ops.Scope("t1", ""), limit=10).events][::-1] == raws
+    assert ops.count(store, ops.Scope("t1", "level_raw:warning")) == 1
+    assert ops.count(store, ops.Scope("t1", "level_raw:WARN")) == 1
+    # an older store gets it by its migration, rows and their level text intact
+    _as_before_the_rebuild(store, [LogEvent("t1", NOW, NOW, 77, "kept", level=Level.ERROR, level_raw="ERROR")])
     assert migrate(store) == SINCE_REBUILD
-    assert "Delta" in store.scalar(
-        "SELECT compression_codec FROM system.columns"
-        " WHERE database = currentDatabase() AND table = 'events' AND name = 'uid'"
-    )
-    assert [e.uid for e in ops.search(store, ops.Scope("t1", "")).events] == [77]
+    assert "Delta" in _codecs(store)["uid"]
+    (event,) = ops.search(store, ops.Scope("t1", "")).events
+    assert (event.uid, event.level_raw) == (77, "ERROR")

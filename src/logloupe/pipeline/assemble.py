@@ -1,10 +1,13 @@
 """Normalised fields → LogEvents: the tenant, times and the idempotent id are fixed here.
 
-An event's uid names its place in its input: ``model.input_uid(tenant, position, index)``, where
-``position`` is the input's key (a digest of a request body, a file and chunk, or the write-ahead
-buffer position for inputs without one) and ``index`` the item's number in it. The same input
-gives the same uids, so the store recognises a re-send by (tenant, ts, uid); two identical lines of
-one input keep two uids. A sender's own document id (``doc_ids``: an Elasticsearch ``_id``) names
+An event's uid names its place in its input: ``model.input_uid(tenant, position, ordinal, service)``,
+where ``position`` is the input's key (a digest of a request body, a file and chunk, or the
+write-ahead buffer position for inputs without one) and ``ordinal`` counts the events of the
+service from ``first_index`` on (the first item's index in the input: callers that assemble an
+input in runs of consecutive items pass each run's first index, so the runs' ordinals never meet).
+The same input gives the same uids, so the store recognises a re-send by (tenant, ts, uid); two
+identical lines of one input keep two uids; one service's events count up by one, which the
+store's codec packs to almost nothing. A sender's own document id (``doc_ids``: an Elasticsearch ``_id``) names
 its event whatever request carries it (``model.doc_uid``).
 """
 
@@ -73,8 +76,9 @@ def assemble_rows(
     """``assemble`` as plain rows ``(tenant, ts_us, observed_ts_us, uid, message, service, host,
     level, level_raw, attributes, source, trace_id, span_id, flags)``: decoder processes ship
     columns and need no event objects."""
-    block = first_index >> INDEX_BITS
-    base = input_uid_base(tenant, position, block)  # one digest per input (per 16.7M items), not per event
+    # per service: [the uid's high bits, their block, the next ordinal]: one digest per service and
+    # input (per 16.7M events), not per event
+    counters: dict[str, list[int]] = {}
     for index, f in enumerate(items, first_index):
         flags = list(f.flags)
         attributes = f.attributes
@@ -93,10 +97,16 @@ def assemble_rows(
             attributes = {**attributes, "logger": f.service}
         hst = f.host or host
         src = f.source or source
-        if index >> INDEX_BITS != block:
-            block = index >> INDEX_BITS
-            base = input_uid_base(tenant, position, block)
-        uid = base | (index & INDEX_MASK)
+        counter = counters.get(svc)
+        if counter is None:
+            block = first_index >> INDEX_BITS
+            counter = counters[svc] = [input_uid_base(tenant, position, svc, block), block, first_index]
+        ordinal = counter[2]
+        counter[2] = ordinal + 1
+        if ordinal >> INDEX_BITS != counter[1]:
+            counter[1] = ordinal >> INDEX_BITS
+            counter[0] = input_uid_base(tenant, position, svc, counter[1])
+        uid = counter[0] | (ordinal & INDEX_MASK)
         if doc_ids and (doc := doc_ids.get(index)):
             uid = doc_uid(tenant, svc, doc)
         yield (

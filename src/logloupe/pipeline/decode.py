@@ -27,7 +27,7 @@ from logloupe.parse.records import Fields, Limits, line_fields, record_fields, t
 from logloupe.parse.sources import DEFAULT_OPTIONS, RAW_LINE_SOURCES, SourceOptions, SourceRules, apply_source
 from logloupe.pipeline.assemble import Row, assemble, assemble_rows
 from logloupe.pipeline.streams import StreamJoiner, entry_joins, join_entry
-from logloupe.store.events import ARROW_SCHEMA, arrow_ipc, record_batch, string_lists
+from logloupe.store.events import ARROW_SCHEMA, arrow_ipc, record_batch, stored_level_raw, string_lists
 
 TAG_RECORD = b"J"  # a JSON object (one line)
 TAG_LINE = b"L"  # a raw text line
@@ -258,7 +258,7 @@ def decode_packed(
     return packed, arrow_ipc([_batch_of(lists, days, default_days)]), errors, counts
 
 
-_SCHEMA_NAMES = {"ts_us": "ts"}
+_SCHEMA_NAMES = {"ts_us": "ts", "level_raw": "level_raw_text"}
 
 
 def _batch_of(lists: list[list[Any]], retention: dict[str, int], default_days: int) -> pa.RecordBatch:
@@ -289,6 +289,7 @@ def _batch_of(lists: list[list[Any]], retention: dict[str, int], default_days: i
             [observed - ts for ts, observed in zip(col["ts_us"], col["observed_ts_us"], strict=True)], pa.int64()
         ),
     }
+    col["level_raw"] = stored_level_raw(col["level_raw"], col["level"])
     for name, column in col.items():
         if name not in ("attributes", "observed_ts_us"):
             field = _SCHEMA_NAMES.get(name, name)

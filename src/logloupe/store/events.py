@@ -75,7 +75,7 @@ def event_row(event: LogEvent, retention_days: int) -> dict[str, Any]:
         "service": event.service,
         "host": event.host,
         "level": event.level.name,
-        "level_raw": event.level_raw,
+        "level_raw_text": stored_level_raw([event.level_raw], [int(event.level)])[0],
         "message": event.message,
         "pattern_id": event.pattern_id,
         "pattern_vars": event.pattern_vars,
@@ -100,7 +100,7 @@ ARROW_SCHEMA = pa.schema(
         ("service", pa.string()),
         ("host", pa.string()),
         ("level", pa.int8()),
-        ("level_raw", pa.string()),
+        ("level_raw_text", pa.string()),  # ``level_raw`` stored empty when it is the level's name (stored_level_raw)
         ("message", pa.string()),
         ("pattern_id", pa.uint64()),
         ("pattern_vars", pa.list_(pa.string())),
@@ -124,6 +124,22 @@ def string_lists(lists: Sequence[list[str]]) -> pa.Array:
     return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), values)
 
 
+# The level names by their number: ``level_raw`` equal to its level's name is stored as NUL alone (the
+# table's ``level_raw`` alias gives the name back; store/schema.py, LEVEL_RAW_ALIAS).
+_LEVEL_NAME_OF = ("", *(level.name for level in Level))
+LEVEL_NAME_MARK = "\x00"
+
+
+def stored_level_raw(raw: Sequence[str], levels: Sequence[int]) -> list[str]:
+    """``level_raw`` as stored: a NUL where it is the level's own name (most events); a text that begins
+    with a NUL gets one more in front; any other text as it is (the empty text too)."""
+    names, mark = _LEVEL_NAME_OF, LEVEL_NAME_MARK
+    return [
+        mark if text == names[level] else mark + text if text[:1] == mark else text
+        for text, level in zip(raw, levels, strict=True)
+    ]
+
+
 def record_batch(events: Sequence[LogEvent], retention_days: Callable[[str], int]) -> pa.RecordBatch:
     """Events → one Arrow record batch. Pure and thread-safe: producers build, the writer inserts."""
     tenants = [e.tenant for e in events]
@@ -137,8 +153,8 @@ def record_batch(events: Sequence[LogEvent], retention_days: Callable[[str], int
         [e.uid for e in events],
         [e.service for e in events],
         [e.host for e in events],
-        [int(e.level) for e in events],
-        [e.level_raw for e in events],
+        levels := [int(e.level) for e in events],
+        stored_level_raw([e.level_raw for e in events], levels),
         [e.message for e in events],
         [e.pattern_id for e in events],
         string_lists([e.pattern_vars for e in events]),
