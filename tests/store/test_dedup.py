@@ -34,6 +34,10 @@ def test_a_re_sent_input_is_stored_once_across_a_restart(tmp_path: Path) -> None
         store.insert(events[100:] + _input("body-b", 10))
         assert _count(store) == 310
         assert DUPLICATES_DROPPED.labels("t1")._value.get() - dropped == 200
+        # a re-send in pieces, oldest first: each piece is older than what was stored before the restart
+        store.insert(events[:50])
+        store.insert(events[50:100])
+        assert _count(store) == 310
 
 
 def test_repeats_within_one_insert_and_other_tenants(store: EventStore) -> None:

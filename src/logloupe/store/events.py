@@ -257,8 +257,10 @@ class EventStore:
         self.path.mkdir(parents=True, exist_ok=True)
         self.query_timeout_s = query_timeout_s
         self.block_cache_mb = max(0, int(block_cache_mb))
-        # The newest stored ts per (tenant, service) (``_newest_stored``); None until the first insert.
+        # An upper bound of the newest stored ts per (tenant, service), and of all of them at the
+        # first insert (``_newest_stored``); None until the first insert.
         self._newest: dict[tuple[str, str], int] | None = None
+        self._newest_floor = 0
         self._lock = threading.RLock()
         self._lock_file = open(self.path / ".owner.lock", "a+")  # noqa: SIM115 - held for our lifetime
         try:
@@ -398,8 +400,8 @@ class EventStore:
         Ids name an event's place in its input (``model.input_uid``), so this is what makes a re-sent
         request, file or upload idempotent, across restarts and days apart. It is cheap for live
         ingest: a (tenant, service) whose rows in the batch are all newer than anything stored for it
-        (``_newest``, read from the table once, then kept up to date by the inserts) cannot hold a
-        re-send, and the rows are kept unread; only older rows (a re-send, a backfill, a replay)
+        (``_newest_stored``: a bound kept up to date by the inserts) cannot hold a re-send, and the
+        rows are kept unread; only older rows (a re-send, a backfill, a replay)
         cost one query per tenant, reading ts and uid of the batch's services and time range.
         """
         table = pa.ipc.open_stream(data).read_all()
@@ -417,8 +419,7 @@ class EventStore:
         for tenant, service, lo, hi in zip(
             spans["tenant"], spans["service"], spans["ts_min"], spans["ts_max"], strict=True
         ):
-            known = newest.get((tenant, service))
-            if known is not None and lo <= known:
+            if lo <= newest.get((tenant, service), self._newest_floor):
                 older.setdefault(tenant, []).append((service, lo, hi))
         uids = table.column("uid")
         # Repeats within the batch (two sends of one input that arrived together): ts and uid mixed
@@ -477,18 +478,28 @@ class EventStore:
         return arrow_ipc(rest.to_batches()) if rest.num_rows else b""
 
     def _newest_stored(self) -> dict[tuple[str, str], int]:
-        """The newest stored ts (µs) per (tenant, service): read from the table on the first insert."""
+        """An upper bound of the newest stored ts (µs) per (tenant, service).
+
+        At the first insert every (tenant, service) starts at the newest ts of the whole table (the
+        parts' own bounds: no rows read, however large the table); each insert then raises its
+        services' values to its newest rows. A bound, never below what is stored, so a row newer
+        than it cannot be a re-send; a service that is behind the rest is checked until it passes
+        the table's newest time of the start (live services do within seconds).
+        """
         if self._newest is None:
-            found = self.columns(
-                "SELECT tenant, service, toUnixTimestamp64Micro(max(ts)) AS ts_us FROM events GROUP BY tenant, service"
+            seconds = self.scalar(
+                "SELECT toUnixTimestamp(max(max_time)) FROM system.parts"
+                " WHERE active AND database = currentDatabase() AND table = 'events'"
             )
-            self._newest = dict(zip(zip(found["tenant"], found["service"], strict=True), found["ts_us"], strict=True))
+            self._newest_floor = (int(seconds or 0) + 1) * 1_000_000  # max_time is in whole seconds
+            self._newest = {}
         return self._newest
 
     def _note_newest(self, spans: dict[str, list[Any]]) -> None:
         newest = self._newest_stored()
+        floor = self._newest_floor
         for tenant, service, hi in zip(spans["tenant"], spans["service"], spans["ts_max"], strict=True):
-            if hi > newest.get((tenant, service), hi - 1):
+            if hi > newest.get((tenant, service), floor):
                 newest[(tenant, service)] = hi
 
     @staticmethod
