@@ -21,13 +21,11 @@ from itertools import accumulate, chain
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from logloupe.errors import BadRequest, LogLoupeError, Unavailable
-from logloupe.metrics import DUPLICATES_DROPPED
 from logloupe.model import INDEX_BITS, Level, LogEvent
 from logloupe.store.schema import migrate
 
@@ -425,6 +423,8 @@ class EventStore:
         # Repeats within the batch (two sends of one input that arrived together): ts and uid mixed
         # into one number, sorted; a repeat of (ts, uid) repeats it, so no equal neighbours means no
         # repeat (an equal pair of different rows only costs the exact comparison below).
+        import numpy as np  # here: decoder processes import this module and need no numpy
+
         mixed = pc.bit_wise_xor(uids, pc.multiply(ts.cast(pa.uint64(), safe=False), _MIX))
         mixed = np.sort(mixed.to_numpy())
         repeats = bool((mixed[1:] == mixed[:-1]).any())
@@ -471,6 +471,8 @@ class EventStore:
                 dropped[key[0]] = dropped.get(key[0], 0) + 1
         if not dropped:
             return data
+        from logloupe.metrics import DUPLICATES_DROPPED  # here: decoder processes import this module, lean
+
         for tenant, n in dropped.items():
             DUPLICATES_DROPPED.labels(tenant).inc(n)
         log.info("insert: %d of %d rows were stored already (a re-sent input)", sum(dropped.values()), len(keep))
