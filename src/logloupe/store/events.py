@@ -23,7 +23,6 @@ from typing import Any
 
 import orjson
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from logloupe.errors import BadRequest, LogLoupeError, Unavailable
 from logloupe.model import INDEX_BITS, Level, LogEvent
@@ -244,7 +243,7 @@ BLOCK_CACHE_MB = 512
 
 
 _MAX_INPUTS = 1000  # distinct inputs in one insert up to which the check asks for them, not for each uid
-_MIX = pa.scalar(0x9E3779B97F4A7C15, pa.uint64())  # an odd 64-bit constant: spreads ts over the uid's bits
+_MIX = 0x9E3779B97F4A7C15  # an odd 64-bit constant: spreads ts over the uid's bits
 
 
 class EventStore:
@@ -402,6 +401,10 @@ class EventStore:
         rows are kept unread; only older rows (a re-send, a backfill, a replay)
         cost one query per tenant, reading ts and uid of the batch's services and time range.
         """
+        # Imported here: decoder processes import this module and load neither (see decode._NoPandas).
+        import numpy as np
+        import pyarrow.compute as pc
+
         table = pa.ipc.open_stream(data).read_all()
         if not table.num_rows:
             return b""
@@ -423,9 +426,8 @@ class EventStore:
         # Repeats within the batch (two sends of one input that arrived together): ts and uid mixed
         # into one number, sorted; a repeat of (ts, uid) repeats it, so no equal neighbours means no
         # repeat (an equal pair of different rows only costs the exact comparison below).
-        import numpy as np  # here: decoder processes import this module and need no numpy
 
-        mixed = pc.bit_wise_xor(uids, pc.multiply(ts.cast(pa.uint64(), safe=False), _MIX))
+        mixed = pc.bit_wise_xor(uids, pc.multiply(ts.cast(pa.uint64(), safe=False), pa.scalar(_MIX, pa.uint64())))
         mixed = np.sort(mixed.to_numpy())
         repeats = bool((mixed[1:] == mixed[:-1]).any())
         if not older and not repeats:
