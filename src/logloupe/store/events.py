@@ -420,8 +420,9 @@ class EventStore:
         for tenant, service, lo, hi in zip(
             spans["tenant"], spans["service"], spans["ts_min"], spans["ts_max"], strict=True
         ):
-            if lo <= newest.get((tenant, service), self._newest_floor):
-                older.setdefault(tenant, []).append((service, lo, hi))
+            known = newest.get((tenant, service), self._newest_floor)
+            if lo <= known:  # only rows up to the newest stored can be stored already
+                older.setdefault(tenant, []).append((service, lo, min(hi, known)))
         uids = table.column("uid")
         # Repeats within the batch (two sends of one input that arrived together): ts and uid mixed
         # into one number, sorted; a repeat of (ts, uid) repeats it, so no equal neighbours means no
