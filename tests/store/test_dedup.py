@@ -89,3 +89,22 @@ def test_assembled_uids_count_up_per_service_and_never_meet() -> None:
     assert len({e.uid for run in runs for e in run}) == 6
     # the same input again: the same ids
     assert [e.uid for e in assemble(items, tenant="t1", now_us=NOW, position="body:x")] == [e.uid for e in whole]
+
+
+def test_the_writer_hands_only_stored_events_to_its_hooks(store: EventStore) -> None:
+    # A re-send must not reach live tail, pattern counts or the detectors a second time either.
+    from logloupe.pipeline.writer import StoreWriter
+
+    seen: list[str] = []
+    writer = StoreWriter(store, flush_ms=10)
+    writer.after_store.append(lambda events: seen.extend(e.message for e in events))
+    try:
+        events = _input("body-h", 30)
+        assert writer.write(events) == 30
+        assert writer.write(events[10:] + _input("body-i", 5)) == 5
+        assert writer.write(events + events[:3]) == 0
+    finally:
+        writer.close()
+    assert sorted(seen) == sorted(e.message for e in events + _input("body-i", 5))
+    assert writer.stored_total == 35
+    assert _count(store) == 35

@@ -16,7 +16,8 @@ import fcntl
 import logging
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from itertools import accumulate, chain
 from pathlib import Path
 from typing import Any
@@ -242,6 +243,28 @@ def row_to_event(row: dict[str, Any]) -> LogEvent:
 BLOCK_CACHE_MB = 512
 
 
+@dataclass(frozen=True)
+class Duplicates:
+    """The rows an insert left out as stored already: ``stored``, the keys (tenant, ts µs, uid) the
+    table held; ``rows``, how many rows in all, repeats within the insert included (the first of
+    each is stored)."""
+
+    stored: frozenset[tuple[str, int, int]] = frozenset()
+    rows: int = 0
+
+    def kept(self, keys: Iterable[tuple[str, int, int]]) -> list[int]:
+        """The indexes of the rows the insert stored, given every row's key in insert order."""
+        seen: set[tuple[str, int, int]] = set()
+        out: list[int] = []
+        for index, key in enumerate(keys):
+            if key not in self.stored and key not in seen:
+                seen.add(key)
+                out.append(index)
+        return out
+
+
+NO_DUPLICATES = Duplicates()
+
 _MAX_INPUTS = 1000  # distinct inputs in one insert up to which the check asks for them, not for each uid
 _MIX = 0x9E3779B97F4A7C15  # an odd 64-bit constant: spreads ts over the uid's bits
 
@@ -355,23 +378,27 @@ class EventStore:
         rows = int(sum(b.num_rows for b in batches))
         if not rows:
             return 0
-        self.insert_arrow(arrow_ipc(batches), dedup_token=dedup_token)
-        return rows
+        return rows - self.insert_arrow(arrow_ipc(batches), dedup_token=dedup_token).rows
 
-    def insert_arrow(self, data: bytes, *, dedup_token: str | None = None) -> None:
-        """Insert one Arrow IPC stream of ``ARROW_SCHEMA`` batches (``arrow_ipc``) as one block."""
+    def insert_arrow(self, data: bytes, *, dedup_token: str | None = None) -> Duplicates:
+        """Insert one Arrow IPC stream of ``ARROW_SCHEMA`` batches (``arrow_ipc``) as one block.
+
+        Returns the rows left out as stored already (``_new_rows``), usually none: the caller's
+        after-store hooks and counts must not see a re-sent event twice either (``stored_only``).
+        """
         if not data:
-            return
+            return NO_DUPLICATES
         with self._lock:
-            data = self._new_rows(data)
+            data, duplicates = self._new_rows(data)
             if not data:
-                return
+                return duplicates
             try:
                 with self._conn.send_insert(self._insert_sql(dedup_token), "ArrowStream") as inserter:
                     inserter.append(data)
                     inserter.finish()
             except Exception as exc:
                 raise _store_error(exc) from exc
+        return duplicates
 
     def insert(
         self,
@@ -390,9 +417,10 @@ class EventStore:
 
         return self.insert_batches([record_batch(events, keep)], dedup_token=dedup_token)
 
-    def _new_rows(self, data: bytes) -> bytes:
+    def _new_rows(self, data: bytes) -> tuple[bytes, Duplicates]:
         """The rows of an Arrow IPC stream that are not stored yet: by (tenant, ts, uid), against the
-        table and within the stream itself. ``data`` itself when every row is new (the usual case).
+        table and within the stream itself, and the keys of those left out. ``data`` itself when
+        every row is new (the usual case).
 
         Ids name an event's place in its input (``model.input_uid``), so this is what makes a re-sent
         request, file or upload idempotent, across restarts and days apart. It is cheap for live
@@ -407,7 +435,7 @@ class EventStore:
 
         table = pa.ipc.open_stream(data).read_all()
         if not table.num_rows:
-            return b""
+            return b"", NO_DUPLICATES
         newest = self._newest_stored()
         ts = table.column("ts").cast(pa.int64())
         spans = (
@@ -433,7 +461,7 @@ class EventStore:
         repeats = bool((mixed[1:] == mixed[:-1]).any())
         if not older and not repeats:
             self._note_newest(spans)
-            return data
+            return data, NO_DUPLICATES
         stored: set[tuple[str, int, int]] = set()
         # An input's uids share their high bits (``model.input_uid``): asking for rows of the batch's
         # inputs is a parameter of a few numbers, where the uids themselves would be the whole batch.
@@ -462,9 +490,10 @@ class EventStore:
             stored.update((tenant, t, u) for t, u in zip(found["ts_us"], found["uid"], strict=True))
         self._note_newest(spans)
         if not stored and not repeats:
-            return data
+            return data, NO_DUPLICATES
         keep: list[bool] = []
         dropped: dict[str, int] = {}
+        in_table = frozenset(stored)
         for key in zip(table.column("tenant").to_pylist(), ts.to_pylist(), uids.to_pylist(), strict=True):
             new = key not in stored
             keep.append(new)
@@ -473,14 +502,14 @@ class EventStore:
             else:
                 dropped[key[0]] = dropped.get(key[0], 0) + 1
         if not dropped:
-            return data
+            return data, NO_DUPLICATES
         from logloupe.metrics import DUPLICATES_DROPPED  # here: decoder processes import this module, lean
 
         for tenant, n in dropped.items():
             DUPLICATES_DROPPED.labels(tenant).inc(n)
         log.info("insert: %d of %d rows were stored already (a re-sent input)", sum(dropped.values()), len(keep))
         rest = table.filter(pa.array(keep))
-        return arrow_ipc(rest.to_batches()) if rest.num_rows else b""
+        return (arrow_ipc(rest.to_batches()) if rest.num_rows else b""), Duplicates(in_table, sum(dropped.values()))
 
     def _newest_stored(self) -> dict[tuple[str, str], int]:
         """An upper bound of the newest stored ts (µs) per (tenant, service).
