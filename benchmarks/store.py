@@ -36,7 +36,7 @@ import pyarrow as pa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from logloupe.model import Level, LogEvent
+from logloupe.model import Level, LogEvent, input_uid_base
 from logloupe.pipeline.writer import StoreWriter
 from logloupe.store import search as ops
 from logloupe.store.events import ARROW_SCHEMA, BLOCK_CACHE_MB, EventStore, record_batch
@@ -116,7 +116,12 @@ def _templates(rng: random.Random) -> list[Callable[[], tuple[str, Level]]]:
 
 
 def generate(n: int, now_us: int, seed: int, uid_salt: int) -> list[list[LogEvent]]:
-    """``n`` events in chunks of BATCH, timestamps spread over the last 7 days, in time order per chunk."""
+    """``n`` events in chunks of BATCH, timestamps spread over the last 7 days, in time order per chunk.
+
+    Each chunk is one input to the pipeline (a request body, a file chunk): its events' uids share the
+    input's and service's digest in their high bits and count up per service in the low bits
+    (``model.input_uid``); ``uid_salt``
+    names a different input for the same events (the raw side's twin table)."""
     return list(generate_iter(n, now_us, seed, uid_salt))
 
 
@@ -128,18 +133,21 @@ def generate_iter(n: int, now_us: int, seed: int, uid_salt: int) -> Iterator[lis
     needle_at = n // 2
     for start in range(0, n, BATCH):
         chunk = []
+        key = f"bench:{seed}:{uid_salt}:{start}"
+        bases: dict[str, list[int]] = {}  # per service: uid high bits, next ordinal (as the pipeline counts)
         for i in range(start, min(n, start + BATCH)):
             make = rng.choices(templates, weights)[0]
             message, level = make()
             if i == needle_at:
                 message = f"Receiving block {NEEDLE_BLOCK} src: /10.1.2.3:40000 dest: /10.1.2.4:50010"
             ts = now_us - span + (i * span) // n + rng.randint(0, 999)
+            rng.getrandbits(63)  # the random uid this took before: the same events as earlier runs
             chunk.append(
                 LogEvent(
                     TENANT,
                     ts,
                     ts,
-                    rng.getrandbits(63) ^ uid_salt,
+                    0,
                     message,
                     service=rng.choice(SERVICES),
                     host=f"host-{rng.randint(1, 50):02d}",
@@ -149,6 +157,10 @@ def generate_iter(n: int, now_us: int, seed: int, uid_salt: int) -> Iterator[lis
                     attributes={"region": rng.choice(["eu-west-1", "us-east-1", "ap-south-1"])},
                 )
             )
+        for event in chunk:  # as the pipeline names the events of one input (a request body of BATCH lines)
+            counter = bases.setdefault(event.service, [input_uid_base(TENANT, key, event.service), 0])
+            event.uid = counter[0] | counter[1]
+            counter[1] += 1
         yield chunk
 
 

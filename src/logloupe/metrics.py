@@ -34,6 +34,12 @@ DROPPED = Counter(
     ["source", "reason"],
     registry=REGISTRY,
 )
+DUPLICATES_DROPPED = Counter(
+    "logloupe_duplicate_events",
+    "Events left out at insert because the store holds them already (a re-sent input), by tenant.",
+    ["tenant"],
+    registry=REGISTRY,
+)
 WRITER_QUEUE = Gauge("logloupe_writer_queue_events", "Events waiting for the store writer.", registry=REGISTRY)
 MULTILINE_OPEN = Gauge(
     "logloupe_multiline_open_records",

@@ -104,3 +104,70 @@ def test_the_robust_core_takes_a_large_minority_shape_for_anomalies():
     assert "delete" not in probe
     assert SessionModel(robust_core=0.55).fit(complete + undeleted).score(probe).anomaly
     assert not SessionModel().fit(complete + undeleted).score(probe).anomaly
+
+
+def block_with_reads(rng: random.Random) -> list[str]:
+    """A block's life where most blocks are never read and the others any number of times, with
+    or without a verification: optional events whose counts vary freely."""
+    events = ["alloc"] + ["recv"] * 3 + ["stored"] * 3
+    if rng.random() < 0.4:
+        events += ["served"] * rng.randint(1, 8) + ["verified"] * rng.choice([0, 1, 2])
+    return [*events, "delete", "delete", "delete"]
+
+
+def test_the_skeleton_leaves_optional_events_to_their_rarity():
+    rng = random.Random(11)
+    train = [block_with_reads(rng) for _ in range(1200)] + [["alloc", "recv"]] * 800  # 40 % truncated
+    test = [block_with_reads(rng) for _ in range(400)]
+    full = SessionModel(robust_core=0.55).fit(train)
+    skeleton = SessionModel(robust_core=0.55, structure_share=0.95).fit(train)
+    # The core is the unread blocks: judged on every event, a read block breaks its relations.
+    assert sum(full.score(s).anomaly for s in test) > 50
+    assert set(skeleton.vocab) == {"alloc", "recv", "stored", "delete"}
+    assert not any(skeleton.score(s).anomaly for s in test)
+    # What breaks the skeleton is still caught: stopped early, an extra replica stored, a new event.
+    assert skeleton.score(["alloc", "recv"]).anomaly
+    extra = ["alloc", *["recv"] * 3, *["stored"] * 4, *["delete"] * 3]
+    assert skeleton.score(extra).anomaly
+    assert skeleton.score([*block_with_reads(rng), "exception"]).anomaly
+
+
+def test_a_session_cut_between_complete_steps_is_unfinished_not_broken():
+    rng = random.Random(12)
+    train = [block_with_reads(rng) for _ in range(1500)]
+    in_flight = ["alloc", *["recv"] * 3, *["stored"] * 3]  # stored; the log ends before the delete
+    part_way = ["alloc", "recv", "recv"]  # one replica of three never received: no complete step
+    plain = SessionModel(robust_core=0.55, structure_share=0.95).fit(train)
+    spared = SessionModel(robust_core=0.55, structure_share=0.95, unfinished=True).fit(train)
+    assert plain.score(in_flight).anomaly
+    result = spared.score(in_flight)
+    assert not result.anomaly
+    assert 0.4 < result.score < 0.5, "ranked above complete sessions, below the threshold"
+    assert result.unfinished > 1000
+    assert spared.score(part_way).anomaly
+    assert spared.score(part_way).unfinished == 0
+    # An unseen event is still judged by its rarity, unfinished or not.
+    assert spared.score([*in_flight, "exception"]).anomaly
+    assert not any(spared.score(block_with_reads(rng)).anomaly for _ in range(200))
+
+
+def test_unfinished_cuts_come_only_from_sessions_the_model_finds_normal():
+    rng = random.Random(13)
+    # 40 % of the training sessions stop after two receptions; their prefixes are no evidence.
+    train = [block_with_reads(rng) for _ in range(1200)] + [["alloc", "recv", "recv", "oops"]] * 800
+    model = SessionModel(robust_core=0.55, structure_share=0.95, unfinished=True).fit(train)
+    assert model.n_normal == 1200
+    assert model.score(["alloc", "recv", "recv"]).anomaly
+
+
+def test_fixed_windows_learn_no_cuts():
+    rng = random.Random(14)
+    windows = [[rng.choice("abcd") for _ in range(20)] for _ in range(300)]
+    model = SessionModel(unfinished=True, structure_share=0.95).fit(windows)
+    assert model.windows
+    assert not model.cuts
+
+
+def test_structure_share_must_be_a_share():
+    with pytest.raises(InvalidInput):
+        SessionModel(structure_share=1.5)

@@ -78,3 +78,21 @@ def test_detect_reads_a_file_with_a_byte_order_mark(tmp_path):
     result = CliRunner().invoke(main, [*args, "--output", str(tmp_path / "o.csv")])
     assert result.exit_code == 0, result.output
     assert next(csv.DictReader((tmp_path / "o.csv").open(newline="")))["Anomaly"] == "1"
+
+
+def test_detect_spares_sessions_cut_between_complete_steps(tmp_path):
+    rng = random.Random(4)
+    train = [(f"t{i}", 0, normal(rng)) for i in range(300)]
+    in_flight = " ".join(["E22"] + ["E5"] * 3 + ["E9", "E11", "E26"] * 3)  # stored, not yet deleted
+    write_sessions(tmp_path / "train.csv", train)
+    write_sessions(tmp_path / "test.csv", [("in-flight", 0, in_flight), ("stopped", 0, "E22 E5 E5")])
+    flagged = {}
+    for flag in ("--unfinished", "--no-unfinished"):
+        out = tmp_path / f"out{flag}.csv"
+        args = ["detect", "--train", str(tmp_path / "train.csv"), "--test", str(tmp_path / "test.csv")]
+        result = CliRunner().invoke(main, [*args, "--output", str(out), flag])
+        assert result.exit_code == 0, result.output
+        with out.open(newline="") as fh:
+            flagged[flag] = {r["SessionId"] for r in csv.DictReader(fh) if r["Anomaly"] == "1"}
+    assert flagged["--unfinished"] == {"stopped"}
+    assert flagged["--no-unfinished"] == {"in-flight", "stopped"}

@@ -12,12 +12,15 @@ from logloupe.store.schema import MIGRATIONS, migrate
 
 NOW = ops.now_us()
 REBUILD = "0003_granules_of_1024_observed_lag"
+SINCE_REBUILD = [name for name, _ in MIGRATIONS[[n for n, _ in MIGRATIONS].index(REBUILD) :]]
 
 
 def _old_row(event: LogEvent) -> dict[str, object]:
     """The row as the 0001/0002 table took it: observed_ts itself, no lag column."""
     row = event_row(event, 30)
     del row["observed_lag_us"]
+    del row["level_raw_text"]
+    row["level_raw"] = event.level_raw  # stored whole before 0004
     us = event.observed_ts_us
     row["observed_ts"] = f"{us // 1_000_000}.{us % 1_000_000:06d}"
     return row
@@ -30,9 +33,10 @@ def _as_before_the_rebuild(store: EventStore, events: list[LogEvent]) -> None:
         if name == REBUILD:
             break
         step(store)
-    store.execute(
-        "ALTER TABLE schema_migrations DELETE WHERE name = {n:String} SETTINGS mutations_sync = 2", {"n": REBUILD}
-    )
+    for name in SINCE_REBUILD:
+        store.execute(
+            "ALTER TABLE schema_migrations DELETE WHERE name = {n:String} SETTINGS mutations_sync = 2", {"n": name}
+        )
     store.insert_json_lines(b"\n".join(orjson.dumps(_old_row(e)) for e in events))
     assert "observed_lag_us" not in {r["name"] for r in store.rows("DESCRIBE TABLE events")}
 
@@ -57,7 +61,7 @@ def test_rebuild_keeps_every_row_and_its_observed_time(store: EventStore) -> Non
     events.append(LogEvent("t1", old, old, 9, "ingested ten days ago"))
     _as_before_the_rebuild(store, events)
 
-    assert migrate(store) == [REBUILD]
+    assert migrate(store) == SINCE_REBUILD
     assert migrate(store) == []
 
     found = ops.search(store, ops.Scope("t1", ""), limit=100)
@@ -83,15 +87,41 @@ def test_a_replay_after_the_rebuild_stores_nothing_twice(store: EventStore) -> N
     events = [LogEvent("t1", NOW - i, NOW - i, 500 + i, f"line {i}", service="api") for i in range(20)]
     events.append(LogEvent("t2", NOW, NOW, 500, "other tenant, same uid"))
     _as_before_the_rebuild(store, events[:15])  # the crash came after these were stored
-    assert migrate(store) == [REBUILD]
-    assert store.dedup_log_reset
+    assert migrate(store) == SINCE_REBUILD
 
     store.insert(events, dedup_token="wal-0-21")  # the replay of the whole range
 
-    assert not store.dedup_log_reset
     assert ops.count(store, ops.Scope("t1", "")) == 20
     assert ops.count(store, ops.Scope("t2", "")) == 1
     assert sorted(e.uid for e in ops.search(store, ops.Scope("t1", ""), limit=50).events) == list(range(500, 520))
-    # Only the first tokened insert after the rebuild is checked; later ones rely on the engine again.
+    # Every insert is checked, with a token or without: rows the table holds are left out.
     store.insert(events[:3], dedup_token="wal-21-24")
-    assert ops.count(store, ops.Scope("t1", "")) == 23
+    store.insert(events[:3])
+    assert ops.count(store, ops.Scope("t1", "")) == 20
+
+
+def _codecs(store: EventStore) -> dict[str, str]:
+    rows = store.rows(
+        "SELECT name, compression_codec AS codec FROM system.columns"
+        " WHERE database = currentDatabase() AND table = 'events'"
+    )
+    return {r["name"]: r["codec"] for r in rows}
+
+
+def test_0004_smaller_columns_and_level_raw_by_alias(store: EventStore) -> None:
+    codecs = _codecs(store)
+    assert "Delta" in codecs["uid"] and "ZSTD(9)" in codecs["attributes"]
+    raws = ["WARN", "warning", "", "\x00odd", "\x00"]
+    store.insert([LogEvent("t1", NOW - 9 + i, NOW, i, "e", level=Level.WARN, level_raw=r) for i, r in enumerate(raws)])
+    stored = store.rows("SELECT level_raw_text, level_raw FROM events ORDER BY uid")
+    assert [r["level_raw_text"] for r in stored] == ["\x00", "warning", "", "\x00\x00odd", "\x00\x00"]
+    assert [r["level_raw"] for r in stored] == raws
+    assert [e.level_raw for e in ops.search(store, ops.Scope("t1", ""), limit=10).events][::-1] == raws
+    assert ops.count(store, ops.Scope("t1", "level_raw:warning")) == 1
+    assert ops.count(store, ops.Scope("t1", "level_raw:WARN")) == 1
+    # an older store gets it by its migration, rows and their level text intact
+    _as_before_the_rebuild(store, [LogEvent("t1", NOW, NOW, 77, "kept", level=Level.ERROR, level_raw="ERROR")])
+    assert migrate(store) == SINCE_REBUILD
+    assert "Delta" in _codecs(store)["uid"]
+    (event,) = ops.search(store, ops.Scope("t1", "")).events
+    assert (event.uid, event.level_raw) == (77, "ERROR")

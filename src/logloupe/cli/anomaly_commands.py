@@ -7,7 +7,13 @@ from pathlib import Path
 
 import click
 
-from logloupe.analyse.anomaly.sessions import DETECT_ROBUST_CORE, SessionModel, read_sessions_csv
+from logloupe.analyse.anomaly.sessions import (
+    DETECT_ROBUST_CORE,
+    DETECT_STRUCTURE_SHARE,
+    DETECT_UNFINISHED,
+    SessionModel,
+    read_sessions_csv,
+)
 from logloupe.errors import InvalidInput
 
 _IN = click.Path(exists=True, dir_okay=False, readable=True, path_type=Path)
@@ -40,12 +46,34 @@ _IN = click.Path(exists=True, dir_okay=False, readable=True, path_type=Path)
     "5% farthest (three rounds): for clean training data with several session shapes.",
 )
 @click.option(
+    "--structure-share",
+    type=click.FloatRange(0, 1),
+    default=DETECT_STRUCTURE_SHARE,
+    show_default=True,
+    help="Judge event counts on the events at least this share of the explained training sessions hold "
+    "(the sessions' skeleton); the others only by their rarity. 0 judges the counts of every event.",
+)
+@click.option(
+    "--unfinished/--no-unfinished",
+    default=DETECT_UNFINISHED,
+    show_default=True,
+    help="Do not flag, by its counts alone, a session that stopped where normal training sessions pass "
+    "with every event so far complete (still in flight when the log was cut).",
+)
+@click.option(
     "--explain/--no-explain",
     default=False,
     help="Add a Reasons column saying which events or relations drove each flagged session.",
 )
 def detect(
-    train_path: Path, test_path: Path, output_path: Path, rare_probability: float, robust_core: float, explain: bool
+    train_path: Path,
+    test_path: Path,
+    output_path: Path,
+    rare_probability: float,
+    robust_core: float,
+    structure_share: float,
+    unfinished: bool,
+    explain: bool,
 ) -> None:
     """Learn normal sessions from TRAIN (labels ignored) and score every session of TEST.
 
@@ -57,7 +85,12 @@ def detect(
     test = read_sessions_csv(test_path)
     if not train:
         raise InvalidInput(f"{train_path}: no training sessions")
-    model = SessionModel(rare_probability=rare_probability, robust_core=robust_core).fit([row.events for row in train])
+    model = SessionModel(
+        rare_probability=rare_probability,
+        robust_core=robust_core,
+        structure_share=structure_share,
+        unfinished=unfinished,
+    ).fit([row.events for row in train])
     scores = model.score_many([row.events for row in test])
     try:
         with output_path.open("w", newline="", encoding="utf-8") as fh:

@@ -23,6 +23,7 @@ import orjson
 
 from logloupe.errors import Unavailable
 from logloupe.ingest.bodies import split_json, split_lines
+from logloupe.model import input_key
 from logloupe.parse.multiline import continues
 from logloupe.parse.records import Limits, record_fields, text_fields
 from logloupe.parse.sources import apply_to_record, rules_from
@@ -301,7 +302,9 @@ def ingest(file: str, service: str, server: str | None, data_dir: Path | None) -
                         now_us=now_us(),
                         source=source,
                         service=service,
-                        position=f"{source}:{n}",
+                        # the chunk's content and place: the same file ingested again gets the same
+                        # ids, and the store keeps its events once
+                        position=input_key("file", source, service, str(n), body),
                     )
                     services.writer.write(events)
                     accepted += len(events)

@@ -58,6 +58,7 @@ class Item:
     error: str | None = None
     raw: bytes = b""
     raw_is_record: bool = False  # ``raw`` is exactly the record's JSON object (no re-encoding needed)
+    doc_id: str = ""  # the sender's own id for this record (an Elasticsearch ``_id``): it names the event
 
 
 def split_json(body: bytes) -> list[Item]:

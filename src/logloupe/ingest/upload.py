@@ -152,8 +152,10 @@ class JobStore(Protocol):
     def prune_jobs(self, finished_before: float) -> int: ...
 
 
-# (tenant, source, service, records, lines) → end position; a future-returning waiter for that position.
-AppendBatch = Callable[[str, str, str, list[bytes], list[bytes]], int]
+# (tenant, source, service, records, lines, place) → end position; ``place`` is the chunk's last line
+# number in the file (with the chunk's content it names the input: the same file uploaded again, or a
+# chunk sent again after a restart, gets the same event ids). A future-returning waiter for that position.
+AppendBatch = Callable[[str, str, str, list[bytes], list[bytes], int], int]
 WaitStored = Callable[[int], Any]
 Quarantine = Callable[[str, str, list[tuple[str, bytes]]], None]
 
@@ -309,12 +311,13 @@ class JobRegistry:
         n = len(records) + len(lines)
         while True:
             try:
-                end = self.append(job.tenant, f"upload:{job.filename}", job.service, records, lines)
+                end = self.append(job.tenant, f"upload:{job.filename}", job.service, records, lines, job.lines_read)
                 break
             except TooManyRequests as exc:  # the buffer is full: wait like any client would
                 time.sleep(min(float(exc.retry_after_s), 2.0))
         # Saved before it shows: whoever sees this progress (GET /api/v1/jobs) sees what a restart resumes
-        # from. A crash between the append above and this save sends the chunk once more on resume.
+        # from. A crash between the append above and this save sends the chunk once more on resume: the
+        # same input again, stored once.
         self._save(replace(job, parsed=job.parsed + n, resume_line=job.lines_read))
         job.parsed += n
         job.resume_line = job.lines_read

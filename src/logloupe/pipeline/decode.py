@@ -27,7 +27,7 @@ from logloupe.parse.records import Fields, Limits, line_fields, record_fields, t
 from logloupe.parse.sources import DEFAULT_OPTIONS, RAW_LINE_SOURCES, SourceOptions, SourceRules, apply_source
 from logloupe.pipeline.assemble import Row, assemble, assemble_rows
 from logloupe.pipeline.streams import StreamJoiner, entry_joins, join_entry
-from logloupe.store.events import ARROW_SCHEMA, arrow_ipc, record_batch, string_lists
+from logloupe.store.events import ARROW_SCHEMA, arrow_ipc, record_batch, stored_level_raw, string_lists
 
 TAG_RECORD = b"J"  # a JSON object (one line)
 TAG_LINE = b"L"  # a raw text line
@@ -43,9 +43,26 @@ def encode_entry(
     service: str = "",
     host: str = "",
     observed_us: int = 0,
+    key: str = "",
+    doc_ids: dict[int, str] | None = None,
 ) -> bytes:
-    """One buffer entry: a JSON header line, then one tagged item per line."""
-    header = {"tenant": tenant, "source": source, "service": service, "host": host, "observed_us": observed_us}
+    """One buffer entry: a JSON header line, then one tagged item per line.
+
+    ``key`` names the input (``model.input_key``): the events' uids derive from it and the item's index, so
+    a re-sent input gets the same ids and is stored once; without one, from the buffer position.
+    ``doc_ids``: the sender's own ids of some records (by their index), which name those events instead.
+    """
+    header: dict[str, Any] = {
+        "tenant": tenant,
+        "source": source,
+        "service": service,
+        "host": host,
+        "observed_us": observed_us,
+    }
+    if key:
+        header["key"] = key
+    if doc_ids:
+        header["ids"] = {str(i): doc for i, doc in doc_ids.items()}
     parts = [orjson.dumps(header)]
     # Each item with its tag, in one join per kind (no tagged copy of each item first).
     if records:
@@ -90,7 +107,8 @@ def _assembly(header: dict[str, Any], pos: int, now_us: int) -> dict[str, Any]:
         "source": header.get("source", ""),
         "service": header.get("service", ""),
         "host": header.get("host", ""),
-        "position": f"wal:{pos}",
+        "position": header.get("key") or f"wal:{pos}",
+        "doc_ids": {int(i): str(doc) for i, doc in header["ids"].items()} if header.get("ids") else None,
     }
 
 
@@ -240,7 +258,7 @@ def decode_packed(
     return packed, arrow_ipc([_batch_of(lists, days, default_days)]), errors, counts
 
 
-_SCHEMA_NAMES = {"ts_us": "ts"}
+_SCHEMA_NAMES = {"ts_us": "ts", "level_raw": "level_raw_text"}
 
 
 def _batch_of(lists: list[list[Any]], retention: dict[str, int], default_days: int) -> pa.RecordBatch:
@@ -271,6 +289,7 @@ def _batch_of(lists: list[list[Any]], retention: dict[str, int], default_days: i
             [observed - ts for ts, observed in zip(col["ts_us"], col["observed_ts_us"], strict=True)], pa.int64()
         ),
     }
+    col["level_raw"] = stored_level_raw(col["level_raw"], col["level"])
     for name, column in col.items():
         if name not in ("attributes", "observed_ts_us"):
             field = _SCHEMA_NAMES.get(name, name)

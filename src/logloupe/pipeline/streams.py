@@ -52,6 +52,8 @@ class Origin(NamedTuple):
     observed_us: int
     pos: int
     item: int  # the item's index in the entry
+    key: str = ""  # the entry's input key (``model.input_key``); "" → the buffer position names it
+    doc: str = ""  # the sender's own id of this item (an Elasticsearch ``_id``), if any
 
 
 @dataclass(slots=True)
@@ -303,9 +305,11 @@ def join_entry(
     host = str(header.get("host", ""))
     entry_options = rules.options_for(tenant, source, service) if rules else DEFAULT_OPTIONS
     text_key = (tenant, source, service, host)  # raw lines: the stream the entry names
+    entry_key = str(header.get("key") or "")
+    docs: dict[str, Any] = header.get("ids") or {}
     for index, part in enumerate(body.split(b"\n") if body else ()):
         tag, data = part[:1], part[1:]
-        origin = Origin(tenant, source, service, host, observed, pos, index)
+        origin = Origin(tenant, source, service, host, observed, pos, index, entry_key, str(docs.get(str(index), "")))
         if tag == b"J":
             try:
                 value = orjson.loads(data)
@@ -352,23 +356,26 @@ def _events(done: list[tuple[Fields, Origin]]) -> list[LogEvent]:
     """Assemble in runs of consecutive items of one entry (one call per run, not per event)."""
     events: list[LogEvent] = []
     run: list[Fields] = []
+    docs: dict[int, str] = {}
     first: Origin | None = None
     last = -1
     for f, o in done:
         # one entry's origins differ only in the item (the entry's defaults are the same)
         if first is not None and (o.item != last + 1 or o.pos != first.pos):
-            events.extend(_assemble(run, first))
-            run, first = [], None
+            events.extend(_assemble(run, first, docs))
+            run, first, docs = [], None, {}
         if first is None:
             first = o
         run.append(f)
+        if o.doc:
+            docs[o.item] = o.doc
         last = o.item
     if first is not None:
-        events.extend(_assemble(run, first))
+        events.extend(_assemble(run, first, docs))
     return events
 
 
-def _assemble(run: list[Fields], o: Origin) -> list[LogEvent]:
+def _assemble(run: list[Fields], o: Origin, docs: dict[int, str]) -> list[LogEvent]:
     return assemble(
         run,
         tenant=o.tenant,
@@ -376,6 +383,7 @@ def _assemble(run: list[Fields], o: Origin) -> list[LogEvent]:
         source=o.source,
         service=o.service,
         host=o.host,
-        position=f"wal:{o.pos}",
+        position=o.key or f"wal:{o.pos}",
         first_index=o.item,
+        doc_ids=docs or None,
     )

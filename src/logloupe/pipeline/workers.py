@@ -41,7 +41,7 @@ from logloupe.metrics import (
     REJECTED,
     STORE_INSERT_SECONDS,
 )
-from logloupe.model import EventColumns, LogEvent
+from logloupe.model import EventColumns, Level, LogEvent
 from logloupe.parse.records import Limits
 from logloupe.pipeline.buffer import FRAME, Entry, WriteAheadBuffer
 from logloupe.pipeline.decode import (
@@ -57,9 +57,9 @@ from logloupe.pipeline.decode import (
     with_analysis_columns,
 )
 from logloupe.pipeline.streams import StreamJoiner, flush_entry, payload_joins
-from logloupe.pipeline.writer import count_ingested
+from logloupe.pipeline.writer import count_ingested, stored_only
 from logloupe.settings import Settings
-from logloupe.store.events import EventStore, record_batch
+from logloupe.store.events import NO_DUPLICATES, Duplicates, EventStore, arrow_ipc, record_batch
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +91,20 @@ class _Batch:
     held: tuple[tuple[int, int], ...] = ()
     # Events per (tenant, source, level name), counted by the decoder processes, for the ingest metric.
     counts: dict[tuple[str, str, str], int] | None = None
+
+
+def _kept_counts(batches: list[pa.RecordBatch], duplicates: Duplicates) -> dict[tuple[str, str, str], int]:
+    """Stored events per (tenant, source, level name) of Arrow batches an insert left re-sent rows of out."""
+    table = pa.Table.from_batches(batches)
+    tenants = table.column("tenant").to_pylist()
+    sources = table.column("source").to_pylist()
+    levels = table.column("level").to_pylist()
+    keys = zip(tenants, table.column("ts").cast(pa.int64()).to_pylist(), table.column("uid").to_pylist(), strict=True)
+    counts: dict[tuple[str, str, str], int] = {}
+    for i in duplicates.kept(keys):
+        key = (tenants[i], sources[i], Level(levels[i]).name)
+        counts[key] = counts.get(key, 0) + 1
+    return counts
 
 
 @dataclass
@@ -543,16 +557,21 @@ class IngestPipeline:
                 if bad:
                     self._reject([e for e in entries if e.pos in bad], next(iter(bad.values())))
         attempt = 0
+        duplicates = NO_DUPLICATES
         while events or counted:
             try:
                 with STORE_INSERT_SECONDS.time():
                     if counted:
                         batches = [b for blob in blobs for b in pa.ipc.open_stream(blob).read_all().to_batches()]
-                        self.store.insert_batches(batches, dedup_token=f"wal-{start}-{end}")
+                        duplicates = self.store.insert_arrow(arrow_ipc(batches), dedup_token=f"wal-{start}-{end}")
+                        if duplicates.rows:  # a re-sent input: count what was stored
+                            counts = _kept_counts(batches, duplicates)
+                            counted -= duplicates.rows
                     else:
                         if arrow is None:
                             arrow = [record_batch(events, self.retention_days)]
-                        self.store.insert_batches(arrow, dedup_token=f"wal-{start}-{end}")
+                        duplicates = self.store.insert_arrow(arrow_ipc(arrow), dedup_token=f"wal-{start}-{end}")
+                        events = stored_only(events, duplicates)
                 break
             except Exception as exc:
                 attempt += 1
@@ -568,7 +587,7 @@ class IngestPipeline:
         self.buffer.set_checkpoint(end, pending=batch.pending_after)
         # The metrics and hooks run in the hook thread while this one inserts the next batch.
         if not counted:  # the events' counts from the decoder processes, if they came from there
-            counts = batch.counts if events and batch.counts is not None else {}
+            counts = batch.counts if events and batch.counts is not None and not duplicates.rows else {}
         self._stored.put(_Stored(end, batch.held, events or None, counts or None))
         return True
 

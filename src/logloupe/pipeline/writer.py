@@ -19,8 +19,8 @@ from typing import NamedTuple
 
 from logloupe.errors import TooManyRequests, Unavailable
 from logloupe.metrics import INGESTED, STORE_INSERT_SECONDS
-from logloupe.model import Level, LogEvent
-from logloupe.store.events import EventStore, ipc_message, ipc_stream, record_batch
+from logloupe.model import EventColumns, Level, LogEvent
+from logloupe.store.events import Duplicates, EventStore, ipc_message, ipc_stream, record_batch
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,16 @@ def add_ingested(counts: Counts) -> None:
 def count_ingested(events: Sequence[LogEvent]) -> None:
     """``logloupe_ingested_events_total`` by tenant, source and level, one increment per group."""
     add_ingested(ingest_counts(events))
+
+
+def stored_only(events: Sequence[LogEvent], duplicates: Duplicates) -> Sequence[LogEvent]:
+    """The events an insert stored, in order: all of them, unless it left re-sent ones out (then the
+    hooks and counts must not see them a second time either)."""
+    if not duplicates.rows:
+        return events
+    if isinstance(events, EventColumns):
+        return events.subset(duplicates.kept(zip(events.tenant, events.ts_us, events.uid, strict=True)))
+    return [events[i] for i in duplicates.kept((e.tenant, e.ts_us, e.uid) for e in events)]
 
 
 class _Submission(NamedTuple):
@@ -157,25 +167,30 @@ class StoreWriter:
                 continue
             try:
                 with STORE_INSERT_SECONDS.time():
-                    self.store.insert_arrow(ipc_stream([item.arrow for item in batch]))
+                    duplicates = self.store.insert_arrow(ipc_stream([item.arrow for item in batch]))
             except Exception as exc:
                 self.failed_batches += 1
                 log.exception("store insert failed")
                 for item in batch:
                     item.future.set_exception(exc)
             else:
-                self.stored_total += sum(len(item.events) for item in batch)
-                for item in batch:
-                    add_ingested(item.counts)
+                stored = stored_only([e for item in batch for e in item.events], duplicates)
+                self.stored_total += len(stored)
+                if duplicates.rows:
+                    add_ingested(ingest_counts(stored))
+                else:
+                    for item in batch:
+                        add_ingested(item.counts)
                 if self.after_store:
-                    stored = [e for item in batch for e in item.events]
                     for hook in self.after_store:
                         try:
                             hook(stored)
                         except Exception:  # a hook must never lose stored events' acknowledgements
                             log.exception("after-store hook failed")
+                kept = {id(e) for e in stored} if duplicates.rows else None
                 for item in batch:
-                    item.future.set_result(len(item.events))
+                    n = len(item.events) if kept is None else sum(id(e) in kept for e in item.events)
+                    item.future.set_result(n)
             finally:
                 with self._cond:
                     self._queued -= sum(len(item.events) for item in batch)

@@ -16,7 +16,8 @@ import fcntl
 import logging
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from itertools import accumulate, chain
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ import orjson
 import pyarrow as pa
 
 from logloupe.errors import BadRequest, LogLoupeError, Unavailable
-from logloupe.model import Level, LogEvent
+from logloupe.model import INDEX_BITS, Level, LogEvent
 from logloupe.store.schema import migrate
 
 log = logging.getLogger(__name__)
@@ -76,7 +77,7 @@ def event_row(event: LogEvent, retention_days: int) -> dict[str, Any]:
         "service": event.service,
         "host": event.host,
         "level": event.level.name,
-        "level_raw": event.level_raw,
+        "level_raw_text": stored_level_raw([event.level_raw], [int(event.level)])[0],
         "message": event.message,
         "pattern_id": event.pattern_id,
         "pattern_vars": event.pattern_vars,
@@ -101,7 +102,7 @@ ARROW_SCHEMA = pa.schema(
         ("service", pa.string()),
         ("host", pa.string()),
         ("level", pa.int8()),
-        ("level_raw", pa.string()),
+        ("level_raw_text", pa.string()),  # ``level_raw`` stored empty when it is the level's name (stored_level_raw)
         ("message", pa.string()),
         ("pattern_id", pa.uint64()),
         ("pattern_vars", pa.list_(pa.string())),
@@ -125,6 +126,22 @@ def string_lists(lists: Sequence[list[str]]) -> pa.Array:
     return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), values)
 
 
+# The level names by their number: ``level_raw`` equal to its level's name is stored as NUL alone (the
+# table's ``level_raw`` alias gives the name back; store/schema.py, LEVEL_RAW_ALIAS).
+_LEVEL_NAME_OF = ("", *(level.name for level in Level))
+LEVEL_NAME_MARK = "\x00"
+
+
+def stored_level_raw(raw: Sequence[str], levels: Sequence[int]) -> list[str]:
+    """``level_raw`` as stored: a NUL where it is the level's own name (most events); a text that begins
+    with a NUL gets one more in front; any other text as it is (the empty text too)."""
+    names, mark = _LEVEL_NAME_OF, LEVEL_NAME_MARK
+    return [
+        mark if text == names[level] else mark + text if text[:1] == mark else text
+        for text, level in zip(raw, levels, strict=True)
+    ]
+
+
 def record_batch(events: Sequence[LogEvent], retention_days: Callable[[str], int]) -> pa.RecordBatch:
     """Events → one Arrow record batch. Pure and thread-safe: producers build, the writer inserts."""
     tenants = [e.tenant for e in events]
@@ -138,8 +155,8 @@ def record_batch(events: Sequence[LogEvent], retention_days: Callable[[str], int
         [e.uid for e in events],
         [e.service for e in events],
         [e.host for e in events],
-        [int(e.level) for e in events],
-        [e.level_raw for e in events],
+        levels := [int(e.level) for e in events],
+        stored_level_raw([e.level_raw for e in events], levels),
         [e.message for e in events],
         [e.pattern_id for e in events],
         string_lists([e.pattern_vars for e in events]),
@@ -230,6 +247,32 @@ def row_to_event(row: dict[str, Any]) -> LogEvent:
 BLOCK_CACHE_MB = 512
 
 
+@dataclass(frozen=True)
+class Duplicates:
+    """The rows an insert left out as stored already: ``stored``, the keys (tenant, ts µs, uid) the
+    table held; ``rows``, how many rows in all, repeats within the insert included (the first of
+    each is stored)."""
+
+    stored: frozenset[tuple[str, int, int]] = frozenset()
+    rows: int = 0
+
+    def kept(self, keys: Iterable[tuple[str, int, int]]) -> list[int]:
+        """The indexes of the rows the insert stored, given every row's key in insert order."""
+        seen: set[tuple[str, int, int]] = set()
+        out: list[int] = []
+        for index, key in enumerate(keys):
+            if key not in self.stored and key not in seen:
+                seen.add(key)
+                out.append(index)
+        return out
+
+
+NO_DUPLICATES = Duplicates()
+
+_MAX_INPUTS = 1000  # distinct inputs in one insert up to which the check asks for them, not for each uid
+_MIX = 0x9E3779B97F4A7C15  # an odd 64-bit constant: spreads ts over the uid's bits
+
+
 class EventStore:
     """Owns ``<data_dir>/events``; thread-safe; one per process."""
 
@@ -238,10 +281,10 @@ class EventStore:
         self.path.mkdir(parents=True, exist_ok=True)
         self.query_timeout_s = query_timeout_s
         self.block_cache_mb = max(0, int(block_cache_mb))
-        # Set by a migration that rebuilt ``events``: the engine's memory of recent insert tokens
-        # stayed with the old table, so the next tokened insert (the write-ahead buffer's replay of
-        # a range a crash interrupted) leaves out the rows already stored by hand (``_not_stored``).
-        self.dedup_log_reset = False
+        # An upper bound of the newest stored ts per (tenant, service), and of all of them at the
+        # first insert (``_newest_stored``); None until the first insert.
+        self._newest: dict[tuple[str, str], int] | None = None
+        self._newest_floor = 0
         self._lock = threading.RLock()
         self._lock_file = open(self.path / ".owner.lock", "a+")  # noqa: SIM115 - held for our lifetime
         try:
@@ -356,25 +399,27 @@ class EventStore:
         rows = int(sum(b.num_rows for b in batches))
         if not rows:
             return 0
-        self.insert_arrow(arrow_ipc(batches), dedup_token=dedup_token)
-        return rows
+        return rows - self.insert_arrow(arrow_ipc(batches), dedup_token=dedup_token).rows
 
-    def insert_arrow(self, data: bytes, *, dedup_token: str | None = None) -> None:
-        """Insert one Arrow IPC stream of ``ARROW_SCHEMA`` batches (``arrow_ipc``) as one block."""
+    def insert_arrow(self, data: bytes, *, dedup_token: str | None = None) -> Duplicates:
+        """Insert one Arrow IPC stream of ``ARROW_SCHEMA`` batches (``arrow_ipc``) as one block.
+
+        Returns the rows left out as stored already (``_new_rows``), usually none: the caller's
+        after-store hooks and counts must not see a re-sent event twice either (``stored_only``).
+        """
         if not data:
-            return
+            return NO_DUPLICATES
         with self._lock:
-            if dedup_token and self.dedup_log_reset:
-                self.dedup_log_reset = False
-                data = self._not_stored(data)
-                if not data:
-                    return
+            data, duplicates = self._new_rows(data)
+            if not data:
+                return duplicates
             try:
                 with self._conn.send_insert(self._insert_sql(dedup_token), "ArrowStream") as inserter:
                     inserter.append(data)
                     inserter.finish()
             except Exception as exc:
                 raise _store_error(exc) from exc
+        return duplicates
 
     def insert(
         self,
@@ -393,33 +438,124 @@ class EventStore:
 
         return self.insert_batches([record_batch(events, keep)], dedup_token=dedup_token)
 
-    def _not_stored(self, data: bytes) -> bytes:
-        """The rows of an Arrow IPC stream whose (tenant, ts, uid) the table does not hold yet."""
+    def _new_rows(self, data: bytes) -> tuple[bytes, Duplicates]:
+        """The rows of an Arrow IPC stream that are not stored yet: by (tenant, ts, uid), against the
+        table and within the stream itself, and the keys of those left out. ``data`` itself when
+        every row is new (the usual case).
+
+        Ids name an event's place in its input (``model.input_uid``), so this is what makes a re-sent
+        request, file or upload idempotent, across restarts and days apart. It is cheap for live
+        ingest: a (tenant, service) whose rows in the batch are all newer than anything stored for it
+        (``_newest_stored``: a bound kept up to date by the inserts) cannot hold a re-send, and the
+        rows are kept unread; only older rows (a re-send, a backfill, a replay)
+        cost one query per tenant, reading ts and uid of the batch's services and time range.
+        """
+        # Imported here: decoder processes import this module and load neither (see decode._NoPandas).
+        import numpy as np
+        import pyarrow.compute as pc
+
         table = pa.ipc.open_stream(data).read_all()
+        if not table.num_rows:
+            return b"", NO_DUPLICATES
+        newest = self._newest_stored()
+        ts = table.column("ts").cast(pa.int64())
+        spans = (
+            pa.table({"tenant": table.column("tenant"), "service": table.column("service"), "ts": ts})
+            .group_by(["tenant", "service"])
+            .aggregate([("ts", "min"), ("ts", "max")])
+            .to_pydict()
+        )
+        older: dict[str, list[tuple[str, int, int]]] = {}
+        for tenant, service, lo, hi in zip(
+            spans["tenant"], spans["service"], spans["ts_min"], spans["ts_max"], strict=True
+        ):
+            known = newest.get((tenant, service), self._newest_floor)
+            if lo <= known:  # only rows up to the newest stored can be stored already
+                older.setdefault(tenant, []).append((service, lo, min(hi, known)))
+        uids = table.column("uid")
+        # Repeats within the batch (two sends of one input that arrived together): ts and uid mixed
+        # into one number, sorted; a repeat of (ts, uid) repeats it, so no equal neighbours means no
+        # repeat (an equal pair of different rows only costs the exact comparison below).
+
+        mixed = pc.bit_wise_xor(uids, pc.multiply(ts.cast(pa.uint64(), safe=False), pa.scalar(_MIX, pa.uint64())))
+        mixed = np.sort(mixed.to_numpy())
+        repeats = bool((mixed[1:] == mixed[:-1]).any())
+        if not older and not repeats:
+            self._note_newest(spans)
+            return data, NO_DUPLICATES
         stored: set[tuple[str, int, int]] = set()
-        tenants = table.column("tenant").to_pylist()
-        ts = table.column("ts").cast(pa.int64()).to_pylist()
-        uids = table.column("uid").to_pylist()
-        for tenant in set(tenants):
-            mine = [(t, u) for tn, t, u in zip(tenants, ts, uids, strict=True) if tn == tenant]
+        # An input's uids share their high bits (``model.input_uid``): asking for rows of the batch's
+        # inputs is a parameter of a few numbers, where the uids themselves would be the whole batch.
+        # Only a re-send finds rows; the exact comparison below keeps what is new.
+        inputs = pc.unique(pc.shift_right(uids, pa.scalar(INDEX_BITS, pa.uint64()))).to_pylist()
+        if len(inputs) <= _MAX_INPUTS:
+            by_uid = f"bitShiftRight(uid, {INDEX_BITS}) IN {{inputs:Array(UInt64)}}"
+            values: list[int] = inputs
+        else:  # Elasticsearch _ids: one hash each
+            by_uid, values = "uid IN {inputs:Array(UInt64)}", pc.unique(uids).to_pylist()
+        for tenant, groups in older.items():
+            services = {f"s{i}": service for i, service in enumerate(sorted({service for service, _, _ in groups}))}
             found = self.columns(
                 "SELECT toUnixTimestamp64Micro(ts) AS ts_us, uid FROM events WHERE tenant = {tenant:String}"
+                f" AND service IN ({', '.join(f'{{{name}:String}}' for name in services)})"
                 " AND ts BETWEEN fromUnixTimestamp64Micro({lo:Int64}) AND fromUnixTimestamp64Micro({hi:Int64})"
-                " AND has({uids:Array(UInt64)}, uid)",
+                f" AND {by_uid}",
                 {
+                    **services,
                     "tenant": tenant,
-                    "lo": min(t for t, _ in mine),
-                    "hi": max(t for t, _ in mine),
-                    "uids": sorted({u for _, u in mine}),
+                    "lo": min(lo for _, lo, _ in groups),
+                    "hi": max(hi for _, _, hi in groups),
+                    "inputs": values,
                 },
             )
             stored.update((tenant, t, u) for t, u in zip(found["ts_us"], found["uid"], strict=True))
-        if not stored:
-            return data
-        keep = [(tn, t, u) not in stored for tn, t, u in zip(tenants, ts, uids, strict=True)]
-        log.info("replay after a table rebuild: %d of %d rows were stored already", len(keep) - sum(keep), len(keep))
+        self._note_newest(spans)
+        if not stored and not repeats:
+            return data, NO_DUPLICATES
+        keep: list[bool] = []
+        dropped: dict[str, int] = {}
+        in_table = frozenset(stored)
+        for key in zip(table.column("tenant").to_pylist(), ts.to_pylist(), uids.to_pylist(), strict=True):
+            new = key not in stored
+            keep.append(new)
+            if new:
+                stored.add(key)
+            else:
+                dropped[key[0]] = dropped.get(key[0], 0) + 1
+        if not dropped:
+            return data, NO_DUPLICATES
+        from logloupe.metrics import DUPLICATES_DROPPED  # here: decoder processes import this module, lean
+
+        for tenant, n in dropped.items():
+            DUPLICATES_DROPPED.labels(tenant).inc(n)
+        log.info("insert: %d of %d rows were stored already (a re-sent input)", sum(dropped.values()), len(keep))
         rest = table.filter(pa.array(keep))
-        return arrow_ipc(rest.to_batches()) if rest.num_rows else b""
+        return (arrow_ipc(rest.to_batches()) if rest.num_rows else b""), Duplicates(in_table, sum(dropped.values()))
+
+    def _newest_stored(self) -> dict[tuple[str, str], int]:
+        """An upper bound of the newest stored ts (µs) per (tenant, service).
+
+        At the first insert every (tenant, service) starts at the newest ts of the whole table (the
+        parts' own bounds: no rows read, however large the table); each insert then raises its
+        services' values to its newest rows. A bound, never below what is stored, so a row newer
+        than it cannot be a re-send; a service that is behind the rest is checked until it passes
+        the table's newest time of the start (live services do within seconds).
+        """
+        if self._newest is None:
+            seconds = self.scalar(
+                "SELECT toUnixTimestamp(max(max_time)) FROM system.parts"
+                " WHERE active AND database = currentDatabase() AND table = 'events'"
+            )
+            self._newest_floor = (int(seconds or 0) + 1) * 1_000_000  # max_time is in whole seconds
+            self._newest = {}
+        return self._newest
+
+    def _note_newest(self, spans: dict[str, list[Any]]) -> None:
+        newest = self._newest_stored()
+        floor = self._newest_floor
+        for tenant, service, hi in zip(spans["tenant"], spans["service"], spans["ts_max"], strict=True):
+            if hi > newest.get((tenant, service), floor):
+                newest[(tenant, service)] = hi
 
     @staticmethod
     def _insert_sql(dedup_token: str | None) -> str:

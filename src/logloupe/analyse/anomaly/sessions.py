@@ -15,7 +15,12 @@ session is surprising in three ways, each measured against its own threshold so 
   (Jackson & Mudholkar) or, if larger, the training residuals' own high quantile. The subspace is
   fitted after trimming the ``structure_trim`` share of training sessions farthest from the bulk
   (three rounds), so that a small cluster of anomalies in the training data does not claim a
-  principal direction of its own.
+  principal direction of its own. With ``structure_share``, the structure is refitted on the
+  session's *skeleton* (the events nearly every explained session holds), leaving optional
+  events to their rarity;
+- with ``unfinished``, a session whose counts equal a *complete cut* of normal training sessions
+  (stopped between two complete steps, e.g. still in flight when the log was cut) is not flagged
+  by the count structure alone.
 
 The session's excess is the largest of the ratios; ``score = excess / (1 + excess)`` puts the
 threshold at 0.5 and keeps the score in [0, 1].
@@ -55,6 +60,9 @@ class SessionScore:
     reasons: tuple[str, ...]
     # The session's rarest event (the evidence when ``rarity`` drove the score).
     rarest: str = ""
+    # How many normal training sessions pass through this session's counts part-way, when the
+    # count structure was waived for it as unfinished (``SessionModel(unfinished=True)``).
+    unfinished: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,9 +105,18 @@ def _q_statistic(residual_eigenvalues: FloatArray, c_alpha: float) -> float:
 # ``logloupe detect``'s default robust core: a training file picked by a user (an export, an
 # incident's logs) may hold many anomalies; the streaming tracker samples sessions it did not flag.
 DETECT_ROBUST_CORE = 0.55
+# ``logloupe detect``'s default for the unfinished rule (``SessionModel(unfinished=...)``): a
+# training or test file cut from a log holds the sessions still in flight when it was cut.
+DETECT_UNFINISHED = True
+# ``logloupe detect``'s default skeleton share (``SessionModel(structure_share=...)``): the count
+# structure judges the events nearly every explained training session holds.
+DETECT_STRUCTURE_SHARE = 0.95
 
 # Rounds of the robust fit's concentration and reweighting steps (each stops once stable).
 _MAX_ROUNDS = 20
+
+# The structure ratio given to an unfinished session (see SessionModel._learn_cuts).
+_UNFINISHED_STRUCTURE = 0.9
 
 # Standard normal quantiles for the Q-statistic's usual confidence levels.
 _C_ALPHA = {0.05: 1.6449, 0.01: 2.3263, 0.001: 3.0902, 0.0001: 3.7190}
@@ -119,6 +136,8 @@ class SessionModel:
         boundary_weight: float = 0.0,
         structure_trim: float = 0.05,
         robust_core: float = 0.0,
+        unfinished: bool = False,
+        structure_share: float = 0.0,
     ) -> None:
         if not 0 < rare_probability < 1:
             raise InvalidInput("rare_probability must lie in (0, 1)")
@@ -136,6 +155,15 @@ class SessionModel:
             raise InvalidInput("robust_core must lie in [0, 1]")
         # 0 or 1: the trimmed fit (structure_trim) instead of the robust core.
         self.robust_core = robust_core
+        # Spare sessions that are a "complete cut" of normal training sessions (see _learn_cuts).
+        self.unfinished = unfinished
+        if not 0 <= structure_share <= 1:
+            raise InvalidInput("structure_share must lie in [0, 1]")
+        # > 0: the count structure is refitted on the events present in at least this share of
+        # the sessions the first fit explains (see _fit_structure); 0: on every event.
+        self.structure_share = structure_share
+        self.cuts: Counter[frozenset[tuple[str, int]]] = Counter()
+        self.n_normal = 0
         self.core_share = 1.0
         self.n_sessions = 0
         self.doc_freq: Counter[str] = Counter()
@@ -170,9 +198,84 @@ class SessionModel:
         lengths = Counter(len(events) for events in data)
         self.windows = lengths.most_common(1)[0][1] >= 0.95 * len(data) and len(lengths) <= 2
         self._fit_structure(data, len(pinned))
+        self.cuts = Counter()
+        self.n_normal = 0
+        if self.unfinished and not self.windows:
+            self._learn_cuts(data)
         return self
 
+    def _learn_cuts(self, data: list[tuple[str, ...]]) -> None:
+        """Where a normal session could be while still in flight: its *complete cuts*.
+
+        A cut of a session is a proper prefix after which none of the events already seen occurs
+        again: every event so far has its final count, the rest have not started (allocated,
+        three replicas received and stored — then, hours later, deleted). A session still open
+        when the log ends, or closed by an idle timeout, stops at such a cut. For each training
+        session the model itself finds normal (rarity and structure below their limits), its
+        distinct cuts are counted; a session scored later whose event counts equal a cut that at
+        least ``rare_probability`` of those sessions pass through is unfinished rather than
+        broken, so the count structure alone cannot flag it (its events are still judged for
+        rarity). A session that stopped part-way through a step (one replica of three received)
+        is no cut: the events it holds lack their final counts.
+        """
+        if self.residual_basis.shape[1] == 0:
+            return
+        scored = self.score_many(data)
+        cuts: Counter[frozenset[tuple[str, int]]] = Counter()
+        n_normal = 0
+        for events, result in zip(data, scored, strict=True):
+            if result.anomaly:
+                continue
+            n_normal += 1
+            final = Counter(events)
+            seen: Counter[str] = Counter()
+            pending = 0  # events seen so far that have not reached their final count
+            mine: set[frozenset[tuple[str, int]]] = set()
+            for event in events[:-1]:
+                if seen[event] == 0:
+                    pending += 1
+                seen[event] += 1
+                if seen[event] == final[event]:
+                    pending -= 1
+                if pending == 0:
+                    mine.add(frozenset(seen.items()))
+            cuts.update(mine)
+        floor = max(2.0, self.rare_probability * n_normal)
+        self.cuts = Counter({cut: n for cut, n in cuts.items() if n >= floor})
+        self.n_normal = n_normal
+
     def _fit_structure(self, data: list[tuple[str, ...]], n_pinned: int = 0) -> None:
+        keep = self._fit_structure_on(data, n_pinned)
+        if keep is None or self.structure_share <= 0 or self.windows:
+            return
+        # Which events does every normal session hold? Those the sessions the fit explains
+        # nearly all hold (a block is allocated, its replicas received, stored, deleted) make the
+        # session's skeleton; the rest (reads, verifications: any number, or none) vary freely
+        # and are judged by their rarity alone. The count structure is refitted on the skeleton,
+        # so that a combination of optional events the core happened not to hold is not taken
+        # for broken relations.
+        # The skeleton and the fit depend on each other (a first fit misled by a large cluster of
+        # truncated sessions explains them, and they lack most events): refit until it is stable.
+        events = sorted(self.doc_freq)
+        present = np.zeros((len(data), len(events)), dtype=bool)
+        column = {e: i for i, e in enumerate(events)}
+        for row, session in enumerate(data):
+            for event in set(session):
+                present[row, column[event]] = True
+        skeleton = list(self.vocab)
+        for _ in range(_MAX_ROUNDS):
+            share = present[keep].mean(axis=0) if keep.any() else np.zeros(len(events))
+            new = [e for e in events if share[column[e]] >= self.structure_share]
+            if new == skeleton or not new:
+                break
+            skeleton = new
+            self.vocab = {e: i for i, e in enumerate(skeleton)}
+            keep = self._fit_structure_on(data, n_pinned)
+            if keep is None:
+                return
+
+    def _fit_structure_on(self, data: list[tuple[str, ...]], n_pinned: int) -> npt.NDArray[np.bool_] | None:
+        """Fits the count structure on ``self.vocab``'s events; the sessions it explains."""
         x = self._vectors(data)
         n_dims = x.shape[1]
         self.mean = x.mean(axis=0) if len(data) else np.zeros(n_dims)
@@ -180,13 +283,13 @@ class SessionModel:
         self.residual_threshold = math.inf
         self.core_share = 1.0
         if n_dims == 0 or len(data) < 2:
-            return
+            return None
         pinned = np.zeros(len(data), dtype=bool)
         if n_pinned:
             pinned[len(data) - n_pinned :] = True
         fitted = self._fit_robust(x, pinned) if 0 < self.robust_core < 1 else self._fit_trimmed(x, pinned)
         if fitted is None:
-            return
+            return None
         keep, eigen, vt, k = fitted
         self.core_share = float(keep.mean())
         self.residual_basis = vt[k:].T.copy()
@@ -194,6 +297,7 @@ class SessionModel:
         if n_pinned:
             spe = (((x[pinned] - self.mean) @ self.residual_basis) ** 2).sum(axis=1)
             self.residual_threshold = max(self.residual_threshold, float(spe.max()) * self.residual_margin)
+        return keep
 
     def _residual_limit(self, x: FloatArray, keep: npt.NDArray[np.bool_], eigen: FloatArray, k: int) -> float:
         spe = (((x[keep] - self.mean) @ self.residual_basis) ** 2).sum(axis=1)
@@ -315,6 +419,13 @@ class SessionModel:
 
     def _score_one(self, events: tuple[str, ...], structure: float) -> SessionScore:
         n = self.n_sessions
+        unfinished = 0
+        cuts = getattr(self, "cuts", None)  # absent from a model pickled by an older version
+        if structure >= 1 and cuts:
+            unfinished = cuts.get(frozenset(Counter(events).items()), 0)
+            if unfinished:
+                # In flight, not broken: ranked above sessions that look complete, below the limit.
+                structure = _UNFINISHED_STRUCTURE
         limit = self._rarity_limit(n)
         rarity = 0.0
         rare_event = ""
@@ -356,6 +467,7 @@ class SessionModel:
             structure=structure,
             reasons=tuple(reasons),
             rarest=rare_event,
+            unfinished=unfinished,
         )
 
 

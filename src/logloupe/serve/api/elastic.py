@@ -111,12 +111,13 @@ async def _bulk(request: Request, services: Services, principal: Principal, inde
     by_index: dict[str, list[Item]] = {}
     bad: list[Item] = []
     for n, it in enumerate(parsed):
+        given = it.doc_id  # a client's own _id names its event: sent again in any request, stored once
         it.doc_id = it.doc_id or secrets.token_hex(10)
         if it.error:
             bad.append(Item(n, error=f"item {n}: {it.error}", raw=it.raw))
             results.append(_result(it.action, it.index, it.doc_id, 400, it.error))
         else:
-            by_index.setdefault(it.index, []).append(Item(n, record=it.record, raw=it.raw))
+            by_index.setdefault(it.index, []).append(Item(n, record=it.record, raw=it.raw, doc_id=given))
             results.append(_result("create" if it.action == "create" else "index", it.index, it.doc_id, 201))
     wait = sync_param(request)
     if bad:
@@ -163,7 +164,7 @@ async def _doc(request: Request, services: Services, principal: Principal, index
         raise InvalidInput(f"the document is not valid JSON: {exc}") from None
     if not isinstance(doc, dict):
         raise InvalidInput("the document must be a JSON object")
-    item = Item(0, record=ecs_record(doc), raw=body)
+    item = Item(0, record=ecs_record(doc), raw=body, doc_id=doc_id)
     await store_items(services, principal, [item], source="elasticsearch", service=index, wait=sync_param(request))
     result = _result("index", index, doc_id or secrets.token_hex(10), 201)["index"]
     result.pop("status")

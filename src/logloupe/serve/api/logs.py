@@ -21,6 +21,7 @@ from fastapi.responses import JSONResponse
 from logloupe.errors import InvalidInput
 from logloupe.ingest.bodies import Item, decompress, read_limited, split_json, split_lines
 from logloupe.metrics import INGEST_LATENCY, REJECTED
+from logloupe.model import input_key
 from logloupe.parse.records import Limits
 from logloupe.pipeline.decode import encode_entry
 from logloupe.pipeline.workers import IngestPipeline
@@ -73,10 +74,20 @@ def teardown(services: Services) -> None:
 def encode_items(
     tenant: str, source: str, items: list[Item], *, service: str = "", host: str = ""
 ) -> tuple[bytes, int]:
-    """The good items of a batch as one buffer entry, and their count."""
-    records = [it.raw if it.raw_is_record else orjson.dumps(it.record) for it in items if it.record is not None]
+    """The good items of a batch as one buffer entry, and their count.
+
+    The entry's key is a digest of the items with the source and defaults they are stored under: a
+    client that sends the same body again (a retry after a timeout) sends the same input, its events
+    get the same ids and the store keeps them once (``store/events.py: EventStore.insert_arrow``).
+    """
+    kept = [it for it in items if it.record is not None]
+    records = [it.raw if it.raw_is_record else orjson.dumps(it.record) for it in kept]
     lines = [it.line for it in items if it.record is None and it.line is not None and not it.error]
-    payload = encode_entry(tenant, source, records, lines, service=service, host=host, observed_us=now_us())
+    key = input_key("body", source, service, host, b"\n".join(records), b"\n".join(lines))
+    doc_ids = {i: it.doc_id for i, it in enumerate(kept) if it.doc_id}
+    payload = encode_entry(
+        tenant, source, records, lines, service=service, host=host, observed_us=now_us(), key=key, doc_ids=doc_ids
+    )
     return payload, len(records) + len(lines)
 
 
@@ -96,7 +107,7 @@ async def store_items(
 
     Returns once the good items are durable (see docs/ingest.md); with ``wait`` (default: the
     ``ingest_wait_stored`` setting) only once they are in the store and searchable. ``position`` is
-    kept for callers of the old signature: event ids now derive from the buffer position. A caller that
+    kept for callers of the old signature: event ids derive from the items (``encode_items``). A caller that
     stores one request in several calls charges the rate limit once itself and passes ``rate_limit=False``.
     """
     del position

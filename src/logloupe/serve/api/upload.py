@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 
 from logloupe.errors import NotFound
 from logloupe.ingest.upload import Job, JobRegistry, receive_multipart
+from logloupe.model import input_key
 from logloupe.pipeline.decode import encode_entry
 from logloupe.serve.api.logs import pipeline_of
 from logloupe.serve.auth import require_ingest
@@ -35,8 +36,9 @@ def jobs_of(services: Services) -> JobRegistry:
     if registry is None:
         pipeline = pipeline_of(services)
 
-        def append(tenant: str, source: str, service: str, records: list[bytes], lines: list[bytes]) -> int:
-            payload = encode_entry(tenant, source, records, lines, service=service, observed_us=now_us())
+        def append(tenant: str, source: str, service: str, records: list[bytes], lines: list[bytes], place: int) -> int:
+            key = input_key("file", source, service, str(place), b"\n".join(records), b"\n".join(lines))
+            payload = encode_entry(tenant, source, records, lines, service=service, observed_us=now_us(), key=key)
             return pipeline.append(tenant, payload, len(records) + len(lines), block_s=5.0)
 
         registry = JobRegistry(
