@@ -354,10 +354,11 @@ class EventStore:
         reaches Python only in the JSON formats' ``rows_before_limit_at_least``, so the rows come as
         JSON, 64-bit integers as numbers (floats: see ``EVENT_SELECT_JSON``).
         """
-        sql += (
-            " SETTINGS exact_rows_before_limit = 1, output_format_json_quote_64bit_integers = 0,"
+        exact = (
+            "exact_rows_before_limit = 1, output_format_json_quote_64bit_integers = 0,"
             " output_format_json_validate_utf8 = 1"
         )
+        sql = f"{sql}, {exact}" if " SETTINGS " in sql else f"{sql} SETTINGS {exact}"
         doc = orjson.loads(self._select(sql, params, "JSONCompact").bytes())
         names = [column["name"] for column in doc["meta"]]
         rows = [dict(zip(names, values, strict=True)) for values in doc["data"]]

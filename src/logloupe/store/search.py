@@ -223,9 +223,9 @@ def _short_range(scope: Scope) -> bool:
     One statement for page and total reads the keys (ts, uid) of every match, where the count
     reads ts alone and the page only the near end of the range: it saves a statement's planning and
     fixed cost (~10 ms) but reads more per match. Measured at 5M benchmark events (714k a day),
-    interleaved with main's two statements: 24 h ranges 8–9 ms faster (two words, a phrase, a word in
-    a third of the events), 7-day ranges 16–30 ms slower (their rows are past the block cache's
-    reach, and 100k–1.8M matches' uids are read).
+    interleaved with main's two statements: 24 h ranges 5–15 ms faster (two words, a phrase, a word in
+    a third of the events), 7-day ranges 6–30 ms slower (their rows are past the block cache's
+    reach, and 100k–1.8M matches' uids are read). See docs/storage.md.
     """
     if scope.from_us is None:
         return False
@@ -236,7 +236,7 @@ def _short_range(scope: Scope) -> bool:
 def _text_required(scope: Scope) -> bool:
     """Whether the query requires a condition on the message (a word, a phrase, a wildcard, a regex).
 
-    Its first page and total then come from one statement (``EventStore.rows_with_total``): the
+    Its pages and total then come from one statement (``EventStore.rows_with_total``): the
     engine reads the keys of every match once, sorts them and counts them, where two statements
     (the total, then the page from a window at the near end of the range) planned and read twice
     (5M benchmark events, 24 h: two words 35 → 24 ms, a phrase 52 → 41 ms, both reading the
