@@ -37,6 +37,10 @@ EVENT_SELECT = (
     " uid, service, host, toInt8(level) AS level_n, level_raw, message, pattern_id, pattern_vars,"
     " attributes, source, trace_id, span_id, flags, classification, anomaly_score"
 )
+# The same for a JSON result (``EventStore.rows_with_total``). JSON prints a Float32 in its shortest
+# form (0.1) where Arrow hands over the double it widens to (0.10000000149011612), and -0 and nan
+# not as floats: the score comes as the text of that double, which ``float`` reads back exactly.
+EVENT_SELECT_JSON = EVENT_SELECT.replace(" anomaly_score", " toString(toFloat64(anomaly_score)) AS anomaly_score")
 
 
 _PARAM_ESCAPES = str.maketrans({"\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r", "\x00": "\\0"})
@@ -315,15 +319,15 @@ class EventStore:
             except Exception as exc:
                 raise _store_error(exc) from exc
 
-    def _select(self, sql: str, params: dict[str, Any] | None) -> pa.Table:
-        """Run a SELECT, time-limited by ``query_timeout_s``, as an Arrow table."""
+    def _select(self, sql: str, params: dict[str, Any] | None, fmt: str = "ArrowTable") -> Any:
+        """Run a SELECT, time-limited by ``query_timeout_s``, as an Arrow table (or chDB's result in ``fmt``)."""
         limit = f"max_execution_time = {float(self.query_timeout_s)}"
         if self.block_cache_mb:
             limit += ", use_uncompressed_cache = 1"
         sql = f"{sql}, {limit}" if " SETTINGS " in sql else f"{sql} SETTINGS {limit}"
         with self._lock:
             try:
-                table: pa.Table = self._conn.query(sql, "ArrowTable", params=_bind(params))
+                table = self._conn.query(sql, fmt, params=_bind(params))
             except Exception as exc:
                 # chDB 4.4 hands the next Arrow result after a failed one back unreadable ("Invalid
                 # flatbuffers message"): a throwaway statement takes that turn, not the next caller's.
@@ -341,6 +345,24 @@ class EventStore:
         """Run a SELECT (time-limited) and return its columns as lists: cheaper than ``rows`` for many rows."""
         result: dict[str, list[Any]] = self._select(sql, params).to_pydict()
         return result
+
+    def rows_with_total(self, sql: str, params: dict[str, Any] | None = None) -> tuple[list[dict[str, Any]], int]:
+        """Run an ``ORDER BY … LIMIT n`` SELECT: its rows, and how many rows matched before the LIMIT.
+
+        The engine counts every row that passes the WHERE exactly (``exact_rows_before_limit``) in
+        the same read that sorts them, so a page and its total cost one statement. That count
+        reaches Python only in the JSON formats' ``rows_before_limit_at_least``, so the rows come as
+        JSON, 64-bit integers as numbers (floats: see ``EVENT_SELECT_JSON``).
+        """
+        exact = (
+            "exact_rows_before_limit = 1, output_format_json_quote_64bit_integers = 0,"
+            " output_format_json_validate_utf8 = 1"
+        )
+        sql = f"{sql}, {exact}" if " SETTINGS " in sql else f"{sql} SETTINGS {exact}"
+        doc = orjson.loads(self._select(sql, params, "JSONCompact").bytes())
+        names = [column["name"] for column in doc["meta"]]
+        rows = [dict(zip(names, values, strict=True)) for values in doc["data"]]
+        return rows, int(doc.get("rows_before_limit_at_least", len(rows)))
 
     def scalar(self, sql: str, params: dict[str, Any] | None = None) -> Any:
         rows = self.rows(sql, params)
