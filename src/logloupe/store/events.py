@@ -16,8 +16,9 @@ import fcntl
 import logging
 import os
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import accumulate, chain
 from pathlib import Path
 from typing import Any
@@ -102,7 +103,7 @@ ARROW_SCHEMA = pa.schema(
         ("service", pa.string()),
         ("host", pa.string()),
         ("level", pa.int8()),
-        ("level_raw_text", pa.string()),  # ``level_raw`` stored empty when it is the level's name (stored_level_raw)
+        ("level_raw_text", pa.string()),  # ``level_raw``, a NUL when it is the level's name (stored_level_raw)
         ("message", pa.string()),
         ("pattern_id", pa.uint64()),
         ("pattern_vars", pa.list_(pa.string())),
@@ -513,25 +514,21 @@ class EventStore:
         self._note_newest(spans)
         if not stored and not repeats:
             return data, NO_DUPLICATES
-        keep: list[bool] = []
-        dropped: dict[str, int] = {}
-        in_table = frozenset(stored)
-        for key in zip(table.column("tenant").to_pylist(), ts.to_pylist(), uids.to_pylist(), strict=True):
-            new = key not in stored
-            keep.append(new)
-            if new:
-                stored.add(key)
-            else:
-                dropped[key[0]] = dropped.get(key[0], 0) + 1
-        if not dropped:
+        keys = list(zip(table.column("tenant").to_pylist(), ts.to_pylist(), uids.to_pylist(), strict=True))
+        left_out = Duplicates(frozenset(stored), 0)
+        kept = left_out.kept(keys)
+        if len(kept) == len(keys):
             return data, NO_DUPLICATES
         from logloupe.metrics import DUPLICATES_DROPPED  # here: decoder processes import this module, lean
 
+        dropped = Counter(tenant for tenant, _, _ in keys)
+        dropped.subtract(keys[i][0] for i in kept)
         for tenant, n in dropped.items():
-            DUPLICATES_DROPPED.labels(tenant).inc(n)
-        log.info("insert: %d of %d rows were stored already (a re-sent input)", sum(dropped.values()), len(keep))
-        rest = table.filter(pa.array(keep))
-        return (arrow_ipc(rest.to_batches()) if rest.num_rows else b""), Duplicates(in_table, sum(dropped.values()))
+            if n:
+                DUPLICATES_DROPPED.labels(tenant).inc(n)
+        log.info("insert: %d of %d rows were stored already (a re-sent input)", len(keys) - len(kept), len(keys))
+        rest = table.take(pa.array(kept, pa.int64()))
+        return (arrow_ipc(rest.to_batches()) if rest.num_rows else b""), replace(left_out, rows=len(keys) - len(kept))
 
     def _newest_stored(self) -> dict[tuple[str, str], int]:
         """An upper bound of the newest stored ts (µs) per (tenant, service).
