@@ -88,16 +88,6 @@ def _client_tls(cert: Cert) -> ssl.SSLContext:
 
 
 @pytest.fixture
-def smtp_plain() -> Iterator[tuple[Inbox, int]]:
-    inbox = Inbox()
-    port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield inbox, port
-    controller.stop()
-
-
-@pytest.fixture
 def smtp_starttls(self_signed: Cert) -> Iterator[tuple[Inbox, int]]:
     inbox = Inbox()
     port = free_port()
@@ -148,8 +138,8 @@ def _check_email(msg: EmailMessage) -> None:
     assert "https://logs.example.com/app/alerts?tab=history&amp;id=7" in html
 
 
-def test_email_plain(smtp_plain: tuple[Inbox, int]) -> None:
-    inbox, port = smtp_plain
+def test_email_plain(smtp: tuple[Inbox, int]) -> None:  # the plain server: conftest's ``smtp``
+    inbox, port = smtp
     channel = EmailChannel(
         "127.0.0.1", port, sender="logloupe@example.com", recipients=["oncall@example.com"], security="none"
     )
