@@ -31,7 +31,8 @@ splits built from the same files, LogLoupe only unless ``--only`` names more met
   training part about 75 % anomalous): ``reversed`` (second half trains, first half tests),
   ``odd/even`` (sessions at even positions train, odd ones test), ``thirds`` (first third
   trains, second third tests), ``random-S`` (a random half trains, seeds 1 to 3);
-- BGL windows: ``reversed`` and ``odd/even``;
+- BGL windows: ``reversed``, ``odd/even``, ``thirds`` (first third trains, second third tests) and
+  ``random-S`` (a random half of the windows trains, seeds 1 to 3; the rest, in order, tests);
 - ``hdfs_100k`` (the development set): first half of the sessions, in order, trains; no weights
   (its anomaly rate is the real one); unlabelled and normal-only regimes.
 
@@ -63,6 +64,7 @@ from anomaly_baselines import (
 from logloupe.analyse.anomaly.metrics import Metrics, evaluate, population_weights
 from logloupe.analyse.anomaly.online import OnlineDetector
 from logloupe.analyse.anomaly.sessions import (
+    DETECT_LINE_RARITY,
     DETECT_ROBUST_CORE,
     DETECT_STRUCTURE_SHARE,
     DETECT_UNFINISHED,
@@ -153,6 +155,26 @@ def other_splits(data: Path) -> list[Split]:
     half = len(sessions) // 2
     out.append(Split("BGL reversed", sessions[half:], labels[half:], sessions[:half], labels[:half], None))
     out.append(Split("BGL odd/even", sessions[0::2], labels[0::2], sessions[1::2], labels[1::2], None))
+    third = len(sessions) // 3
+    out.append(
+        Split(
+            "BGL thirds", sessions[:third], labels[:third], sessions[third : 2 * third], labels[third : 2 * third], None
+        )
+    )
+    for seed in (1, 2, 3):
+        order = list(range(len(sessions)))
+        random.Random(seed).shuffle(order)
+        train_at, test_at = sorted(order[:half]), sorted(order[half:])
+        out.append(
+            Split(
+                f"BGL random-{seed}",
+                [sessions[i] for i in train_at],
+                [labels[i] for i in train_at],
+                [sessions[i] for i in test_at],
+                [labels[i] for i in test_at],
+                None,
+            )
+        )
     with (data / "anomaly/hdfs_100k/sessions.csv").open(newline="") as fh:
         rows = list(csv.DictReader(fh))
     dev = [tuple(r["EventSequence"].split()) for r in rows]
@@ -196,6 +218,7 @@ LOGLOUPE_OPTIONS: dict[str, float] = {
     "robust_core": DETECT_ROBUST_CORE,
     "unfinished": DETECT_UNFINISHED,
     "structure_share": DETECT_STRUCTURE_SHARE,
+    "line_rarity": DETECT_LINE_RARITY,
 }
 
 

@@ -171,3 +171,66 @@ def test_fixed_windows_learn_no_cuts():
 def test_structure_share_must_be_a_share():
     with pytest.raises(InvalidInput):
         SessionModel(structure_share=1.5)
+
+
+def _stream_windows(rng: random.Random, n: int, sprinkle: float) -> list[list[str]]:
+    """Fixed 50-line windows of a stream in three regimes, as BGL's: most windows are one
+    repeated line ("gen" × 50), some are a burst of another ("ecc" × 50: a normal shape shared by
+    a large minority); in ``sprinkle`` of them one "gen" line is replaced by an "alert"."""
+    windows = []
+    for _ in range(n):
+        if rng.random() < 0.2:
+            windows.append(["ecc"] * 50)
+            continue
+        window = ["gen"] * 50
+        if rng.random() < sprinkle:
+            window[rng.randrange(50)] = "alert"
+        windows.append(window)
+    return windows
+
+
+DETECT = {"robust_core": 0.55, "structure_share": 0.95, "unfinished": True}
+
+
+def test_windows_with_a_common_normal_shape_are_not_broken_relations():
+    # Most training windows are identical: the robust core is an exact fit with no residual
+    # variance, and the old window model flagged every other shape as breaking its relations,
+    # even one a fifth of the training windows share (BGL odd/even, normal-only: 58 false alarms).
+    train = _stream_windows(random.Random(21), 400, sprinkle=0.0)
+    old = SessionModel(robust_core=0.55, unfinished=True).fit(train)
+    assert old.windows
+    assert old.score(["ecc"] * 50).structure >= 1
+    model = SessionModel(**DETECT, line_rarity=True).fit(train)
+    assert model.windows
+    assert not model.vocab  # windows have no skeleton: their counts are not judged
+    result = model.score(["ecc"] * 50)
+    assert not result.anomaly
+    assert result.structure == 0
+
+
+def test_line_rarity_flags_a_sparse_event_that_many_windows_hold():
+    # The alert is one line in each of 30 % of the training windows (a long burst the training
+    # data holds, unlabelled): in too many windows to be rare by windows, 0.5 % of the lines.
+    train = _stream_windows(random.Random(22), 400, sprinkle=0.3)
+    by_windows = SessionModel(**DETECT).fit(train)
+    by_lines = SessionModel(**DETECT, line_rarity=True).fit(train)
+    alert = ["gen"] * 49 + ["alert"]
+    assert not by_windows.score(alert).anomaly
+    result = by_lines.score(alert)
+    assert result.anomaly
+    assert result.rarest == "alert"
+    assert any("training lines" in reason for reason in result.reasons)
+    # Common lines stay normal, and so does the burst of the other regime.
+    assert not by_lines.score(["gen"] * 50).anomaly
+    assert not by_lines.score(["ecc"] * 50).anomaly
+    assert by_lines.score(["gen"] * 49 + ["never-seen"]).anomaly
+
+
+def test_line_rarity_leaves_sessions_of_their_own_alone():
+    rng = random.Random(23)
+    train = [normal_session(rng) for _ in range(1000)]
+    test = [normal_session(rng) for _ in range(50)] + [["alloc", "recv", "oops"]]
+    plain = SessionModel(**DETECT).fit(train).score_many(test)
+    lines = SessionModel(**DETECT, line_rarity=True).fit(train)
+    assert not lines.windows
+    assert lines.score_many(test) == plain

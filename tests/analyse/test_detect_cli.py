@@ -96,3 +96,29 @@ def test_detect_spares_sessions_cut_between_complete_steps(tmp_path):
             flagged[flag] = {r["SessionId"] for r in csv.DictReader(fh) if r["Anomaly"] == "1"}
     assert flagged["--unfinished"] == {"stopped"}
     assert flagged["--no-unfinished"] == {"in-flight", "stopped"}
+
+
+def test_detect_judges_fixed_windows_by_line_rarity(tmp_path):
+    # Fixed windows of a stream where one alert line sits in a fifth of the training windows: too
+    # many windows for window rarity, too few lines to be normal.
+    rng = random.Random(5)
+    train = []
+    for i in range(300):
+        window = [rng.choice(["E1", "E1", "E2"]) for _ in range(50)]
+        if i % 5 == 0:
+            window[10] = "E9"
+        train.append((f"w{i}", 0, " ".join(window)))
+    test = [("quiet", 0, " ".join(["E1"] * 50)), ("alert", 0, " ".join(["E1"] * 49 + ["E9"]))]
+    write_sessions(tmp_path / "train.csv", train)
+    write_sessions(tmp_path / "test.csv", test)
+    base = ["detect", "--train", str(tmp_path / "train.csv"), "--test", str(tmp_path / "test.csv")]
+
+    def flagged(*extra: str) -> set[str]:
+        out = tmp_path / "out.csv"
+        result = CliRunner().invoke(main, [*base, "--output", str(out), *extra])
+        assert result.exit_code == 0, result.output
+        with out.open(newline="") as fh:
+            return {r["SessionId"] for r in csv.DictReader(fh) if r["Anomaly"] == "1"}
+
+    assert flagged() == {"alert"}
+    assert flagged("--no-line-rarity") == set()

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from logloupe.analyse.anomaly.sessions import (
+    DETECT_LINE_RARITY,
     DETECT_ROBUST_CORE,
     DETECT_STRUCTURE_SHARE,
     DETECT_UNFINISHED,
@@ -61,6 +62,14 @@ _IN = click.Path(exists=True, dir_okay=False, readable=True, path_type=Path)
     "with every event so far complete (still in flight when the log was cut).",
 )
 @click.option(
+    "--line-rarity/--no-line-rarity",
+    default=DETECT_LINE_RARITY,
+    show_default=True,
+    help="For fixed windows (sessions nearly all of one length), judge an event's rarity by its share of "
+    "the training lines instead of the training windows; windows have no skeleton, so with --structure-share "
+    "their event counts are not judged.",
+)
+@click.option(
     "--explain/--no-explain",
     default=False,
     help="Add a Reasons column saying which events or relations drove each flagged session.",
@@ -73,6 +82,7 @@ def detect(
     robust_core: float,
     structure_share: float,
     unfinished: bool,
+    line_rarity: bool,
     explain: bool,
 ) -> None:
     """Learn normal sessions from TRAIN (labels ignored) and score every session of TEST.
@@ -90,6 +100,7 @@ def detect(
         robust_core=robust_core,
         structure_share=structure_share,
         unfinished=unfinished,
+        line_rarity=line_rarity,
     ).fit([row.events for row in train])
     scores = model.score_many([row.events for row in test])
     try:

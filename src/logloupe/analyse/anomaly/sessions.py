@@ -111,6 +111,9 @@ DETECT_UNFINISHED = True
 # ``logloupe detect``'s default skeleton share (``SessionModel(structure_share=...)``): the count
 # structure judges the events nearly every explained training session holds.
 DETECT_STRUCTURE_SHARE = 0.95
+# ``logloupe detect``'s default for fixed windows (``SessionModel(line_rarity=...)``): an event's
+# rarity is its share of the training lines, not of the windows.
+DETECT_LINE_RARITY = True
 
 # Rounds of the robust fit's concentration and reweighting steps (each stops once stable).
 _MAX_ROUNDS = 20
@@ -138,6 +141,7 @@ class SessionModel:
         robust_core: float = 0.0,
         unfinished: bool = False,
         structure_share: float = 0.0,
+        line_rarity: bool = False,
     ) -> None:
         if not 0 < rare_probability < 1:
             raise InvalidInput("rare_probability must lie in (0, 1)")
@@ -162,6 +166,11 @@ class SessionModel:
         # > 0: the count structure is refitted on the events present in at least this share of
         # the sessions the first fit explains (see _fit_structure); 0: on every event.
         self.structure_share = structure_share
+        # For fixed windows: judge an event's rarity by its share of the training lines (events)
+        # rather than of the training windows (see _score_one).
+        self.line_rarity = line_rarity
+        self.line_count: Counter[str] = Counter()
+        self.n_lines = 0
         self.cuts: Counter[frozenset[tuple[str, int]]] = Counter()
         self.n_normal = 0
         self.core_share = 1.0
@@ -187,8 +196,10 @@ class SessionModel:
         self.doc_freq = Counter()
         self.state_count = Counter()
         self.transitions = Counter()
+        self.line_count = Counter()
         for events in data:
             self.doc_freq.update(set(events))
+            self.line_count.update(events)
             for a, b in _steps(events):
                 self.state_count[a] += 1
                 self.transitions[(a, b)] += 1
@@ -197,6 +208,12 @@ class SessionModel:
         # means nothing there, while a session (a block, a request) that ends early is a symptom.
         lengths = Counter(len(events) for events in data)
         self.windows = lengths.most_common(1)[0][1] >= 0.95 * len(data) and len(lengths) <= 2
+        self.n_lines = sum(self.line_count.values())
+        if self.windows and self.structure_share > 0:
+            # The count structure judges the skeleton, the events nearly every normal session
+            # holds; a fixed window cuts the stream anywhere, so every event is optional in it and
+            # it has no skeleton: its events are judged by their rarity alone.
+            self.vocab = {}
         self._fit_structure(data, len(pinned))
         self.cuts = Counter()
         self.n_normal = 0
@@ -426,11 +443,17 @@ class SessionModel:
             if unfinished:
                 # In flight, not broken: ranked above sessions that look complete, below the limit.
                 structure = _UNFINISHED_STRUCTURE
-        limit = self._rarity_limit(n)
+        # A fixed window is an arbitrary cut of the stream: how many windows hold an event depends
+        # on the window's size and on how the event spreads (one line in each of many windows is
+        # in all of them), while its share of the lines does not. Sessions are units of their own.
+        by_lines = self.windows and getattr(self, "line_rarity", False) and self.n_lines > 0
+        freq = self.line_count if by_lines else self.doc_freq
+        total = self.n_lines if by_lines else n
+        limit = self._rarity_limit(total)
         rarity = 0.0
         rare_event = ""
         for event in set(events):
-            surprise = -math.log((self.doc_freq.get(event, 0) + 0.5) / (n + 1))
+            surprise = -math.log((freq.get(event, 0) + 0.5) / (total + 1))
             ratio = surprise / limit
             if ratio > rarity or (ratio == rarity and event < rare_event):
                 rarity, rare_event = ratio, event
@@ -451,8 +474,9 @@ class SessionModel:
         excess = max(rarity, transition, structure)
         reasons: list[str] = []
         if rarity >= 1:
-            seen = self.doc_freq.get(rare_event, 0)
-            reasons.append(f"event {rare_event} seen in {seen} of {n} training sessions")
+            seen = freq.get(rare_event, 0)
+            unit = "lines" if by_lines else "sessions"
+            reasons.append(f"event {rare_event} seen in {seen} of {total} training {unit}")
         if transition >= 1:
             seen = self.transitions.get(rare_step, 0)
             reasons.append(f"step {rare_step[0]} → {rare_step[1]} taken {seen} times in training")
