@@ -48,6 +48,12 @@ class TrackerSettings:
     window_step: int = 0
     max_flagged: int = 10_000
     max_accepted: int = 1_000
+    # The service's SessionModel (see sessions.py and docs/anomaly.md): the trimmed fit (robust_core
+    # 0), the skeleton share, the unfinished rule, line rarity for fixed windows.
+    robust_core: float = 0.0
+    structure_share: float = 0.0
+    unfinished: bool = False
+    line_rarity: bool = False
 
 
 @dataclass(slots=True)
@@ -186,7 +192,14 @@ class SessionTracker:
         return out
 
     def _refit(self, state: _ServiceModel) -> None:
-        state.model = SessionModel().fit(state.sample, normal=state.accepted)
+        s = self.settings
+        model = SessionModel(
+            robust_core=s.robust_core,
+            structure_share=s.structure_share,
+            unfinished=s.unfinished,
+            line_rarity=s.line_rarity,
+        )
+        state.model = model.fit(state.sample, normal=state.accepted)
         state.since_fit = 0
 
     def feedback(self, anomaly: Anomaly, real: bool) -> bool:
