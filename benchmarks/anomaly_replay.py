@@ -44,11 +44,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
+from logloupe.analyse.anomaly.live import SESSION_LIMIT_SCORE
 from logloupe.analyse.anomaly.metrics import prf
 from logloupe.analyse.anomaly.tracker import SessionTracker, TrackerSettings
 
 HDFS_ANOMALY_RATE = 0.0293
-# logloupe serve's anomaly_threshold, which LiveDetection gives the tracker as its threshold.
+# logloupe serve's anomaly_threshold, which LiveDetection gives the tracker as its threshold, and
+# the score it gives a session at its model's limit (live.SESSION_LIMIT_SCORE).
 SERVER_THRESHOLD = 0.7
 TEARDOWN = frozenset({"E21", "E23", "E30"})
 SERVICE = "svc"
@@ -204,10 +206,13 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--only", choices=("hdfs", "bgl"), help="Only one data set.")
     args = ap.parse_args()
-    base = replace(TrackerSettings(threshold=SERVER_THRESHOLD), **parse_sets(args.set))  # type: ignore[arg-type]
+    base = replace(TrackerSettings(threshold=SERVER_THRESHOLD, limit_score=SESSION_LIMIT_SCORE), **parse_sets(args.set))  # type: ignore[arg-type]
     print(
         "tracker:",
-        {k: getattr(base, k) for k in ("threshold", "robust_core", "structure_share", "unfinished", "line_rarity")},
+        {
+            k: getattr(base, k)
+            for k in ("threshold", "limit_score", "robust_core", "structure_share", "unfinished", "line_rarity")
+        },
     )
     results: list[Result] = []
     if args.only in (None, "hdfs"):
