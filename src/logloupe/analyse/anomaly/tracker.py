@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 import random
+import sys
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 
@@ -139,7 +140,8 @@ class SessionTracker:
             else:
                 session = self._open[ident] = _Open(tenant, service, key, ts_us, ts_us)
         session.last_us = max(session.last_us, ts_us)
-        session.patterns.append(format_pattern_id(pattern_id))
+        # Interned: open and remembered sessions hold one string per event, mostly the same few.
+        session.patterns.append(sys.intern(format_pattern_id(pattern_id)))
         if len(session.event_ids) < self.settings.max_evidence:
             session.event_ids.append(event_id)
         if len(session.patterns) >= self.settings.max_session_events:
@@ -154,7 +156,7 @@ class SessionTracker:
         window = self._windows.get((tenant, service))
         if window is None:
             window = self._windows[(tenant, service)] = _Window(deque(maxlen=s.window_events))
-        window.events.append((format_pattern_id(pattern_id), event_id, ts_us))
+        window.events.append((sys.intern(format_pattern_id(pattern_id)), event_id, ts_us))
         window.since_last += 1
         if len(window.events) < s.window_events or window.since_last < (s.window_step or s.window_events):
             return []
