@@ -52,6 +52,9 @@ MAX_EXAMPLES = 200_000
 SESSION_QUEUE_MAX = 200_000
 FINGERPRINT_CACHE = 50_000
 SESSION_DRAIN_STEP = 5_000
+# The score of a session or window at its model's own limit (TrackerSettings.limit_score): the
+# server's default anomaly_threshold.
+SESSION_LIMIT_SCORE = 0.7
 # Bumped whenever the pickled detector classes change shape: an older state file is set aside.
 STATE_VERSION = 1
 
@@ -99,7 +102,9 @@ class LiveDetection:
         online = online or OnlineSettings()
         tracker = tracker or TrackerSettings()
         self.online = OnlineDetector(replace(online, threshold=threshold))
-        self.tracker = SessionTracker(replace(tracker, threshold=threshold))
+        # A session at its model's own limit scores the server's default threshold, so that the
+        # threshold means the same for sessions as for the rate detectors (docs/anomaly.md).
+        self.tracker = SessionTracker(replace(tracker, threshold=threshold, limit_score=SESSION_LIMIT_SCORE))
         self.clock_us = clock_us
         self._lock = threading.Lock()  # the online detector: worker, tick, feedback
         self._tracker_lock = threading.Lock()

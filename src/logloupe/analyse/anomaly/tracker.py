@@ -25,10 +25,16 @@ from __future__ import annotations
 
 import math
 import random
+import sys
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 
-from logloupe.analyse.anomaly.sessions import SessionModel
+from logloupe.analyse.anomaly.sessions import (
+    DETECT_LINE_RARITY,
+    DETECT_STRUCTURE_SHARE,
+    DETECT_UNFINISHED,
+    SessionModel,
+)
 from logloupe.model import Anomaly, format_pattern_id, parse_pattern_id
 
 
@@ -47,7 +53,21 @@ class TrackerSettings:
     window_events: int = 0
     window_step: int = 0
     max_flagged: int = 10_000
+    # A key that comes back within this many seconds after its session closed idle continues that
+    # session (an HDFS block written, closed, deleted hours later): scored again, whole, when it
+    # closes. Bounded by max_open_sessions remembered keys; 0 turns it off.
+    continue_s: int = 86_400
     max_accepted: int = 1_000
+    # The score a session at its model's own limit (excess 1) is reported with: 0.5 is the model's
+    # scale (excess / (1 + excess)); the server sets its default anomaly_threshold (0.7), so that
+    # its threshold means "at the model's limit" for sessions too (see ``reported_score``).
+    limit_score: float = 0.5
+    # The service's SessionModel (see sessions.py and docs/anomaly.md): the trimmed fit (robust_core
+    # 0), the skeleton share, the unfinished rule, line rarity for fixed windows.
+    robust_core: float = 0.0
+    structure_share: float = DETECT_STRUCTURE_SHARE
+    unfinished: bool = DETECT_UNFINISHED
+    line_rarity: bool = DETECT_LINE_RARITY
 
 
 @dataclass(slots=True)
@@ -77,15 +97,31 @@ class _Window:
     since_last: int = 0
 
 
+def reported_score(excess: float, limit_score: float = 0.5) -> float:
+    """A session model's excess as a score in [0, 1] with the model's limit (excess 1) at
+    ``limit_score``: ``excess / (1 + excess)`` when it is 0.5, stretched piecewise linearly
+    otherwise (monotone; 0 stays 0, an infinite excess 1)."""
+    model = excess / (1.0 + excess) if excess < math.inf else 1.0
+    if model <= 0.5:
+        return model / 0.5 * limit_score
+    return limit_score + (model - 0.5) / 0.5 * (1.0 - limit_score)
+
+
 class SessionTracker:
     def __init__(self, settings: TrackerSettings | None = None) -> None:
         self.settings = settings or TrackerSettings()
         self._open: dict[tuple[str, str, str], _Open] = {}
         self._models: dict[tuple[str, str, str], _ServiceModel] = {}
         self._windows: dict[tuple[str, str], _Window] = {}
+        # Sessions closed idle, oldest first, that a later event of the same key continues.
+        self._closed: OrderedDict[tuple[str, str, str], _Open] = OrderedDict()
         # (tenant, service, first event id) -> (model kind, the flagged session's patterns)
         self._flagged: OrderedDict[tuple[str, str, str], tuple[str, tuple[str, ...]]] = OrderedDict()
         self._rng = random.Random(self.settings.seed)
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        self.__dict__.setdefault("_closed", OrderedDict())  # absent from older checkpoints
 
     def add(self, tenant: str, service: str, key: str, ts_us: int, pattern_id: int, event_id: str) -> list[Anomaly]:
         """Adds one event to its session; returns anomalies of sessions this closed."""
@@ -96,9 +132,16 @@ class SessionTracker:
             if len(self._open) >= self.settings.max_open_sessions:
                 oldest = min(self._open, key=lambda k: self._open[k].last_us)
                 out += self._close(self._open.pop(oldest))
-            session = self._open[ident] = _Open(tenant, service, key, ts_us, ts_us)
+            earlier = self._closed.pop(ident, None)
+            if earlier is not None:
+                # The rest of a session closed while it waited (a block's deletion, hours after it
+                # was written): it was judged as it stood then; now it is judged whole.
+                session = self._open[ident] = earlier
+            else:
+                session = self._open[ident] = _Open(tenant, service, key, ts_us, ts_us)
         session.last_us = max(session.last_us, ts_us)
-        session.patterns.append(format_pattern_id(pattern_id))
+        # Interned: open and remembered sessions hold one string per event, mostly the same few.
+        session.patterns.append(sys.intern(format_pattern_id(pattern_id)))
         if len(session.event_ids) < self.settings.max_evidence:
             session.event_ids.append(event_id)
         if len(session.patterns) >= self.settings.max_session_events:
@@ -113,7 +156,7 @@ class SessionTracker:
         window = self._windows.get((tenant, service))
         if window is None:
             window = self._windows[(tenant, service)] = _Window(deque(maxlen=s.window_events))
-        window.events.append((format_pattern_id(pattern_id), event_id, ts_us))
+        window.events.append((sys.intern(format_pattern_id(pattern_id)), event_id, ts_us))
         window.since_last += 1
         if len(window.events) < s.window_events or window.since_last < (s.window_step or s.window_events):
             return []
@@ -126,10 +169,19 @@ class SessionTracker:
 
     def tick(self, now_us: int) -> list[Anomaly]:
         """Closes sessions idle for ``idle_close_s`` and scores them."""
-        limit = now_us - self.settings.idle_close_s * 1_000_000
+        s = self.settings
+        limit = now_us - s.idle_close_s * 1_000_000
         out: list[Anomaly] = []
-        for ident in [k for k, s in self._open.items() if s.last_us <= limit]:
-            out += self._close(self._open.pop(ident))
+        closed = self._closed
+        for ident in [k for k, v in self._open.items() if v.last_us <= limit]:
+            session = self._open.pop(ident)
+            out += self._close(session)
+            if s.continue_s > 0:
+                closed[ident] = session
+                closed.move_to_end(ident)
+        forget = now_us - s.continue_s * 1_000_000
+        while closed and (len(closed) > s.max_open_sessions or next(iter(closed.values())).last_us <= forget):
+            closed.popitem(last=False)
         return out
 
     def _close(self, session: _Open) -> list[Anomaly]:
@@ -157,7 +209,8 @@ class SessionTracker:
         flagged = False
         if state.model is not None:
             result = state.model.score(events)
-            if result.score >= s.threshold:
+            score = reported_score(result.excess, s.limit_score)
+            if score >= s.threshold:
                 flagged = True
                 rare = [parse_pattern_id(result.rarest)] if result.rarity >= 1 and result.rarest else []
                 out.append(
@@ -165,7 +218,7 @@ class SessionTracker:
                         tenant,
                         service,
                         kind,
-                        result.score,
+                        score,
                         ts_us,
                         f"{label}: " + "; ".join(result.reasons),
                         tuple(rare),
@@ -186,7 +239,14 @@ class SessionTracker:
         return out
 
     def _refit(self, state: _ServiceModel) -> None:
-        state.model = SessionModel().fit(state.sample, normal=state.accepted)
+        s = self.settings
+        model = SessionModel(
+            robust_core=s.robust_core,
+            structure_share=s.structure_share,
+            unfinished=s.unfinished,
+            line_rarity=s.line_rarity,
+        )
+        state.model = model.fit(state.sample, normal=state.accepted)
         state.since_fit = 0
 
     def feedback(self, anomaly: Anomaly, real: bool) -> bool:
