@@ -17,7 +17,14 @@ import orjson
 
 from logloupe.errors import BadRequest, NotFound
 from logloupe.model import Level, LogEvent, parse_event_id
-from logloupe.store.events import EVENT_SELECT, EVENT_SELECT_JSON, EventStore, ReadLimitExceeded, row_to_event
+from logloupe.store.events import (
+    EVENT_SELECT,
+    EVENT_SELECT_JSON,
+    EventStore,
+    ReadLimitExceeded,
+    json_row_to_event,
+    row_to_event,
+)
 from logloupe.store.query import (
     All,
     And,
@@ -154,7 +161,7 @@ def search(
             f" ORDER BY {past[1]}ts {order}, uid {order} LIMIT {limit}",
             params,
         )
-        return _page(total, [row_to_event(r) for r in found if r.get("past_cursor", 1)], limit, sort)
+        return _page(total, [json_row_to_event(r) for r in found if r.get("past_cursor", 1)], limit, sort)
     if not _reads_message(where) or store.block_cache_mb:
         total = int(store.scalar(f"SELECT count() FROM events WHERE {where}", params) or 0)
         page_sql = (
