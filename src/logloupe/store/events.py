@@ -38,16 +38,21 @@ EVENT_SELECT = (
     " uid, service, host, toInt8(level) AS level_n, level_raw, message, pattern_id, pattern_vars,"
     " attributes, source, trace_id, span_id, flags, classification, anomaly_score"
 )
-# The same for a JSON result (``EventStore.rows_with_total``), read by ``json_row_to_event``. JSON
-# prints a Float32 in its shortest form (0.1) where Arrow hands over the double it widens to
-# (0.10000000149011612), and -0 and nan not as floats: the score comes as the text of that double,
-# which ``float`` reads back exactly. ``observed_ts`` and ``level_raw`` are put together in Python
-# from the stored columns (the lag, the stored text): fewer expressions for the engine to plan
-# (``EXPLAIN`` of the two-token page 14.0 -> 11.5 ms p50 at 5M benchmark events; docs/storage.md).
-EVENT_SELECT_JSON = (
+# The stored columns as they are, read by ``stored_row_to_event``, which puts ``observed_ts`` and
+# ``level_raw`` together in Python (from the lag and the stored text): fewer expressions for the
+# engine to plan than EVENT_SELECT's addition and alias (5M benchmark events, 40 interleaved rounds:
+# ``EXPLAIN`` of the two-token page 14.0 -> 11.5 ms p50, the needle's statement 19.0 -> 17.4 ms;
+# docs/storage.md). The searches read events through this.
+EVENT_SELECT_STORED = (
     "tenant, toUnixTimestamp64Micro(ts) AS ts_us, observed_lag_us, uid, service, host, toInt8(level) AS level_n,"
     " level_raw_text, message, pattern_id, pattern_vars, attributes, source, trace_id, span_id, flags,"
-    " classification, toString(toFloat64(anomaly_score)) AS anomaly_score"
+    " classification, anomaly_score"
+)
+# The same for a JSON result (``EventStore.rows_with_total``). JSON prints a Float32 in its shortest
+# form (0.1) where Arrow hands over the double it widens to (0.10000000149011612), and -0 and nan
+# not as floats: the score comes as the text of that double, which ``float`` reads back exactly.
+EVENT_SELECT_JSON = EVENT_SELECT_STORED.replace(
+    " anomaly_score", " toString(toFloat64(anomaly_score)) AS anomaly_score"
 )
 
 
@@ -262,8 +267,8 @@ def level_raw_read(text: str, level: int) -> str:
     return text[1:] if text[:1] == LEVEL_NAME_MARK else text
 
 
-def json_row_to_event(row: dict[str, Any]) -> LogEvent:
-    """An event from a row of ``EVENT_SELECT_JSON``."""
+def stored_row_to_event(row: dict[str, Any]) -> LogEvent:
+    """An event from a row of ``EVENT_SELECT_STORED`` or ``EVENT_SELECT_JSON``."""
     row["observed_ts_us"] = row["ts_us"] + row["observed_lag_us"]
     row["level_raw"] = level_raw_read(row["level_raw_text"], row["level_n"])
     return row_to_event(row)
