@@ -117,6 +117,9 @@ def test_0004_smaller_columns_and_level_raw_by_alias(store: EventStore) -> None:
     assert [r["level_raw_text"] for r in stored] == ["\x00", "warning", "", "\x00\x00odd", "\x00\x00"]
     assert [r["level_raw"] for r in stored] == raws
     assert [e.level_raw for e in ops.search(store, ops.Scope("t1", ""), limit=10).events][::-1] == raws
+    # a text search over a short range reads the page as JSON and puts level_raw together in Python
+    hour = ops.Scope("t1", "e", from_us=NOW - 3_600_000_000)
+    assert [e.level_raw for e in ops.search(store, hour, limit=10).events][::-1] == raws
     assert ops.count(store, ops.Scope("t1", "level_raw:warning")) == 1
     assert ops.count(store, ops.Scope("t1", "level_raw:WARN")) == 1
     # an older store gets it by its migration, rows and their level text intact
@@ -124,4 +127,6 @@ def test_0004_smaller_columns_and_level_raw_by_alias(store: EventStore) -> None:
     assert migrate(store) == SINCE_REBUILD
     assert "Delta" in _codecs(store)["uid"]
     (event,) = ops.search(store, ops.Scope("t1", "")).events
+    assert (event.uid, event.level_raw) == (77, "ERROR")
+    (event,) = ops.search(store, ops.Scope("t1", "kept", from_us=NOW - 3_600_000_000)).events
     assert (event.uid, event.level_raw) == (77, "ERROR")

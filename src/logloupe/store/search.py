@@ -17,7 +17,13 @@ import orjson
 
 from logloupe.errors import BadRequest, NotFound
 from logloupe.model import Level, LogEvent, parse_event_id
-from logloupe.store.events import EVENT_SELECT, EVENT_SELECT_JSON, EventStore, ReadLimitExceeded, row_to_event
+from logloupe.store.events import (
+    EVENT_SELECT_JSON,
+    EVENT_SELECT_STORED,
+    EventStore,
+    ReadLimitExceeded,
+    stored_row_to_event,
+)
 from logloupe.store.query import (
     All,
     And,
@@ -136,7 +142,7 @@ def search(
         # rows to read capped: a needle that is not one is refused early and takes the general path.
         try:
             found = store.rows(
-                f"SELECT count() OVER () AS n, {EVENT_SELECT} FROM events WHERE {where}"
+                f"SELECT count() OVER () AS n, {EVENT_SELECT_STORED} FROM events WHERE {where}"
                 f" ORDER BY ts {order}, uid {order} LIMIT {limit}"
                 f" SETTINGS max_rows_to_read = {NEEDLE_MAX_ROWS}, read_overflow_mode = 'throw'",
                 params,
@@ -144,7 +150,7 @@ def search(
         except ReadLimitExceeded:
             pass
         else:
-            return _page(int(found[0]["n"]) if found else 0, [row_to_event(r) for r in found], limit, sort)
+            return _page(int(found[0]["n"]) if found else 0, [stored_row_to_event(r) for r in found], limit, sort)
     if _text_required(scope) and _short_range(scope):
         # The matches are a fraction of the range: one read sorts them and counts them exactly. After
         # a cursor, the rows past it sort first (the total still counts every match) and are kept.
@@ -154,11 +160,11 @@ def search(
             f" ORDER BY {past[1]}ts {order}, uid {order} LIMIT {limit}",
             params,
         )
-        return _page(total, [row_to_event(r) for r in found if r.get("past_cursor", 1)], limit, sort)
+        return _page(total, [stored_row_to_event(r) for r in found if r.get("past_cursor", 1)], limit, sort)
     if not _reads_message(where) or store.block_cache_mb:
         total = int(store.scalar(f"SELECT count() FROM events WHERE {where}", params) or 0)
         page_sql = (
-            f"SELECT {EVENT_SELECT} FROM events WHERE {where} AND {page_cond}<window>"
+            f"SELECT {EVENT_SELECT_STORED} FROM events WHERE {where} AND {page_cond}<window>"
             f" ORDER BY ts {order}, uid {order} LIMIT {limit}"
         )
         rows = None
@@ -175,7 +181,7 @@ def search(
                 rows = None
         if rows is None:
             rows = store.rows(page_sql.replace("<window>", ""), params)
-        return _page(total, [row_to_event(r) for r in rows], limit, sort)
+        return _page(total, [stored_row_to_event(r) for r in rows], limit, sort)
     # groupArraySorted keeps the smallest keys: negate (ts) and complement (uid) for newest first.
     # The service rides along: the rows are then read from their own services' granules only.
     key = (
@@ -306,7 +312,7 @@ def _events_by_key(store: EventStore, tenant: str, keys: list[tuple[int, int]], 
     names = {f"s{i}": service for i, service in enumerate(services)}  # each escaped as a String value
     in_services = ", ".join(f"{{{name}:String}}" for name in names)
     rows = store.rows(
-        f"SELECT {EVENT_SELECT} FROM events WHERE tenant = {{tenant:String}} AND service IN ({in_services})"
+        f"SELECT {EVENT_SELECT_STORED} FROM events WHERE tenant = {{tenant:String}} AND service IN ({in_services})"
         " AND ts >= fromUnixTimestamp64Micro({lo:Int64}, 'UTC') AND ts <= fromUnixTimestamp64Micro({hi:Int64}, 'UTC')"
         " AND uid IN {uids:Array(UInt64)}",
         {
@@ -324,7 +330,7 @@ def _events_by_key(store: EventStore, tenant: str, keys: list[tuple[int, int]], 
     for k in keys:
         found = by_key.get((int(k[0]), int(k[1])))
         if found:  # a row merged away between the two statements is simply absent
-            out.append(row_to_event(found.pop(0)))
+            out.append(stored_row_to_event(found.pop(0)))
     return out
 
 
@@ -576,13 +582,13 @@ def get_event(store: EventStore, tenant: str, event_id: str) -> LogEvent:
     except ValueError:
         raise NotFound(f"no event with id {event_id!r}") from None
     rows = store.rows(
-        f"SELECT {EVENT_SELECT} FROM events WHERE tenant = {{tenant:String}}"
+        f"SELECT {EVENT_SELECT_STORED} FROM events WHERE tenant = {{tenant:String}}"
         " AND ts = fromUnixTimestamp64Micro({ts:Int64}, 'UTC') AND uid = {uid:UInt64} LIMIT 1",
         {"tenant": tenant, "ts": ts_us, "uid": uid},
     )
     if not rows:
         raise NotFound(f"no event with id {event_id!r}")
-    return row_to_event(rows[0])
+    return stored_row_to_event(rows[0])
 
 
 def context(store: EventStore, tenant: str, event_id: str, *, before: int = 10, after: int = 10) -> dict[str, Any]:
@@ -596,7 +602,7 @@ def context(store: EventStore, tenant: str, event_id: str, *, before: int = 10, 
         "uid": event.uid,
     }
     base = (
-        f"SELECT {EVENT_SELECT} FROM events WHERE tenant = {{tenant:String}} AND service = {{service:String}}"
+        f"SELECT {EVENT_SELECT_STORED} FROM events WHERE tenant = {{tenant:String}} AND service = {{service:String}}"
         " AND host = {host:String} AND "
     )
     at = "fromUnixTimestamp64Micro({ts:Int64}, 'UTC')"
@@ -612,6 +618,6 @@ def context(store: EventStore, tenant: str, event_id: str, *, before: int = 10, 
     )
     return {
         "event": event,
-        "before": [row_to_event(r) for r in reversed(older)],
-        "after": [row_to_event(r) for r in newer],
+        "before": [stored_row_to_event(r) for r in reversed(older)],
+        "after": [stored_row_to_event(r) for r in newer],
     }
