@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import IntEnum
+from functools import partial
 from typing import Any, overload
 
 
@@ -188,6 +189,10 @@ class LogEvent:
 
 _LEVEL_OF = {int(level): level for level in Level}
 
+# ``EventColumns``' columns that may come unloaded (``EventColumns.with_cold``): the ones the event
+# stage and the usual after-store hooks do not read for every batch.
+COLD_COLUMNS = ("host", "level_raw", "attributes", "source", "span_id", "flags")
+
 
 class EventColumns(Sequence[LogEvent]):
     """A batch of events as one list per ``LogEvent`` field, in field order (``level`` as its int).
@@ -197,24 +202,29 @@ class EventColumns(Sequence[LogEvent]):
     and the after-store hooks that read a few fields of every event read the lists, so no
     ``LogEvent`` is built per event. To everything else it is a read-only sequence of ``LogEvent``:
     iterating builds the events once (kept for the next hook); an index builds that one event.
+
+    The columns in ``COLD_COLUMNS`` may be given as a function that returns them (``with_cold``):
+    they are loaded at their first read, so a batch whose readers never ask for its attributes or
+    flags never builds them (the decoder processes ship them as a blob of their own).
     """
 
     __slots__ = (
+        "_attributes",
+        "_cold",
         "_events",
+        "_flags",
+        "_host",
+        "_level_raw",
+        "_source",
+        "_span_id",
         "anomaly_score",
-        "attributes",
         "classification",
-        "flags",
-        "host",
         "level",
-        "level_raw",
         "message",
         "observed_ts_us",
         "pattern_id",
         "pattern_vars",
         "service",
-        "source",
-        "span_id",
         "tenant",
         "trace_id",
         "ts_us",
@@ -248,19 +258,90 @@ class EventColumns(Sequence[LogEvent]):
         self.uid = uid
         self.message = message
         self.service = service
-        self.host = host
+        self._host = host
         self.level = level
-        self.level_raw = level_raw
+        self._level_raw = level_raw
         self.pattern_id = pattern_id
         self.pattern_vars = pattern_vars
-        self.attributes = attributes
-        self.source = source
+        self._attributes = attributes
+        self._source = source
         self.trace_id = trace_id
-        self.span_id = span_id
-        self.flags = flags
+        self._span_id = span_id
+        self._flags = flags
         self.classification = classification
         self.anomaly_score = anomaly_score
         self._events: list[LogEvent] | None = None
+        self._cold: Callable[[], list[list[Any]]] | None = None
+
+    @classmethod
+    def with_cold(
+        cls,
+        tenant: list[str],
+        ts_us: list[int],
+        observed_ts_us: list[int],
+        uid: list[int],
+        message: list[str],
+        service: list[str],
+        level: list[int],
+        trace_id: list[str],
+        pattern_id: list[int],
+        pattern_vars: list[list[str]],
+        classification: list[str],
+        anomaly_score: list[float],
+        *,
+        cold: Callable[[], list[list[Any]]],
+    ) -> EventColumns:
+        """Columns whose ``COLD_COLUMNS`` ``cold()`` returns (in that order) when first read."""
+        columns = cls(
+            tenant, ts_us, observed_ts_us, uid, message, service, [], level, [], pattern_id, pattern_vars,
+            [], [], trace_id, [], [], classification, anomaly_score,
+        )  # fmt: skip
+        columns._cold = cold
+        return columns
+
+    def _load_cold(self) -> None:
+        # Cleared only once every list is in place: a thread that finds it cleared reads them all;
+        # two threads that read at once both load (the same lists), neither sees a missing one.
+        cold = self._cold
+        if cold is not None:
+            self._host, self._level_raw, self._attributes, self._source, self._span_id, self._flags = cold()
+            self._cold = None
+
+    @property
+    def host(self) -> list[str]:
+        if self._cold is not None:
+            self._load_cold()
+        return self._host
+
+    @property
+    def level_raw(self) -> list[str]:
+        if self._cold is not None:
+            self._load_cold()
+        return self._level_raw
+
+    @property
+    def attributes(self) -> list[dict[str, str]]:
+        if self._cold is not None:
+            self._load_cold()
+        return self._attributes
+
+    @property
+    def source(self) -> list[str]:
+        if self._cold is not None:
+            self._load_cold()
+        return self._source
+
+    @property
+    def span_id(self) -> list[str]:
+        if self._cold is not None:
+            self._load_cold()
+        return self._span_id
+
+    @property
+    def flags(self) -> list[list[str]]:
+        if self._cold is not None:
+            self._load_cold()
+        return self._flags
 
     @classmethod
     def of(cls, events: Sequence[LogEvent]) -> EventColumns:
@@ -293,7 +374,16 @@ class EventColumns(Sequence[LogEvent]):
         """The events at ``indexes`` as column lists of their own (this batch itself when that is all of it)."""
         if len(indexes) == len(self.tenant):
             return self
-        return EventColumns(*([column[i] for i in indexes] for column in self._columns()))
+        if self._cold is None:
+            return EventColumns(*([column[i] for i in indexes] for column in self._columns()))
+        # the cold columns stay unloaded here too: picked from this batch's when first read
+        hot: tuple[list[Any], ...] = (
+            self.tenant, self.ts_us, self.observed_ts_us, self.uid, self.message, self.service, self.level,
+            self.trace_id, self.pattern_id, self.pattern_vars, self.classification, self.anomaly_score,
+        )  # fmt: skip
+        return EventColumns.with_cold(
+            *([column[i] for i in indexes] for column in hot), cold=partial(_cold_subset, self, list(indexes))
+        )
 
     def take(self, indexes: Sequence[int]) -> list[LogEvent]:
         """The events at ``indexes`` (built in one C-level ``map``, not one call each)."""
@@ -373,6 +463,12 @@ class EventColumns(Sequence[LogEvent]):
     def event_id(self, index: int) -> str:
         """``LogEvent.id`` of event ``index``, without building the event."""
         return format_event_id(self.ts_us[index], self.uid[index])
+
+
+def _cold_subset(columns: EventColumns, indexes: list[int]) -> list[list[Any]]:
+    """``COLD_COLUMNS`` of ``columns`` at ``indexes`` (``EventColumns.subset``'s, loaded when read)."""
+    cold = (columns.host, columns.level_raw, columns.attributes, columns.source, columns.span_id, columns.flags)
+    return [[column[i] for i in indexes] for column in cold]
 
 
 def format_pattern_id(pattern_id: int) -> str:

@@ -75,6 +75,25 @@ def test_columns_read_as_the_events_they_hold() -> None:
     assert list(EventColumns.of(events)) == events
 
 
+def test_cold_columns_load_at_their_first_read() -> None:
+    """Host, raw level, attributes, source, span id and flags come from the decoder processes as a blob
+    of their own: the stage and the usual hooks never read them, so most batches never load them."""
+    blobs = _packed()
+    events = [e for blob in blobs for e in unpack_events(blob)]
+    columns = unpack_columns(blobs)
+    assert columns._cold is not None  # the hot columns read without loading them
+    assert columns.message == [e.message for e in events] and columns.trace_id == [e.trace_id for e in events]
+    assert columns._cold is not None
+    part = columns.subset([5, 1, 300])  # stays unloaded, and so does the batch it came from
+    assert part._cold is not None and columns._cold is not None
+    assert list(part) == [events[5], events[1], events[300]]
+    assert columns._cold is None  # reading the part's cold columns loaded the batch's
+    assert list(columns) == events
+    assert columns.attributes == [e.attributes for e in events] and columns.flags == [e.flags for e in events]
+    fresh = unpack_columns(blobs[:1])  # one chunk
+    assert fresh[7] == events[7] and fresh.source == [e.source for e in events[:100]]
+
+
 def test_enrich_columns_is_enrich() -> None:
     """Same pattern ids, variables, classes, miner state and new-pattern calls as ``Enricher.enrich``."""
     blobs = _packed()

@@ -63,6 +63,33 @@ def test_newer_rows_are_kept_and_older_ones_checked(store: EventStore) -> None:
     assert _count(store) == 230
 
 
+def test_batches_sent_newest_first_are_stored_once(tmp_path: Path) -> None:
+    # clients that post newer batches first (the ingest benchmark's): each batch is older than all
+    # inserted before it, so it is not looked up; re-sends of any of them still are
+    pieces = [_input(f"piece-{i}", 60, start=NOW - (i + 1) * 3_600_000_000) for i in range(4)]
+    looked_up: list[str] = []
+    with EventStore(tmp_path / "s") as store:
+        columns = store.columns
+
+        def counted(sql: str, params: dict[str, object] | None = None) -> dict[str, list[object]]:
+            looked_up.append(sql)
+            return columns(sql, params)
+
+        store.columns = counted  # type: ignore[method-assign]
+        for piece in pieces:
+            store.insert(piece)
+        assert _count(store) == 240
+        assert looked_up == []  # nothing stored could hold them
+        store.insert(pieces[1])  # a re-send between the oldest and the newest inserted
+        store.insert(pieces[3][:30] + _input("older-still", 10, start=NOW - 6 * 3_600_000_000))
+        assert _count(store) == 250
+        assert len(looked_up) == 2
+    with EventStore(tmp_path / "s") as store:  # after a restart the table's rows are below the floor
+        store.insert(pieces[2] + pieces[0][10:20])
+        store.insert(_input("older-still", 10, start=NOW - 6 * 3_600_000_000))
+        assert _count(store) == 250
+
+
 def test_input_uids_count_up_and_differ_between_inputs() -> None:
     a = [input_uid("t1", "body-a", i) for i in range(5)]
     assert [u - a[0] for u in a] == [0, 1, 2, 3, 4]

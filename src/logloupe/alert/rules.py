@@ -24,7 +24,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from logloupe.errors import InvalidInput
-from logloupe.model import EventColumns, LogEvent, format_pattern_id, iso_micros
+from logloupe.model import EventColumns, Level, LogEvent, format_pattern_id, iso_micros
 from logloupe.store.events import EventStore
 from logloupe.store.query import field_expression, parse_query, phrase
 from logloupe.store.search import Scope, count, search
@@ -283,7 +283,12 @@ class Signal:
 
 
 def sample_line(e: LogEvent, max_chars: int = 500) -> str:
-    text = f"{iso_micros(e.ts_us)} {e.level.name} [{e.service or '-'}] {e.message}"
+    return sample_text(e.ts_us, e.level, e.service, e.message, max_chars)
+
+
+def sample_text(ts_us: int, level: int, service: str, message: str, max_chars: int = 500) -> str:
+    """``sample_line`` from the fields it shows (an ``EventColumns`` row without building its event)."""
+    text = f"{iso_micros(ts_us)} {Level(level).name} [{service or '-'}] {message}"
     return text if len(text) <= max_chars else text[:max_chars] + "…"
 
 
@@ -338,7 +343,7 @@ def _match_classification_columns(rule: Rule, events: EventColumns, samples: int
         if observed > sig.observed_us:
             sig.observed_us = observed
         if len(sig.samples) < samples:
-            sig.samples.append(sample_line(events[i]))
+            sig.samples.append(sample_text(events.ts_us[i], events.level[i], service, events.message[i]))
     for sig in groups.values():
         sig.repeats = sig.matches
     return list(groups.values())

@@ -16,13 +16,14 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Sequence
+from functools import partial
 from itertools import repeat
 from typing import Any
 
 import orjson
 import pyarrow as pa
 
-from logloupe.model import EventColumns, Level, LogEvent
+from logloupe.model import COLD_COLUMNS, EventColumns, Level, LogEvent
 from logloupe.parse.records import Fields, Limits, line_fields, record_fields, text_fields
 from logloupe.parse.sources import DEFAULT_OPTIONS, RAW_LINE_SOURCES, SourceOptions, SourceRules, apply_source
 from logloupe.pipeline.assemble import Row, assemble, assemble_rows
@@ -211,6 +212,12 @@ _PACKED = (
 )
 # Columns of few distinct values (shipped as one object per value).
 _SHARED = tuple(_PACKED.index(name) for name in ("tenant", "service", "host", "level_raw", "source"))
+# The columns the server's stage and after-store hooks read for every batch (mining, classes, anomaly
+# detection, alert counts) ship as lists; the others (``model.COLD_COLUMNS``) as one marshalled blob
+# of their own inside, which the server loads only when something reads them (an event built for the
+# live tail or an alert's sample): most batches never unmarshal their attributes and flags.
+_HOT = tuple(i for i, name in enumerate(_PACKED) if name not in COLD_COLUMNS)
+_COLD = tuple(_PACKED.index(name) for name in COLD_COLUMNS)
 # Set by the server's event stage (pattern mining, classification), after the decoder processes.
 ANALYSIS_COLUMNS = ("pattern_id", "pattern_vars", "classification", "anomaly_score")
 
@@ -249,7 +256,7 @@ def decode_packed(
     for i in _SHARED:
         seen: dict[str, str] = {}
         lists[i] = list(map(seen.setdefault, lists[i], lists[i]))
-    packed = marshal.dumps(tuple(lists))
+    packed = marshal.dumps((*(lists[i] for i in _HOT), marshal.dumps(tuple(lists[i] for i in _COLD))))
     if not lists[0]:
         return packed, b"", errors, {}
     groups = Counter(zip(lists[_PACKED.index("tenant")], lists[_PACKED.index("source")], levels, strict=True))
@@ -351,9 +358,20 @@ def with_analysis_columns(
     return out
 
 
+def _packed_lists(blob: bytes) -> list[list[Any]]:
+    """``decode_packed``'s lists in ``_PACKED`` order, the cold ones loaded too."""
+    *hot, cold = marshal.loads(blob)  # noqa: S302 - our own decoder process's output, like its pickles were
+    lists: list[list[Any]] = [[] for _ in _PACKED]
+    for i, column in zip(_HOT, hot, strict=True):
+        lists[i] = column
+    for i, column in zip(_COLD, marshal.loads(cold), strict=True):  # noqa: S302 - as above
+        lists[i] = column
+    return lists
+
+
 def unpack_events(blob: bytes) -> list[LogEvent]:
     """The inverse of ``decode_packed``'s packing (the blob comes from our own decoder process)."""
-    columns = marshal.loads(blob)  # noqa: S302 - our own decoder process's output, like its pickles were
+    columns = _packed_lists(blob)
     tenant, ts, observed, uid, message, service, host, level, raw, attrs, source, trace, span, flags = columns
     # Positional, in LogEvent's field order; pattern id 0 and a fresh empty list of variables each.
     return list(
@@ -384,34 +402,41 @@ def unpack_columns(blobs: Sequence[bytes]) -> EventColumns:
     ``LogEvent`` built); the analysis lists fresh: pattern id 0, no variables, no class, score 0."""
     parts = [marshal.loads(blob) for blob in blobs]  # noqa: S302 - our own decoder process's output
     if len(parts) == 1:
-        lists = list(parts[0])  # marshal gives back the lists it was given
+        hot = list(parts[0][:-1])  # marshal gives back the lists it was given
     else:
-        lists = [[] for _ in _PACKED]
+        hot = [[] for _ in _HOT]
         for part in parts:
-            for into, column in zip(lists, part, strict=True):
+            for into, column in zip(hot, part[:-1], strict=True):  # the last item: the cold blob
                 into.extend(column)
-    tenant, ts, observed, uid, message, service, host, level, raw, attrs, source, trace, span, flags = lists
+    tenant, ts, observed, uid, message, service, level, trace = hot
     n = len(tenant)
-    return EventColumns(
+    return EventColumns.with_cold(
         tenant,
         ts,
         observed,
         uid,
         message,
         service,
-        host,
         level,
-        raw,
+        trace,
         [0] * n,
         [[] for _ in range(n)],
-        attrs,
-        source,
-        trace,
-        span,
-        flags,
         [""] * n,
         [0.0] * n,
+        cold=partial(_cold_lists, [part[-1] for part in parts]),
     )
+
+
+def _cold_lists(blobs: list[bytes]) -> list[list[Any]]:
+    """The cold columns (``model.COLD_COLUMNS``) of ``decode_packed`` chunks, joined in order."""
+    parts = [marshal.loads(blob) for blob in blobs]  # noqa: S302 - our own decoder process's output
+    if len(parts) == 1:
+        return list(parts[0])
+    lists: list[list[Any]] = [[] for _ in COLD_COLUMNS]
+    for part in parts:
+        for into, column in zip(lists, part, strict=True):
+            into.extend(column)
+    return lists
 
 
 class _NoPandas(importlib.abc.MetaPathFinder):

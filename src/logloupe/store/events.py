@@ -318,9 +318,11 @@ class EventStore:
         self.query_timeout_s = query_timeout_s
         self.block_cache_mb = max(0, int(block_cache_mb))
         # An upper bound of the newest stored ts per (tenant, service), and of all of them at the
-        # first insert (``_newest_stored``); None until the first insert.
+        # first insert (``_newest_stored``); None until the first insert. ``_oldest``: a lower bound
+        # of the ts this process inserted per (tenant, service).
         self._newest: dict[tuple[str, str], int] | None = None
         self._newest_floor = 0
+        self._oldest: dict[tuple[str, str], int] = {}
         self._lock = threading.RLock()
         self._lock_file = open(self.path / ".owner.lock", "a+")  # noqa: SIM115 - held for our lifetime
         try:
@@ -508,6 +510,8 @@ class EventStore:
         ):
             known = newest.get((tenant, service), self._newest_floor)
             if lo <= known:  # only rows up to the newest stored can be stored already
+                if lo > self._newest_floor and hi < self._oldest.get((tenant, service), -1):
+                    continue  # newer than the table's rows of the start, older than all inserted since
                 older.setdefault(tenant, []).append((service, lo, min(hi, known)))
         uids = table.column("uid")
         # Repeats within the batch (two sends of one input that arrived together): ts and uid mixed
@@ -573,6 +577,11 @@ class EventStore:
         services' values to its newest rows. A bound, never below what is stored, so a row newer
         than it cannot be a re-send; a service that is behind the rest is checked until it passes
         the table's newest time of the start (live services do within seconds).
+
+        ``_oldest`` bounds the same inserts from below: the rows stored for a (tenant, service) are
+        those of the start (at most the floor) and this process's inserts (``_oldest`` to
+        ``_newest``), so rows between the floor and ``_oldest`` cannot be stored either — clients
+        that send newer batches first (the ingest benchmark's do), or a backfill going back in time.
         """
         if self._newest is None:
             seconds = self.scalar(
@@ -586,9 +595,14 @@ class EventStore:
     def _note_newest(self, spans: dict[str, list[Any]]) -> None:
         newest = self._newest_stored()
         floor = self._newest_floor
-        for tenant, service, hi in zip(spans["tenant"], spans["service"], spans["ts_max"], strict=True):
+        oldest = self._oldest
+        for tenant, service, lo, hi in zip(
+            spans["tenant"], spans["service"], spans["ts_min"], spans["ts_max"], strict=True
+        ):
             if hi > newest.get((tenant, service), floor):
                 newest[(tenant, service)] = hi
+            if lo < oldest.get((tenant, service), lo + 1):
+                oldest[(tenant, service)] = lo
 
     @staticmethod
     def _insert_sql(dedup_token: str | None) -> str:
