@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import IntEnum
 from functools import partial
-from typing import Any, overload
+from typing import Any, Generic, TypeVar, overload
 
 
 class Level(IntEnum):
@@ -194,6 +194,31 @@ _LEVEL_OF = {int(level): level for level in Level}
 COLD_COLUMNS = ("host", "level_raw", "attributes", "source", "span_id", "flags")
 
 
+_T = TypeVar("_T")
+
+
+class _ColdColumn(Generic[_T]):
+    """An ``EventColumns`` list of ``COLD_COLUMNS``, kept in the slot ``_<name>``: reading it loads
+    the batch's cold columns first when they are still a function (``EventColumns.with_cold``)."""
+
+    __slots__ = ("slot",)
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.slot = f"_{name}"
+
+    @overload
+    def __get__(self, columns: None, owner: type) -> _ColdColumn[_T]: ...
+    @overload
+    def __get__(self, columns: EventColumns, owner: type) -> list[_T]: ...
+    def __get__(self, columns: EventColumns | None, owner: type) -> _ColdColumn[_T] | list[_T]:
+        if columns is None:
+            return self
+        if columns._cold is not None:
+            columns._load_cold()
+        values: list[_T] = getattr(columns, self.slot)
+        return values
+
+
 class EventColumns(Sequence[LogEvent]):
     """A batch of events as one list per ``LogEvent`` field, in field order (``level`` as its int).
 
@@ -307,41 +332,12 @@ class EventColumns(Sequence[LogEvent]):
             self._host, self._level_raw, self._attributes, self._source, self._span_id, self._flags = cold()
             self._cold = None
 
-    @property
-    def host(self) -> list[str]:
-        if self._cold is not None:
-            self._load_cold()
-        return self._host
-
-    @property
-    def level_raw(self) -> list[str]:
-        if self._cold is not None:
-            self._load_cold()
-        return self._level_raw
-
-    @property
-    def attributes(self) -> list[dict[str, str]]:
-        if self._cold is not None:
-            self._load_cold()
-        return self._attributes
-
-    @property
-    def source(self) -> list[str]:
-        if self._cold is not None:
-            self._load_cold()
-        return self._source
-
-    @property
-    def span_id(self) -> list[str]:
-        if self._cold is not None:
-            self._load_cold()
-        return self._span_id
-
-    @property
-    def flags(self) -> list[list[str]]:
-        if self._cold is not None:
-            self._load_cold()
-        return self._flags
+    host: _ColdColumn[str] = _ColdColumn()
+    level_raw: _ColdColumn[str] = _ColdColumn()
+    attributes: _ColdColumn[dict[str, str]] = _ColdColumn()
+    source: _ColdColumn[str] = _ColdColumn()
+    span_id: _ColdColumn[str] = _ColdColumn()
+    flags: _ColdColumn[list[str]] = _ColdColumn()
 
     @classmethod
     def of(cls, events: Sequence[LogEvent]) -> EventColumns:
