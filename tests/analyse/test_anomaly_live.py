@@ -7,28 +7,16 @@ from pathlib import Path
 
 from logloupe.analyse.anomaly.live import LiveDetection, fingerprint
 from logloupe.analyse.anomaly.tracker import TrackerSettings
-from logloupe.model import Anomaly, Level, LogEvent, event_uid
+from logloupe.model import Anomaly, LogEvent
 from logloupe.store.anomalies import AnomalyRecords
 from logloupe.store.meta import MetaStore
+from tests.analyse.events import block_event
 
 T0 = 1_790_000_000 * 1_000_000
 
 
-def _event(i: int, message: str, block: str, ts_us: int, level: Level = Level.INFO) -> LogEvent:
-    return LogEvent(
-        tenant="t",
-        ts_us=ts_us,
-        observed_ts_us=ts_us,
-        uid=event_uid("t", i),
-        message=message,
-        service="hdfs",
-        level=level,
-        attributes={"block_id": block},
-    )
-
-
 def _session(n: int, ts_us: int, messages: list[str]) -> list[LogEvent]:
-    return [_event(n * 100 + j, m, f"blk_{n}", ts_us + j * 1000) for j, m in enumerate(messages)]
+    return [block_event(n * 100 + j, m, f"blk_{n}", ts_us + j * 1000) for j, m in enumerate(messages)]
 
 
 NORMAL = [
@@ -127,7 +115,7 @@ def test_ticks_follow_event_time_during_a_backfill(tmp_path: Path) -> None:
     assert live.event_clock() == wall[0]
     minute = 60_000_000
     for m in range(120):  # two hours of history arriving in a backfill, 20 events a minute
-        batch = [_event(m * 100 + i, f"tick {i} done", "", T0 + m * minute + i * 1_000_000) for i in range(20)]
+        batch = [block_event(m * 100 + i, f"tick {i} done", "", T0 + m * minute + i * 1_000_000) for i in range(20)]
         live.on_stored(batch)
         wall[0] += 1_000_000
         assert live.tick() == [], "a wall-clock tick here would call the service silent"

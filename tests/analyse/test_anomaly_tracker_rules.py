@@ -11,9 +11,9 @@ from pathlib import Path
 
 from logloupe.analyse.anomaly.live import SESSION_LIMIT_SCORE, LiveDetection
 from logloupe.analyse.anomaly.tracker import SessionTracker, TrackerSettings, reported_score
-from logloupe.model import LogEvent, event_uid
 from logloupe.store.anomalies import AnomalyRecords
 from logloupe.store.meta import MetaStore
+from tests.analyse.events import block_event
 
 SEC = 1_000_000
 BURST_A, BURST_B, BURST_C, SPARSE, NEVER = 1, 2, 3, 4, 99
@@ -142,18 +142,6 @@ def test_reported_score_puts_the_model_limit_at_the_server_threshold() -> None:
     assert scores == sorted(scores)
 
 
-def _event(i: int, message: str, block: str, ts_us: int) -> LogEvent:
-    return LogEvent(
-        tenant="t",
-        ts_us=ts_us,
-        observed_ts_us=ts_us,
-        uid=event_uid("t", i),
-        message=message,
-        service="hdfs",
-        attributes={"block_id": block},
-    )
-
-
 def test_the_server_reports_a_session_with_an_event_no_training_session_had(tmp_path: Path) -> None:
     meta = MetaStore(tmp_path / "meta.db")
     live = LiveDetection(
@@ -165,12 +153,12 @@ def test_the_server_reports_a_session_with_an_event_no_training_session_had(tmp_
     t0 = 1_790_000_000 * SEC
     normal = ["Receiving block blk src: /10.0.0.1:50010", "Received block blk of size 67108864", "terminating"]
     for n in range(320):
-        live.on_stored([_event(n * 10 + j, m, f"blk_{n}", t0 + n * SEC + j) for j, m in enumerate(normal)])
+        live.on_stored([block_event(n * 10 + j, m, f"blk_{n}", t0 + n * SEC + j) for j, m in enumerate(normal)])
     assert live.tick(t0 + 1000 * SEC) == []
     # Never seen in 300 training sessions: the model's excess is about 1.4 (score 0.58 on its own
     # scale), under a 0.7 threshold unless the model's limit is put there.
     odd = [*normal, "Unexpected error trying to delete block blk"]
-    live.on_stored([_event(9000 + j, m, "blk_odd", t0 + 2000 * SEC + j) for j, m in enumerate(odd)])
+    live.on_stored([block_event(9000 + j, m, "blk_odd", t0 + 2000 * SEC + j) for j, m in enumerate(odd)])
     stored = live.tick(t0 + 3000 * SEC)
     assert [s.anomaly.kind for s in stored] == ["session"]
     assert 0.7 <= stored[0].anomaly.score < 0.8
