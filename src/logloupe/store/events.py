@@ -32,17 +32,11 @@ from logloupe.store.schema import migrate
 
 log = logging.getLogger(__name__)
 
-# The columns read back into a LogEvent, in order; ts as integer microseconds.
-EVENT_SELECT = (
-    "tenant, toUnixTimestamp64Micro(ts) AS ts_us, toUnixTimestamp64Micro(ts) + observed_lag_us AS observed_ts_us,"
-    " uid, service, host, toInt8(level) AS level_n, level_raw, message, pattern_id, pattern_vars,"
-    " attributes, source, trace_id, span_id, flags, classification, anomaly_score"
-)
-# The stored columns as they are, read by ``stored_row_to_event``, which puts ``observed_ts`` and
-# ``level_raw`` together in Python (from the lag and the stored text): fewer expressions for the
-# engine to plan than EVENT_SELECT's addition and alias (5M benchmark events, 40 interleaved rounds:
-# ``EXPLAIN`` of the two-token page 14.0 -> 11.5 ms p50, the needle's statement 19.0 -> 17.4 ms;
-# docs/storage.md). The searches read events through this.
+# The columns read back into a LogEvent (``stored_row_to_event``), in order; ts as integer
+# microseconds. The stored columns as they are: ``observed_ts`` and ``level_raw`` are put together in
+# Python from the lag and the stored text, fewer expressions for the engine to plan than the
+# addition and the table's alias (5M benchmark events, 40 interleaved rounds: ``EXPLAIN`` of the
+# two-token page 14.0 -> 11.5 ms p50, the needle's statement 19.0 -> 17.4 ms; docs/storage.md).
 EVENT_SELECT_STORED = (
     "tenant, toUnixTimestamp64Micro(ts) AS ts_us, observed_lag_us, uid, service, host, toInt8(level) AS level_n,"
     " level_raw_text, message, pattern_id, pattern_vars, attributes, source, trace_id, span_id, flags,"
@@ -228,29 +222,6 @@ def ipc_stream(messages: Sequence[bytes]) -> bytes:
     return b"".join((_IPC_SCHEMA, *messages, _IPC_END))
 
 
-def row_to_event(row: dict[str, Any]) -> LogEvent:
-    return LogEvent(
-        tenant=row["tenant"],
-        ts_us=row["ts_us"],
-        observed_ts_us=row["observed_ts_us"],
-        uid=row["uid"],
-        message=row["message"],
-        service=row["service"],
-        host=row["host"],
-        level=Level(row["level_n"]),
-        level_raw=row["level_raw"],
-        pattern_id=row["pattern_id"],
-        pattern_vars=list(row["pattern_vars"]),
-        attributes=dict(row["attributes"]),
-        source=row["source"],
-        trace_id=row["trace_id"],
-        span_id=row["span_id"],
-        flags=list(row["flags"]),
-        classification=row["classification"],
-        anomaly_score=float(row["anomaly_score"]),
-    )
-
-
 # Settings of every read. ``use_statistics = 0``: the engine keeps column statistics in each part
 # (ClickHouse 26.x materializes ``auto_statistics_types`` on merge) and loads them while planning
 # every statement, ~1-2 ms of a search's planning at 5M benchmark events, to estimate how selective
@@ -269,9 +240,26 @@ def level_raw_read(text: str, level: int) -> str:
 
 def stored_row_to_event(row: dict[str, Any]) -> LogEvent:
     """An event from a row of ``EVENT_SELECT_STORED`` or ``EVENT_SELECT_JSON``."""
-    row["observed_ts_us"] = row["ts_us"] + row["observed_lag_us"]
-    row["level_raw"] = level_raw_read(row["level_raw_text"], row["level_n"])
-    return row_to_event(row)
+    return LogEvent(
+        tenant=row["tenant"],
+        ts_us=row["ts_us"],
+        observed_ts_us=row["ts_us"] + row["observed_lag_us"],
+        uid=row["uid"],
+        message=row["message"],
+        service=row["service"],
+        host=row["host"],
+        level=Level(row["level_n"]),
+        level_raw=level_raw_read(row["level_raw_text"], row["level_n"]),
+        pattern_id=row["pattern_id"],
+        pattern_vars=list(row["pattern_vars"]),
+        attributes=dict(row["attributes"]),
+        source=row["source"],
+        trace_id=row["trace_id"],
+        span_id=row["span_id"],
+        flags=list(row["flags"]),
+        classification=row["classification"],
+        anomaly_score=float(row["anomaly_score"]),
+    )
 
 
 # The engine's cache of decompressed column blocks, MiB (0: none). Searches read the newest data
