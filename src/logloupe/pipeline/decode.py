@@ -401,14 +401,8 @@ def unpack_columns(blobs: Sequence[bytes]) -> EventColumns:
     """``decode_packed``'s packed events of several chunks, in order, as one ``EventColumns`` (no
     ``LogEvent`` built); the analysis lists fresh: pattern id 0, no variables, no class, score 0."""
     parts = [marshal.loads(blob) for blob in blobs]  # noqa: S302 - our own decoder process's output
-    if len(parts) == 1:
-        hot = list(parts[0][:-1])  # marshal gives back the lists it was given
-    else:
-        hot = [[] for _ in _HOT]
-        for part in parts:
-            for into, column in zip(hot, part[:-1], strict=True):  # the last item: the cold blob
-                into.extend(column)
-    tenant, ts, observed, uid, message, service, level, trace = hot
+    # The last item of each part is its cold blob.
+    tenant, ts, observed, uid, message, service, level, trace = _joined([part[:-1] for part in parts], len(_HOT))
     n = len(tenant)
     return EventColumns.with_cold(
         tenant,
@@ -429,10 +423,15 @@ def unpack_columns(blobs: Sequence[bytes]) -> EventColumns:
 
 def _cold_lists(blobs: list[bytes]) -> list[list[Any]]:
     """The cold columns (``model.COLD_COLUMNS``) of ``decode_packed`` chunks, joined in order."""
-    parts = [marshal.loads(blob) for blob in blobs]  # noqa: S302 - our own decoder process's output
+    return _joined([marshal.loads(blob) for blob in blobs], len(COLD_COLUMNS))  # noqa: S302 - as above
+
+
+def _joined(parts: Sequence[Sequence[list[Any]]], width: int) -> list[list[Any]]:
+    """The column lists of several chunks, each column joined in chunk order (one chunk: its own
+    lists, as marshal gave them back)."""
     if len(parts) == 1:
         return list(parts[0])
-    lists: list[list[Any]] = [[] for _ in COLD_COLUMNS]
+    lists: list[list[Any]] = [[] for _ in range(width)]
     for part in parts:
         for into, column in zip(lists, part, strict=True):
             into.extend(column)
