@@ -3,6 +3,7 @@ the session tracker, listeners are isolated from each other, fingerprints are st
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 from logloupe.analyse.anomaly.live import LiveDetection, fingerprint
@@ -143,4 +144,34 @@ def test_one_event_sessions_are_not_reported(tmp_path: Path) -> None:
     assert live.tick(T0 + 500 * 1_000_000) == []
     live.on_stored(_session(98, T0 + 600 * 1_000_000, [NORMAL[0], "Exception in receiveBlock for block blk_98"]))
     assert len(live.tick(T0 + 800 * 1_000_000)) == 1
+    meta.close()
+
+
+def test_repeats_are_counted_on_the_stored_anomaly_and_survive_an_old_table(tmp_path: Path) -> None:
+    meta = MetaStore(tmp_path / "meta.db")
+    live = LiveDetection(
+        AnomalyRecords(meta.engine),
+        session_key="block_id",
+        tracker=TrackerSettings(idle_close_s=60, train_sessions=40),
+        repeat_s=600,
+    )
+    for n in range(60):
+        live.on_stored(_session(n, T0 + n * 1_000_000, NORMAL))
+    live.tick(T0 + 200 * 1_000_000)
+    bad = [NORMAL[0], "Exception in receiveBlock for block blk_99 java.io.IOException"]
+    for n, at_s in ((99, 300), (98, 400), (97, 500), (96, 1000)):
+        live.on_stored(_session(n, T0 + at_s * 1_000_000, bad))
+        live.tick(T0 + (at_s + 90) * 1_000_000)
+    stored = AnomalyRecords(meta.engine).find("t")
+    assert {a.details["summary"].split()[1]: a.repeats for a in stored} == {"blk_99": 2, "blk_96": 0}
+    assert [a.to_api()["repeats"] for a in stored] == [0, 2]
+    meta.close()
+    # A table from before the column: the migration adds it, the rows read 0.
+    db = sqlite3.connect(tmp_path / "meta.db")
+    db.execute("ALTER TABLE anomalies DROP COLUMN repeats")
+    db.execute("DELETE FROM schema_migrations WHERE name = '0630_anomaly_repeats'")
+    db.commit()
+    db.close()
+    meta = MetaStore(tmp_path / "meta.db")
+    assert [a.repeats for a in AnomalyRecords(meta.engine).find("t")] == [0, 0]
     meta.close()

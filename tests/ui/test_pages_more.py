@@ -20,6 +20,8 @@ import orjson
 import pytest
 
 from logloupe.model import iso_micros
+from logloupe.store.anomalies import AnomalyRecords
+from logloupe.store.meta import MetaStore
 from tests.helpers import free_port, wait_http
 from tests.ui.conftest import LOGLOUPE, Page, Served, shot
 
@@ -238,3 +240,19 @@ def test_sources_page_shows_pull_sources_and_push_snippets(incident: Served, pag
     pg.locator(".toast").first.wait_for()
     shot(pg, "sources")
     assert not page.errors, page.errors
+
+
+def test_anomalies_page_shows_the_repeats_counted_on_an_anomaly(incident: Served, page: Page) -> None:
+    items = httpx.get(f"{incident.url}/api/v1/anomalies").json()["items"]
+    first = items[0]
+    assert first["repeats"] == 0
+    meta = MetaStore(incident.data / "meta.db")  # as the server's detectors count them
+    AnomalyRecords(meta.engine).add_repeats({first["id"]: 3})
+    meta.close()
+    assert httpx.get(f"{incident.url}/api/v1/anomalies/{first['id']}").json()["repeats"] == 3
+    pg = page.page
+    pg.goto(f"{incident.url}/app/anomalies")
+    _ready(pg)
+    card = pg.locator(f'.an-card[data-id="{first["id"]}"]')
+    assert card.get_by_test_id("repeats").inner_text() == "· +3 more"
+    assert pg.get_by_test_id("repeats").count() == 1

@@ -30,6 +30,7 @@ class StoredAnomaly:
     details: dict[str, Any]  # the explanation JSON: summary and the patterns behind it
     feedback: str
     created_at: float
+    repeats: int = 0  # later ones of the same kind, service and pattern within anomaly_repeat_s
 
     def to_api(self) -> dict[str, Any]:
         a = self.anomaly
@@ -50,6 +51,7 @@ class StoredAnomaly:
             },
             "feedback": self.feedback,
             "created_at": self.created_at,
+            "repeats": self.repeats,
         }
 
 
@@ -84,6 +86,16 @@ class AnomalyRecords:
                 ],
             )
         return stored
+
+    def add_repeats(self, counts: dict[str, int]) -> None:
+        """Adds to the repeat counts of stored anomalies (id -> how many more); one transaction."""
+        if not counts:
+            return
+        with self.engine.begin() as conn:
+            for anomaly_id, n in counts.items():
+                conn.execute(
+                    anomalies.update().where(anomalies.c.id == anomaly_id).values(repeats=anomalies.c.repeats + int(n))
+                )
 
     def find(
         self,
@@ -187,4 +199,4 @@ def _row(r: Any) -> StoredAnomaly:
         tuple(parse_pattern_id(p) for p in orjson.loads(r.pattern_ids)),
         tuple(orjson.loads(r.event_ids)),
     )
-    return StoredAnomaly(r.id, anomaly, details, r.feedback, float(r.created_at))
+    return StoredAnomaly(r.id, anomaly, details, r.feedback, float(r.created_at), int(r.repeats))

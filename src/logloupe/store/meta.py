@@ -325,6 +325,9 @@ anomalies = sa.Table(
     sa.Column("feedback", sa.String(32), nullable=False, default=""),
     sa.Column("feedback_at", sa.Float, nullable=True),
     sa.Column("created_at", sa.Float, nullable=False),
+    # Later ones of the same kind, service and pattern within ``anomaly_repeat_s``: counted here,
+    # not stored again (analyse/anomaly/live.py).
+    sa.Column("repeats", sa.Integer, nullable=False, server_default="0"),
     sa.Index("ix_anomalies_tenant_ts", "tenant", "ts"),
 )
 
@@ -371,6 +374,13 @@ def _masking_off_to_keep(conn: Connection) -> None:
     )
 
 
+def _anomaly_repeats(conn: Connection) -> None:
+    # Tables created before the column existed get it; a table 0600 created from today's
+    # definition already has it.
+    if "repeats" not in {c["name"] for c in sa.inspect(conn).get_columns("anomalies")}:
+        conn.execute(sa.text("ALTER TABLE anomalies ADD COLUMN repeats INTEGER NOT NULL DEFAULT 0"))
+
+
 MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("0001_tenants", _create(tenants)),
     ("0002_saved_searches", _create(saved_searches)),
@@ -391,6 +401,7 @@ MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("0210_parsing_sources", _create(parsing_sources)),
     ("0620_analyse_pattern_labels", _create(pattern_labels)),
     ("0306_auth_masking_modes", _masking_off_to_keep),
+    ("0630_anomaly_repeats", _anomaly_repeats),
 ]
 
 

@@ -26,7 +26,7 @@ import pickle
 import re
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from itertools import compress
@@ -125,6 +125,8 @@ class LiveDetection:
         self.repeat_us = int(repeat_s * 1_000_000)
         self._publish_lock = threading.Lock()
         self._last_stored: dict[tuple[str, str, str, int], int] = {}
+        # The id each key's last stored anomaly got, to count its repeats on it.
+        self._last_ids: dict[tuple[str, str, str, int], str] = {}
         # Event time, as of the wall time it was seen: the clock ticks follow (see ``event_clock``).
         self._event_us = 0
         self._event_wall_us = 0
@@ -396,6 +398,7 @@ class LiveDetection:
     # -- results ------------------------------------------------------------------------------
     def _publish(self, found: list[Anomaly]) -> list[StoredAnomaly]:
         keep = []
+        repeated: Counter[tuple[str, str, str, int]] = Counter()
         with self._publish_lock:
             for a in found:
                 if a.score < self.threshold:
@@ -408,18 +411,22 @@ class LiveDetection:
                 key = _mute_key(a)
                 if key in self._session_mutes:
                     continue
-                # The same thing again (kind, service, pattern) within repeat_s is counted, not stored.
+                # The same thing again (kind, service, pattern) within repeat_s is counted on the
+                # one stored, not stored again.
                 last = self._last_stored.get(key)
                 if last is not None and abs(a.ts_us - last) < self.repeat_us:
                     ANOMALIES_REPEATED.labels(a.tenant, a.kind).inc()
+                    repeated[key] += 1
                     continue
                 if len(self._last_stored) >= MAX_EXAMPLES:
                     self._last_stored.clear()
+                    self._last_ids.clear()
                 self._last_stored[key] = a.ts_us
                 keep.append(a)
-        if not keep:
-            return []
-        stored = self.records.insert([(a, self.explain(a)) for a in keep])
+            stored = self.records.insert([(a, self.explain(a)) for a in keep]) if keep else []
+            for s in stored:
+                self._last_ids[_mute_key(s.anomaly)] = s.id
+            self.records.add_repeats({self._last_ids[key]: n for key, n in repeated.items() if key in self._last_ids})
         for s in stored:
             ANOMALIES.labels(s.anomaly.tenant, s.anomaly.kind).inc()
             for listener in list(self.listeners):
@@ -454,6 +461,7 @@ class LiveDetection:
                 "session_mutes": self._session_mutes,
                 "examples": self._examples,
                 "last_stored": self._last_stored,
+                "last_ids": self._last_ids,
                 "event_us": self._event_us,
             }
             data = pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
@@ -495,6 +503,7 @@ class LiveDetection:
             self._session_mutes = state["session_mutes"]
             self._examples = state["examples"]
             self._last_stored = state["last_stored"]
+            self._last_ids = state.get("last_ids", {})  # absent from older state files
             self._event_us = state["event_us"]
         return True
 

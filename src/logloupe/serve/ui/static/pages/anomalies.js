@@ -114,6 +114,7 @@ export function mount(root, ctx) {
           h("span", { class: "an-svc" }, a.service || "(no service)"),
           h("span", { class: "muted small mono", title: a.ts }, fmtTime(a.ts)),
           h("span", { class: "muted small" }, `· ${ago(a.ts)}`),
+          a.repeats ? h("span", { class: "muted small", "data-testid": "repeats", title: "The same kind, service and pattern again soon after: counted here, not listed again" }, `· +${a.repeats} more`) : null,
           h("span", { class: "grow" }), verdict),
         h("p", { class: "an-sum", "data-testid": "summary" }, ex.summary || "(no explanation)"),
         patterns.length ? h("div", { class: "an-pats" }, patterns.slice(0, 3).map((p) =>
