@@ -7,11 +7,10 @@ import sqlite3
 from pathlib import Path
 
 from logloupe.analyse.anomaly.live import LiveDetection, fingerprint
-from logloupe.analyse.anomaly.tracker import TrackerSettings
 from logloupe.model import Anomaly, LogEvent
-from logloupe.store.anomalies import AnomalyRecords
+from logloupe.store.anomalies import AnomalyRecords, StoredAnomaly
 from logloupe.store.meta import MetaStore
-from tests.analyse.events import block_event
+from tests.analyse.events import block_detection, block_event
 
 T0 = 1_790_000_000 * 1_000_000
 
@@ -34,12 +33,7 @@ def test_sessions_keyed_by_an_attribute_are_scored(tmp_path: Path) -> None:
     def broken(_anomaly: Anomaly) -> None:
         raise RuntimeError("a listener that fails")
 
-    live = LiveDetection(
-        AnomalyRecords(meta.engine),
-        session_key="block_id",
-        listeners=[broken, heard.append],
-        tracker=TrackerSettings(idle_close_s=60, train_sessions=40),
-    )
+    live = block_detection(meta, train_sessions=40, listeners=[broken, heard.append])
     for n in range(60):
         live.on_stored(_session(n, T0 + n * 1_000_000, NORMAL))  # no thread started: detects inline
     assert live.tick(T0 + 200 * 1_000_000) == []  # 60 sessions closed: 40 trained the model
@@ -60,11 +54,7 @@ def test_sessions_keyed_by_an_attribute_are_scored(tmp_path: Path) -> None:
 
 def test_session_feedback_mutes_session_anomalies(tmp_path: Path) -> None:
     meta = MetaStore(tmp_path / "meta.db")
-    live = LiveDetection(
-        AnomalyRecords(meta.engine),
-        session_key="block_id",
-        tracker=TrackerSettings(idle_close_s=60, train_sessions=40),
-    )
+    live = block_detection(meta, train_sessions=40)
     for n in range(60):
         live.on_stored(_session(n, T0 + n * 1_000_000, NORMAL))
     live.tick(T0 + 200 * 1_000_000)
@@ -81,14 +71,10 @@ def test_session_feedback_mutes_session_anomalies(tmp_path: Path) -> None:
     meta.close()
 
 
-def test_repeats_within_repeat_s_are_counted_not_stored(tmp_path: Path) -> None:
-    meta = MetaStore(tmp_path / "meta.db")
-    live = LiveDetection(
-        AnomalyRecords(meta.engine),
-        session_key="block_id",
-        tracker=TrackerSettings(idle_close_s=60, train_sessions=40),
-        repeat_s=600,
-    )
+def _burst_of_one_fault(meta: MetaStore) -> list[StoredAnomaly]:
+    """A trained block model, then the same faulty block shape at 300, 400, 500 and 1,000 s (a
+    600 s repeat window): what the server stored, newest first."""
+    live = block_detection(meta, train_sessions=40, repeat_s=600)
     for n in range(60):
         live.on_stored(_session(n, T0 + n * 1_000_000, NORMAL))
     live.tick(T0 + 200 * 1_000_000)
@@ -96,7 +82,12 @@ def test_repeats_within_repeat_s_are_counted_not_stored(tmp_path: Path) -> None:
     for n, at_s in ((99, 300), (98, 400), (97, 500), (96, 1000)):
         live.on_stored(_session(n, T0 + at_s * 1_000_000, bad))
         live.tick(T0 + (at_s + 90) * 1_000_000)
-    stored = AnomalyRecords(meta.engine).find("t")
+    return AnomalyRecords(meta.engine).find("t")
+
+
+def test_repeats_within_repeat_s_are_counted_not_stored(tmp_path: Path) -> None:
+    meta = MetaStore(tmp_path / "meta.db")
+    stored = _burst_of_one_fault(meta)
     assert sorted(a.details["summary"].split()[1] for a in stored) == ["blk_96", "blk_99"]
     meta.close()
 
@@ -130,11 +121,7 @@ def test_ticks_follow_event_time_during_a_backfill(tmp_path: Path) -> None:
 
 def test_one_event_sessions_are_not_reported(tmp_path: Path) -> None:
     meta = MetaStore(tmp_path / "meta.db")
-    live = LiveDetection(
-        AnomalyRecords(meta.engine),
-        session_key="block_id",
-        tracker=TrackerSettings(idle_close_s=60, train_sessions=40),
-    )
+    live = block_detection(meta, train_sessions=40)
     for n in range(60):
         live.on_stored(_session(n, T0 + n * 1_000_000, NORMAL))
     live.tick(T0 + 200 * 1_000_000)
@@ -149,20 +136,7 @@ def test_one_event_sessions_are_not_reported(tmp_path: Path) -> None:
 
 def test_repeats_are_counted_on_the_stored_anomaly_and_survive_an_old_table(tmp_path: Path) -> None:
     meta = MetaStore(tmp_path / "meta.db")
-    live = LiveDetection(
-        AnomalyRecords(meta.engine),
-        session_key="block_id",
-        tracker=TrackerSettings(idle_close_s=60, train_sessions=40),
-        repeat_s=600,
-    )
-    for n in range(60):
-        live.on_stored(_session(n, T0 + n * 1_000_000, NORMAL))
-    live.tick(T0 + 200 * 1_000_000)
-    bad = [NORMAL[0], "Exception in receiveBlock for block blk_99 java.io.IOException"]
-    for n, at_s in ((99, 300), (98, 400), (97, 500), (96, 1000)):
-        live.on_stored(_session(n, T0 + at_s * 1_000_000, bad))
-        live.tick(T0 + (at_s + 90) * 1_000_000)
-    stored = AnomalyRecords(meta.engine).find("t")
+    stored = _burst_of_one_fault(meta)
     assert {a.details["summary"].split()[1]: a.repeats for a in stored} == {"blk_99": 2, "blk_96": 0}
     assert [a.to_api()["repeats"] for a in stored] == [0, 2]
     meta.close()

@@ -9,11 +9,10 @@ import pickle
 import random
 from pathlib import Path
 
-from logloupe.analyse.anomaly.live import SESSION_LIMIT_SCORE, LiveDetection
+from logloupe.analyse.anomaly.live import SESSION_LIMIT_SCORE
 from logloupe.analyse.anomaly.tracker import SessionTracker, TrackerSettings, reported_score
-from logloupe.store.anomalies import AnomalyRecords
 from logloupe.store.meta import MetaStore
-from tests.analyse.events import block_event
+from tests.analyse.events import block_detection, block_event
 
 SEC = 1_000_000
 BURST_A, BURST_B, BURST_C, SPARSE, NEVER = 1, 2, 3, 4, 99
@@ -144,11 +143,7 @@ def test_reported_score_puts_the_model_limit_at_the_server_threshold() -> None:
 
 def test_the_server_reports_a_session_with_an_event_no_training_session_had(tmp_path: Path) -> None:
     meta = MetaStore(tmp_path / "meta.db")
-    live = LiveDetection(
-        AnomalyRecords(meta.engine),
-        session_key="block_id",
-        tracker=TrackerSettings(idle_close_s=60, train_sessions=300),
-    )
+    live = block_detection(meta, train_sessions=300)
     assert live.tracker.settings.limit_score == SESSION_LIMIT_SCORE
     t0 = 1_790_000_000 * SEC
     normal = ["Receiving block blk src: /10.0.0.1:50010", "Received block blk of size 67108864", "terminating"]
