@@ -35,6 +35,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -185,6 +186,12 @@ class SessionModel:
         self.residual_threshold = math.inf
 
     # -- training ---------------------------------------------------------------------------
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # Models pickled (in the server's anomaly state) before these fields existed: no unfinished
+        # cuts, rarity by sessions, as those versions judged.
+        self.__dict__.update({"cuts": Counter(), "line_rarity": False, "line_count": Counter(), "n_lines": 0})
+        self.__dict__.update(state)
+
     def fit(self, sessions: Iterable[Sequence[str]], normal: Iterable[Sequence[str]] = ()) -> SessionModel:
         """Learns from ``sessions``; ``normal`` ones (a user's verdict) are learned too, never
         trimmed as outliers, and their residuals raise the structure limit if need be."""
@@ -437,7 +444,7 @@ class SessionModel:
     def _score_one(self, events: tuple[str, ...], structure: float) -> SessionScore:
         n = self.n_sessions
         unfinished = 0
-        cuts = getattr(self, "cuts", None)  # absent from a model pickled by an older version
+        cuts = self.cuts
         if structure >= 1 and cuts:
             unfinished = cuts.get(frozenset(Counter(events).items()), 0)
             if unfinished:
@@ -446,7 +453,7 @@ class SessionModel:
         # A fixed window is an arbitrary cut of the stream: how many windows hold an event depends
         # on the window's size and on how the event spreads (one line in each of many windows is
         # in all of them), while its share of the lines does not. Sessions are units of their own.
-        by_lines = self.windows and getattr(self, "line_rarity", False) and self.n_lines > 0
+        by_lines = self.windows and self.line_rarity and self.n_lines > 0
         freq = self.line_count if by_lines else self.doc_freq
         total = self.n_lines if by_lines else n
         limit = self._rarity_limit(total)
