@@ -38,6 +38,7 @@ from logloupe.analyse.anomaly.online import OnlineDetector, OnlineSettings
 from logloupe.analyse.anomaly.tracker import SessionTracker, TrackerSettings
 from logloupe.metrics import ANOMALIES, ANOMALIES_REPEATED, ANOMALY_SKIPPED
 from logloupe.model import Anomaly, EventColumns, LogEvent, format_pattern_id
+from logloupe.settings import Settings
 from logloupe.store.anomalies import AnomalyRecords, StoredAnomaly
 
 log = logging.getLogger(__name__)
@@ -52,9 +53,10 @@ MAX_EXAMPLES = 200_000
 SESSION_QUEUE_MAX = 200_000
 FINGERPRINT_CACHE = 50_000
 SESSION_DRAIN_STEP = 5_000
-# The score of a session or window at its model's own limit (TrackerSettings.limit_score): the
-# server's default anomaly_threshold.
-SESSION_LIMIT_SCORE = 0.7
+# The server's default anomaly_threshold, and the score of a session or window at its model's own
+# limit (TrackerSettings.limit_score).
+DEFAULT_THRESHOLD: float = Settings.model_fields["anomaly_threshold"].default
+SESSION_LIMIT_SCORE = DEFAULT_THRESHOLD
 # Bumped whenever the pickled detector classes change shape: an older state file is set aside.
 STATE_VERSION = 1
 
@@ -82,7 +84,7 @@ class LiveDetection:
         self,
         records: AnomalyRecords,
         *,
-        threshold: float = 0.7,
+        threshold: float = DEFAULT_THRESHOLD,
         tick_s: float = 10.0,
         session_key: str = "trace_id",
         listeners: list[Listener] | None = None,
