@@ -47,14 +47,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
-from logloupe.analyse.anomaly.live import SESSION_LIMIT_SCORE
+from anomaly import HDFS_ANOMALY_RATE, hdfs_classes
+from logloupe.analyse.anomaly.live import DEFAULT_THRESHOLD, SESSION_LIMIT_SCORE
 from logloupe.analyse.anomaly.metrics import prf
 from logloupe.analyse.anomaly.tracker import SessionTracker, TrackerSettings
 
-HDFS_ANOMALY_RATE = 0.0293
-# logloupe serve's anomaly_threshold, which LiveDetection gives the tracker as its threshold, and
-# the score it gives a session at its model's limit (live.SESSION_LIMIT_SCORE).
-SERVER_THRESHOLD = 0.7
 TEARDOWN = frozenset({"E21", "E23", "E30"})
 SERVICE = "svc"
 TENANT = "t"
@@ -83,11 +80,8 @@ def _block_of(anomaly_event_ids: tuple[str, ...]) -> int:
 
 def hdfs_stream(data: Path, anomaly_share: float, seed: int) -> tuple[list[tuple[str, ...]], list[int]]:
     """Blocks in stream order and their labels (normal copies at random places)."""
-    with (data / "anomaly/hdfs/sessions.csv").open(newline="") as fh:
-        rows = list(csv.DictReader(fh))
+    normal, anomalous = hdfs_classes(data)
     rng = random.Random(seed)
-    anomalous = [tuple(r["EventSequence"].split()) for r in rows if r["Label"] == "1"]
-    normal = [tuple(r["EventSequence"].split()) for r in rows if r["Label"] == "0"]
     anomalous = [s for s in anomalous if rng.random() < anomaly_share]
     copies = round(len(anomalous) * (1 - HDFS_ANOMALY_RATE) / (HDFS_ANOMALY_RATE * len(normal)))
     normals = [s for s in normal for _ in range(copies)]
@@ -209,7 +203,9 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--only", choices=("hdfs", "hdfs_100k", "bgl"), help="Only one data set.")
     args = ap.parse_args()
-    base = replace(TrackerSettings(threshold=SERVER_THRESHOLD, limit_score=SESSION_LIMIT_SCORE), **parse_sets(args.set))  # type: ignore[arg-type]
+    base = replace(
+        TrackerSettings(threshold=DEFAULT_THRESHOLD, limit_score=SESSION_LIMIT_SCORE), **parse_sets(args.set)
+    )  # type: ignore[arg-type]
     print(
         "tracker:",
         {
