@@ -416,3 +416,28 @@ def test_first_page_of_a_text_search_is_the_stored_events(either_store: EventSto
         rest = ops.search(store, ops.Scope("t1", q, from_us=from_us), limit=25, sort=sort, cursor=page.next_cursor)
         assert rest.total == len(events) and [e.id for e in rest.events] == [e.id for e in want[25:]], q
     assert ops.search(store, ops.Scope("t1", "probe nosuchword", from_us=from_us), limit=25).total == 0
+
+
+def test_histogram_buckets_continuous_with_gaps_and_splits(store: EventStore) -> None:
+    """Empty buckets come back as zeros, in time order, one per step, for every split; the counts add up."""
+    base = NOW // 3_600_000_000 * 3_600_000_000 - 3_600_000_000
+    events = [
+        LogEvent("t1", base + 5 * 60_000_000, NOW, 1, "a", service="auth", level=Level.INFO),
+        LogEvent("t1", base + 5 * 60_000_000 + 1, NOW, 2, "b", service="db", level=Level.ERROR),
+        LogEvent("t1", base + 40 * 60_000_000, NOW, 3, "c", service="db", level=Level.ERROR),
+    ]
+    store.insert(events)
+    scope = ops.Scope("t1", "", from_us=base, to_us=base + 59 * 60_000_000)
+    expected_counts = {
+        "level": {5: {"INFO": 1, "ERROR": 1}, 40: {"ERROR": 1}},
+        "service": {5: {"auth": 1, "db": 1}, 40: {"db": 1}},
+        None: {5: {}, 40: {}},
+    }
+    for split, per_minute in expected_counts.items():
+        h = ops.histogram(store, scope, interval="1m", split=split)
+        buckets = h["buckets"]
+        assert [_epoch_s(b["ts"]) for b in buckets] == list(range(base // 1_000_000, base // 1_000_000 + 60 * 60, 60))
+        assert h["total"] == 3
+        for minute, bucket in enumerate(buckets):
+            assert bucket["counts"] == per_minute.get(minute, {}), (split, minute)
+            assert bucket["total"] == {5: 2, 40: 1}.get(minute, 0), (split, minute)

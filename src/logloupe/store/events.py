@@ -390,6 +390,22 @@ class EventStore:
         rows = [dict(zip(names, values, strict=True)) for values in doc["data"]]
         return rows, int(doc.get("rows_before_limit_at_least", len(rows)))
 
+    def json_rows(self, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Run a SELECT (time-limited) and return rows as dicts decoded from the engine's JSON.
+
+        For results the engine can shape whole (nested maps, formatted times): one ``orjson.loads``
+        of its output builds the objects far faster than Python can from Arrow columns (a 7-day
+        histogram of 1-minute buckets: ~10 ms against ~50 ms). Strings that are not valid UTF-8
+        come back with replacement characters, 64-bit integers as numbers.
+        """
+        shape = (
+            "output_format_json_array_of_rows = 1, output_format_json_quote_64bit_integers = 0,"
+            " output_format_json_validate_utf8 = 1, output_format_parallel_formatting = 0"
+        )
+        sql = f"{sql}, {shape}" if " SETTINGS " in sql else f"{sql} SETTINGS {shape}"
+        result: list[dict[str, Any]] = orjson.loads(self._select(sql, params, "JSONEachRow").bytes())
+        return result
+
     def scalar(self, sql: str, params: dict[str, Any] | None = None) -> Any:
         rows = self.rows(sql, params)
         if not rows:

@@ -7,7 +7,7 @@ optional, then the time range, then the compiled user query. Endpoints never wri
 from __future__ import annotations
 
 import base64
-import functools
+import operator
 import re
 import time
 from dataclasses import dataclass, field, replace
@@ -419,30 +419,31 @@ def histogram(
         )
     else:
         sql = f"SELECT {bucket} AS b, '' AS k, count() AS c FROM events WHERE {where} GROUP BY b"
-    # One row per bucket with its counts as arrays: far fewer Python objects than one row per (b, k).
-    cols = store.columns(
-        "SELECT b, sum(c) AS total, groupArray(k) AS ks, groupArray(c) AS cs"
-        f" FROM (SELECT b, k, sum(c) AS c FROM ({sql}) GROUP BY b, k) GROUP BY b",
-        params,
-    )
-    totals = dict(zip(cols["b"], cols["total"], strict=True))
-    counts: dict[int, dict[str, int]] = {}
-    if statement is not None and by_level:
-        level_names = {int(level): level.name for level in Level}
-        counts = {
-            b: {level_names[k]: c for k, c in zip(ks, cs, strict=True)}
-            for b, ks, cs in zip(cols["b"], cols["ks"], cols["cs"], strict=True)
-        }
-    elif split:
-        counts = {
-            b: dict(zip(ks, cs, strict=True)) for b, ks, cs in zip(cols["b"], cols["ks"], cols["cs"], strict=True)
-        }
-    # Empty buckets are returned too, so charts have a continuous time axis.
+    # The engine shapes the buckets whole, empty ones included (WITH FILL) so charts have a
+    # continuous time axis: one JSON decode instead of 10,000s of Python dicts built from columns
+    # (7 days of 1-minute buckets at 5M events: 97 → 59 ms, benchmarks/store.py).
     start = (lo // 1_000_000) // step_s * step_s
     end = (hi // 1_000_000) // step_s * step_s
-    out = [
-        {"ts": _iso_s(b), "total": totals.get(b, 0), "counts": counts.get(b, {})} for b in range(start, end + 1, step_s)
-    ]
+    if statement is not None and by_level:
+        # k is the level's number: one column per level, the levels with no events left out.
+        level_names = ", ".join(f"'{level.name}'" for level in Level)
+        sums = ", ".join(f"sumIf(c, k = {int(level)})" for level in Level)
+        grouped = (
+            f"SELECT b, sum(c) AS total, mapFilter((n, v) -> v > 0, mapFromArrays([{level_names}], [{sums}])) AS counts"
+        )
+        grouped += f" FROM ({sql})"
+    else:
+        counts_of = "mapFromArrays(groupArray(k), groupArray(c))" if split else "map()"
+        grouped = f"SELECT b, sum(c) AS total, {counts_of} AS counts"
+        grouped += f" FROM (SELECT b, k, sum(c) AS c FROM ({sql}) GROUP BY b, k)"
+    params = {**params, "b_start": start, "b_end": end, "b_past": end + step_s}
+    out = store.json_rows(
+        "SELECT formatDateTime(toDateTime(b, 'UTC'), '%Y-%m-%dT%H:%i:%SZ') AS ts, total, counts FROM"
+        f" ({grouped} WHERE b >= {{b_start:Int64}} AND b <= {{b_end:Int64}} GROUP BY b"
+        " ORDER BY b WITH FILL FROM {b_start:Int64} TO {b_past:Int64} STEP {step:UInt32})",
+        params,
+    )
+    out.sort(key=operator.itemgetter("ts"))  # already in order: the check is one pass
     return {
         "interval_seconds": step_s,
         "split": split,
@@ -517,22 +518,6 @@ def _counts_cover(scope: Scope) -> bool:
         return kind == "level" or (kind == "column" and target == "service")
 
     return covered(parse_query(scope.q, scope.regex_max))
-
-
-def _iso_s(epoch_s: int) -> str:
-    """``YYYY-MM-DDTHH:MM:SSZ``, from cached day and time-of-day strings (histograms have 10,000s of buckets)."""
-    days, secs = divmod(epoch_s, 86400)
-    return f"{_iso_day(days)}T{_iso_time(secs)}Z"
-
-
-@functools.lru_cache(maxsize=1024)
-def _iso_day(days: int) -> str:
-    return time.strftime("%Y-%m-%d", time.gmtime(days * 86400))
-
-
-@functools.lru_cache(maxsize=4096)
-def _iso_time(secs: int) -> str:
-    return f"{secs // 3600:02d}:{secs // 60 % 60:02d}:{secs % 60:02d}"
 
 
 DEFAULT_FACETS = ("service", "host", "level", "pattern_id", "source")
