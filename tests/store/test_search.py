@@ -441,3 +441,6 @@ def test_histogram_buckets_continuous_with_gaps_and_splits(store: EventStore) ->
         for minute, bucket in enumerate(buckets):
             assert bucket["counts"] == per_minute.get(minute, {}), (split, minute)
             assert bucket["total"] == {5: 2, 40: 1}.get(minute, 0), (split, minute)
+
+    backwards = ops.Scope("t1", "", from_us=base + 59 * 60_000_000, to_us=base)
+    assert ops.histogram(store, backwards, interval="1m")["buckets"] == []
