@@ -62,6 +62,28 @@ def test_ingest_shapes_and_search(client: TestClient) -> None:
     assert client.post("/api/v1/search", json={"q": "zipped", "limit": 5}).json()["total"] == 2
 
 
+def test_meta_shape_reads_the_same_as_json_and_as_text(client: TestClient) -> None:
+    line = {
+        "service": "auth",
+        "level": "warn",
+        "message": "{via} login slow",
+        "meta": {"user_id": 7, "req": {"path": "/login"}, "service": "inner"},
+        "region": "eu",
+    }
+    for via, ctype in (("json", "application/json"), ("text", "text/plain")):
+        body = orjson.dumps({**line, "message": f"{via} login slow"})
+        r = client.post("/api/v1/logs", content=body, headers={"content-type": ctype})
+        assert r.status_code == 200 and r.json()["accepted"] == 1, r.text
+    events = client.get("/api/v1/search", params={"q": "attr.user_id:7", "limit": 10}).json()["events"]
+    by_path = {e["message"].split()[0]: e for e in events}
+    assert set(by_path) == {"json", "text"}
+    # meta's members are attributes of their own on both paths; only the top level names the service
+    expected = {"user_id": "7", "req.path": "/login", "service": "inner", "region": "eu"}
+    assert by_path["json"]["attributes"] == by_path["text"]["attributes"] == expected
+    assert {e["service"] for e in events} == {"auth"}
+    assert {e["level"] for e in events} == {"WARN"}
+
+
 def test_partly_bad_batch_keeps_good_items_and_quarantines_bad(client: TestClient) -> None:
     body = b'{"message":"good one"}\n{broken json\n42\n{"message":"good two"}\n'
     r = client.post("/api/v1/logs", content=body)
