@@ -141,6 +141,51 @@ def test_flags_for_unclean_input(client: TestClient) -> None:
     assert flags["bad utf8"] == ["invalid_utf8"]
 
 
+def test_warnings_name_items_with_attributes_dropped_or_nesting_flattened(client: TestClient) -> None:
+    deep: dict[str, object] = {"leaf": 1}
+    for level in range(10):
+        deep = {f"l{level}": deep}
+    many = {f"k{i}": i for i in range(300)}
+    long_and_many = {"message": "z" * 70000, "attributes": many}
+    report = _ingest(
+        client,
+        [
+            {"message": "shape fine", "meta": {"user": {"id": 7}}},
+            {"message": "shape many", "meta": many},
+            {"message": "shape deep", "meta": deep},
+            long_and_many,
+        ],
+    )
+    assert report["accepted"] == 4 and report["errors"] == []
+    dropped = "more than 256 attributes: the rest are dropped and the event flagged attributes_dropped"
+    assert report["warnings"] == [
+        {"index": 1, "reason": dropped},
+        {"index": 2, "reason": "objects nested deeper than 8 levels are kept as JSON text, flagged nesting_flattened"},
+        {
+            "index": 3,
+            "reason": f"{len(orjson.dumps(long_and_many))} bytes: the message is cut to 65536 bytes and flagged truncated",
+        },
+        {"index": 3, "reason": dropped},
+    ]
+    # the same names as the stored events' flags
+    events = client.get("/api/v1/search", params={"q": "shape", "limit": 10}).json()["events"]
+    assert {e["message"]: e["flags"] for e in events} == {
+        "shape fine": [],
+        "shape many": ["attributes_dropped"],
+        "shape deep": ["nesting_flattened"],
+    }
+    # a JSON line sent as text: the text path's limits (parse/formats.py), named the same way
+    line = orjson.dumps({"message": "text many", **{f"t{i}": i for i in range(70)}})
+    r = client.post("/api/v1/logs", content=b"plain first\n" + line, headers={"content-type": "text/plain"})
+    assert r.json()["warnings"] == [
+        {"index": 1, "reason": "more than 64 attributes: the rest are dropped and the event flagged attributes_dropped"}
+    ]
+    text = client.get("/api/v1/search", params={"q": "text many"}).json()["events"][0]
+    assert text["flags"] == ["attributes_dropped"] and len(text["attributes"]) < 70
+    plain = client.post("/api/v1/logs", content=b"{no json} here", headers={"content-type": "text/plain"})
+    assert plain.status_code == 200 and "warnings" not in plain.json()
+
+
 def test_histogram_facets_context(client: TestClient) -> None:
     _ingest(
         client,

@@ -21,8 +21,10 @@ from fastapi.responses import JSONResponse
 from logloupe.errors import InvalidInput
 from logloupe.ingest.bodies import Item, decompress, read_limited, split_json, split_lines
 from logloupe.metrics import INGEST_LATENCY, REJECTED
-from logloupe.model import input_key
-from logloupe.parse.records import Limits
+from logloupe.model import FLAG_ATTRIBUTES_DROPPED, FLAG_NESTING_FLATTENED, input_key
+from logloupe.parse.formats import MAX_ATTRIBUTES, MAX_DEPTH
+from logloupe.parse.line import parse_line
+from logloupe.parse.records import Limits, parsed_fields, record_fields
 from logloupe.pipeline.decode import encode_entry
 from logloupe.pipeline.workers import IngestPipeline
 from logloupe.serve.auth import require_ingest
@@ -125,11 +127,15 @@ async def store_items(
     good = [it for it in items if not it.error]
     # Stored, but cut: say which (the message limit truncates and flags; docs/limits.md).
     limit = services.settings.max_message_bytes
-    warnings = [
+    warnings: list[dict[str, Any]] = [
         {"index": it.index, "reason": f"{size} bytes: the message is cut to {limit} bytes and flagged truncated"}
         for it in good
         if (size := len(it.line) if it.line is not None else len(it.raw) if it.raw_is_record else 0) > limit
     ]
+    if good:
+        shaped = limit_warnings(good, limits_of(services))
+        if shaped:
+            warnings = sorted(warnings + shaped, key=lambda w: int(w["index"]))  # stable: truncation first
     accepted = 0
     if good:
         pipeline = pipeline_of(services)
@@ -141,6 +147,51 @@ async def store_items(
     if warnings:
         report["warnings"] = warnings[:100]
     return report
+
+
+def limit_warnings(items: list[Item], limits: Limits) -> list[dict[str, Any]]:
+    """The items of a JSON or text body that will be stored with attributes dropped or objects
+    flattened (docs/limits.md), named by index, as the truncated ones are.
+
+    Only an item whose bytes could hold that much is read again, as the decoder will read it
+    (``record_fields``; ``parse_line`` for a JSON text line): deeper nesting takes more ``{`` than
+    the limit, more attributes take as many ``:`` (and 4 bytes or more each, ``"k":0``, a free
+    test that spares most items the count). The ``{`` count, a C-level scan of each record, is
+    what this costs the ingest path (docs/limits.md).
+    """
+    depth, count = limits.max_nesting_depth, limits.max_attributes
+    # JSON text lines keep at most MAX_ATTRIBUTES attributes and MAX_DEPTH levels (parse/formats.py)
+    line_depth, line_count = min(depth, MAX_DEPTH), min(count, MAX_ATTRIBUTES)
+    suspects = [
+        it
+        for it in items
+        if (
+            it.raw_is_record
+            and (it.raw.count(b"{") > depth or (len(it.raw) >= 4 * (count - 2) and it.raw.count(b":") >= count - 2))
+        )
+        or (
+            (line := it.line) is not None
+            and line[:1] == b"{"
+            and (line.count(b"{") > line_depth or line.count(b":") >= line_count - 2)
+        )
+    ]
+    if not suspects:
+        return []
+    observed = now_us()
+    warnings: list[dict[str, Any]] = []
+    for it in suspects:
+        if it.record is not None:
+            flags, kept, levels = record_fields(it.record, limits).flags, count, depth
+        else:
+            parsed = parse_line(it.line or b"", now_us=observed)
+            flags, kept, levels = parsed_fields(parsed, limits).flags, line_count, line_depth
+        if FLAG_ATTRIBUTES_DROPPED in flags:
+            reason = f"more than {kept} attributes: the rest are dropped and the event flagged attributes_dropped"
+            warnings.append({"index": it.index, "reason": reason})
+        if FLAG_NESTING_FLATTENED in flags:
+            reason = f"objects nested deeper than {levels} levels are kept as JSON text, flagged nesting_flattened"
+            warnings.append({"index": it.index, "reason": reason})
+    return warnings
 
 
 def form_record(body: bytes) -> Item:
