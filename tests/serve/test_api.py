@@ -114,16 +114,56 @@ def test_bad_input_gets_clear_4xx(client: TestClient) -> None:
     assert client.get("/api/v1/histogram", params={"interval": "1s", "from": "now-30d"}).status_code == 400
 
 
-def test_oversize_body_is_413(settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_oversize_body_is_413_and_leaves_a_stub_in_the_quarantine(settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import cramjam
+
     from logloupe.serve.app import create_app
 
-    small = settings.model_copy(update={"max_body_bytes": 2048})
+    small = settings.model_copy(update={"max_body_bytes": 2048, "upload_max_bytes": 4096})
+    big = b'{"message":"' + b"x" * 40_000 + b'"}'
     with TestClient(create_app(small)) as c:
-        r = c.post("/api/v1/logs", content=b'{"message":"' + b"x" * 5000 + b'"}')
-        assert r.status_code == 413
+        r = c.post("/api/v1/logs", content=big)
+        assert r.status_code == 413 and r.json()["error"]["code"] == "payload_too_large"
+        assert "head" not in r.json()["error"]
         bomb = gzip.compress(b'{"message":"' + b"y" * 100_000 + b'"}')
         r = c.post("/api/v1/logs", content=bomb, headers={"content-encoding": "gzip"})
         assert r.status_code == 413
+        sent = {
+            "elasticsearch": [
+                c.post("/_bulk", content=b'{"index":{"_index":"a"}}\n' + big),
+                c.post("/a/_doc", content=big),
+            ],
+            "otlp": [c.post("/v1/logs", content=big, headers={"content-type": "application/json"})],
+            "loki": [
+                c.post("/loki/api/v1/push", content=big, headers={"content-type": "application/json"}),
+                c.post(  # a snappy block that inflates past the limit
+                    "/loki/api/v1/push",
+                    content=bytes(cramjam.snappy.compress_raw(big)),
+                    headers={"content-type": "application/x-protobuf"},
+                ),
+            ],
+            "upload": [c.post("/api/v1/upload", files={"file": ("big.log", b"z\n" * 5000)})],
+        }
+        for responses in sent.values():
+            assert [x.status_code for x in responses] == [413] * len(responses)
+        items = c.get("/api/v1/quarantine").json()["items"][::-1]  # oldest first
+        got = [(i["source"], i["reason"], len(i["raw"]), i["raw"][:12]) for i in items]
+        assert got == [
+            ("http", "request body larger than 2048 bytes", 16384, '{"message":"'),
+            ("http", "decompressed body larger than 2048 bytes", 2049, '{"message":"'),  # inflated up to the limit
+            ("elasticsearch", "request body larger than 2048 bytes", 16384, '{"index":{"_'),
+            ("elasticsearch", "request body larger than 2048 bytes", 16384, '{"message":"'),
+            ("otlp", "request body larger than 2048 bytes", 16384, '{"message":"'),
+            ("loki", "request body larger than 2048 bytes", 16384, '{"message":"'),
+            ("loki", "decompressed body larger than 2048 bytes", got[6][2], got[6][3]),  # still snappy
+            ("upload", "upload larger than 4096 bytes", got[7][2], got[7][3]),
+        ]
+        assert got[7][2] > 10_000 and got[7][3].startswith("--")  # the whole multipart body: under 16 KiB
+        assert 'filename="big.log"' in items[7]["raw"] and "z\nz\nz\n" in items[7]["raw"]
+        metrics = c.get("/metrics").text
+        assert (
+            'logloupe_rejected_events_total{reason="payload_too_large",source="otlp",tenant="default"} 1.0' in metrics
+        )
 
 
 def test_flags_for_unclean_input(client: TestClient) -> None:

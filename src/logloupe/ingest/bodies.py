@@ -14,13 +14,18 @@ import zstandard
 
 from logloupe.errors import InvalidInput, PayloadTooLarge, UnsupportedMedia
 
+# How much of a refused body the error keeps (``PayloadTooLarge.head``), for the quarantine.
+HEAD_BYTES = 16384
+
 
 async def read_limited(chunks: AsyncIterator[bytes], limit: int) -> bytes:
     buf = bytearray()
     async for chunk in chunks:
         buf += chunk
         if len(buf) > limit:
-            raise PayloadTooLarge(f"request body larger than {limit} bytes", limit_bytes=limit)
+            raise PayloadTooLarge(
+                f"request body larger than {limit} bytes", head=bytes(buf[:HEAD_BYTES]), limit_bytes=limit
+            )
     return bytes(buf)
 
 
@@ -35,17 +40,22 @@ def decompress(body: bytes, encoding: str | None, limit: int) -> bytes:
             d = zlib.decompressobj(wbits)
             out = d.decompress(body, limit + 1)
             if len(out) > limit or d.unconsumed_tail:
-                raise PayloadTooLarge(f"decompressed body larger than {limit} bytes", limit_bytes=limit)
+                raise _too_large(limit, out)
             return out
         if enc == "zstd":
             reader = zstandard.ZstdDecompressor().stream_reader(body)
             out = reader.read(limit + 1)
             if len(out) > limit:
-                raise PayloadTooLarge(f"decompressed body larger than {limit} bytes", limit_bytes=limit)
+                raise _too_large(limit, out)
             return out
     except (zlib.error, zstandard.ZstdError) as exc:
         raise InvalidInput(f"body is not valid {enc}: {exc}") from None
     raise UnsupportedMedia(f"unsupported Content-Encoding {encoding!r}: use gzip, deflate or zstd")
+
+
+def _too_large(limit: int, out: bytes) -> PayloadTooLarge:
+    # the head of the inflated text: readable in the quarantine, unlike the compressed bytes
+    return PayloadTooLarge(f"decompressed body larger than {limit} bytes", head=out[:HEAD_BYTES], limit_bytes=limit)
 
 
 @dataclass(slots=True)

@@ -18,7 +18,7 @@ import orjson
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
-from logloupe.errors import InvalidInput
+from logloupe.errors import InvalidInput, PayloadTooLarge
 from logloupe.ingest.bodies import Item, decompress, read_limited, split_json, split_lines
 from logloupe.metrics import INGEST_LATENCY, REJECTED
 from logloupe.model import FLAG_ATTRIBUTES_DROPPED, FLAG_NESTING_FLATTENED, input_key
@@ -236,11 +236,25 @@ def sync_param(request: Request) -> bool | None:
     return value.lower() in ("1", "true", "yes", "on")
 
 
-async def read_body(request: Request, services: Services) -> bytes:
-    """The request body, size-limited and decompressed (gzip, deflate, zstd)."""
+async def quarantine_too_large(services: Services, principal: Principal, source: str, exc: PayloadTooLarge) -> None:
+    """A body refused for its size (413): a stub in the quarantine, the reason and the body's first
+    16 KiB (``PayloadTooLarge.head``; inflated when it was compressed), counted, so it is listed."""
+    await asyncio.to_thread(services.meta.quarantine, principal.tenant, source, [(exc.message, exc.head)])
+    REJECTED.labels(principal.tenant, source, "payload_too_large").inc()
+
+
+async def read_body(
+    request: Request, services: Services, principal: Principal, source: str, *, inflate: bool = True
+) -> bytes:
+    """The request body, size-limited and (``inflate``) decompressed: gzip, deflate, zstd. Over the
+    limit: 413, and a stub in the quarantine under ``source``."""
     limit = services.settings.max_body_bytes
-    raw = await read_limited(request.stream(), limit)
-    return decompress(raw, request.headers.get("content-encoding"), limit)
+    try:
+        raw = await read_limited(request.stream(), limit)
+        return decompress(raw, request.headers.get("content-encoding"), limit) if inflate else raw
+    except PayloadTooLarge as exc:
+        await quarantine_too_large(services, principal, source, exc)
+        raise
 
 
 @router.post("/api/v1/logs", summary="Ingest JSON (object, array, NDJSON) or text/plain lines")
@@ -249,7 +263,7 @@ async def ingest_logs(
     services: Annotated[Services, Depends(get_services)],
     principal: Annotated[Principal, Depends(require_ingest)],
 ) -> JSONResponse:
-    body = await read_body(request, services)
+    body = await read_body(request, services, principal, "http")
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype == "application/x-www-form-urlencoded":
         # curl -d / --data-binary send this type whatever the body is: read what the body is.
