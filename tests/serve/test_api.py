@@ -226,6 +226,32 @@ def test_warnings_name_items_with_attributes_dropped_or_nesting_flattened(client
     assert plain.status_code == 200 and "warnings" not in plain.json()
 
 
+def test_invalid_utf8_inside_json_is_stored_replaced_and_flagged(client: TestClient) -> None:
+    ndjson = (
+        b'{"message":"utf8 line fine"}\n'
+        b'{"message":"utf8 line bad \xff\xfe","level":"error","meta":{"user":"b\xe9a"}}\n'
+        b'{"message":"utf8 line broken \xff"\n'  # not JSON even read with U+FFFD: rejected as before
+    )
+    r = client.post("/api/v1/logs", content=ndjson, headers={"content-type": "application/x-ndjson"})
+    assert r.status_code == 200, r.text
+    report = r.json()
+    assert (report["accepted"], report["rejected"], [e["index"] for e in report["errors"]]) == (2, 1, [2])
+    quarantined = client.get("/api/v1/quarantine").json()["items"]
+    assert [q["raw"] for q in quarantined] == ['{"message":"utf8 line broken \ufffd"']
+    one = client.post("/api/v1/logs", content=b'{"message":"utf8 object \xc3"}')
+    array = client.post("/api/v1/logs", content=b'[{"message":"utf8 array ok"},{"message":"utf8 array \xc3("}]')
+    assert one.json()["accepted"] == 1 and array.json()["accepted"] == 2
+    events = client.get("/api/v1/search", params={"q": "utf8", "limit": 10}).json()["events"]
+    got = {e["message"]: (e["flags"], e["level"], e["attributes"]) for e in events}
+    assert got == {
+        "utf8 line fine": ([], "INFO", {}),
+        "utf8 line bad \ufffd\ufffd": (["invalid_utf8"], "ERROR", {"user": "b\ufffda"}),
+        "utf8 object \ufffd": (["invalid_utf8"], "INFO", {}),
+        "utf8 array ok": ([], "INFO", {}),
+        "utf8 array \ufffd(": (["invalid_utf8"], "INFO", {}),
+    }
+
+
 def test_histogram_facets_context(client: TestClient) -> None:
     _ingest(
         client,

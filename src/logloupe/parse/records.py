@@ -232,6 +232,13 @@ def _flag(flags: list[str], name: str) -> None:
         flags.append(name)
 
 
+def add_flags(fields: Fields, names: Sequence[str]) -> None:
+    """Flags found before the record was read (``invalid_utf8``: its JSON held invalid UTF-8, read
+    with U+FFFD by the ingest side), once each."""
+    for name in names:
+        _flag(fields.flags, name)
+
+
 def _pop_first(obj: dict[str, Any], keys: tuple[str, ...]) -> Any:
     for key in keys:
         if key in obj:

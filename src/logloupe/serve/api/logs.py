@@ -21,7 +21,7 @@ from fastapi.responses import JSONResponse
 from logloupe.errors import InvalidInput, PayloadTooLarge
 from logloupe.ingest.bodies import Item, decompress, read_limited, split_json, split_lines
 from logloupe.metrics import INGEST_LATENCY, REJECTED
-from logloupe.model import FLAG_ATTRIBUTES_DROPPED, FLAG_NESTING_FLATTENED, input_key
+from logloupe.model import FLAG_ATTRIBUTES_DROPPED, FLAG_INVALID_UTF8, FLAG_NESTING_FLATTENED, input_key
 from logloupe.parse.formats import MAX_ATTRIBUTES, MAX_DEPTH
 from logloupe.parse.line import parse_line
 from logloupe.parse.records import Limits, parsed_fields, record_fields
@@ -86,9 +86,21 @@ def encode_items(
     records = [it.raw if it.raw_is_record else orjson.dumps(it.record) for it in kept]
     lines = [it.line for it in items if it.record is None and it.line is not None and not it.error]
     key = input_key("body", source, service, host, b"\n".join(records), b"\n".join(lines))
-    doc_ids = {i: it.doc_id for i, it in enumerate(kept) if it.doc_id}
+    # one pass for both (the hot path): a sender's own ids, and JSON read with U+FFFD (bodies.split_json)
+    marked = [(i, it) for i, it in enumerate(kept) if it.doc_id or it.invalid_utf8]
+    doc_ids = {i: it.doc_id for i, it in marked if it.doc_id}
+    flags = {i: [FLAG_INVALID_UTF8] for i, it in marked if it.invalid_utf8}
     payload = encode_entry(
-        tenant, source, records, lines, service=service, host=host, observed_us=now_us(), key=key, doc_ids=doc_ids
+        tenant,
+        source,
+        records,
+        lines,
+        service=service,
+        host=host,
+        observed_us=now_us(),
+        key=key,
+        doc_ids=doc_ids,
+        flags=flags,
     )
     return payload, len(records) + len(lines)
 
