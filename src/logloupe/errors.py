@@ -71,6 +71,10 @@ class PayloadTooLarge(LogLoupeError):
     status = 413
     code = "payload_too_large"
 
+    def __init__(self, message: str, *, head: bytes = b"", **details: Any) -> None:
+        super().__init__(message, **details)
+        self.head = head  # the start of what was refused, for the quarantine; never in the error body
+
 
 class UnsupportedMedia(LogLoupeError):
     status = 415

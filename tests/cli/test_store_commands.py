@@ -44,6 +44,32 @@ def test_ingest_and_search_without_a_server(tmp_path: Path) -> None:
     assert body["events"][0]["service"] == "hdfs"
 
 
+def test_ingest_text_chunk_lifts_meta_as_json_bodies_do(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    log = tmp_path / "mixed.log"
+    # one plain line in the chunk: it takes the text path (format detection per line)
+    meta_line = orjson.dumps({"service": "auth", "level": "error", "message": "denied", "meta": {"user_id": 7}})
+    log.write_bytes(b"2026-11-21 10:00:00 INFO plain start\n" + meta_line + b"\n")
+    runner = CliRunner()
+    result = runner.invoke(main, ["ingest", str(log), "--data-dir", str(data)])
+    assert result.exit_code == 0 and "ingested 2 events" in result.output, result.output
+    result = runner.invoke(main, ["search", "attr.user_id:7", "--json", "--data-dir", str(data)])
+    events = orjson.loads(result.output)["events"]
+    assert [(e["message"], e["service"], e["attributes"]) for e in events] == [("denied", "auth", {"user_id": "7"})]
+
+
+def test_ingest_json_file_with_invalid_utf8_stores_it_flagged(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    log = tmp_path / "bad.ndjson"
+    log.write_bytes(b'{"message":"cli fine"}\n{"message":"cli bad \xff","meta":{"user_id":8}}\n')
+    runner = CliRunner()
+    result = runner.invoke(main, ["ingest", str(log), "--data-dir", str(data)])
+    assert result.exit_code == 0 and "ingested 2 events, rejected 0" in result.output, result.output
+    result = runner.invoke(main, ["search", "cli", "--json", "--data-dir", str(data)])
+    got = {e["message"]: (e["flags"], e["attributes"]) for e in orjson.loads(result.output)["events"]}
+    assert got == {"cli fine": ([], {}), "cli bad \ufffd": (["invalid_utf8"], {"user_id": "8"})}
+
+
 def test_bad_query_is_a_clear_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["search", "(oops", "--data-dir", str(tmp_path)])
     assert result.exit_code == 2

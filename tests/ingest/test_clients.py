@@ -93,7 +93,7 @@ def test_opentelemetry_sdk_otlp_http_exporter(server: Server) -> None:
     resource = Resource.create({"service.name": "otel-shop", "host.name": "node-7", "deployment.environment": "test"})
     provider = LoggerProvider(resource=resource)
     provider.add_log_record_processor(BatchLogRecordProcessor(OTLPLogExporter(endpoint=f"{server.url}/v1/logs")))
-    logger = provider.get_logger(f"otel.{mark}", "1.2.3")
+    logger = provider.get_logger(f"otel.{mark}", "1.2.3", attributes={"team": "payments", "shard": 3})
     tracer = TracerProvider(resource=resource).get_tracer("t")
     with tracer.start_as_current_span("checkout") as span:
         logger.emit(
@@ -115,6 +115,9 @@ def test_opentelemetry_sdk_otlp_http_exporter(server: Server) -> None:
     assert err["attributes"]["resource.deployment.environment"] == "test"
     assert err["attributes"]["scope.name"] == f"otel.{mark}"
     assert err["attributes"]["scope.version"] == "1.2.3"
+    assert err["attributes"]["scope.team"] == "payments"
+    assert err["attributes"]["scope.shard"] == "3"
+    assert len(server.search(f"{mark} attr.scope.team:payments", 2)) == 2
     assert events["INFO"]["trace_id"] == ""
 
 
@@ -126,7 +129,10 @@ def test_otlp_json_gzip_chunked(server: Server) -> None:
                 "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "jsonsvc"}}]},
                 "scopeLogs": [
                     {
-                        "scope": {"name": "lib"},
+                        "scope": {
+                            "name": "lib",
+                            "attributes": [{"key": "lib.tier", "value": {"stringValue": "gold"}}],
+                        },
                         "logRecords": [
                             {
                                 "timeUnixNano": str(time.time_ns()),
@@ -159,6 +165,9 @@ def test_otlp_json_gzip_chunked(server: Server) -> None:
     assert event["level"] == "WARN"
     assert event["trace_id"] == "5b8efff798038103d269b633813fc60c"
     assert event["attributes"]["disk"] == "3"
+    assert event["attributes"]["scope.name"] == "lib"
+    assert event["attributes"]["scope.lib.tier"] == "gold"
+    assert server.search(f"{mark} attr.scope.lib.tier:gold", 1)[0]["id"] == event["id"]
 
 
 def test_python_logging_loki(server: Server) -> None:

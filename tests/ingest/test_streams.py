@@ -199,3 +199,18 @@ def _messages(lines: list[str]) -> list[str]:
     from logloupe.parse.line import parse_line
 
     return [parse_line(ln, now_us=T0).message for ln in lines]
+
+
+def test_flags_found_at_ingest_reach_the_record_through_the_joiner_too() -> None:
+    # records and text lines in one entry: it goes through the joiner (join_entry)
+    records = [orjson.dumps({"message": "fine"}), orjson.dumps({"message": "read with \ufffd"})]
+    payload = encode_entry("t1", "http", records, [b"a text line"], observed_us=T0, flags={1: ["invalid_utf8"]})
+    for joiner in (StreamJoiner(), None):
+        events = decode_payload(100, payload, LIMITS, T0, None, joiner)
+        if joiner is not None:  # the text line is held for a continuation until a flush
+            events += run([(200, flush_entry(T0 + 10**12))], joiner)
+        assert {e.message: e.flags for e in events} == {
+            "fine": [],
+            "read with \ufffd": ["invalid_utf8"],
+            "a text line": [],
+        }

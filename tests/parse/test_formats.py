@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import orjson
 import pytest
 
 from logloupe.model import FLAG_INVALID_UTF8, FLAG_NUL_BYTES, FLAG_TIME_REPLACED, FLAG_TRUNCATED, Level, to_micros
@@ -299,6 +300,24 @@ def test_formats(
 def test_json_trace_ids() -> None:
     p = parse_line(CASES[0][0], now_us=NOW)
     assert (p.trace_id, p.span_id) == ("abc", "def")
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        {"service": "a", "level": "info", "message": "m", "meta": {"user_id": 7}},
+        {"msg": "m", "meta": {"user": {"id": 7}, "service": "inner"}, "user": "top", "data": "kept"},
+        {"message": "m", "attributes": {"a": 1}, "labels": {"a": 2, "b": [1, 2]}, "context": None},
+        {"message": "m", "fields": {"ok": True}, "extra": {"n": None}, "host": {"name": "h", "os": "linux"}},
+    ],
+)
+def test_json_line_attributes_are_a_records(record: dict[str, object]) -> None:
+    from logloupe.parse.records import Limits, record_fields
+
+    line = orjson.dumps(record)
+    text, body = parse_line(line, now_us=NOW), record_fields(orjson.loads(line), Limits())
+    assert text.format == "json"
+    assert (text.attributes, text.service, text.host) == (body.attributes, body.service, body.host)
 
 
 def test_hint_is_tried_first() -> None:

@@ -62,6 +62,28 @@ def test_ingest_shapes_and_search(client: TestClient) -> None:
     assert client.post("/api/v1/search", json={"q": "zipped", "limit": 5}).json()["total"] == 2
 
 
+def test_meta_shape_reads_the_same_as_json_and_as_text(client: TestClient) -> None:
+    line = {
+        "service": "auth",
+        "level": "warn",
+        "message": "{via} login slow",
+        "meta": {"user_id": 7, "req": {"path": "/login"}, "service": "inner"},
+        "region": "eu",
+    }
+    for via, ctype in (("json", "application/json"), ("text", "text/plain")):
+        body = orjson.dumps({**line, "message": f"{via} login slow"})
+        r = client.post("/api/v1/logs", content=body, headers={"content-type": ctype})
+        assert r.status_code == 200 and r.json()["accepted"] == 1, r.text
+    events = client.get("/api/v1/search", params={"q": "attr.user_id:7", "limit": 10}).json()["events"]
+    by_path = {e["message"].split()[0]: e for e in events}
+    assert set(by_path) == {"json", "text"}
+    # meta's members are attributes of their own on both paths; only the top level names the service
+    expected = {"user_id": "7", "req.path": "/login", "service": "inner", "region": "eu"}
+    assert by_path["json"]["attributes"] == by_path["text"]["attributes"] == expected
+    assert {e["service"] for e in events} == {"auth"}
+    assert {e["level"] for e in events} == {"WARN"}
+
+
 def test_partly_bad_batch_keeps_good_items_and_quarantines_bad(client: TestClient) -> None:
     body = b'{"message":"good one"}\n{broken json\n42\n{"message":"good two"}\n'
     r = client.post("/api/v1/logs", content=body)
@@ -92,16 +114,56 @@ def test_bad_input_gets_clear_4xx(client: TestClient) -> None:
     assert client.get("/api/v1/histogram", params={"interval": "1s", "from": "now-30d"}).status_code == 400
 
 
-def test_oversize_body_is_413(settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_oversize_body_is_413_and_leaves_a_stub_in_the_quarantine(settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import cramjam
+
     from logloupe.serve.app import create_app
 
-    small = settings.model_copy(update={"max_body_bytes": 2048})
+    small = settings.model_copy(update={"max_body_bytes": 2048, "upload_max_bytes": 4096})
+    big = b'{"message":"' + b"x" * 40_000 + b'"}'
     with TestClient(create_app(small)) as c:
-        r = c.post("/api/v1/logs", content=b'{"message":"' + b"x" * 5000 + b'"}')
-        assert r.status_code == 413
+        r = c.post("/api/v1/logs", content=big)
+        assert r.status_code == 413 and r.json()["error"]["code"] == "payload_too_large"
+        assert "head" not in r.json()["error"]
         bomb = gzip.compress(b'{"message":"' + b"y" * 100_000 + b'"}')
         r = c.post("/api/v1/logs", content=bomb, headers={"content-encoding": "gzip"})
         assert r.status_code == 413
+        sent = {
+            "elasticsearch": [
+                c.post("/_bulk", content=b'{"index":{"_index":"a"}}\n' + big),
+                c.post("/a/_doc", content=big),
+            ],
+            "otlp": [c.post("/v1/logs", content=big, headers={"content-type": "application/json"})],
+            "loki": [
+                c.post("/loki/api/v1/push", content=big, headers={"content-type": "application/json"}),
+                c.post(  # a snappy block that inflates past the limit
+                    "/loki/api/v1/push",
+                    content=bytes(cramjam.snappy.compress_raw(big)),
+                    headers={"content-type": "application/x-protobuf"},
+                ),
+            ],
+            "upload": [c.post("/api/v1/upload", files={"file": ("big.log", b"z\n" * 5000)})],
+        }
+        for responses in sent.values():
+            assert [x.status_code for x in responses] == [413] * len(responses)
+        items = c.get("/api/v1/quarantine").json()["items"][::-1]  # oldest first
+        got = [(i["source"], i["reason"], len(i["raw"]), i["raw"][:12]) for i in items]
+        assert got == [
+            ("http", "request body larger than 2048 bytes", 16384, '{"message":"'),
+            ("http", "decompressed body larger than 2048 bytes", 2049, '{"message":"'),  # inflated up to the limit
+            ("elasticsearch", "request body larger than 2048 bytes", 16384, '{"index":{"_'),
+            ("elasticsearch", "request body larger than 2048 bytes", 16384, '{"message":"'),
+            ("otlp", "request body larger than 2048 bytes", 16384, '{"message":"'),
+            ("loki", "request body larger than 2048 bytes", 16384, '{"message":"'),
+            ("loki", "decompressed body larger than 2048 bytes", got[6][2], got[6][3]),  # still snappy
+            ("upload", "upload larger than 4096 bytes", got[7][2], got[7][3]),
+        ]
+        assert got[7][2] > 10_000 and got[7][3].startswith("--")  # the whole multipart body: under 16 KiB
+        assert 'filename="big.log"' in items[7]["raw"] and "z\nz\nz\n" in items[7]["raw"]
+        metrics = c.get("/metrics").text
+        assert (
+            'logloupe_rejected_events_total{reason="payload_too_large",source="otlp",tenant="default"} 1.0' in metrics
+        )
 
 
 def test_flags_for_unclean_input(client: TestClient) -> None:
@@ -117,6 +179,77 @@ def test_flags_for_unclean_input(client: TestClient) -> None:
     assert flags["z" * 8] == ["truncated"]
     assert flags["nul\u0000insi"] == ["nul_bytes"]
     assert flags["bad utf8"] == ["invalid_utf8"]
+
+
+def test_warnings_name_items_with_attributes_dropped_or_nesting_flattened(client: TestClient) -> None:
+    deep: dict[str, object] = {"leaf": 1}
+    for level in range(10):
+        deep = {f"l{level}": deep}
+    many = {f"k{i}": i for i in range(300)}
+    long_and_many = {"message": "z" * 70000, "attributes": many}
+    report = _ingest(
+        client,
+        [
+            {"message": "shape fine", "meta": {"user": {"id": 7}}},
+            {"message": "shape many", "meta": many},
+            {"message": "shape deep", "meta": deep},
+            long_and_many,
+        ],
+    )
+    assert report["accepted"] == 4 and report["errors"] == []
+    dropped = "more than 256 attributes: the rest are dropped and the event flagged attributes_dropped"
+    assert report["warnings"] == [
+        {"index": 1, "reason": dropped},
+        {"index": 2, "reason": "objects nested deeper than 8 levels are kept as JSON text, flagged nesting_flattened"},
+        {
+            "index": 3,
+            "reason": f"{len(orjson.dumps(long_and_many))} bytes: the message is cut to 65536 bytes and flagged truncated",
+        },
+        {"index": 3, "reason": dropped},
+    ]
+    # the same names as the stored events' flags
+    events = client.get("/api/v1/search", params={"q": "shape", "limit": 10}).json()["events"]
+    assert {e["message"]: e["flags"] for e in events} == {
+        "shape fine": [],
+        "shape many": ["attributes_dropped"],
+        "shape deep": ["nesting_flattened"],
+    }
+    # a JSON line sent as text: the text path's limits (parse/formats.py), named the same way
+    line = orjson.dumps({"message": "text many", **{f"t{i}": i for i in range(70)}})
+    r = client.post("/api/v1/logs", content=b"plain first\n" + line, headers={"content-type": "text/plain"})
+    assert r.json()["warnings"] == [
+        {"index": 1, "reason": "more than 64 attributes: the rest are dropped and the event flagged attributes_dropped"}
+    ]
+    text = client.get("/api/v1/search", params={"q": "text many"}).json()["events"][0]
+    assert text["flags"] == ["attributes_dropped"] and len(text["attributes"]) < 70
+    plain = client.post("/api/v1/logs", content=b"{no json} here", headers={"content-type": "text/plain"})
+    assert plain.status_code == 200 and "warnings" not in plain.json()
+
+
+def test_invalid_utf8_inside_json_is_stored_replaced_and_flagged(client: TestClient) -> None:
+    ndjson = (
+        b'{"message":"utf8 line fine"}\n'
+        b'{"message":"utf8 line bad \xff\xfe","level":"error","meta":{"user":"b\xe9a"}}\n'
+        b'{"message":"utf8 line broken \xff"\n'  # not JSON even read with U+FFFD: rejected as before
+    )
+    r = client.post("/api/v1/logs", content=ndjson, headers={"content-type": "application/x-ndjson"})
+    assert r.status_code == 200, r.text
+    report = r.json()
+    assert (report["accepted"], report["rejected"], [e["index"] for e in report["errors"]]) == (2, 1, [2])
+    quarantined = client.get("/api/v1/quarantine").json()["items"]
+    assert [q["raw"] for q in quarantined] == ['{"message":"utf8 line broken \ufffd"']
+    one = client.post("/api/v1/logs", content=b'{"message":"utf8 object \xc3"}')
+    array = client.post("/api/v1/logs", content=b'[{"message":"utf8 array ok"},{"message":"utf8 array \xc3("}]')
+    assert one.json()["accepted"] == 1 and array.json()["accepted"] == 2
+    events = client.get("/api/v1/search", params={"q": "utf8", "limit": 10}).json()["events"]
+    got = {e["message"]: (e["flags"], e["level"], e["attributes"]) for e in events}
+    assert got == {
+        "utf8 line fine": ([], "INFO", {}),
+        "utf8 line bad \ufffd\ufffd": (["invalid_utf8"], "ERROR", {"user": "b\ufffda"}),
+        "utf8 object \ufffd": (["invalid_utf8"], "INFO", {}),
+        "utf8 array ok": ([], "INFO", {}),
+        "utf8 array \ufffd(": (["invalid_utf8"], "INFO", {}),
+    }
 
 
 def test_histogram_facets_context(client: TestClient) -> None:

@@ -23,9 +23,9 @@ import orjson
 
 from logloupe.errors import Unavailable
 from logloupe.ingest.bodies import split_json, split_lines
-from logloupe.model import input_key
+from logloupe.model import FLAG_INVALID_UTF8, input_key
 from logloupe.parse.multiline import continues
-from logloupe.parse.records import Limits, record_fields, text_fields
+from logloupe.parse.records import Limits, add_flags, record_fields, text_fields
 from logloupe.parse.sources import apply_to_record, rules_from
 from logloupe.pipeline.assemble import assemble
 from logloupe.settings import Settings
@@ -282,6 +282,9 @@ def ingest(file: str, service: str, server: str | None, data_dir: Path | None) -
                     good = [it for it in items if not it.error]
                     if all(it.record is not None for it in good):
                         fields = [record_fields(it.record or {}, limits) for it in good]
+                        for it, f in zip(good, fields, strict=True):
+                            if it.invalid_utf8:  # read with U+FFFD (bodies.split_json)
+                                add_flags(f, [FLAG_INVALID_UTF8])
                         if not options.is_default:
                             for it, f in zip(good, fields, strict=True):
                                 apply_to_record(it.record or {}, f, options, now_us())

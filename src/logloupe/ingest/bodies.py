@@ -3,6 +3,7 @@ LogLoupe accepts (one object, an array, or NDJSON)."""
 
 from __future__ import annotations
 
+import contextlib
 import zlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -14,13 +15,18 @@ import zstandard
 
 from logloupe.errors import InvalidInput, PayloadTooLarge, UnsupportedMedia
 
+# How much of a refused body the error keeps (``PayloadTooLarge.head``), for the quarantine.
+HEAD_BYTES = 16384
+
 
 async def read_limited(chunks: AsyncIterator[bytes], limit: int) -> bytes:
     buf = bytearray()
     async for chunk in chunks:
         buf += chunk
         if len(buf) > limit:
-            raise PayloadTooLarge(f"request body larger than {limit} bytes", limit_bytes=limit)
+            raise PayloadTooLarge(
+                f"request body larger than {limit} bytes", head=bytes(buf[:HEAD_BYTES]), limit_bytes=limit
+            )
     return bytes(buf)
 
 
@@ -35,17 +41,22 @@ def decompress(body: bytes, encoding: str | None, limit: int) -> bytes:
             d = zlib.decompressobj(wbits)
             out = d.decompress(body, limit + 1)
             if len(out) > limit or d.unconsumed_tail:
-                raise PayloadTooLarge(f"decompressed body larger than {limit} bytes", limit_bytes=limit)
+                raise _too_large(limit, out)
             return out
         if enc == "zstd":
             reader = zstandard.ZstdDecompressor().stream_reader(body)
             out = reader.read(limit + 1)
             if len(out) > limit:
-                raise PayloadTooLarge(f"decompressed body larger than {limit} bytes", limit_bytes=limit)
+                raise _too_large(limit, out)
             return out
     except (zlib.error, zstandard.ZstdError) as exc:
         raise InvalidInput(f"body is not valid {enc}: {exc}") from None
     raise UnsupportedMedia(f"unsupported Content-Encoding {encoding!r}: use gzip, deflate or zstd")
+
+
+def _too_large(limit: int, out: bytes) -> PayloadTooLarge:
+    # the head of the inflated text: readable in the quarantine, unlike the compressed bytes
+    return PayloadTooLarge(f"decompressed body larger than {limit} bytes", head=out[:HEAD_BYTES], limit_bytes=limit)
 
 
 @dataclass(slots=True)
@@ -59,6 +70,8 @@ class Item:
     raw: bytes = b""
     raw_is_record: bool = False  # ``raw`` is exactly the record's JSON object (no re-encoding needed)
     doc_id: str = ""  # the sender's own id for this record (an Elasticsearch ``_id``): it names the event
+    # Its JSON held invalid UTF-8, read as U+FFFD (``replacing_invalid_utf8``): the event is flagged invalid_utf8.
+    invalid_utf8: bool = False
 
 
 def split_json(body: bytes) -> list[Item]:
@@ -67,13 +80,21 @@ def split_json(body: bytes) -> list[Item]:
     if not stripped:
         return []
     if stripped[:1] in (b"{", b"["):
+        repaired = False
         try:
             whole = orjson.loads(stripped)
-        except orjson.JSONDecodeError:
+        except orjson.JSONDecodeError as exc:
             whole = None  # maybe NDJSON
-        else:
+            if _utf8_fault(exc):
+                with contextlib.suppress(ValueError):  # NDJSON, or bad beyond its UTF-8: the lines below say
+                    whole, repaired = replacing_invalid_utf8(stripped), True
+        if whole is not None:
             values = whole if isinstance(whole, list) else [whole]
-            return [_item(i, v, orjson.dumps(v)) for i, v in enumerate(values)]
+            found = [_item(i, v, orjson.dumps(v)) for i, v in enumerate(values)]
+            if repaired:  # the items that hold U+FFFD now (or held one of their own) are flagged
+                for it in found:
+                    it.invalid_utf8 = not it.error and _REPLACEMENT in it.raw
+            return found
     lines = list(map(bytes.strip, stripped.split(b"\n")))
     try:  # the usual body, every line an object: parsed and wrapped in C-level loops
         values = list(map(orjson.loads, lines))
@@ -90,13 +111,43 @@ def split_json(body: bytes) -> list[Item]:
         try:
             value = loads(line)
         except orjson.JSONDecodeError as exc:
-            append(Item(i, error=f"line {i + 1}: invalid JSON ({exc})", raw=line))
+            try:
+                if not _utf8_fault(exc):
+                    raise
+                value = replacing_invalid_utf8(line)  # only a line that failed for its UTF-8 pays for this
+            except ValueError:
+                append(Item(i, error=f"line {i + 1}: invalid JSON ({exc})", raw=line))
+                continue
+            item = _item(i, value, line)
+            if not item.error:
+                # stored as it reads, flagged (a text line's rule); its JSON is written anew for the buffer
+                item.raw_is_record, item.invalid_utf8 = False, True
+            append(item)
             continue
         if type(value) is dict:  # the usual line, positionally: _item's first case
             append(Item(i, value, None, None, line, True))
         else:
             append(_item(i, value, line))
     return items
+
+
+_REPLACEMENT = "\ufffd".encode()
+
+
+def _utf8_fault(exc: orjson.JSONDecodeError) -> bool:
+    """orjson refused the text for invalid UTF-8 (it checks that first, over the whole text)."""
+    return "UTF-8" in exc.msg
+
+
+def replacing_invalid_utf8(data: bytes) -> Any:
+    """``orjson.loads`` of JSON text whose one fault is invalid UTF-8 (which orjson refuses): the bad
+    bytes read as U+FFFD, as a text line's are. ``ValueError`` (``orjson.JSONDecodeError`` is one)
+    when that is not its fault: the text is valid UTF-8, or still not JSON."""
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return orjson.loads(data.decode("utf-8", "replace"))
+    raise ValueError("valid UTF-8")
 
 
 def _item(index: int, value: Any, raw: bytes) -> Item:

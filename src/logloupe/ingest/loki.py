@@ -22,6 +22,7 @@ import cramjam
 import orjson
 
 from logloupe.errors import InvalidInput, PayloadTooLarge
+from logloupe.ingest.bodies import HEAD_BYTES
 
 SERVICE_LABELS = ("service_name", "service", "app", "application", "job", "container")
 LEVEL_LABELS = ("level", "detected_level", "severity", "lvl")
@@ -131,7 +132,8 @@ def decode_protobuf(body: bytes, *, snappy: bool = True, limit: int = 32 * 1024 
     if snappy:
         size, _ = _varint(body, 0)  # a snappy block starts with its uncompressed length: refuse bombs first
         if size > limit:
-            raise PayloadTooLarge(f"decompressed body larger than {limit} bytes", limit_bytes=limit)
+            head = body[:HEAD_BYTES]  # still compressed: inflating it is what is refused
+            raise PayloadTooLarge(f"decompressed body larger than {limit} bytes", head=head, limit_bytes=limit)
         try:
             body = bytes(cramjam.snappy.decompress_raw(body))
         except Exception as exc:  # cramjam raises its own DecompressionError

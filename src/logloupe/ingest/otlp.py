@@ -1,8 +1,9 @@
 """OTLP/HTTP logs (``ExportLogsServiceRequest``), protobuf or JSON → records (pure).
 
 Mapping: resource attribute ``service.name`` → service, ``host.name`` → host; other resource
-attributes become ``resource.<key>``, the scope ``scope.name``/``scope.version``; log attributes
-are kept as they are. Severity number (OpenTelemetry's 1–24 scale) → level, severity text kept as
+attributes become ``resource.<key>``; the scope gives ``scope.name``, ``scope.version`` and
+``scope.<key>`` for each of its attributes (name and version win a clash); log attributes are kept
+as they are. Severity number (OpenTelemetry's 1–24 scale) → level, severity text kept as
 the raw level; trace and span ids are kept as hex.
 """
 
@@ -89,7 +90,7 @@ def decode_protobuf(body: bytes) -> list[dict[str, Any]]:
     for rl in request.resource_logs:
         resource = {kv.key: _any_value(kv.value) for kv in rl.resource.attributes}
         for sl in rl.scope_logs:
-            scope: dict[str, Any] = {}
+            scope = {kv.key: _any_value(kv.value) for kv in sl.scope.attributes}
             if sl.scope.name:
                 scope["name"] = sl.scope.name
             if sl.scope.version:
@@ -154,7 +155,8 @@ def decode_json(body: bytes) -> list[dict[str, Any]]:
         resource = _json_attrs((rl.get("resource") or {}).get("attributes"))
         for sl in rl.get("scopeLogs") or []:
             raw_scope = sl.get("scope") or {}
-            scope = {k: raw_scope[k] for k in ("name", "version") if raw_scope.get(k)}
+            scope = _json_attrs(raw_scope.get("attributes"))
+            scope.update((k, raw_scope[k]) for k in ("name", "version") if raw_scope.get(k))
             for lr in sl.get("logRecords") or []:
                 out.append(
                     _record(

@@ -25,6 +25,7 @@ import orjson
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from logloupe.errors import InvalidInput, PayloadTooLarge, TooManyRequests
+from logloupe.ingest.bodies import HEAD_BYTES
 
 log = logging.getLogger(__name__)
 
@@ -95,11 +96,14 @@ async def receive_multipart(chunks: AsyncIterator[bytes], content_type: str, lim
         },
     )
     total = 0
+    head = bytearray()  # the body's start, for the quarantine if it is refused
     try:
         async for chunk in chunks:
             total += len(chunk)
+            if len(head) < HEAD_BYTES:
+                head += chunk[: HEAD_BYTES - len(head)]
             if total > limit:
-                raise PayloadTooLarge(f"upload larger than {limit} bytes", limit_bytes=limit)
+                raise PayloadTooLarge(f"upload larger than {limit} bytes", head=bytes(head), limit_bytes=limit)
             parser.write(chunk)
         parser.finalize()
     except Exception as exc:

@@ -23,12 +23,14 @@ import orjson
 from logloupe.model import Level
 from logloupe.parse.grok import CustomFormat
 from logloupe.parse.keys import (
+    ATTRIBUTE_KEYS,
     HOST_KEYS,
     MESSAGE_KEYS,
     SERVICE_KEYS,
     SPAN_KEYS,
     TIME_KEYS,
     TRACE_KEYS,
+    lift_attributes,
     lift_ecs,
     needs_lift,
     pop_level,
@@ -66,6 +68,7 @@ _LEVEL_WORDS = (
 
 # --- JSON ---------------------------------------------------------------------------------------------
 # The key names: ``parse/keys.py``, shared with structured records.
+_ATTRIBUTE_KEY_SET = frozenset(ATTRIBUTE_KEYS)
 
 
 def _flatten(value: Any, prefix: str, out: dict[str, str], depth: int, flags: list[str]) -> None:
@@ -145,8 +148,15 @@ def parse_json(line: str, now_us: int | None, default_tz: str) -> Fields | None:
         if not log.endswith("\n"):  # the driver split a long line (16 KiB): the rest follows
             fields.attributes["partial"] = "true"
         return fields
+    if needs_lift(obj):
+        obj = lift_ecs(obj)
+    # Attribute keys (``meta``...) are set aside so the fields come from the top level only, then
+    # lifted as a record's are (``lift_attributes``): the same line reads the same as a JSON body.
+    held = None
+    if not _ATTRIBUTE_KEY_SET.isdisjoint(obj):
+        held = {k: obj.pop(k) for k in ATTRIBUTE_KEYS if k in obj}
     flat: dict[str, str] = {}
-    _flatten(lift_ecs(obj) if needs_lift(obj) else obj, "", flat, 0, flags)
+    _flatten(obj, "", flat, 0, flags)
     ts_raw = _pop(flat, TIME_KEYS)
     fields = Fields("json", _pop(flat, MESSAGE_KEYS), ts_raw=ts_raw, flags=flags)
     fields.ts_us = _ts_value(ts_raw, now_us, default_tz)
@@ -155,6 +165,10 @@ def parse_json(line: str, now_us: int | None, default_tz: str) -> Fields | None:
     fields.host = _pop(flat, HOST_KEYS)
     fields.trace_id = _pop(flat, TRACE_KEYS)
     fields.span_id = _pop(flat, SPAN_KEYS)
+    if held:
+        lifted = lift_attributes({**held, **flat})
+        flat = {}
+        _flatten(lifted, "", flat, 0, flags)
     fields.attributes = flat
     return fields
 

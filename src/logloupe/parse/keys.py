@@ -43,7 +43,7 @@ SERVICE_KEYS = (
 HOST_KEYS = ("host", "host.name", "hostname", "host_name", "node", "instance", "pod")
 TRACE_KEYS = ("trace_id", "traceId", "trace.id", "traceid", "dd.trace_id", "otelTraceID")
 SPAN_KEYS = ("span_id", "spanId", "span.id", "spanid", "dd.span_id", "otelSpanID")
-# Records only: objects whose members are attributes of their own (``{"meta": {"user": 1}}`` → ``user``).
+# Objects whose members are attributes of their own (``{"meta": {"user": 1}}`` → ``user``): ``lift_attributes``.
 ATTRIBUTE_KEYS = ("meta", "attributes", "attrs", "fields", "labels", "extra", "context", "data")
 
 # (object key, member, the field it names): ECS objects whose one member is a field of ours.
@@ -62,6 +62,23 @@ def pop_level(obj: dict[str, Any], is_level: Callable[[str], bool]) -> Any:
                     continue
             return obj.pop(key)
     return None
+
+
+def lift_attributes(rest: dict[str, Any]) -> dict[str, Any]:
+    """The attributes of a JSON log whose own fields (time, message, level, service...) were taken
+    out: the members of its ``ATTRIBUTE_KEYS`` objects (a later key's member wins a clash; such a
+    key holding no object stays an attribute of that name), then its other keys, which win over
+    the members. Empties ``rest``' attribute keys; not flattened. Shared by records and JSON text
+    lines, so ``{"meta": {"user_id": 7}}`` is ``user_id`` on every path."""
+    attributes: dict[str, Any] = {}
+    for key in ATTRIBUTE_KEYS:
+        nested = rest.pop(key, None)
+        if isinstance(nested, dict):
+            attributes.update(nested)
+        elif nested is not None:
+            attributes[key] = nested
+    attributes.update(rest)
+    return attributes
 
 
 def needs_lift(doc: dict[str, Any]) -> bool:

@@ -34,6 +34,7 @@ from logloupe.parse.keys import (
     SPAN_KEYS,
     TIME_KEYS,
     TRACE_KEYS,
+    lift_attributes,
     lift_ecs,
     needs_lift,
     pop_level,
@@ -231,6 +232,13 @@ def _flag(flags: list[str], name: str) -> None:
         flags.append(name)
 
 
+def add_flags(fields: Fields, names: Sequence[str]) -> None:
+    """Flags found before the record was read (``invalid_utf8``: its JSON held invalid UTF-8, read
+    with U+FFFD by the ingest side), once each."""
+    for name in names:
+        _flag(fields.flags, name)
+
+
 def _pop_first(obj: dict[str, Any], keys: tuple[str, ...]) -> Any:
     for key in keys:
         if key in obj:
@@ -422,13 +430,7 @@ def _record_fields(record: dict[str, Any], limits: Limits) -> Fields:
     trace_id = _as_text(_pop_first(obj, TRACE_KEYS) or "", limits, flags)[:64]
     span_id = _as_text(_pop_first(obj, SPAN_KEYS) or "", limits, flags)[:64]
     source = _as_text(obj.pop("source", None) or "", limits, flags)[:256]
-    for key in ATTRIBUTE_KEYS:
-        nested = obj.pop(key, None)
-        if isinstance(nested, dict):
-            attributes.update(nested)
-        elif nested is not None:
-            attributes[key] = nested
-    attributes.update(obj)
+    attributes.update(lift_attributes(obj))
     return Fields(
         message=message,
         ts_us=ts_us,

@@ -24,7 +24,7 @@ import orjson
 import pyarrow as pa
 
 from logloupe.model import COLD_COLUMNS, EventColumns, Level, LogEvent
-from logloupe.parse.records import Fields, Limits, line_fields, record_fields, text_fields
+from logloupe.parse.records import Fields, Limits, add_flags, line_fields, record_fields, text_fields
 from logloupe.parse.sources import DEFAULT_OPTIONS, RAW_LINE_SOURCES, SourceOptions, SourceRules, apply_source
 from logloupe.pipeline.assemble import Row, assemble, assemble_rows
 from logloupe.pipeline.streams import StreamJoiner, entry_joins, join_entry
@@ -46,12 +46,15 @@ def encode_entry(
     observed_us: int = 0,
     key: str = "",
     doc_ids: dict[int, str] | None = None,
+    flags: dict[int, list[str]] | None = None,
 ) -> bytes:
-    """One buffer entry: a JSON header line, then one tagged item per line.
+    """One buffer entry: a JSON header line, then one tagged item per line (the records first).
 
     ``key`` names the input (``model.input_key``): the events' uids derive from it and the item's index, so
     a re-sent input gets the same ids and is stored once; without one, from the buffer position.
     ``doc_ids``: the sender's own ids of some records (by their index), which name those events instead.
+    ``flags``: flags the ingest side found for some records (by their index; ``invalid_utf8`` for JSON
+    read with U+FFFD), which those events get.
     """
     header: dict[str, Any] = {
         "tenant": tenant,
@@ -64,6 +67,8 @@ def encode_entry(
         header["key"] = key
     if doc_ids:
         header["ids"] = {str(i): doc for i, doc in doc_ids.items()}
+    if flags:
+        header["flags"] = {str(i): names for i, names in flags.items()}
     parts = [orjson.dumps(header)]
     # Each item with its tag, in one join per kind (no tagged copy of each item first).
     if records:
@@ -151,6 +156,10 @@ def _payload_fields(
             text.append(data)
     if text:
         fields.extend(_text(text, limits, observed, options))
+    flagged = header.get("flags")
+    if flagged:  # by record index: the records come first in an entry, one fields each (encode_entry)
+        for i, names in flagged.items():
+            add_flags(fields[int(i)], names)
     return fields
 
 

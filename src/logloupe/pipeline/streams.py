@@ -31,7 +31,15 @@ import orjson
 from logloupe.model import Level, LogEvent
 from logloupe.parse.line import parse_line
 from logloupe.parse.multiline import append_capped, continues, glue_capped, next_mode, same_stream
-from logloupe.parse.records import Fields, Limits, clean_text, line_fields, parsed_fields, record_fields
+from logloupe.parse.records import (
+    Fields,
+    Limits,
+    add_flags,
+    clean_text,
+    line_fields,
+    parsed_fields,
+    record_fields,
+)
 from logloupe.parse.sources import DEFAULT_OPTIONS, SourceOptions, SourceRules, apply_source
 from logloupe.pipeline.assemble import assemble
 
@@ -307,6 +315,7 @@ def join_entry(
     text_key = (tenant, source, service, host)  # raw lines: the stream the entry names
     entry_key = str(header.get("key") or "")
     docs: dict[str, Any] = header.get("ids") or {}
+    flagged: dict[str, list[str]] = header.get("flags") or {}
     for index, part in enumerate(body.split(b"\n") if body else ()):
         tag, data = part[:1], part[1:]
         origin = Origin(tenant, source, service, host, observed, pos, index, entry_key, str(docs.get(str(index), "")))
@@ -318,6 +327,8 @@ def join_entry(
                 continue
             record = value if isinstance(value, dict) else {"message": value}
             f = record_fields(record, limits)
+            if flagged and str(index) in flagged:  # by record index, as decode._payload_fields
+                add_flags(f, flagged[str(index)])
             src = f.source or source
             options = rules.options_for(tenant, src, f.service or service) if rules else DEFAULT_OPTIONS
             apply_source(record, f, options, observed, src)

@@ -102,7 +102,7 @@ def _result(action: str, index: str, doc_id: str, status: int, error: str | None
 
 async def _bulk(request: Request, services: Services, principal: Principal, index: str) -> Response:
     started = time.monotonic()
-    body = await read_body(request, services)
+    body = await read_body(request, services, principal, "elasticsearch")
     parsed = parse_bulk(body, index)
     if not parsed:
         await quarantine_body(services, principal, "elasticsearch", "the bulk body holds no actions", body)
@@ -155,7 +155,7 @@ async def es_index_bulk(
 
 
 async def _doc(request: Request, services: Services, principal: Principal, index: str, doc_id: str) -> Response:
-    body = await read_body(request, services)
+    body = await read_body(request, services, principal, "elasticsearch")
     try:
         doc = orjson.loads(body)
     except orjson.JSONDecodeError as exc:

@@ -18,11 +18,13 @@ import orjson
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
-from logloupe.errors import InvalidInput
+from logloupe.errors import InvalidInput, PayloadTooLarge
 from logloupe.ingest.bodies import Item, decompress, read_limited, split_json, split_lines
 from logloupe.metrics import INGEST_LATENCY, REJECTED
-from logloupe.model import input_key
-from logloupe.parse.records import Limits
+from logloupe.model import FLAG_ATTRIBUTES_DROPPED, FLAG_INVALID_UTF8, FLAG_NESTING_FLATTENED, input_key
+from logloupe.parse.formats import MAX_ATTRIBUTES, MAX_DEPTH
+from logloupe.parse.line import parse_line
+from logloupe.parse.records import Limits, parsed_fields, record_fields
 from logloupe.pipeline.decode import encode_entry
 from logloupe.pipeline.workers import IngestPipeline
 from logloupe.serve.auth import require_ingest
@@ -84,9 +86,21 @@ def encode_items(
     records = [it.raw if it.raw_is_record else orjson.dumps(it.record) for it in kept]
     lines = [it.line for it in items if it.record is None and it.line is not None and not it.error]
     key = input_key("body", source, service, host, b"\n".join(records), b"\n".join(lines))
-    doc_ids = {i: it.doc_id for i, it in enumerate(kept) if it.doc_id}
+    # one pass for both (the hot path): a sender's own ids, and JSON read with U+FFFD (bodies.split_json)
+    marked = [(i, it) for i, it in enumerate(kept) if it.doc_id or it.invalid_utf8]
+    doc_ids = {i: it.doc_id for i, it in marked if it.doc_id}
+    flags = {i: [FLAG_INVALID_UTF8] for i, it in marked if it.invalid_utf8}
     payload = encode_entry(
-        tenant, source, records, lines, service=service, host=host, observed_us=now_us(), key=key, doc_ids=doc_ids
+        tenant,
+        source,
+        records,
+        lines,
+        service=service,
+        host=host,
+        observed_us=now_us(),
+        key=key,
+        doc_ids=doc_ids,
+        flags=flags,
     )
     return payload, len(records) + len(lines)
 
@@ -125,11 +139,15 @@ async def store_items(
     good = [it for it in items if not it.error]
     # Stored, but cut: say which (the message limit truncates and flags; docs/limits.md).
     limit = services.settings.max_message_bytes
-    warnings = [
+    warnings: list[dict[str, Any]] = [
         {"index": it.index, "reason": f"{size} bytes: the message is cut to {limit} bytes and flagged truncated"}
         for it in good
         if (size := len(it.line) if it.line is not None else len(it.raw) if it.raw_is_record else 0) > limit
     ]
+    if good:
+        shaped = limit_warnings(good, limits_of(services))
+        if shaped:
+            warnings = sorted(warnings + shaped, key=lambda w: int(w["index"]))  # stable: truncation first
     accepted = 0
     if good:
         pipeline = pipeline_of(services)
@@ -141,6 +159,51 @@ async def store_items(
     if warnings:
         report["warnings"] = warnings[:100]
     return report
+
+
+def limit_warnings(items: list[Item], limits: Limits) -> list[dict[str, Any]]:
+    """The items of a JSON or text body that will be stored with attributes dropped or objects
+    flattened (docs/limits.md), named by index, as the truncated ones are.
+
+    Only an item whose bytes could hold that much is read again, as the decoder will read it
+    (``record_fields``; ``parse_line`` for a JSON text line): deeper nesting takes more ``{`` than
+    the limit, more attributes take as many ``:`` (and 4 bytes or more each, ``"k":0``, a free
+    test that spares most items the count). The ``{`` count, a C-level scan of each record, is
+    what this costs the ingest path (docs/limits.md).
+    """
+    depth, count = limits.max_nesting_depth, limits.max_attributes
+    # JSON text lines keep at most MAX_ATTRIBUTES attributes and MAX_DEPTH levels (parse/formats.py)
+    line_depth, line_count = min(depth, MAX_DEPTH), min(count, MAX_ATTRIBUTES)
+    suspects = [
+        it
+        for it in items
+        if (
+            it.raw_is_record
+            and (it.raw.count(b"{") > depth or (len(it.raw) >= 4 * (count - 2) and it.raw.count(b":") >= count - 2))
+        )
+        or (
+            (line := it.line) is not None
+            and line[:1] == b"{"
+            and (line.count(b"{") > line_depth or line.count(b":") >= line_count - 2)
+        )
+    ]
+    if not suspects:
+        return []
+    observed = now_us()
+    warnings: list[dict[str, Any]] = []
+    for it in suspects:
+        if it.record is not None:
+            flags, kept, levels = record_fields(it.record, limits).flags, count, depth
+        else:
+            parsed = parse_line(it.line or b"", now_us=observed)
+            flags, kept, levels = parsed_fields(parsed, limits).flags, line_count, line_depth
+        if FLAG_ATTRIBUTES_DROPPED in flags:
+            reason = f"more than {kept} attributes: the rest are dropped and the event flagged attributes_dropped"
+            warnings.append({"index": it.index, "reason": reason})
+        if FLAG_NESTING_FLATTENED in flags:
+            reason = f"objects nested deeper than {levels} levels are kept as JSON text, flagged nesting_flattened"
+            warnings.append({"index": it.index, "reason": reason})
+    return warnings
 
 
 def form_record(body: bytes) -> Item:
@@ -185,11 +248,25 @@ def sync_param(request: Request) -> bool | None:
     return value.lower() in ("1", "true", "yes", "on")
 
 
-async def read_body(request: Request, services: Services) -> bytes:
-    """The request body, size-limited and decompressed (gzip, deflate, zstd)."""
+async def quarantine_too_large(services: Services, principal: Principal, source: str, exc: PayloadTooLarge) -> None:
+    """A body refused for its size (413): a stub in the quarantine, the reason and the body's first
+    16 KiB (``PayloadTooLarge.head``; inflated when it was compressed), counted, so it is listed."""
+    await asyncio.to_thread(services.meta.quarantine, principal.tenant, source, [(exc.message, exc.head)])
+    REJECTED.labels(principal.tenant, source, "payload_too_large").inc()
+
+
+async def read_body(
+    request: Request, services: Services, principal: Principal, source: str, *, inflate: bool = True
+) -> bytes:
+    """The request body, size-limited and (``inflate``) decompressed: gzip, deflate, zstd. Over the
+    limit: 413, and a stub in the quarantine under ``source``."""
     limit = services.settings.max_body_bytes
-    raw = await read_limited(request.stream(), limit)
-    return decompress(raw, request.headers.get("content-encoding"), limit)
+    try:
+        raw = await read_limited(request.stream(), limit)
+        return decompress(raw, request.headers.get("content-encoding"), limit) if inflate else raw
+    except PayloadTooLarge as exc:
+        await quarantine_too_large(services, principal, source, exc)
+        raise
 
 
 @router.post("/api/v1/logs", summary="Ingest JSON (object, array, NDJSON) or text/plain lines")
@@ -198,7 +275,7 @@ async def ingest_logs(
     services: Annotated[Services, Depends(get_services)],
     principal: Annotated[Principal, Depends(require_ingest)],
 ) -> JSONResponse:
-    body = await read_body(request, services)
+    body = await read_body(request, services, principal, "http")
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype == "application/x-www-form-urlencoded":
         # curl -d / --data-binary send this type whatever the body is: read what the body is.

@@ -30,7 +30,7 @@ async def otlp_logs(
     if ctype not in ("application/x-protobuf", "application/protobuf", "application/json"):
         raise UnsupportedMedia(f"OTLP/HTTP takes application/x-protobuf or application/json, not {ctype!r}")
     with INGEST_LATENCY.labels("otlp").time():
-        body = await read_body(request, services)
+        body = await read_body(request, services, principal, "otlp")
         try:
             records = otlp.decode_json(body) if ctype == "application/json" else otlp.decode_protobuf(body)
         except InvalidInput as exc:

@@ -11,11 +11,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
-from logloupe.errors import NotFound
+from logloupe.errors import NotFound, PayloadTooLarge
 from logloupe.ingest.upload import Job, JobRegistry, receive_multipart
 from logloupe.model import input_key
 from logloupe.pipeline.decode import encode_entry
-from logloupe.serve.api.logs import pipeline_of
+from logloupe.serve.api.logs import pipeline_of, quarantine_too_large
 from logloupe.serve.auth import require_ingest
 from logloupe.serve.deps import Principal, get_principal, get_services
 from logloupe.serve.services import Services
@@ -64,12 +64,16 @@ async def upload(
     services: Annotated[Services, Depends(get_services)],
     principal: Annotated[Principal, Depends(require_ingest)],
 ) -> JSONResponse:
-    received = await receive_multipart(
-        request.stream(),
-        request.headers.get("content-type", ""),
-        services.settings.upload_max_bytes,
-        services.settings.data_dir / "uploads",
-    )
+    try:
+        received = await receive_multipart(
+            request.stream(),
+            request.headers.get("content-type", ""),
+            services.settings.upload_max_bytes,
+            services.settings.data_dir / "uploads",
+        )
+    except PayloadTooLarge as exc:  # 413, and the file's start in the quarantine
+        await quarantine_too_large(services, principal, "upload", exc)
+        raise
     name = received.filename
     stem = name[:-3] if name.endswith(".gz") else name
     service = received.fields.get("service") or stem.rsplit(".", 1)[0] or "upload"
