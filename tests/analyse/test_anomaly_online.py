@@ -1,4 +1,6 @@
+import copy
 import random
+import re
 
 import pytest
 
@@ -249,3 +251,86 @@ def test_a_pattern_that_stops_while_its_service_goes_on_is_a_drop():
     assert drops and drops[0].score >= 0.7, found
     assert "pattern 0000000000000309: 0 events" in drops[0].explanation
     assert not any(a.kind == "silence" for a in found)
+
+
+# -- seasonality: the same hour on previous days -----------------------------------------------------
+DAY0 = T0 - T0 % (86400 * 1_000_000)  # midnight UTC: the detector's hours of the day are UTC hours
+DAY_HOURS = range(8, 20)  # 100 events a minute from 08:00 to 20:00, 5 a minute at night
+
+
+def _usual(minute: int) -> int:
+    return 100 if (minute // 60) % 24 in DAY_HOURS else 5
+
+
+def _usual_in(explanation: str) -> float:
+    found = re.search(r"against a usual ([0-9.]+)", explanation)
+    assert found, explanation
+    return float(found.group(1))
+
+
+def _day_and_night(detector: OnlineDetector, minutes: range, rng: random.Random, count=_usual) -> list:
+    """``count(minute)`` INFO events each minute (Poisson-like noise), over a few patterns."""
+    found = []
+    for minute in minutes:
+        n = count(minute)
+        n = max(0, round(rng.gauss(n, n**0.5))) if n == _usual(minute) else n
+        rows = [
+            ("t1", "shop", DAY0 + minute * MIN + i * MIN // max(n, 1), Level.INFO, rng.choice(PATTERNS), "")
+            for i in range(n)
+        ]
+        found += detector.observe_many(rows, lambda i, minute=minute: f"m{minute}-{i}")
+        found += detector.tick(DAY0 + (minute + 1) * MIN)
+    return found
+
+
+def test_a_quiet_night_is_judged_against_previous_nights():
+    """Three days of busy days and quiet nights, then the two changes of regime: there the last
+    hour's level says the opposite of the same hour on previous days, and the latter must win."""
+    rng = random.Random(3)
+    detector = OnlineDetector()
+    night_starts = 3 * 1440 + 20 * 60  # day 3, 20:00: 12 hours of 100/min just ended
+    # The first days teach each hour (an hour is trusted after two days of it: until then the
+    # changes of regime are spikes and drops) ...
+    learning = _day_and_night(detector, range(3 * 1440), rng)
+    assert {a.kind for a in learning} == {"rate_spike", "rate_drop"}
+    # ... after which they are expected (08:00 on day 3 raises nothing).
+    assert _day_and_night(detector, range(3 * 1440, night_starts), rng) == []
+
+    # A count of 5 on the first night minute is what previous nights had (the last hour had 100).
+    quiet = copy.deepcopy(detector)
+    assert _day_and_night(quiet, range(night_starts, night_starts + 2), random.Random(1), lambda m: 5) == []
+    # A daytime count at night is a spike.
+    busy = copy.deepcopy(detector)
+    found = _day_and_night(busy, range(night_starts, night_starts + 2), random.Random(1), lambda m: 100)
+    spikes = [a for a in found if a.kind == "rate_spike" and a.service == "shop" and "grew most" in a.explanation]
+    assert spikes and spikes[0].score >= 0.7, found
+    assert _usual_in(spikes[0].explanation) == pytest.approx(5, rel=0.2)  # the nights', not the last hour's
+
+    # The night goes on, then the first day minute: 5 is a drop, 100 is normal (the last 12 hours had 5).
+    day_starts = 4 * 1440 + 8 * 60
+    assert _day_and_night(quiet, range(night_starts + 2, day_starts), rng) == []
+    normal = copy.deepcopy(quiet)
+    assert _day_and_night(normal, range(day_starts, day_starts + 2), random.Random(1), lambda m: 100) == []
+    found = _day_and_night(quiet, range(day_starts, day_starts + 2), random.Random(1), lambda m: 5)
+    drops = [a for a in found if a.kind == "rate_drop" and a.pattern_ids == ()]
+    assert drops and drops[0].score >= 0.7, found
+    assert drops[0].explanation.startswith("5 events in 60s")
+    assert _usual_in(drops[0].explanation) == pytest.approx(100, rel=0.1)
+
+
+def test_rate_baseline_keeps_an_expectation_per_hour_of_day():
+    base = RateBaseline()
+    for minute in range(3 * 1440 + 20 * 60):  # until day 3, 20:00
+        base.update(_usual(minute), (minute // 60) % 24)
+    night, day = 20, 14
+    assert base.overall.mean == pytest.approx(100, rel=0.05)  # the last hours were day-time
+    assert base.expected(night)[0] == pytest.approx(5, rel=0.05)
+    assert base.expected(day)[0] == pytest.approx(100, rel=0.05)
+    assert abs(base.zscore(5, night)) < 1
+    assert base.zscore(100, night) > 6
+    assert base.zscore(5, day) < -6
+    # Before two days of an hour have been seen, the hour falls back on the overall level.
+    young = RateBaseline()
+    for minute in range(1440 + 20 * 60):
+        young.update(_usual(minute), (minute // 60) % 24)
+    assert young.expected(night)[0] == pytest.approx(young.overall.mean)

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -151,25 +152,26 @@ def test_serve_refuses_public_bind_without_auth(tmp_path: Path) -> None:
 
 
 def test_demo_serves_generated_traffic(tmp_path: Path) -> None:
+    # An hour of history: the story's first half hour is calm (CALM_S), the second holds outages.
     port = free_port()
     proc = subprocess.Popen(
-        [*LOGLOUPE, "demo", "--port", str(port), "--history", "20m", "--data-dir", str(tmp_path / "demo")],
+        [*LOGLOUPE, "demo", "--port", str(port), "--history", "1h", "--data-dir", str(tmp_path / "demo")],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     try:
         wait_http(f"{url}/healthz")
-        facets = {}
-        for _ in range(100):
+        facets: list[dict[str, object]] = []
+        outage = 0
+        for _ in range(300):
             facets = httpx.get(f"{url}/api/v1/facets", params={"fields": "service"}).json()["fields"]["service"]
-            if len(facets) == 5:
+            outage = httpx.get(f"{url}/api/v1/search", params={"q": '"connection refused"'}).json()["total"]
+            if len(facets) == 5 and outage > 0:
                 break
-            import time
-
             time.sleep(0.2)
         assert {f["value"] for f in facets} == {"auth", "payments", "api-gateway", "database", "workers"}
-        assert httpx.get(f"{url}/api/v1/search", params={"q": '"connection refused"'}).json()["total"] > 0
+        assert outage > 0
     finally:
         proc.send_signal(signal.SIGINT)
         try:

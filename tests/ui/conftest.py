@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from logloupe.ingest.demo import DemoTraffic
+from logloupe.ingest.demo import CALM_S, DemoTraffic
 from logloupe.parse.records import Limits, record_fields
 from logloupe.pipeline.assemble import assemble
 from logloupe.store.events import EventStore
@@ -40,7 +40,8 @@ def pattern_of(service: str, message: str) -> int:
 
 
 def demo_events(minutes: int, rate: float, end_us: int) -> list[Any]:
-    traffic = DemoTraffic(start_us=end_us - minutes * 60_000_000)
+    # The story starts its calm half hour before the window, so incidents fall anywhere inside it.
+    traffic = DemoTraffic(start_us=end_us - minutes * 60_000_000 - CALM_S * 1_000_000)
     records = list(traffic.events(end_us - minutes * 60_000_000, end_us, rate))
     fields = [record_fields(r, Limits()) for r in records]
     events = assemble(fields, tenant="default", now_us=end_us, source="demo", position="ui-test")

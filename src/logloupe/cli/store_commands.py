@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import click
 import httpx
@@ -31,6 +31,9 @@ from logloupe.pipeline.assemble import assemble
 from logloupe.settings import Settings
 from logloupe.store.search import Scope, now_us, search
 from logloupe.store.timerange import parse_duration_us
+
+if TYPE_CHECKING:
+    from logloupe.ingest.demo import DemoTraffic
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 CHUNK_LINES = 5000
@@ -158,8 +161,6 @@ def serve(
 @data_dir_option
 def demo(host: str | None, port: int | None, rate: float, history: str, data_dir: Path | None) -> None:
     """Serve with realistic generated traffic from five services, incidents included."""
-    from logloupe.ingest.demo import DemoTraffic
-
     if data_dir is None:
         base = _settings().data_dir
         data_dir = base.parent / (base.name + "-demo")
@@ -167,24 +168,24 @@ def demo(host: str | None, port: int | None, rate: float, history: str, data_dir
     history_us = parse_duration_us(history)
 
     def start(services: Any) -> None:
-        begin = now_us() - history_us
-        traffic = DemoTraffic(start_us=begin)
+        traffic = demo_traffic(now_us(), history_us)
+        # History at the live rate, so that going live is no change the detectors would report;
+        # capped, so that a high --rate does not make the start-up long.
+        hist_rate = max(1.0, min(rate, HISTORY_MAX_EVENTS / max(1.0, history_us / 1e6)))
         limits = Limits()
 
         def feed() -> None:
-            cursor = begin
-            # History first, at a lower rate, in big batches; then live at ``rate``.
-            hist_rate = max(5.0, rate / 2)
+            cursor = traffic.start_us
+            # History first, in big batches; then live at ``rate``.
             while cursor < now_us() - 1_000_000:
                 end = min(cursor + 600_000_000, now_us())
-                records = list(traffic.events(cursor, end, hist_rate))
-                _write(services, records, limits, position=f"demo:{cursor}")
+                write_demo(services, list(traffic.events(cursor, end, hist_rate)), limits, position=f"demo:{cursor}")
                 cursor = end
             click.echo("demo: history loaded; live traffic flowing", err=True)
             while True:
                 time.sleep(1)
                 end = now_us()
-                _write(services, list(traffic.events(cursor, end, rate)), limits, position=f"demo:{cursor}")
+                write_demo(services, list(traffic.events(cursor, end, rate)), limits, position=f"demo:{cursor}")
                 cursor = end
 
         threading.Thread(target=feed, name="demo-traffic", daemon=True).start()
@@ -192,7 +193,25 @@ def demo(host: str | None, port: int | None, rate: float, history: str, data_dir
     _serve(settings, on_ready=start)
 
 
-def _write(services: Any, records: list[dict[str, Any]], limits: Limits, position: str) -> None:
+HISTORY_MAX_EVENTS = 400_000
+
+
+def demo_traffic(live_us: int, history_us: int) -> DemoTraffic:
+    """The demo's story: ``history_us`` of history before live traffic starts at ``live_us``. The new
+    error pattern comes a minute into live traffic or, after a history shorter than the new-pattern
+    detector's warm-up, a minute after the warm-up ends (nothing is new to a service before)."""
+    from logloupe.analyse.anomaly.online import OnlineSettings
+    from logloupe.ingest.demo import NEW_PATTERN_AFTER_S, DemoTraffic
+
+    begin = live_us - history_us
+    warmed_us = begin + OnlineSettings().warmup_s * 1_000_000
+    new_pattern_us = max(live_us, warmed_us) + NEW_PATTERN_AFTER_S * 1_000_000
+    return DemoTraffic(start_us=begin, live_us=live_us, new_pattern_us=new_pattern_us)
+
+
+def write_demo(services: Any, records: list[dict[str, Any]], limits: Limits, position: str) -> None:
+    """Writes generated records as ``logloupe demo`` does: through the store writer, whose stage
+    (the pattern miner) and hooks (the detectors) see them as any ingested event."""
     fields = [record_fields(r, limits) for r in records]
     events = assemble(
         fields, tenant=services.settings.default_tenant, now_us=now_us(), source="demo", position=position

@@ -1,11 +1,15 @@
 """Realistic generated traffic for ``logloupe demo``: five services and four kinds of incident.
 
-Deterministic for a seed and a start time, so the same demo tells the same story:
+Deterministic for a seed and its times, so the same demo tells the same story:
 - a database outage burst (connection refused / pool exhausted, upstream 503s),
 - a brand-new error pattern that never appeared before,
-- a latency spike at the gateway,
+- a latency spike at the gateway (and slow queries at the database),
 - a worker service that goes silent.
-Incidents repeat every ``CYCLE_S`` seconds (the new pattern appears once) so a live demo shows them.
+Incidents repeat every ``CYCLE_S`` seconds, timed from the start of live traffic (``live_us``), so
+that a live demo shows each of them within its first quarter of an hour, and the history before
+it holds earlier cycles of the same story (after a calm first half hour, ``CALM_S``). The new
+error pattern starts once, at ``new_pattern_us`` (by default ``NEW_PATTERN_AFTER_S`` after
+``live_us``), and goes on from there.
 """
 
 from __future__ import annotations
@@ -17,10 +21,15 @@ from typing import Any
 from logloupe.model import iso_micros
 
 CYCLE_S = 15 * 60
-OUTAGE = (180, 240)  # seconds into each cycle
-LATENCY = (420, 500)
-SILENCE = (600, 780)
-NEW_PATTERN_AFTER_S = 300  # after the demo's start: the first cycle is its baseline
+# Seconds into each cycle. The silence lasts long enough to be told from a slow minute whatever the
+# rate: ``OnlineDetector`` sums the expected events over the silent minutes (docs/anomaly.md).
+OUTAGE = (120, 210)
+LATENCY = (300, 420)
+SILENCE = (480, 840)
+NEW_PATTERN_AFTER_S = 60  # after live traffic starts
+# The story's first half hour is calm: the detectors judge a series after 30 minutes of it
+# (``OnlineSettings.min_history``) and would learn an incident before that as normal.
+CALM_S = 30 * 60
 
 USERS = ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy"]
 HOSTS = {
@@ -41,12 +50,24 @@ PATHS = [
 
 
 class DemoTraffic:
-    def __init__(self, start_us: int, seed: int = 7) -> None:
+    """``start_us``: where the generated story begins (the start of the history); ``live_us``: when
+    live traffic starts (default ``start_us``); cycles are timed from it, backwards too."""
+
+    def __init__(
+        self, start_us: int, seed: int = 7, live_us: int | None = None, new_pattern_us: int | None = None
+    ) -> None:
         self.start_us = start_us
+        self.live_us = start_us if live_us is None else live_us
+        self.new_pattern_us = (
+            self.live_us + NEW_PATTERN_AFTER_S * 1_000_000 if new_pattern_us is None else new_pattern_us
+        )
         self.rng = random.Random(seed)
 
     def _phase(self, ts_us: int) -> int:
-        return ((ts_us - self.start_us) // 1_000_000) % CYCLE_S
+        # Cycles start on the whole minute at or before live_us: the detectors count per minute, and
+        # an incident that fills whole minutes is not blurred by the normal traffic of its edges.
+        origin = self.live_us - self.live_us % 60_000_000
+        return ((ts_us - origin) // 1_000_000) % CYCLE_S
 
     def events(self, from_us: int, to_us: int, rate_per_s: float) -> Iterator[dict[str, Any]]:
         """Records for [from_us, to_us) at roughly ``rate_per_s`` events per second."""
@@ -60,7 +81,7 @@ class DemoTraffic:
 
     def _one(self, ts: int) -> Iterator[dict[str, Any]]:
         rng = self.rng
-        phase = self._phase(ts)
+        phase = self._phase(ts) if ts - self.start_us >= CALM_S * 1_000_000 else -1
         outage = OUTAGE[0] <= phase < OUTAGE[1]
         slow = LATENCY[0] <= phase < LATENCY[1]
         silent = SILENCE[0] <= phase < SILENCE[1]
@@ -68,7 +89,7 @@ class DemoTraffic:
             0
         ]
         if service == "workers" and silent:
-            service = "api-gateway"
+            return  # gone: the other services carry on as usual
         host = rng.choice(HOSTS[service])
         trace = f"{rng.getrandbits(128):032x}"
         base: dict[str, Any] = {
@@ -105,7 +126,7 @@ class DemoTraffic:
                 }
             return
 
-        if ts - self.start_us > NEW_PATTERN_AFTER_S * 1_000_000 and service == "payments" and rng.random() < 0.04:
+        if ts >= self.new_pattern_us and service == "payments" and rng.random() < 0.04:
             yield {
                 **base,
                 "level": "ERROR",
@@ -117,7 +138,9 @@ class DemoTraffic:
 
         if service == "api-gateway":
             path = rng.choice(PATHS)
-            latency = rng.randint(800, 4000) if slow else max(2, int(rng.lognormvariate(3.2, 0.6)))
+            # A few slow requests at any time: the usual level of WARN events a latency spike stands out from.
+            slow_one = slow or rng.random() < 0.01
+            latency = rng.randint(800, 4000) if slow_one else max(2, int(rng.lognormvariate(3.2, 0.6)))
             status = rng.choices([200, 201, 304, 404, 500], weights=[80, 8, 5, 6, 1])[0]
             level = "ERROR" if status >= 500 else ("WARN" if latency > 1000 else "INFO")
             yield {
@@ -166,7 +189,7 @@ class DemoTraffic:
                     "meta": {"user": user},
                 }
         elif service == "database":
-            ms = rng.randint(1, 40) if not slow else rng.randint(400, 2500)
+            ms = rng.randint(400, 2500) if slow or rng.random() < 0.01 else rng.randint(1, 40)
             yield {
                 **base,
                 "level": "WARN" if ms > 300 else "DEBUG",
