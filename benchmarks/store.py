@@ -353,7 +353,7 @@ def main() -> None:
         per_event = usage["bytes_on_disk"] / max(1, usage["rows"])
         compressed = usage["compressed"] / max(1, usage["rows"])
         print(
-            f"disk    {per_event:.1f} bytes/event on disk (index and marks included), {compressed:.1f} compressed data"
+            f"disk    {per_event:.2f} bytes/event on disk (index and marks included), {compressed:.1f} compressed data"
         )
         results = []
         print(f"{'query':46} {'LogLoupe p50/p95 ms':>22} {'raw SQL p50/p95 ms':>22} {'ratio':>6}")
