@@ -28,6 +28,12 @@ REJECTED = Counter(
     ["tenant", "source", "reason"],
     registry=REGISTRY,
 )
+QUARANTINE_PRUNED = Counter(
+    "logloupe_quarantine_pruned",
+    "Quarantined items deleted past their tenant's retention (age) or the quarantine's size cap (size).",
+    ["tenant", "reason"],
+    registry=REGISTRY,
+)
 DROPPED = Counter(
     "logloupe_dropped_events",
     "Events dropped where a protocol cannot push back (UDP), by source and reason.",

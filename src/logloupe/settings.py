@@ -146,7 +146,14 @@ class Settings(BaseSettings):
     auth_argon2_memory_kib: int = Field(default=65536, ge=1024, description="argon2id memory cost in KiB.")
 
     retention_sweep_s: int = Field(
-        default=3600, ge=0, description="Seconds between sweeps deleting events past their tenant's retention; 0: off."
+        default=3600,
+        ge=0,
+        description="Seconds between sweeps deleting events and quarantined input past retention; 0: off.",
+    )
+    quarantine_max_bytes: int = Field(
+        default=256 * 1024 * 1024,
+        ge=65536,
+        description="Quarantined input kept per tenant (raw bytes and reasons); past it the oldest items go, counted.",
     )
     api_key: str = Field(
         default="",

@@ -33,7 +33,7 @@ class Services:
     @classmethod
     def open(cls, settings: Settings) -> Services:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        meta = MetaStore(settings.data_dir / "meta.db")
+        meta = MetaStore(settings.data_dir / "meta.db", quarantine_max_bytes=settings.quarantine_max_bytes)
         meta.ensure_tenant(settings.default_tenant, retention_days=settings.retention_days)
         try:  # a bad [[parsing_sources]] table stops the start, before the event store is opened
             rules = rules_from(settings.parsing_sources, meta.parsing_sources())

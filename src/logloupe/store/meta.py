@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from logloupe.errors import InvalidInput, NotFound
+from logloupe.metrics import QUARANTINE_PRUNED
 
 metadata = sa.MetaData()
 
@@ -357,6 +358,8 @@ INGEST_JOB_FIELDS = tuple(c.name for c in ingest_jobs.columns if c.name != "upda
 
 # Raw input kept in quarantine is cut to this size; the reason says so.
 QUARANTINE_MAX_RAW = 16384
+# The quarantine's size per tenant before its oldest items go (``MetaStore.prune_quarantine``).
+QUARANTINE_MAX_BYTES = 256 * 1024 * 1024
 
 
 def _create(*tables: sa.Table) -> Callable[[Connection], None]:
@@ -413,7 +416,7 @@ class Tenant:
 
 
 class MetaStore:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, quarantine_max_bytes: int = QUARANTINE_MAX_BYTES) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.engine: Engine = sa.create_engine(f"sqlite:///{path}", connect_args={"check_same_thread": False})
 
@@ -428,6 +431,10 @@ class MetaStore:
 
         self.migrate()
         self._retention_cache: dict[str, int] = {}
+        self.quarantine_max_bytes = quarantine_max_bytes
+        # Bytes quarantined per tenant since its last size check: a flood of bad input is cut back
+        # to the cap every eighth of it, not only at the hourly sweep (``prune_quarantine``).
+        self._quarantined_since_check: dict[str, int] = {}
 
     def migrate(self) -> list[str]:
         applied = []
@@ -543,26 +550,60 @@ class MetaStore:
         if not items:
             return
         now = time.time()
+        kept = [(reason, raw[:QUARANTINE_MAX_RAW]) for reason, raw in items]
+        rows = [
+            {"tenant": tenant, "received_at": now, "source": source, "reason": reason, "raw": raw}
+            for reason, raw in kept
+        ]
         with self.engine.begin() as conn:
-            conn.execute(
-                quarantine.insert(),
-                [
-                    {
-                        "tenant": tenant,
-                        "received_at": now,
-                        "source": source,
-                        "reason": reason,
-                        "raw": raw[:QUARANTINE_MAX_RAW],
-                    }
-                    for reason, raw in items
-                ],
-            )
+            conn.execute(quarantine.insert(), rows)
+        added = self._quarantined_since_check.get(tenant, 0) + sum(len(raw) + len(reason) for reason, raw in kept)
+        if added > self.quarantine_max_bytes // 8:
+            added = 0
+            self.prune_quarantine(tenant)
+        self._quarantined_since_check[tenant] = added
 
-    def list_quarantine(self, tenant: str, limit: int = 100) -> list[dict[str, Any]]:
+    def prune_quarantine(self, tenant: str, older_than: float | None = None) -> dict[str, int]:
+        """Deletes the tenant's quarantined items received before ``older_than`` (epoch seconds; the
+        retention sweep passes the tenant's retention), then its oldest items beyond
+        ``quarantine_max_bytes`` (raw bytes plus reason). Counted in ``logloupe_quarantine_pruned_total``,
+        so nothing leaves the quarantine unseen. Returns the counts by reason (``age``, ``size``)."""
+        q = quarantine.c
+        pruned = {"age": 0, "size": 0}
+        with self.engine.begin() as conn:
+            if older_than is not None:
+                gone = conn.execute(sa.delete(quarantine).where(q.tenant == tenant, q.received_at < older_than))
+                pruned["age"] = gone.rowcount or 0
+            # newest first, the running size; the newest item past the cap and all older ones go
+            running = sa.func.sum(sa.func.length(q.raw) + sa.func.length(q.reason)).over(
+                order_by=q.id.desc(), rows=(None, 0)
+            )
+            sized = sa.select(q.id, running.label("acc")).where(q.tenant == tenant).subquery()
+            cut = conn.execute(
+                sa.select(sized.c.id)
+                .where(sized.c.acc > self.quarantine_max_bytes)
+                .order_by(sized.c.id.desc())
+                .limit(1)
+            ).scalar()
+            if cut is not None:
+                gone = conn.execute(sa.delete(quarantine).where(q.tenant == tenant, q.id <= cut))
+                pruned["size"] = gone.rowcount or 0
+        for reason, n in pruned.items():
+            if n:
+                QUARANTINE_PRUNED.labels(tenant, reason).inc(n)
+        return pruned
+
+    def list_quarantine(
+        self, tenant: str, limit: int = 100, *, before: int | None = None, source: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Newest first; ``before``: items older than that id (the previous page's last)."""
+        query = sa.select(quarantine).where(quarantine.c.tenant == tenant)
+        if before is not None:
+            query = query.where(quarantine.c.id < before)
+        if source:
+            query = query.where(quarantine.c.source == source)
         with self.engine.connect() as conn:
-            rows = conn.execute(
-                sa.select(quarantine).where(quarantine.c.tenant == tenant).order_by(quarantine.c.id.desc()).limit(limit)
-            ).all()
+            rows = conn.execute(query.order_by(quarantine.c.id.desc()).limit(limit)).all()
         return [
             {
                 "id": r.id,
@@ -573,6 +614,13 @@ class MetaStore:
             }
             for r in rows
         ]
+
+    def count_quarantine(self, tenant: str, source: str | None = None) -> int:
+        query = sa.select(sa.func.count()).select_from(quarantine).where(quarantine.c.tenant == tenant)
+        if source:
+            query = query.where(quarantine.c.source == source)
+        with self.engine.connect() as conn:
+            return int(conn.execute(query).scalar() or 0)
 
     # -- patterns: names and merges (the counts live in the event store) ----------------------
 

@@ -336,5 +336,14 @@ def list_quarantine(
     services: Annotated[Services, Depends(get_services)],
     principal: Annotated[Principal, Depends(get_principal)],
     limit: int = 100,
+    before: int | None = None,
+    source: str | None = None,
 ) -> dict[str, Any]:
-    return {"items": services.meta.list_quarantine(principal.tenant, min(max(limit, 1), 1000))}
+    """``before``: the previous page's ``next_before`` (items older than it); ``source``: one endpoint's."""
+    limit = min(max(limit, 1), 1000)
+    items = services.meta.list_quarantine(principal.tenant, limit, before=before, source=source)
+    return {
+        "items": items,
+        "total": services.meta.count_quarantine(principal.tenant, source),
+        "next_before": items[-1]["id"] if len(items) == limit else None,
+    }

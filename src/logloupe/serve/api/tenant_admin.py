@@ -187,7 +187,8 @@ def delete_invitation(invitation_id: str, services: Svc, principal: Admin) -> di
 
 
 class RetentionSweeper:
-    """Deletes every tenant's events older than its retention, every ``retention_sweep_s`` seconds.
+    """Deletes every tenant's events older than its retention, every ``retention_sweep_s`` seconds,
+    and its quarantined input past the same retention or the quarantine's size cap.
 
     Rows carry a TTL, but the engine applies TTLs at merges, hours later; this makes the promise hold
     within one interval. A cheap count first, so a tenant with nothing to delete costs no mutation.
@@ -198,10 +199,12 @@ class RetentionSweeper:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def run_once(self) -> dict[str, int]:
+    def run_once(self, now: int | None = None) -> dict[str, int]:
+        """One sweep at ``now`` (epoch µs, default the clock); the events deleted per tenant."""
         deleted: dict[str, int] = {}
-        now = now_us()
+        now = now_us() if now is None else now
         for tenant in self.services.meta.list_tenants():
+            self.services.meta.prune_quarantine(tenant.id, older_than=now / 1e6 - tenant.retention_days * 86_400)
             cutoff = now - tenant.retention_days * 86_400_000_000
             n = int(
                 self.services.store.scalar(
