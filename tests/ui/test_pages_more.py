@@ -242,6 +242,38 @@ def test_sources_page_shows_pull_sources_and_push_snippets(incident: Served, pag
     assert not page.errors, page.errors
 
 
+def test_sources_page_lists_the_rejected_input_as_text_filtered_and_paged(incident: Served, page: Page) -> None:
+    with httpx.Client(base_url=incident.url, timeout=30) as client:
+        bad = b"\n".join(b"{broken line %02d " % i + XSS.encode() for i in range(55))
+        r = client.post("/api/v1/logs", content=bad, headers={"content-type": "application/x-ndjson"})
+        assert r.status_code == 400
+        r = client.post("/v1/logs", content=b"{not otlp " + XSS.encode(), headers={"content-type": "application/json"})
+        assert r.status_code == 400
+        total = client.get("/api/v1/quarantine").json()["total"]
+    pg = page.page
+    pg.goto(f"{incident.url}/app/sources")
+    _ready(pg)
+    table = pg.get_by_test_id("quarantine-table")
+    table.wait_for()
+    assert pg.get_by_test_id("quarantine-total").inner_text() == f"{total} kept"
+    rows = table.locator("tbody tr")
+    assert rows.count() == 20  # a page
+    first = rows.first.inner_text()
+    assert "otlp" in first and XSS in first  # newest first, the input shown as text
+    assert pg.evaluate("window.__xss") is None
+    pg.get_by_test_id("quarantine").scroll_into_view_if_needed()
+    shot(pg, "sources-quarantine")
+    pg.get_by_test_id("quarantine-more").click()
+    rows.nth(20).wait_for()  # the page's CSP refuses wait_for_function's eval
+    assert rows.count() == 40
+    assert "{broken line 16 " in rows.last.inner_text()  # the next 20, older (the otlp item came last)
+    pg.get_by_test_id("quarantine-source").select_option("otlp")
+    pg.wait_for_selector("[data-testid=quarantine-table] tbody tr:nth-child(20)", state="detached")
+    assert all("otlp" in t for t in rows.all_inner_texts())
+    assert not pg.get_by_test_id("quarantine-more").is_visible()
+    assert not page.errors, page.errors
+
+
 def test_anomalies_page_shows_the_repeats_counted_on_an_anomaly(incident: Served, page: Page) -> None:
     items = httpx.get(f"{incident.url}/api/v1/anomalies").json()["items"]
     first = items[0]

@@ -1,5 +1,6 @@
 // Sources: the pull sources the server runs (status, last read, position, lag, errors; refreshed
-// every 5 s) and how to push logs to this server, with copyable snippets using the page's origin.
+// every 5 s), the input the server rejected (the quarantine, newest first, paged), and how to push
+// logs to this server, with copyable snippets using the page's origin.
 import { api } from "../lib/api.js";
 import { h, clear, num, compact, copyText } from "../lib/dom.js";
 
@@ -64,16 +65,81 @@ function pushPanel(origin) {
       h("div", { class: "push-card" }, h("h4", {}, title, h("span", { class: "push-ep mono" }, ep)), h("p", {}, text), snippet(code, title)))));
 }
 
+// The endpoints' names in the quarantine (GET /api/v1/quarantine?source=).
+const QUARANTINE_SOURCES = ["http", "elasticsearch", "otlp", "loki", "syslog", "upload", "file"];
+const RAW_PREVIEW = 400;
+const QUARANTINE_PAGE = 20;
+
+/** Rejected input with its reason (docs/limits.md): what a sender got a 4xx for, kept to be seen. */
+function quarantinePanel() {
+  const total = h("span", { class: "muted small", "data-testid": "quarantine-total" });
+  const body = h("div", { "data-testid": "quarantine-body" });
+  const sourceSel = h("select", { class: "sel", "aria-label": "Source", "data-testid": "quarantine-source", onchange: () => load() },
+    h("option", { value: "" }, "All sources"), QUARANTINE_SOURCES.map((v) => h("option", { value: v }, v)));
+  const more = h("button", { class: "btn btn-sm", type: "button", "data-testid": "quarantine-more", hidden: true, onclick: () => load(true) }, "Older");
+  const tbody = h("tbody", {});
+  let before = null;
+  let ctrl = null;
+
+  function row(item) {
+    const raw = item.raw.length > RAW_PREVIEW ? item.raw.slice(0, RAW_PREVIEW) + " …" : item.raw;
+    return h("tr", { dataset: { quarantineId: String(item.id) } },
+      h("td", { class: "small", title: new Date(item.received_at * 1000).toLocaleString() }, since(item.received_at)),
+      h("td", {}, h("span", { class: "mono" }, item.source)),
+      h("td", { class: "small q-reason" }, item.reason),
+      h("td", {}, h("pre", { class: "q-raw", title: `${num(item.raw.length)} characters kept` }, raw)));
+  }
+
+  async function load(older = false) {
+    if (ctrl) ctrl.abort();
+    ctrl = new AbortController();
+    const params = { limit: QUARANTINE_PAGE };
+    if (sourceSel.value) params.source = sourceSel.value;
+    if (older && before !== null) params.before = before;
+    let data;
+    try {
+      data = await api("/api/v1/quarantine", { params, signal: ctrl.signal });
+    } catch (e) {
+      if (e.name === "AbortError") return;
+      clear(body).appendChild(h("div", { class: "empty" }, h("div", { class: "empty-ico" }, "!"), e.message || String(e)));
+      return;
+    }
+    before = data.next_before;
+    more.hidden = before === null;
+    total.textContent = `${num(data.total)} kept`;
+    if (!older) {
+      clear(tbody);
+      clear(body);
+      if (!data.items.length) {
+        body.appendChild(h("div", { class: "empty", "data-testid": "quarantine-empty" }, h("div", { class: "empty-ico" }, "✓"), "Nothing rejected."));
+        return;
+      }
+      body.appendChild(h("table", { class: "ptable", "data-testid": "quarantine-table" },
+        h("thead", {}, h("tr", {}, ["Received", "Source", "Reason", "Input as received"].map((t) => h("th", {}, t)))), tbody));
+    }
+    data.items.forEach((item) => tbody.appendChild(row(item)));
+  }
+
+  const panel = h("section", { class: "panel", "data-testid": "quarantine" },
+    h("div", { class: "panel-h" }, h("h3", {}, "Rejected input"),
+      h("span", { class: "muted small" }, "Kept with the reason, as long as the tenant's logs (", h("code", {}, "GET /api/v1/quarantine"), ")"),
+      h("div", { class: "grow" }), total, sourceSel),
+    body, h("div", { class: "q-more" }, more));
+  return { panel, load };
+}
+
 export function mount(root) {
   let timer = null;
   let ctrl = null;
   const body = h("div", { "data-testid": "sources-body" });
   const updated = h("span", { class: "muted small" });
+  const rejected = quarantinePanel();
   root.appendChild(h("div", { class: "page sources", "data-testid": "sources" },
     h("header", { class: "toolbar" }, h("h1", {}, "Sources"), h("div", { class: "grow" }), updated,
-      h("button", { class: "btn btn-ghost", type: "button", title: "Refresh", onclick: () => load() }, "↻")),
+      h("button", { class: "btn btn-ghost", type: "button", title: "Refresh", onclick: () => { load(); rejected.load(); } }, "↻")),
     h("section", { class: "panel" }, h("div", { class: "panel-h" }, h("h3", {}, "Pull sources"),
       h("span", { class: "muted small" }, "Files and cloud log services this server reads, from the ", h("code", {}, "[[sources]]"), " tables of its configuration")), body),
+    rejected.panel,
     pushPanel(location.origin)));
 
   async function load() {
@@ -113,6 +179,7 @@ export function mount(root) {
   }
 
   load();
+  rejected.load();  // on demand (↻), not every 5 s: paging back through it must hold still
   timer = setInterval(() => { if (!document.hidden) load(); }, 5000);
   return () => { clearInterval(timer); if (ctrl) ctrl.abort(); };
 }
