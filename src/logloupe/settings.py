@@ -61,6 +61,9 @@ class Settings(BaseSettings):
         default=32 * 1024 * 1024, ge=1024, description="Largest accepted HTTP request body (decompressed)."
     )
     search_max_limit: int = Field(default=10000, ge=1, description="Largest `limit` a search may ask for.")
+    export_max_events: int = Field(
+        default=1_000_000, ge=1, description="Largest `limit` an export (`/api/v1/export`) may ask for."
+    )
     query_timeout_s: float = Field(default=30.0, gt=0, description="Time limit of one store query.")
     store_block_cache_mb: int = Field(
         default=512,

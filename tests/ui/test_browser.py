@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import csv
 import re
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import parse_qs, urlencode, urlparse
 
 import httpx
+import orjson
 
 from logloupe.ingest.demo import DemoTraffic
 from tests.ui.conftest import Page, Served, shot
@@ -410,4 +413,26 @@ def test_discover_filters_by_pattern_variable(server: Served, page: Page) -> Non
     assert _q(pg)["q"] == ['service:varsvc -var.1:"54"']
     messages = pg.locator("tr.ev .c-msg").all_inner_texts()
     assert len(messages) == 8 and not any(m.endswith("code 54") for m in messages)
+    assert not page.errors, page.errors
+
+
+def test_discover_exports_the_matching_events_as_csv_and_ndjson(server: Served, page: Page) -> None:
+    end = datetime.now(UTC)
+    span = {"from": (end - timedelta(minutes=15)).isoformat(), "to": end.isoformat()}  # fixed: counts compare
+    pg = _open(page, f"{server.url}/app/discover?q=service:payments&{urlencode(span)}")
+    pg.locator("tr.ev").first.wait_for()
+    hits = int(re.sub(r"\D", "", pg.get_by_test_id("hits").inner_text()))
+    with pg.expect_download() as got:
+        pg.get_by_test_id("export-csv").click()
+    assert re.fullmatch(r"logloupe-export-\d{8}T\d{6}Z\.csv", got.value.suggested_filename)
+    with open(got.value.path(), encoding="utf-8", newline="") as f:
+        table = list(csv.reader(f))
+    assert table[0][:6] == ["ts", "id", "service", "host", "level", "message"]
+    assert len(table) - 1 == hits and {row[2] for row in table[1:]} == {"payments"}
+    pg.locator(".toast").first.wait_for()
+    with pg.expect_download() as got:
+        pg.get_by_test_id("export-ndjson").click()
+    with open(got.value.path(), encoding="utf-8") as f:
+        events = [orjson.loads(line) for line in f if line.strip()]
+    assert [e["id"] for e in events] == [row[1] for row in table[1:]]  # the same events, newest first
     assert not page.errors, page.errors

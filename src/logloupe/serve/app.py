@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 ROUTER_MODULES = [
     "logloupe.serve.api.health",
     "logloupe.serve.api.search",
+    "logloupe.serve.api.export",
     "logloupe.serve.api.logs",
     "logloupe.serve.api.saved_searches",
     "logloupe.serve.api.metrics",

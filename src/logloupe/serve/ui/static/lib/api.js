@@ -108,3 +108,32 @@ export function streamEvents(path, params, onEvent, onState) {
   })();
   return { close() { closed = true; ctrl.abort(); } };
 }
+
+/**
+ * Download an API answer as a file: fetched, so the bearer header goes along (a plain link cannot
+ * carry it), then saved under the server's Content-Disposition name. Resolves to {name, exported, total}.
+ */
+export async function download(path, params) {
+  const url = new URL(path, location.origin);
+  for (const [k, v] of Object.entries(params || {})) {
+    if (v !== undefined && v !== null && v !== "") url.searchParams.set(k, v);
+  }
+  const res = await fetch(url, { headers: authHeaders() });
+  if (res.status === 401) { toLogin(); throw new ApiError(401, null); }
+  if (!res.ok) {
+    let data = null;
+    try { data = await res.json(); } catch { data = null; }
+    throw new ApiError(res.status, data);
+  }
+  const blob = await res.blob();
+  const name = (/filename="([^"]+)"/.exec(res.headers.get("Content-Disposition") || "") || [])[1] || "logloupe-export";
+  const href = URL.createObjectURL(blob);
+  const a = document.createElement("a");
+  a.href = href;
+  a.download = name;
+  document.body.appendChild(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(href), 60_000);
+  return { name, exported: Number(res.headers.get("X-LogLoupe-Exported") || 0), total: Number(res.headers.get("X-LogLoupe-Total") || 0) };
+}

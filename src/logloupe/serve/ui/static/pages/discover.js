@@ -1,11 +1,13 @@
 // Discover: query, time range, histogram (drag to zoom), field sidebar, results with details.
-import { api } from "../lib/api.js";
+import { api, download } from "../lib/api.js";
 import { h, clear, num, compact, fmtTime, levelBadge, LEVELS, quote, copyText, toast, messageBlock } from "../lib/dom.js";
 import { timeBars } from "../lib/charts.js";
 import { queryBar, timePicker } from "../lib/controls.js";
 import { openExplain } from "../lib/explain.js";
 
 const PAGE_SIZE = 100;
+// An export from the browser is held in memory before it is saved; larger ones: GET /api/v1/export.
+const EXPORT_LIMIT = 100_000;
 const FIELD_LABELS = { service: "service", host: "host", level: "level", pattern_id: "pattern", source: "source" };
 
 export function filterFor(field, value, exclude = false) {
@@ -47,6 +49,9 @@ export function mount(root, ctx) {
   const refresh = h("button", { class: "btn btn-ghost", type: "button", title: "Refresh (r)", onclick: () => run() }, "↻");
   const hits = h("span", { class: "hits", "data-testid": "hits" }, "…");
   const took = h("span", { class: "muted small" });
+  const exportBtn = (format, label) => h("button", { class: "btn btn-sm", type: "button", title: `Download the matching events as ${label} (up to ${num(EXPORT_LIMIT)})`,
+    "data-testid": `export-${format}`, onclick: () => exportAs(format) }, `⤓ ${label}`);
+  const exports = h("div", { class: "export-btns" }, exportBtn("ndjson", "NDJSON"), exportBtn("csv", "CSV"));
   const chartEl = h("div", { class: "hist", "data-testid": "histogram" });
   const fieldsEl = h("aside", { class: "fields", "data-testid": "fields" });
   const tbody = h("tbody", {});
@@ -66,7 +71,7 @@ export function mount(root, ctx) {
   root.appendChild(h("div", { class: "page discover" },
     h("header", { class: "toolbar" }, bar.el, h("div", { class: "saved-wrap" }, savedBtn, savedPop), tpSlot, refresh),
     h("div", { class: "panel hist-panel" },
-      h("div", { class: "panel-h" }, h("div", {}, hits, " ", h("span", { class: "muted" }, "hits"), " ", took),
+      h("div", { class: "panel-h" }, h("div", {}, hits, " ", h("span", { class: "muted" }, "hits"), " ", took), exports,
         h("div", { class: "legend" }, LEVELS.map((l) => h("span", { class: "lg" }, h("i", { class: `sw sw-${l.toLowerCase()}` }), l)))),
       chartEl),
     h("div", { class: "discover-body" }, fieldsEl, resultsEl)));
@@ -83,6 +88,16 @@ export function mount(root, ctx) {
     const th = resultsEl.querySelector(".sort");
     if (th) th.lastChild.textContent = state.sort === "desc" ? "↓" : "↑";
     run();
+  }
+
+  async function exportAs(format) {
+    const sort = state.sort === "asc" ? "ts:asc" : "ts:desc";
+    try {
+      const got = await download("/api/v1/export", { ...range(), sort, format, limit: EXPORT_LIMIT });
+      toast(got.exported < got.total ? `Exported the first ${num(got.exported)} of ${num(got.total)} events` : `Exported ${num(got.exported)} events`);
+    } catch (e) {
+      toast(e.message || String(e), "error");
+    }
   }
 
   function range() {
