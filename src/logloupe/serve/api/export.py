@@ -15,7 +15,7 @@ from fastapi.responses import StreamingResponse
 
 from logloupe.errors import BadRequest
 from logloupe.model import LogEvent
-from logloupe.serve.api.search import scope_for
+from logloupe.serve.api.search import scope_for, sort_order
 from logloupe.serve.deps import Principal, get_principal, get_services
 from logloupe.serve.services import Services
 from logloupe.store import search as ops
@@ -65,19 +65,18 @@ def export(
     cap = services.settings.export_max_events
     if limit > cap:
         raise BadRequest(f"limit above the export maximum of {cap} events (export_max_events)")
-    order = sort.removeprefix("ts:").removeprefix("@timestamp:").lower()
+    order = sort_order(sort)
     # Up to now unless asked otherwise: the export is a snapshot, not a tail.
     scope = scope_for(services, principal, q, from_, to or "now")
     first = ops.search(services.store, scope, limit=min(PAGE, limit), sort=order)
     exported = min(first.total, limit)
 
     def pages() -> Iterator[list[LogEvent]]:
-        result, sent = first, 0
+        result, sent = first, 0  # each page asks for at most what is left of ``limit``
         while True:
-            events = result.events[: limit - sent]
-            sent += len(events)
-            yield events
-            if sent >= limit or result.next_cursor is None or not events:
+            sent += len(result.events)
+            yield result.events
+            if sent >= limit or result.next_cursor is None or not result.events:
                 return
             result = ops.search(
                 services.store, scope, limit=min(PAGE, limit - sent), sort=order, cursor=result.next_cursor

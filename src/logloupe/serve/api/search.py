@@ -52,8 +52,14 @@ def scope_for(services: Services, principal: Principal, q: str, from_: str | Non
 _scope = scope_for
 
 
+def sort_order(sort: str) -> str:
+    """``asc`` or ``desc`` from a request's ``sort`` (``ts:desc``, ``@timestamp:asc``, ``desc``...);
+    anything else is refused by ``ops.search``."""
+    return sort.removeprefix("ts:").removeprefix("@timestamp:").lower()
+
+
 def _run_search(services: Services, principal: Principal, body: SearchBody) -> dict[str, Any]:
-    sort = body.sort.removeprefix("ts:").removeprefix("@timestamp:").lower()
+    sort = sort_order(body.sort)
     if body.limit > services.settings.search_max_limit:
         raise BadRequest(f"limit above the maximum of {services.settings.search_max_limit}")
     started = time.perf_counter()

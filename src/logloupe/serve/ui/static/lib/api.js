@@ -35,19 +35,30 @@ export async function logout() {
   location.assign("/login");
 }
 
-export async function api(path, { params, method = "GET", body, signal } = {}) {
+/** The API URL for path and the set params (undefined, null and "" left out). */
+function apiUrl(path, params) {
   const url = new URL(path, location.origin);
   for (const [k, v] of Object.entries(params || {})) {
     if (v !== undefined && v !== null && v !== "") url.searchParams.set(k, v);
   }
-  const headers = { Accept: "application/json", ...authHeaders() };
-  if (body !== undefined) headers["Content-Type"] = "application/json";
-  const res = await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal });
+  return url;
+}
+
+/** 401 → /login; another failure → ApiError with the server's error body. */
+async function failIfBad(res) {
   if (res.status === 401) { toLogin(); throw new ApiError(401, null); }
+  if (res.ok) return;
   let data = null;
   try { data = await res.json(); } catch { data = null; }
-  if (!res.ok) throw new ApiError(res.status, data);
-  return data;
+  throw new ApiError(res.status, data);
+}
+
+export async function api(path, { params, method = "GET", body, signal } = {}) {
+  const headers = { Accept: "application/json", ...authHeaders() };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const res = await fetch(apiUrl(path, params), { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal });
+  await failIfBad(res);
+  try { return await res.json(); } catch { return null; }
 }
 
 /**
@@ -114,17 +125,8 @@ export function streamEvents(path, params, onEvent, onState) {
  * carry it), then saved under the server's Content-Disposition name. Resolves to {name, exported, total}.
  */
 export async function download(path, params) {
-  const url = new URL(path, location.origin);
-  for (const [k, v] of Object.entries(params || {})) {
-    if (v !== undefined && v !== null && v !== "") url.searchParams.set(k, v);
-  }
-  const res = await fetch(url, { headers: authHeaders() });
-  if (res.status === 401) { toLogin(); throw new ApiError(401, null); }
-  if (!res.ok) {
-    let data = null;
-    try { data = await res.json(); } catch { data = null; }
-    throw new ApiError(res.status, data);
-  }
+  const res = await fetch(apiUrl(path, params), { headers: authHeaders() });
+  await failIfBad(res);
   const blob = await res.blob();
   const name = (/filename="([^"]+)"/.exec(res.headers.get("Content-Disposition") || "") || [])[1] || "logloupe-export";
   const href = URL.createObjectURL(blob);
