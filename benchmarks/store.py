@@ -39,9 +39,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from logloupe.model import Level, LogEvent, input_uid_base
 from logloupe.pipeline.writer import StoreWriter
 from logloupe.store import search as ops
-from logloupe.store.events import ARROW_SCHEMA, BLOCK_CACHE_MB, EventStore, record_batch
+from logloupe.store.events import ARROW_SCHEMA, BLOCK_CACHE_MB, DEFAULT_FIELDS, EventStore, record_batch
 
 TENANT = "bench"
+# What a search page reads: the fields GET /api/v1/search answers with by default.
+PAGE = DEFAULT_FIELDS
 SERVICES = [
     "hdfs-datanode",
     "hdfs-namenode",
@@ -242,12 +244,16 @@ def queries(store: EventStore, now_us: int) -> list[tuple[str, Callable[[], obje
     def sql2(q1: str, q2: str, **params: object) -> Callable[[], object]:
         return lambda: (store.rows(q1, {**base, **params}), store.rows(q2, {**base, **params}))
 
+    # The page GET /api/v1/search answers unless asked for more fields; the hand-written SQL reads
+    # the same columns.
     cols = "toUnixTimestamp64Micro(ts) AS ts_us, uid, service, host, level, message, pattern_id, attributes"
     since = "ts >= fromUnixTimestamp64Micro({since:Int64}, 'UTC')"
     return [
         (
             "two-token AND, newest 100 over 24 h",
-            lambda: ops.search(store, ops.Scope(TENANT, "connection refused", from_us=day, now_us=now_us), limit=100),
+            lambda: ops.search(
+                store, ops.Scope(TENANT, "connection refused", from_us=day, now_us=now_us), limit=100, fields=PAGE
+            ),
             sql2(
                 f"SELECT count() FROM events WHERE tenant = {{t:String}} AND {since}"
                 " AND hasToken(message, 'connection') AND hasToken(message, 'refused')",
@@ -259,7 +265,7 @@ def queries(store: EventStore, now_us: int) -> list[tuple[str, Callable[[], obje
         ),
         (
             "needle: one rare block id, all time",
-            lambda: ops.search(store, ops.Scope(TENANT, NEEDLE_BLOCK, now_us=now_us), limit=100),
+            lambda: ops.search(store, ops.Scope(TENANT, NEEDLE_BLOCK, now_us=now_us), limit=100, fields=PAGE),
             sql2(
                 "SELECT count() FROM events WHERE tenant = {t:String}"
                 " AND hasAllTokens(message, {tok:String}) AND positionCaseInsensitiveUTF8(message, {n:String}) > 0",
@@ -272,7 +278,9 @@ def queries(store: EventStore, now_us: int) -> list[tuple[str, Callable[[], obje
         ),
         (
             'phrase "read timed out", newest 100 over 24 h',
-            lambda: ops.search(store, ops.Scope(TENANT, '"read timed out"', from_us=day, now_us=now_us), limit=100),
+            lambda: ops.search(
+                store, ops.Scope(TENANT, '"read timed out"', from_us=day, now_us=now_us), limit=100, fields=PAGE
+            ),
             sql2(
                 f"SELECT count() FROM events WHERE tenant = {{t:String}} AND {since}"
                 " AND hasAllTokens(message, 'read timed out') AND positionCaseInsensitiveUTF8(message, 'read timed out') > 0",
@@ -307,7 +315,10 @@ def queries(store: EventStore, now_us: int) -> list[tuple[str, Callable[[], obje
         (
             "service + level, newest 50, 7 days",
             lambda: ops.search(
-                store, ops.Scope(TENANT, "service:sshd AND level:WARN", from_us=week, now_us=now_us), limit=50
+                store,
+                ops.Scope(TENANT, "service:sshd AND level:WARN", from_us=week, now_us=now_us),
+                limit=50,
+                fields=PAGE,
             ),
             sql2(
                 f"SELECT count() FROM events WHERE tenant = {{t:String}} AND {since} AND service = 'sshd'"

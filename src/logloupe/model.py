@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import IntEnum
@@ -158,10 +158,14 @@ class LogEvent:
     def ts(self) -> datetime:
         return from_micros(self.ts_us)
 
-    def to_api(self) -> dict[str, Any]:
-        """The JSON shape every API and CLI output uses for an event."""
+    def to_api(self, fields: Collection[str] | None = None) -> dict[str, Any]:
+        """The JSON shape every API and CLI output uses for an event; with ``fields``, only those
+        (a search page read only their columns: the others hold defaults)."""
         from logloupe.parse.masking import value_type  # parse imports this module
 
+        if fields is not None:
+            shown = self.to_api()
+            return {name: value for name, value in shown.items() if name in fields}
         return {
             "id": self.id,
             "ts": iso_micros(self.ts_us),

@@ -30,7 +30,7 @@ def _post(c: TestClient, message: str) -> None:
 
 
 def _classes(c: TestClient, word: str) -> list[str]:
-    r = c.post("/api/v1/search", json={"q": word, "from": "now-1h", "sort": "ts:asc"})
+    r = c.post("/api/v1/search", json={"q": word, "from": "now-1h", "sort": "ts:asc", "fields": "all"})
     assert r.status_code == 200, r.text
     return [e["classification"] for e in r.json()["events"]]
 

@@ -42,7 +42,7 @@ class Server:
         deadline = time.monotonic() + timeout_s
         body: dict[str, Any] = {}
         while time.monotonic() < deadline:
-            r = httpx.get(f"{self.url}/api/v1/search", params={"q": q, "limit": limit}, timeout=10)
+            r = httpx.get(f"{self.url}/api/v1/search", params={"q": q, "limit": limit, "fields": "all"}, timeout=10)
             assert r.status_code == 200, r.text
             body = r.json()
             if body["total"] >= expect:

@@ -52,7 +52,9 @@ class Served:
         body: dict[str, Any] = {}
         while time.monotonic() < deadline:
             r = httpx.get(
-                f"{self.url}/api/v1/search", params={"q": q, "limit": 100, "from": "2020-01-01T00:00:00Z"}, timeout=10
+                f"{self.url}/api/v1/search",
+                params={"q": q, "limit": 100, "from": "2020-01-01T00:00:00Z", "fields": "all"},
+                timeout=10,
             )
             assert r.status_code == 200, r.text
             body = r.json()

@@ -45,7 +45,9 @@ RECORDS: list[dict[str, Any]] = [
 
 
 def _stored(client: TestClient, word: str) -> dict[str, Any]:
-    events = client.get("/api/v1/search", params={"q": word, "from": "2025-01-01T00:00:00Z"}).json()["events"]
+    events = client.get("/api/v1/search", params={"q": word, "from": "2025-01-01T00:00:00Z", "fields": "all"}).json()[
+        "events"
+    ]
     assert len(events) == 1, events
     e = events[0]
     return {k: e[k] for k in ("ts", "level", "service", "host", "message", "trace_id", "span_id", "attributes")}
@@ -103,7 +105,7 @@ def test_impossible_record_times_keep_the_event_with_the_reason(client: TestClie
         {"time": "2999-01-01T00:00:00Z", "message": "future thrice"},
     ]
     assert client.post("/api/v1/logs", json=body).json()["accepted"] == 3
-    events = client.get("/api/v1/search", params={"q": "once OR twice OR thrice"}).json()["events"]
+    events = client.get("/api/v1/search", params={"q": "once OR twice OR thrice", "fields": "all"}).json()["events"]
     reasons = {e["message"]: e["attributes"]["time_replaced_reason"] for e in events}
     assert reasons == {
         "bad once": "unparsable_time",

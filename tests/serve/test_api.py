@@ -62,6 +62,26 @@ def test_ingest_shapes_and_search(client: TestClient) -> None:
     assert client.post("/api/v1/search", json={"q": "zipped", "limit": 5}).json()["total"] == 2
 
 
+def test_search_fields_default_added_and_all(client: TestClient) -> None:
+    _ingest(
+        client,
+        [{"service": "auth", "level": "warn", "message": "login slow", "trace_id": "t-1", "meta": {"user": 7}}],
+    )
+    default = {"id", "ts", "tenant", "service", "host", "level", "message", "pattern_id", "attributes"}
+    for params in ({"q": "login"}, {"q": "login", "from": "now-1h"}, {}):
+        event = client.get("/api/v1/search", params=params).json()["events"][0]
+        assert event.keys() == default
+        assert event["attributes"] == {"user": "7"} and event["level"] == "WARN"
+    more = client.post("/api/v1/search", json={"q": "login", "fields": "trace_id, level_raw"}).json()["events"][0]
+    assert more.keys() == default | {"trace_id", "level_raw"}
+    assert (more["trace_id"], more["level_raw"]) == ("t-1", "warn")
+    whole = client.get("/api/v1/search", params={"q": "login", "fields": "all"}).json()["events"][0]
+    assert whole == client.get(f"/api/v1/events/{whole['id']}").json()
+    bad = client.get("/api/v1/search", params={"fields": "message,secret"})
+    assert bad.status_code == 400
+    assert "secret" in bad.json()["error"]["message"] and "trace_id" in bad.json()["error"]["message"]
+
+
 def test_meta_shape_reads_the_same_as_json_and_as_text(client: TestClient) -> None:
     line = {
         "service": "auth",
@@ -174,7 +194,7 @@ def test_flags_for_unclean_input(client: TestClient) -> None:
         {"index": 1, "reason": "70014 bytes: the message is cut to 65536 bytes and flagged truncated"}
     ]
     client.post("/api/v1/logs", content=b"bad utf8 \xff\xfe here", headers={"content-type": "text/plain"})
-    events = client.get("/api/v1/search", params={"limit": 10}).json()["events"]
+    events = client.get("/api/v1/search", params={"limit": 10, "fields": "all"}).json()["events"]
     flags = {e["message"][:8]: e["flags"] for e in events}
     assert flags["z" * 8] == ["truncated"]
     assert flags["nul\u0000insi"] == ["nul_bytes"]
@@ -208,7 +228,7 @@ def test_warnings_name_items_with_attributes_dropped_or_nesting_flattened(client
         {"index": 3, "reason": dropped},
     ]
     # the same names as the stored events' flags
-    events = client.get("/api/v1/search", params={"q": "shape", "limit": 10}).json()["events"]
+    events = client.get("/api/v1/search", params={"q": "shape", "limit": 10, "fields": "all"}).json()["events"]
     assert {e["message"]: e["flags"] for e in events} == {
         "shape fine": [],
         "shape many": ["attributes_dropped"],
@@ -220,7 +240,7 @@ def test_warnings_name_items_with_attributes_dropped_or_nesting_flattened(client
     assert r.json()["warnings"] == [
         {"index": 1, "reason": "more than 64 attributes: the rest are dropped and the event flagged attributes_dropped"}
     ]
-    text = client.get("/api/v1/search", params={"q": "text many"}).json()["events"][0]
+    text = client.get("/api/v1/search", params={"q": "text many", "fields": "all"}).json()["events"][0]
     assert text["flags"] == ["attributes_dropped"] and len(text["attributes"]) < 70
     plain = client.post("/api/v1/logs", content=b"{no json} here", headers={"content-type": "text/plain"})
     assert plain.status_code == 200 and "warnings" not in plain.json()
@@ -241,7 +261,7 @@ def test_invalid_utf8_inside_json_is_stored_replaced_and_flagged(client: TestCli
     one = client.post("/api/v1/logs", content=b'{"message":"utf8 object \xc3"}')
     array = client.post("/api/v1/logs", content=b'[{"message":"utf8 array ok"},{"message":"utf8 array \xc3("}]')
     assert one.json()["accepted"] == 1 and array.json()["accepted"] == 2
-    events = client.get("/api/v1/search", params={"q": "utf8", "limit": 10}).json()["events"]
+    events = client.get("/api/v1/search", params={"q": "utf8", "limit": 10, "fields": "all"}).json()["events"]
     got = {e["message"]: (e["flags"], e["level"], e["attributes"]) for e in events}
     assert got == {
         "utf8 line fine": ([], "INFO", {}),
@@ -284,12 +304,12 @@ def test_search_by_pattern_variable(client: TestClient) -> None:
     codes = ["51", "54", "61"]
     lines = [{"service": "pay", "message": f"payment {1000 + i} declined with code {codes[i % 3]}"} for i in range(12)]
     _ingest(client, lines)
-    events = client.get("/api/v1/search", params={"q": "declined", "limit": 100}).json()["events"]
+    events = client.get("/api/v1/search", params={"q": "declined", "limit": 100, "fields": "all"}).json()["events"]
     assert len(events) == 12
     event = next(e for e in events if e["message"] == "payment 1004 declined with code 54")
     assert event["pattern_vars"] == ["1004", "54"]
     assert event["pattern_var_types"] == ["int", "int"]  # typed as the miner types them
-    r = client.get("/api/v1/search", params={"q": 'var.1:"54"', "limit": 100}).json()
+    r = client.get("/api/v1/search", params={"q": 'var.1:"54"', "limit": 100, "fields": "all"}).json()
     assert r["total"] == 4 and {e["message"][-2:] for e in r["events"]} == {"54"}
     assert client.get("/api/v1/search", params={"q": "var:54"}).json()["total"] == 4
     assert client.get("/api/v1/search", params={"q": "var.0:54"}).json()["total"] == 0

@@ -13,7 +13,7 @@ def _ingest(client: TestClient, lines: list[str]) -> None:
 
 def test_every_ingested_line_carries_its_pattern_and_class(client: TestClient) -> None:
     _ingest(client, [f"2026-11-20T10:00:{i:02d}Z ERROR db: connection refused to 10.0.0.{i}:5432" for i in range(20)])
-    events = client.get("/api/v1/search", params={"limit": 20}).json()["events"]
+    events = client.get("/api/v1/search", params={"limit": 20, "fields": "all"}).json()["events"]
     assert {e["pattern_id"] for e in events} != {""}
     assert len({e["pattern_id"] for e in events}) == 1
     assert all(e["classification"] in ("incident", "preventive_action", "normal") for e in events)
@@ -44,7 +44,9 @@ def test_events_written_directly_are_enriched_and_counted(client: TestClient) ->
         for i in range(10)
     ]
     services.writer.write(events)
-    stored = client.get("/api/v1/search", params={"q": "source:direct-writer", "limit": 10}).json()["events"]
+    stored = client.get("/api/v1/search", params={"q": "source:direct-writer", "limit": 10, "fields": "all"}).json()[
+        "events"
+    ]
     assert len(stored) == 10 and all(e["pattern_id"] and e["classification"] for e in stored)
     metrics = client.get("/metrics").text
     assert 'logloupe_ingested_events_total{level="INFO",source="direct-writer",tenant="default"} 10.0' in metrics

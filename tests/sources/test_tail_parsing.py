@@ -17,7 +17,9 @@ def _events(client: TestClient, q: str, expect: int) -> list[dict[str, Any]]:
     deadline = time.monotonic() + 30
     body: dict[str, Any] = {}
     while time.monotonic() < deadline:
-        body = client.get("/api/v1/search", params={"q": q, "from": "2020-01-01T00:00:00Z", "limit": 100}).json()
+        body = client.get(
+            "/api/v1/search", params={"q": q, "from": "2020-01-01T00:00:00Z", "limit": 100, "fields": "all"}
+        ).json()
         if body["total"] >= expect:
             return sorted(body["events"], key=lambda e: e["message"])
         time.sleep(0.1)

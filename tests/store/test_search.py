@@ -11,7 +11,7 @@ import pytest
 from logloupe.errors import NotFound
 from logloupe.model import Level, LogEvent, event_uid
 from logloupe.store import search as ops
-from logloupe.store.events import EventStore
+from logloupe.store.events import ALL_FIELDS, DEFAULT_FIELDS, EventStore
 from logloupe.store.retention import enforce_retention, expire_now
 
 NOW = ops.now_us()
@@ -444,3 +444,32 @@ def test_histogram_buckets_continuous_with_gaps_and_splits(store: EventStore) ->
 
     backwards = ops.Scope("t1", "", from_us=base + 59 * 60_000_000, to_us=base)
     assert ops.histogram(store, backwards, interval="1m")["buckets"] == []
+
+
+@pytest.mark.parametrize(
+    ("q", "from_s"),
+    [
+        ("", None),  # total, then the page from a window at the newest end
+        ("refused OR 503", 3600),  # a condition on the message over a short range: one statement
+        ('"could not connect"', None),  # a phrase over all time: keys first without the cache
+        ("10.0.5.12", None),
+        ("12345678901", None),  # a needle: one statement with its total
+    ],
+)
+def test_pages_of_some_fields_hold_the_same_events_with_those_fields(
+    either_store: EventStore, q: str, from_s: int | None
+) -> None:
+    events = _events("t1")
+    events[2].message += " block 12345678901"
+    events[2].trace_id, events[2].source, events[2].flags = "abc", "bench", ["truncated"]
+    events[4].message += " block 12345678901"
+    either_store.insert(events)
+    scope = ops.Scope("t1", q, from_us=NOW - from_s * 1_000_000 if from_s else None)
+    whole = ops.search(either_store, scope, limit=2)
+    lean = ops.search(either_store, scope, limit=2, fields=DEFAULT_FIELDS)
+    assert whole.total == lean.total > 0
+    assert whole.next_cursor == lean.next_cursor
+    assert [e.to_api(DEFAULT_FIELDS) for e in lean.events] == [e.to_api(DEFAULT_FIELDS) for e in whole.events]
+    assert all(e.to_api().keys() == ALL_FIELDS for e in whole.events)
+    # What the lean page did not read stays at its default, never another event's value.
+    assert all((e.trace_id, e.source, e.flags, e.pattern_vars) == ("", "", [], []) for e in lean.events)

@@ -29,6 +29,7 @@ from logloupe.parse.records import Limits, add_flags, record_fields, text_fields
 from logloupe.parse.sources import apply_to_record, rules_from
 from logloupe.pipeline.assemble import assemble
 from logloupe.settings import Settings
+from logloupe.store.events import ALL_FIELDS, DEFAULT_FIELDS
 from logloupe.store.search import Scope, now_us, search
 from logloupe.store.timerange import parse_duration_us
 
@@ -367,8 +368,10 @@ def search_command(
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--since") from None
     from_ = f"now-{since}" if since else None
+    # --json prints the whole events, the lines only what they show: the API's default page.
+    fields = ALL_FIELDS if as_json else DEFAULT_FIELDS
     if url:
-        params: dict[str, str | int] = {"q": query, "limit": limit}
+        params: dict[str, str | int] = {"q": query, "limit": limit, "fields": "all" if as_json else ""}
         if from_:
             params["from"] = from_
         resp = httpx.get(f"{url}/api/v1/search", params=params, timeout=60, headers=client_headers(settings))
@@ -389,8 +392,8 @@ def search_command(
                 from_us=now - since_us if since_us is not None else None,
                 now_us=now,
             )
-            result = search(store, scope, limit=limit)
-            total, events = result.total, [e.to_api() for e in result.events]
+            result = search(store, scope, limit=limit, fields=fields)
+            total, events = result.total, [e.to_api(fields) for e in result.events]
     if as_json:
         click.echo(orjson.dumps({"total": total, "events": events}).decode())
         return

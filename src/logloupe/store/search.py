@@ -18,10 +18,11 @@ import orjson
 from logloupe.errors import BadRequest, NotFound
 from logloupe.model import Level, LogEvent, parse_event_id
 from logloupe.store.events import (
-    EVENT_SELECT_JSON,
+    ALL_FIELDS,
     EVENT_SELECT_STORED,
     EventStore,
     ReadLimitExceeded,
+    event_select,
     stored_row_to_event,
 )
 from logloupe.store.query import (
@@ -101,9 +102,18 @@ def _decode_cursor(cursor: str) -> tuple[int, int, str]:
 
 
 def search(
-    store: EventStore, scope: Scope, *, limit: int = 100, sort: str = "desc", cursor: str | None = None
+    store: EventStore,
+    scope: Scope,
+    *,
+    limit: int = 100,
+    sort: str = "desc",
+    cursor: str | None = None,
+    fields: frozenset[str] = ALL_FIELDS,
 ) -> SearchResult:
     """Newest (or oldest) ``limit`` matching events, the exact total, and a cursor for the next page.
+
+    The events are read with ``fields`` (``EVENT_FIELDS``' names) only, the others left at their
+    defaults: the API's page reads ``DEFAULT_FIELDS`` unless asked for more.
 
     A query that requires a condition on the message (``_text_required``) over a range of at most
     a day (``_short_range``) takes one statement: the page, with the total counted by the engine in
@@ -142,7 +152,7 @@ def search(
         # rows to read capped: a needle that is not one is refused early and takes the general path.
         try:
             found = store.rows(
-                f"SELECT count() OVER () AS n, {EVENT_SELECT_STORED} FROM events WHERE {where}"
+                f"SELECT count() OVER () AS n, {event_select(fields)} FROM events WHERE {where}"
                 f" ORDER BY ts {order}, uid {order} LIMIT {limit}"
                 f" SETTINGS max_rows_to_read = {NEEDLE_MAX_ROWS}, read_overflow_mode = 'throw'",
                 params,
@@ -156,7 +166,7 @@ def search(
         # a cursor, the rows past it sort first (the total still counts every match) and are kept.
         past = (f", {page_cond} AS past_cursor", "past_cursor DESC, ") if cursor else ("", "")
         found, total = store.rows_with_total(
-            f"SELECT {EVENT_SELECT_JSON}{past[0]} FROM events WHERE {where}"
+            f"SELECT {event_select(fields, json=True)}{past[0]} FROM events WHERE {where}"
             f" ORDER BY {past[1]}ts {order}, uid {order} LIMIT {limit}",
             params,
         )
@@ -164,7 +174,7 @@ def search(
     if not _reads_message(where) or store.block_cache_mb:
         total = int(store.scalar(f"SELECT count() FROM events WHERE {where}", params) or 0)
         page_sql = (
-            f"SELECT {EVENT_SELECT_STORED} FROM events WHERE {where} AND {page_cond}<window>"
+            f"SELECT {event_select(fields)} FROM events WHERE {where} AND {page_cond}<window>"
             f" ORDER BY ts {order}, uid {order} LIMIT {limit}"
         )
         rows = None
@@ -198,7 +208,7 @@ def search(
         params,
     )[0]
     keys = list(zip(head["ts_us"], head["uids"], strict=True))
-    return _page(int(head["n"]), _events_by_key(store, scope.tenant, keys, head["services"]), limit, sort)
+    return _page(int(head["n"]), _events_by_key(store, scope.tenant, keys, head["services"], fields), limit, sort)
 
 
 # The needle statement's read limit: 64 granules of the events table.
@@ -301,7 +311,9 @@ def _reads_message(where: str) -> bool:
     return "message" in _INDEX_ONLY.sub("", where)
 
 
-def _events_by_key(store: EventStore, tenant: str, keys: list[tuple[int, int]], services: list[str]) -> list[LogEvent]:
+def _events_by_key(
+    store: EventStore, tenant: str, keys: list[tuple[int, int]], services: list[str], fields: frozenset[str]
+) -> list[LogEvent]:
     """The events with these (ts, uid) keys, in the keys' order (a key twice: its rows in turn).
 
     ``services`` are the events' services: with them the primary key finds the few granules
@@ -312,7 +324,7 @@ def _events_by_key(store: EventStore, tenant: str, keys: list[tuple[int, int]], 
     names = {f"s{i}": service for i, service in enumerate(services)}  # each escaped as a String value
     in_services = ", ".join(f"{{{name}:String}}" for name in names)
     rows = store.rows(
-        f"SELECT {EVENT_SELECT_STORED} FROM events WHERE tenant = {{tenant:String}} AND service IN ({in_services})"
+        f"SELECT {event_select(fields)} FROM events WHERE tenant = {{tenant:String}} AND service IN ({in_services})"
         " AND ts >= fromUnixTimestamp64Micro({lo:Int64}, 'UTC') AND ts <= fromUnixTimestamp64Micro({hi:Int64}, 'UTC')"
         " AND uid IN {uids:Array(UInt64)}",
         {

@@ -19,6 +19,7 @@ from logloupe.serve.api.search import scope_for, sort_order
 from logloupe.serve.deps import Principal, get_principal, get_services
 from logloupe.serve.services import Services
 from logloupe.store import search as ops
+from logloupe.store.events import ALL_FIELDS
 
 router = APIRouter(prefix="/api/v1", tags=["search"])
 
@@ -68,7 +69,7 @@ def export(
     order = sort_order(sort)
     # Up to now unless asked otherwise: the export is a snapshot, not a tail.
     scope = scope_for(services, principal, q, from_, to or "now")
-    first = ops.search(services.store, scope, limit=min(PAGE, limit), sort=order)
+    first = ops.search(services.store, scope, limit=min(PAGE, limit), sort=order, fields=ALL_FIELDS)
     exported = min(first.total, limit)
 
     def pages() -> Iterator[list[LogEvent]]:
@@ -79,7 +80,12 @@ def export(
             if sent >= limit or result.next_cursor is None or not result.events:
                 return
             result = ops.search(
-                services.store, scope, limit=min(PAGE, limit - sent), sort=order, cursor=result.next_cursor
+                services.store,
+                scope,
+                limit=min(PAGE, limit - sent),
+                sort=order,
+                cursor=result.next_cursor,
+                fields=ALL_FIELDS,
             )
 
     def body() -> Iterator[bytes]:

@@ -12,9 +12,27 @@ from logloupe.errors import BadRequest
 from logloupe.serve.deps import Principal, get_principal, get_services
 from logloupe.serve.services import Services
 from logloupe.store import search as ops
+from logloupe.store.events import ALL_FIELDS, DEFAULT_FIELDS, EVENT_FIELDS
 from logloupe.store.timerange import parse_time
 
 router = APIRouter(prefix="/api/v1", tags=["search"])
+
+
+FIELDS_HELP = (
+    "Comma-separated event fields to add to the page's default ones (id, ts, tenant, service, host, level,"
+    " message, pattern_id, attributes); 'all' for every field."
+)
+
+
+def page_fields(fields: str | None) -> frozenset[str]:
+    """The event fields a search page shows: the defaults plus those named in ``fields``, or all."""
+    names = {name.strip() for name in (fields or "").split(",") if name.strip()}
+    if names & {"all", "*"}:
+        return ALL_FIELDS
+    unknown = sorted(names - ALL_FIELDS)
+    if unknown:
+        raise BadRequest(f"unknown event field(s) {', '.join(unknown)}: known are {', '.join(EVENT_FIELDS)}, or all")
+    return DEFAULT_FIELDS | names
 
 
 class SearchBody(BaseModel):
@@ -24,6 +42,7 @@ class SearchBody(BaseModel):
     sort: str = Field(default="ts:desc", description="ts:desc (newest first) or ts:asc.")
     limit: int = Field(default=100, ge=0, description="Events per page.")
     cursor: str | None = Field(default=None, description="next_cursor from the previous page.")
+    fields: str | None = Field(default=None, description=FIELDS_HELP)
 
     model_config = {"populate_by_name": True}
 
@@ -64,10 +83,11 @@ def _run_search(services: Services, principal: Principal, body: SearchBody) -> d
         raise BadRequest(f"limit above the maximum of {services.settings.search_max_limit}")
     started = time.perf_counter()
     scope = _scope(services, principal, body.q, body.from_, body.to)
-    result = ops.search(services.store, scope, limit=body.limit, sort=sort, cursor=body.cursor)
+    shown = page_fields(body.fields)
+    result = ops.search(services.store, scope, limit=body.limit, sort=sort, cursor=body.cursor, fields=shown)
     return {
         "total": result.total,
-        "events": [e.to_api() for e in result.events],
+        "events": [e.to_api(shown) for e in result.events],
         "next_cursor": result.next_cursor,
         "took_ms": round((time.perf_counter() - started) * 1000, 2),
     }
@@ -83,8 +103,9 @@ def search_get(
     sort: str = "ts:desc",
     limit: Annotated[int, Query(ge=0)] = 100,
     cursor: str | None = None,
+    fields: Annotated[str | None, Query(description=FIELDS_HELP)] = None,
 ) -> dict[str, Any]:
-    body = SearchBody(q=q, **{"from": from_}, to=to, sort=sort, limit=limit, cursor=cursor)
+    body = SearchBody(q=q, **{"from": from_}, to=to, sort=sort, limit=limit, cursor=cursor, fields=fields)
     return _run_search(services, principal, body)
 
 

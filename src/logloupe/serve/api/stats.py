@@ -12,6 +12,7 @@ from logloupe.serve.api.search import scope_for
 from logloupe.serve.deps import Principal, get_principal, get_services
 from logloupe.serve.services import Services
 from logloupe.store import search as ops
+from logloupe.store.events import ALL_FIELDS
 
 router = APIRouter(prefix="/api/v1/stats", tags=["stats"])
 
@@ -52,7 +53,7 @@ def overview(
     error_scope = scope_for(
         services, principal, f"level:>=ERROR AND ({query})" if query else "level:>=ERROR", from_, to
     )
-    latest = ops.search(store, error_scope, limit=10)
+    latest = ops.search(store, error_scope, limit=10, fields=ALL_FIELDS)
     lo = scope.from_us if scope.from_us is not None else scope.now_us
     hi = scope.to_us if scope.to_us is not None else scope.now_us
     span_s = max(1.0, (hi - lo) / 1_000_000)

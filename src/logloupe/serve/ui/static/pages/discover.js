@@ -118,7 +118,7 @@ export function mount(root, ctx) {
     page.classList.add("busy");
     page.dataset.ready = "0";
     page.dataset.rows = "0";
-    const search = api("/api/v1/search", { params: { ...params, limit: PAGE_SIZE, sort: `ts:${state.sort}` }, signal });
+    const search = api("/api/v1/search", { params: { ...params, limit: PAGE_SIZE, sort: `ts:${state.sort}`, fields: "all" }, signal });
     // The table first: the store serves one query at a time, so the chart and the fields wait
     // for the page of events instead of competing with it.
     const hist = search.then(() => api("/api/v1/histogram", { params: { ...params, buckets: 80 }, signal }));
@@ -179,7 +179,7 @@ export function mount(root, ctx) {
     loadingMore = true;
     const signal = ctrl ? ctrl.signal : undefined;
     try {
-      const res = await api("/api/v1/search", { params: { ...range(), limit: PAGE_SIZE, sort: `ts:${state.sort}`, cursor }, signal });
+      const res = await api("/api/v1/search", { params: { ...range(), limit: PAGE_SIZE, sort: `ts:${state.sort}`, cursor, fields: "all" }, signal });
       appendRows(res.events);
       cursor = res.next_cursor;
       setStatus({ total: Number(hits.textContent.replace(/\D/g, "")) });
