@@ -75,6 +75,8 @@ def test_search_fields_default_added_and_all(client: TestClient) -> None:
     more = client.post("/api/v1/search", json={"q": "login", "fields": "trace_id, level_raw"}).json()["events"][0]
     assert more.keys() == default | {"trace_id", "level_raw"}
     assert (more["trace_id"], more["level_raw"]) == ("t-1", "warn")
+    listed = client.post("/api/v1/search", json={"q": "login", "fields": ["trace_id", "level_raw"]}).json()
+    assert listed["events"][0] == more
     whole = client.get("/api/v1/search", params={"q": "login", "fields": "all"}).json()["events"][0]
     assert whole == client.get(f"/api/v1/events/{whole['id']}").json()
     bad = client.get("/api/v1/search", params={"fields": "message,secret"})

@@ -24,9 +24,10 @@ FIELDS_HELP = (
 )
 
 
-def page_fields(fields: str | None) -> frozenset[str]:
+def page_fields(fields: str | list[str] | None) -> frozenset[str]:
     """The event fields a search page shows: the defaults plus those named in ``fields``, or all."""
-    names = {name.strip() for name in (fields or "").split(",") if name.strip()}
+    listed = fields.split(",") if isinstance(fields, str) else fields or []
+    names = {name.strip() for name in listed if name.strip()}
     if names & {"all", "*"}:
         return ALL_FIELDS
     unknown = sorted(names - ALL_FIELDS)
@@ -42,7 +43,7 @@ class SearchBody(BaseModel):
     sort: str = Field(default="ts:desc", description="ts:desc (newest first) or ts:asc.")
     limit: int = Field(default=100, ge=0, description="Events per page.")
     cursor: str | None = Field(default=None, description="next_cursor from the previous page.")
-    fields: str | None = Field(default=None, description=FIELDS_HELP)
+    fields: str | list[str] | None = Field(default=None, description=FIELDS_HELP + " A list in a JSON body.")
 
     model_config = {"populate_by_name": True}
 
