@@ -371,7 +371,9 @@ def search_command(
     # --json prints the whole events, the lines only what they show: the API's default page.
     fields = ALL_FIELDS if as_json else DEFAULT_FIELDS
     if url:
-        params: dict[str, str | int] = {"q": query, "limit": limit, "fields": "all" if as_json else ""}
+        params: dict[str, str | int] = {"q": query, "limit": limit}
+        if as_json:
+            params["fields"] = "all"
         if from_:
             params["from"] = from_
         resp = httpx.get(f"{url}/api/v1/search", params=params, timeout=60, headers=client_headers(settings))

@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 # Python from the lag and the stored text, fewer expressions for the engine to plan than the
 # addition and the table's alias (5M benchmark events, 40 interleaved rounds: ``EXPLAIN`` of the
 # two-token page 14.0 -> 11.5 ms p50, the needle's statement 19.0 -> 17.4 ms; docs/storage.md).
+# ``tenant`` is read as the column: the tenant parameter aliased ``tenant`` would shadow the column in
+# WHERE (the engine resolves SELECT aliases there) and every tenant's rows would match.
 EVENT_SELECT_STORED = (
     "tenant, toUnixTimestamp64Micro(ts) AS ts_us, observed_lag_us, uid, service, host, toInt8(level) AS level_n,"
     " level_raw_text, message, pattern_id, pattern_vars, attributes, source, trace_id, span_id, flags,"
@@ -48,9 +50,6 @@ EVENT_SELECT_STORED = (
 EVENT_SELECT_JSON = EVENT_SELECT_STORED.replace(
     " anomaly_score", " toString(toFloat64(anomaly_score)) AS anomaly_score"
 )
-
-# ``tenant`` stays a column read: the tenant parameter aliased ``tenant`` here would shadow the column
-# in WHERE (the engine resolves SELECT aliases there) and every tenant's rows would match.
 
 # The fields of an event as the API shows it (``LogEvent.to_api``), each with the columns of
 # ``EVENT_SELECT_STORED`` it is read from.
@@ -76,10 +75,10 @@ EVENT_FIELDS: dict[str, tuple[str, ...]] = {
     "anomaly_score": ("anomaly_score",),
 }
 ALL_FIELDS = frozenset(EVENT_FIELDS)
-# A search page's fields unless more are asked for: the issue's (id, ts, service, host, level,
-# message, pattern_id, attributes) and the tenant. Every column costs the page a lazy read of its
-# rows' granules (5M benchmark events, two words over 24 h, 20 interleaved rounds: the page with
-# every column 27.2 ms p50, with these 22.4; docs/storage.md).
+# A search page's fields unless more are asked for: those every search answer promises (id, ts,
+# service, host, level, message, pattern_id, attributes; docs/api.md) and the tenant. Every column
+# costs the page a lazy read of its rows' granules (5M benchmark events, two words over 24 h, 20
+# interleaved rounds: the page with every column 27.2 ms p50, with these 22.4; docs/storage.md).
 DEFAULT_FIELDS = frozenset({"id", "ts", "tenant", "service", "host", "level", "message", "pattern_id", "attributes"})
 
 
