@@ -163,10 +163,7 @@ class LogEvent:
         (a search page read only their columns: the others hold defaults)."""
         from logloupe.parse.masking import value_type  # parse imports this module
 
-        if fields is not None:
-            shown = self.to_api()
-            return {name: value for name, value in shown.items() if name in fields}
-        return {
+        shown = {
             "id": self.id,
             "ts": iso_micros(self.ts_us),
             "observed_ts": iso_micros(self.observed_ts_us),
@@ -189,6 +186,9 @@ class LogEvent:
             "classification": self.classification,
             "anomaly_score": self.anomaly_score,
         }
+        if fields is None or all(name in fields for name in shown):
+            return shown
+        return {name: value for name, value in shown.items() if name in fields}
 
 
 _LEVEL_OF = {int(level): level for level in Level}

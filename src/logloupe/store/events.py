@@ -39,17 +39,35 @@ log = logging.getLogger(__name__)
 # two-token page 14.0 -> 11.5 ms p50, the needle's statement 19.0 -> 17.4 ms; docs/storage.md).
 # ``tenant`` is read as the column: the tenant parameter aliased ``tenant`` would shadow the column in
 # WHERE (the engine resolves SELECT aliases there) and every tenant's rows would match.
-EVENT_SELECT_STORED = (
-    "tenant, toUnixTimestamp64Micro(ts) AS ts_us, observed_lag_us, uid, service, host, toInt8(level) AS level_n,"
-    " level_raw_text, message, pattern_id, pattern_vars, attributes, source, trace_id, span_id, flags,"
-    " classification, anomaly_score"
+_STORED_COLUMNS: tuple[tuple[str, str], ...] = (  # (name in the row, expression)
+    ("tenant", "tenant"),
+    ("ts_us", "toUnixTimestamp64Micro(ts) AS ts_us"),
+    ("observed_lag_us", "observed_lag_us"),
+    ("uid", "uid"),
+    ("service", "service"),
+    ("host", "host"),
+    ("level_n", "toInt8(level) AS level_n"),
+    ("level_raw_text", "level_raw_text"),
+    ("message", "message"),
+    ("pattern_id", "pattern_id"),
+    ("pattern_vars", "pattern_vars"),
+    ("attributes", "attributes"),
+    ("source", "source"),
+    ("trace_id", "trace_id"),
+    ("span_id", "span_id"),
+    ("flags", "flags"),
+    ("classification", "classification"),
+    ("anomaly_score", "anomaly_score"),
 )
 # The same for a JSON result (``EventStore.rows_with_total``). JSON prints a Float32 in its shortest
 # form (0.1) where Arrow hands over the double it widens to (0.10000000149011612), and -0 and nan
 # not as floats: the score comes as the text of that double, which ``float`` reads back exactly.
-EVENT_SELECT_JSON = EVENT_SELECT_STORED.replace(
-    " anomaly_score", " toString(toFloat64(anomaly_score)) AS anomaly_score"
+_JSON_COLUMNS = tuple(
+    (name, "toString(toFloat64(anomaly_score)) AS anomaly_score" if name == "anomaly_score" else expr)
+    for name, expr in _STORED_COLUMNS
 )
+EVENT_SELECT_STORED = ", ".join(expr for _, expr in _STORED_COLUMNS)
+EVENT_SELECT_JSON = ", ".join(expr for _, expr in _JSON_COLUMNS)
 
 # The fields of an event as the API shows it (``LogEvent.to_api``), each with the columns of
 # ``EVENT_SELECT_STORED`` it is read from.
@@ -86,11 +104,10 @@ def event_select(fields: frozenset[str] = ALL_FIELDS, *, json: bool = False) -> 
     """The SELECT list reading ``fields`` (names of ``EVENT_FIELDS``) for ``stored_row_to_event``,
     in the form of ``EVENT_SELECT_STORED`` (``json``: of ``EVENT_SELECT_JSON``). ts and uid always
     come: pages are cut and cursors made by them."""
-    full = EVENT_SELECT_JSON if json else EVENT_SELECT_STORED
     if fields >= ALL_FIELDS:
-        return full
+        return EVENT_SELECT_JSON if json else EVENT_SELECT_STORED
     wanted = {"ts_us", "uid"}.union(*(EVENT_FIELDS[name] for name in fields))
-    return ", ".join(item for item in full.split(", ") if item.rsplit(" ", 1)[-1] in wanted)
+    return ", ".join(expr for name, expr in (_JSON_COLUMNS if json else _STORED_COLUMNS) if name in wanted)
 
 
 _PARAM_ESCAPES = str.maketrans({"\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r", "\x00": "\\0"})
