@@ -64,6 +64,7 @@ from anomaly_baselines import (
 from logloupe.analyse.anomaly.metrics import Metrics, evaluate, population_weights
 from logloupe.analyse.anomaly.online import OnlineDetector
 from logloupe.analyse.anomaly.sessions import (
+    DETECT_EXCLUSIVE_EVENTS,
     DETECT_LINE_RARITY,
     DETECT_ROBUST_CORE,
     DETECT_STRUCTURE_SHARE,
@@ -219,6 +220,7 @@ LOGLOUPE_OPTIONS: dict[str, float] = {
     "unfinished": DETECT_UNFINISHED,
     "structure_share": DETECT_STRUCTURE_SHARE,
     "line_rarity": DETECT_LINE_RARITY,
+    "exclusive_events": DETECT_EXCLUSIVE_EVENTS,
 }
 
 

@@ -9,8 +9,8 @@ it closes (idle for ``idle_close_s``, 300 s) and refits from a sample of those i
 through the tracker itself, in time order, and counts what the server would report: a session or
 window scoring at least the server's ``anomaly_threshold`` (0.7), one-event sessions left out (the
 server skips them). Labels only score the result. ``--set`` overrides ``TrackerSettings`` fields
-(``--set structure_share=0 --set unfinished=0 --set line_rarity=0`` is the tracker before it took
-``detect``'s rules).
+(``--set structure_share=0 --set unfinished=0 --set line_rarity=0 --set exclusive_events=0`` is the
+tracker before it took ``detect``'s rules).
 
 - **HDFS** (``anomaly/hdfs/sessions.csv``, one service, key = block id). The file holds every
   anomalous block and 1 % of the normal ones; the live stream is 2.93 % anomalous. The replay
@@ -210,7 +210,15 @@ def main() -> None:
         "tracker:",
         {
             k: getattr(base, k)
-            for k in ("threshold", "limit_score", "robust_core", "structure_share", "unfinished", "line_rarity")
+            for k in (
+                "threshold",
+                "limit_score",
+                "robust_core",
+                "structure_share",
+                "unfinished",
+                "line_rarity",
+                "exclusive_events",
+            )
         },
     )
     results: list[Result] = []

@@ -234,3 +234,79 @@ def test_line_rarity_leaves_sessions_of_their_own_alone():
     lines = SessionModel(**DETECT, line_rarity=True).fit(train)
     assert not lines.windows
     assert lines.score_many(test) == plain
+
+
+FAULTS = ("delete_error", "redundant_store", "empty_packet")
+
+
+def block_with_a_fault(rng: random.Random, fault: str) -> list[str]:
+    """A complete block that went wrong one way: one fault event, the normal extras as usual."""
+    return [*block_with_reads(rng), fault]
+
+
+def mostly_faulty_training(rng: random.Random) -> list[list[str]]:
+    """Like an incident export: 70 % of the blocks failed, each one way, each way common."""
+    train = [block_with_reads(rng) for _ in range(600)]
+    train += [block_with_a_fault(rng, FAULTS[i % 3]) for i in range(1400)]
+    rng.shuffle(train)
+    return train
+
+
+def test_exclusive_outcomes_are_flagged_when_common_in_training():
+    rng = random.Random(21)
+    train = mostly_faulty_training(rng)
+    plain = SessionModel(robust_core=0.55, structure_share=0.95).fit(train)
+    model = SessionModel(robust_core=0.55, structure_share=0.95, exclusive_events=True).fit(train)
+    # Each fault is in about 23 % of the training sessions: far too common to be rare.
+    assert not any(plain.score(block_with_a_fault(rng, fault)).anomaly for fault in FAULTS)
+    assert set(model.outcomes) == set(FAULTS)
+    for fault in FAULTS:
+        result = model.score(block_with_a_fault(rng, fault))
+        assert result.anomaly
+        assert result.outcome == fault
+        assert result.exclusive > 1
+        assert any(f"event {fault} is one of exclusive outcomes" in reason for reason in result.reasons)
+    # Reads and verifications combine freely with each other and with faults: never outcomes.
+    assert not any(model.score(block_with_reads(rng)).anomaly for _ in range(300))
+
+
+def test_alternatives_every_session_takes_one_of_are_not_outcomes():
+    rng = random.Random(22)
+    paths = ("from_memory", "from_disk", "from_remote")
+    train = [[*block_with_reads(rng), rng.choice(paths)] for _ in range(2000)]
+    model = SessionModel(robust_core=0.55, structure_share=0.95, exclusive_events=True).fit(train)
+    assert not model.outcomes
+    assert not any(model.score([*block_with_reads(rng), path]).anomaly for path in paths)
+
+
+def test_a_path_most_sessions_take_is_not_an_outcome_of_its_rarer_alternative():
+    rng = random.Random(23)
+    # Most blocks are served; an empty packet (15 %) means the block is never served.
+    train = []
+    for _ in range(2000):
+        block = ["alloc", *["recv"] * 3, *["stored"] * 3]
+        if rng.random() < 0.15:
+            block.append("empty_packet")
+        elif rng.random() < 0.7:
+            block += ["served"] * rng.randint(1, 3)
+        train.append([*block, *["delete"] * 3])
+    model = SessionModel(robust_core=0.55, structure_share=0.95, exclusive_events=True).fit(train)
+    assert set(model.outcomes) == {"empty_packet"}
+    assert model.outcomes["empty_packet"][1] == ("empty_packet", "served")
+
+
+def test_an_event_of_a_session_called_normal_is_never_an_outcome():
+    rng = random.Random(24)
+    train = mostly_faulty_training(rng)
+    vouched = [block_with_a_fault(rng, "delete_error")]
+    model = SessionModel(robust_core=0.55, structure_share=0.95, exclusive_events=True).fit(train, normal=vouched)
+    assert set(model.outcomes) == {"redundant_store", "empty_packet"}
+    assert not model.score(block_with_a_fault(rng, "delete_error")).anomaly
+
+
+def test_fixed_windows_learn_no_exclusive_outcomes():
+    rng = random.Random(25)
+    windows = [[rng.choice("ab"), *[rng.choice("cd") for _ in range(19)]] for _ in range(600)]
+    model = SessionModel(structure_share=0.95, exclusive_events=True).fit(windows)
+    assert model.windows
+    assert not model.outcomes

@@ -158,3 +158,37 @@ def test_the_server_reports_a_session_with_an_event_no_training_session_had(tmp_
     assert [s.anomaly.kind for s in stored] == ["session"]
     assert 0.7 <= stored[0].anomaly.score < 0.8
     meta.close()
+
+
+def _mostly_failed_blocks(settings: TrackerSettings, faults: tuple[int, ...]) -> tuple[SessionTracker, int]:
+    """A service whose first 600 blocks are mostly failures, each one of ``faults`` (the server
+    learns from what it sees first); returns the tracker, fitted, and the clock after them."""
+    tracker = SessionTracker(settings)
+    rng = random.Random(8)
+    ts = 0
+    for b in range(600):
+        ts = b * 10 * SEC
+        extra = [faults[b % 3]] if b % 5 < 3 else []
+        _write(tracker, f"blk_{b}", ts, [*WRITE, *[READ] * rng.randrange(3), *TEARDOWN, *extra])
+        tracker.tick(ts)
+    ts += 1000 * SEC
+    assert tracker.tick(ts) == []  # closes the last training blocks; the model is fitted
+    return tracker, ts + 1000 * SEC
+
+
+def test_exclusive_outcomes_are_flagged_with_their_pattern_as_evidence() -> None:
+    """Each way to fail is too common to be rare, yet no block combines two of them, while reads
+    combine with anything."""
+    delete_error, redundant_store, empty_packet = 81, 82, 83
+    faults = (delete_error, redundant_store, empty_packet)
+    for exclusive in (True, False):
+        settings = TrackerSettings(train_sessions=600, idle_close_s=60, exclusive_events=exclusive)
+        tracker, ts = _mostly_failed_blocks(settings, faults)
+        _write(tracker, "healthy", ts, [*WRITE, READ, *TEARDOWN])
+        _write(tracker, "failed", ts, [*WRITE, *TEARDOWN, redundant_store])
+        found = tracker.tick(ts + 100 * SEC)
+        if not exclusive:
+            assert found == []
+            continue
+        assert [(a.explanation.split()[1], a.pattern_ids) for a in found] == [("failed", (redundant_store,))]
+        assert "exclusive outcomes" in found[0].explanation

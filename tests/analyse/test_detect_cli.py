@@ -122,3 +122,27 @@ def test_detect_judges_fixed_windows_by_line_rarity(tmp_path):
 
     assert flagged() == {"alert"}
     assert flagged("--no-line-rarity") == set()
+
+
+def test_detect_flags_exclusive_outcomes_by_default(tmp_path):
+    rng = random.Random(5)
+    faults = ("E20", "E27", "E28")  # a delete error, a redundant store, a store for no file
+    # An incident export: two thirds of the blocks failed, each one way, each way common.
+    train = [(f"n{i}", 0, normal(rng)) for i in range(200)]
+    train += [(f"a{i}", 1, f"{normal(rng)} {faults[i % 3]}") for i in range(400)]
+    test = [("ok", 0, normal(rng)), *((f"bad-{f}", 1, f"{normal(rng)} {f}") for f in faults)]
+    write_sessions(tmp_path / "train.csv", train)
+    write_sessions(tmp_path / "test.csv", test)
+    flagged = {}
+    for flag in ("--exclusive-events", "--no-exclusive-events"):
+        out = tmp_path / f"out{flag}.csv"
+        args = ["detect", "--train", str(tmp_path / "train.csv"), "--test", str(tmp_path / "test.csv")]
+        result = CliRunner().invoke(main, [*args, "--output", str(out), "--explain", flag])
+        assert result.exit_code == 0, result.output
+        with out.open(newline="") as fh:
+            rows = list(csv.DictReader(fh))
+        flagged[flag] = {r["SessionId"] for r in rows if r["Anomaly"] == "1"}
+        if flag == "--exclusive-events":
+            assert "E20 is one of exclusive outcomes" in rows[1]["Reasons"]
+    assert flagged["--exclusive-events"] == {"bad-E20", "bad-E27", "bad-E28"}
+    assert flagged["--no-exclusive-events"] == set()

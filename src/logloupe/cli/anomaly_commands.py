@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from logloupe.analyse.anomaly.sessions import (
+    DETECT_EXCLUSIVE_EVENTS,
     DETECT_LINE_RARITY,
     DETECT_ROBUST_CORE,
     DETECT_STRUCTURE_SHARE,
@@ -70,6 +71,14 @@ _IN = click.Path(exists=True, dir_okay=False, readable=True, path_type=Path)
     "their event counts are not judged.",
 )
 @click.option(
+    "--exclusive-events/--no-exclusive-events",
+    default=DETECT_EXCLUSIVE_EVENTS,
+    show_default=True,
+    help="Flag optional events that no complete, explained training session combines with each other "
+    "(ways to fail: each common, together never) when more of those sessions hold none of them than hold "
+    "the event. Turn off when sessions take one of several optional paths that most sessions skip.",
+)
+@click.option(
     "--explain/--no-explain",
     default=False,
     help="Add a Reasons column saying which events or relations drove each flagged session.",
@@ -83,6 +92,7 @@ def detect(
     structure_share: float,
     unfinished: bool,
     line_rarity: bool,
+    exclusive_events: bool,
     explain: bool,
 ) -> None:
     """Learn normal sessions from TRAIN (labels ignored) and score every session of TEST.
@@ -101,6 +111,7 @@ def detect(
         structure_share=structure_share,
         unfinished=unfinished,
         line_rarity=line_rarity,
+        exclusive_events=exclusive_events,
     ).fit([row.events for row in train])
     scores = model.score_many([row.events for row in test])
     try:

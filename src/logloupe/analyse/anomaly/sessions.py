@@ -20,7 +20,11 @@ session is surprising in three ways, each measured against its own threshold so 
   events to their rarity;
 - with ``unfinished``, a session whose counts equal a *complete cut* of normal training sessions
   (stopped between two complete steps, e.g. still in flight when the log was cut) is not flagged
-  by the count structure alone.
+  by the count structure alone;
+- with ``exclusive_events``, **exclusive outcomes**: an optional event that belongs to a set of
+  events no explained training session combines (each of them common, together never), while
+  more of those sessions hold none of the set than hold the event — one of several ways a
+  session can go wrong, where most go none of them (see ``_learn_exclusive``).
 
 The session's excess is the largest of the ratios; ``score = excess / (1 + excess)`` puts the
 threshold at 0.5 and keeps the score in [0, 1].
@@ -64,6 +68,10 @@ class SessionScore:
     # How many normal training sessions pass through this session's counts part-way, when the
     # count structure was waived for it as unfinished (``SessionModel(unfinished=True)``).
     unfinished: int = 0
+    # How many times more explained training sessions hold none of its exclusive set than hold
+    # the session's exclusive outcome (``SessionModel(exclusive_events=True)``), and that event.
+    exclusive: float = 0.0
+    outcome: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +123,12 @@ DETECT_STRUCTURE_SHARE = 0.95
 # ``logloupe detect``'s default for fixed windows (``SessionModel(line_rarity=...)``): an event's
 # rarity is its share of the training lines, not of the windows.
 DETECT_LINE_RARITY = True
+# ``logloupe detect``'s default for exclusive outcomes (``SessionModel(exclusive_events=...)``):
+# optional events that no explained training session combines and most do without.
+DETECT_EXCLUSIVE_EVENTS = True
+
+# A bound on the maximal sets of exclusive events enumerated (Bron-Kerbosch on a small graph).
+_MAX_EXCLUSIVE_SETS = 10_000
 
 # Rounds of the robust fit's concentration and reweighting steps (each stops once stable).
 _MAX_ROUNDS = 20
@@ -143,6 +157,9 @@ class SessionModel:
         unfinished: bool = False,
         structure_share: float = 0.0,
         line_rarity: bool = False,
+        exclusive_events: bool = False,
+        exclusive_expected: float = 10.0,
+        exclusive_share: float = 0.1,
     ) -> None:
         if not 0 < rare_probability < 1:
             raise InvalidInput("rare_probability must lie in (0, 1)")
@@ -172,6 +189,16 @@ class SessionModel:
         self.line_rarity = line_rarity
         self.line_count: Counter[str] = Counter()
         self.n_lines = 0
+        # Learn exclusive outcomes (see _learn_exclusive): event → (ratio, its exclusive set).
+        self.exclusive_events = exclusive_events
+        # Two optional events are exclusive when independence predicts at least
+        # ``exclusive_expected`` complete explained sessions holding both (seeing none is then
+        # evidence, not chance: Poisson P(0 | 10) = 4.5e-5) and at most ``exclusive_share`` of
+        # that number hold both.
+        self.exclusive_expected = exclusive_expected
+        self.exclusive_share = exclusive_share
+        self.outcomes: dict[str, tuple[float, tuple[str, ...]]] = {}
+        self.n_explained = 0
         self.cuts: Counter[frozenset[tuple[str, int]]] = Counter()
         self.n_normal = 0
         self.core_share = 1.0
@@ -189,7 +216,19 @@ class SessionModel:
     def __setstate__(self, state: dict[str, Any]) -> None:
         # Models pickled (in the server's anomaly state) before these fields existed: no unfinished
         # cuts, rarity by sessions, as those versions judged.
-        self.__dict__.update({"cuts": Counter(), "line_rarity": False, "line_count": Counter(), "n_lines": 0})
+        self.__dict__.update(
+            {
+                "cuts": Counter(),
+                "line_rarity": False,
+                "line_count": Counter(),
+                "n_lines": 0,
+                "exclusive_events": False,
+                "exclusive_expected": 10.0,
+                "exclusive_share": 0.1,
+                "outcomes": {},
+                "n_explained": 0,
+            }
+        )
         self.__dict__.update(state)
 
     def fit(self, sessions: Iterable[Sequence[str]], normal: Iterable[Sequence[str]] = ()) -> SessionModel:
@@ -222,11 +261,71 @@ class SessionModel:
             # it has no skeleton: its events are judged by their rarity alone.
             self.vocab = {}
         self._fit_structure(data, len(pinned))
+        self.outcomes = {}
+        self.n_explained = 0
         self.cuts = Counter()
         self.n_normal = 0
+        if self.exclusive_events and not self.windows:
+            self._learn_exclusive(data, pinned)
         if self.unfinished and not self.windows:
             self._learn_cuts(data)
         return self
+
+    def _learn_exclusive(self, data: list[tuple[str, ...]], pinned: list[tuple[str, ...]]) -> None:
+        """Optional events that are one of several ways a session goes wrong.
+
+        Among the training sessions the model explains that hold the whole skeleton (complete
+        sessions: a truncated one lacks every late event, which is not exclusion), two optional
+        events are *exclusive* when independence predicts that many sessions hold both and
+        (almost) none do. Normal variations (reads, verifications) combine freely; a session that
+        fails tends to fail one way (a delete error, a redundant store, an empty packet), so
+        failure modes exclude each other even when each is common — in a training file full of
+        anomalies, too common to be rare. For every maximal set of mutually exclusive events, an
+        event of it is an *exclusive outcome* when more explained sessions hold none of the set
+        than hold the event: most sessions take none of these turns. Alternatives that sessions
+        must choose between (one of three paths, every session takes one) are not: few sessions
+        hold none of them. An event of a session a user called normal (``fit``'s ``normal``)
+        never is. The ratio (sessions with none of the set / sessions with the event, > 1) is
+        the score's excess for a session holding it.
+        """
+        skeleton = set(self.vocab)
+        if not skeleton:
+            return
+        scored = self.score_many(data)
+        complete = [
+            set(events)
+            for events, result in zip(data, scored, strict=True)
+            if not result.anomaly and skeleton <= set(events)
+        ]
+        n = len(complete)
+        self.n_explained = n
+        vouched = {event for events in pinned for event in events}
+        freq = Counter(event for events in complete for event in events if event not in skeleton)
+        floor = max(2.0, self.rare_probability * n)  # rarer events are flagged by their rarity
+        optional = sorted(e for e, count in freq.items() if count >= floor and e not in vouched)
+        if len(optional) < 2:
+            return
+        column = {e: i for i, e in enumerate(optional)}
+        present = np.zeros((n, len(optional)), dtype=np.int64)
+        for row, events in enumerate(complete):
+            for event in events:
+                col = column.get(event)
+                if col is not None:
+                    present[row, col] = 1
+        together = present.T @ present
+        counts = np.diag(together).astype(np.float64)
+        expected = np.outer(counts, counts) / n
+        exclusive = (expected >= self.exclusive_expected) & (together <= self.exclusive_share * expected)
+        np.fill_diagonal(exclusive, False)
+        for members in _maximal_cliques(exclusive):
+            if len(members) < 2:
+                continue
+            none = n - int(present[:, members].any(axis=1).sum())
+            names = tuple(optional[i] for i in members)
+            for i in members:
+                ratio = none / counts[i]
+                if ratio > 1 and ratio > self.outcomes.get(optional[i], (0.0, ()))[0]:
+                    self.outcomes[optional[i]] = (float(ratio), names)
 
     def _learn_cuts(self, data: list[tuple[str, ...]]) -> None:
         """Where a normal session could be while still in flight: its *complete cuts*.
@@ -478,7 +577,13 @@ class SessionModel:
             ratio = weight * surprise / self._rarity_limit(from_count)
             if ratio > transition:
                 transition, rare_step = ratio, step
-        excess = max(rarity, transition, structure)
+        exclusive = 0.0
+        outcome = ""
+        for event in set(events):
+            learned = self.outcomes.get(event)
+            if learned is not None and (learned[0] > exclusive or (learned[0] == exclusive and event < outcome)):
+                exclusive, outcome = learned[0], event
+        excess = max(rarity, transition, structure, exclusive)
         reasons: list[str] = []
         if rarity >= 1:
             seen = freq.get(rare_event, 0)
@@ -489,6 +594,12 @@ class SessionModel:
             reasons.append(f"step {rare_step[0]} → {rare_step[1]} taken {seen} times in training")
         if structure >= 1:
             reasons.append(f"event counts break learned relations ({structure:.1f}× the residual limit)")
+        if exclusive >= 1:
+            others = ", ".join(e for e in self.outcomes[outcome][1] if e != outcome)
+            reasons.append(
+                f"event {outcome} is one of exclusive outcomes (no training session combines it with {others}); "
+                f"{exclusive:.1f}× as many complete training sessions have none of them"
+            )
         return SessionScore(
             score=excess / (1.0 + excess),
             anomaly=excess >= 1.0,
@@ -499,7 +610,31 @@ class SessionModel:
             reasons=tuple(reasons),
             rarest=rare_event,
             unfinished=unfinished,
+            exclusive=exclusive,
+            outcome=outcome,
         )
+
+
+def _maximal_cliques(adjacent: npt.NDArray[np.bool_]) -> list[list[int]]:
+    """The maximal sets of pairwise adjacent nodes (Bron-Kerbosch with pivoting), at most
+    ``_MAX_EXCLUSIVE_SETS`` of them; nodes without a neighbour are left out."""
+    neighbours = [set(np.flatnonzero(row).tolist()) for row in adjacent]
+    found: list[list[int]] = []
+
+    def grow(clique: set[int], candidates: set[int], excluded: set[int]) -> None:
+        if len(found) >= _MAX_EXCLUSIVE_SETS:
+            return
+        if not candidates and not excluded:
+            found.append(sorted(clique))
+            return
+        pivot = max(candidates | excluded, key=lambda v: len(neighbours[v] & candidates))
+        for v in sorted(candidates - neighbours[pivot]):
+            grow(clique | {v}, candidates & neighbours[v], excluded & neighbours[v])
+            candidates = candidates - {v}
+            excluded = excluded | {v}
+
+    grow(set(), {i for i, near in enumerate(neighbours) if near}, set())
+    return found
 
 
 def _steps(events: Sequence[str]) -> list[tuple[str, str]]:

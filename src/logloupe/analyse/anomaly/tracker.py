@@ -30,6 +30,7 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 
 from logloupe.analyse.anomaly.sessions import (
+    DETECT_EXCLUSIVE_EVENTS,
     DETECT_LINE_RARITY,
     DETECT_STRUCTURE_SHARE,
     DETECT_UNFINISHED,
@@ -68,6 +69,7 @@ class TrackerSettings:
     structure_share: float = DETECT_STRUCTURE_SHARE
     unfinished: bool = DETECT_UNFINISHED
     line_rarity: bool = DETECT_LINE_RARITY
+    exclusive_events: bool = DETECT_EXCLUSIVE_EVENTS
 
 
 @dataclass(slots=True)
@@ -213,6 +215,9 @@ class SessionTracker:
             if score >= s.threshold:
                 flagged = True
                 rare = [parse_pattern_id(result.rarest)] if result.rarity >= 1 and result.rarest else []
+                if result.exclusive >= 1 and result.outcome:
+                    outcome = parse_pattern_id(result.outcome)
+                    rare += [] if outcome in rare else [outcome]
                 out.append(
                     Anomaly(
                         tenant,
@@ -245,6 +250,7 @@ class SessionTracker:
             structure_share=s.structure_share,
             unfinished=s.unfinished,
             line_rarity=s.line_rarity,
+            exclusive_events=s.exclusive_events,
         )
         state.model = model.fit(state.sample, normal=state.accepted)
         state.since_fit = 0
