@@ -310,3 +310,21 @@ def test_fixed_windows_learn_no_exclusive_outcomes():
     model = SessionModel(structure_share=0.95, exclusive_events=True).fit(windows)
     assert model.windows
     assert not model.outcomes
+
+
+def test_independent_optional_events_are_never_outcomes():
+    """Many optional events, each at its own rate (2 % to 60 %), drawn independently: chance never
+    makes two of them look exclusive, however the training file mixes them."""
+    rng = random.Random(26)
+    rates = {f"extra_{i}": rate for i, rate in enumerate((0.02, 0.05, 0.1, 0.2, 0.3, 0.45, 0.6, 0.15, 0.08))}
+
+    def session() -> list[str]:
+        block = ["alloc", *["recv"] * 3, *["stored"] * 3]
+        block += [event for event, rate in rates.items() if rng.random() < rate]
+        return [*block, *["delete"] * 3]
+
+    for _ in range(3):
+        model = SessionModel(robust_core=0.55, structure_share=0.95, exclusive_events=True)
+        model.fit([session() for _ in range(5000)])
+        assert not model.outcomes
+        assert sum(model.score(session()).anomaly for _ in range(500)) == 0
