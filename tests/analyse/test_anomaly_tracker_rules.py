@@ -192,3 +192,10 @@ def test_exclusive_outcomes_are_flagged_with_their_pattern_as_evidence() -> None
             continue
         assert [(a.explanation.split()[1], a.pattern_ids) for a in found] == [("failed", (redundant_store,))]
         assert "exclusive outcomes" in found[0].explanation
+        # Called a false positive: the service's model refits and that way is no outcome any more.
+        assert tracker.feedback(found[0], real=False)
+        ts += 1000 * SEC
+        _write(tracker, "again", ts, [*WRITE, *TEARDOWN, redundant_store])
+        _write(tracker, "other", ts, [*WRITE, *TEARDOWN, delete_error])
+        found = tracker.tick(ts + 100 * SEC)
+        assert [a.explanation.split()[1] for a in found] == ["other"]
