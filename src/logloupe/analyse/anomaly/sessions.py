@@ -198,7 +198,6 @@ class SessionModel:
         self.exclusive_expected = exclusive_expected
         self.exclusive_share = exclusive_share
         self.outcomes: dict[str, tuple[float, tuple[str, ...]]] = {}
-        self.n_explained = 0
         self.cuts: Counter[frozenset[tuple[str, int]]] = Counter()
         self.n_normal = 0
         self.core_share = 1.0
@@ -226,7 +225,6 @@ class SessionModel:
                 "exclusive_expected": 10.0,
                 "exclusive_share": 0.1,
                 "outcomes": {},
-                "n_explained": 0,
             }
         )
         self.__dict__.update(state)
@@ -262,16 +260,26 @@ class SessionModel:
             self.vocab = {}
         self._fit_structure(data, len(pinned))
         self.outcomes = {}
-        self.n_explained = 0
         self.cuts = Counter()
         self.n_normal = 0
-        if self.exclusive_events and not self.windows:
-            self._learn_exclusive(data, pinned)
-        if self.unfinished and not self.windows:
-            self._learn_cuts(data)
+        learn_exclusive = self.exclusive_events and not self.windows and bool(self.vocab)
+        learn_cuts = self.unfinished and not self.windows and self.residual_basis.shape[1] > 0
+        if learn_exclusive or learn_cuts:
+            # One scoring pass serves both: an exclusive outcome's ratio is above 1, so a session
+            # is flagged once outcomes exist exactly when it was flagged before or holds one.
+            explained = [not result.anomaly for result in self.score_many(data)]
+            if learn_exclusive:
+                self._learn_exclusive(data, pinned, explained)
+            if learn_cuts:
+                verdicts = [
+                    ok and not self.outcomes.keys() & set(events) for events, ok in zip(data, explained, strict=True)
+                ]
+                self._learn_cuts(data, verdicts)
         return self
 
-    def _learn_exclusive(self, data: list[tuple[str, ...]], pinned: list[tuple[str, ...]]) -> None:
+    def _learn_exclusive(
+        self, data: list[tuple[str, ...]], pinned: list[tuple[str, ...]], explained: list[bool]
+    ) -> None:
         """Optional events that are one of several ways a session goes wrong.
 
         Among the training sessions the model explains that hold the whole skeleton (complete
@@ -286,19 +294,13 @@ class SessionModel:
         must choose between (one of three paths, every session takes one) are not: few sessions
         hold none of them. An event of a session a user called normal (``fit``'s ``normal``)
         never is. The ratio (sessions with none of the set / sessions with the event, > 1) is
-        the score's excess for a session holding it.
+        the score's excess for a session holding it. ``explained``: the fitted model's verdict on
+        each of ``data`` (not flagged).
         """
         skeleton = set(self.vocab)
-        if not skeleton:
-            return
-        scored = self.score_many(data)
-        complete = [
-            set(events)
-            for events, result in zip(data, scored, strict=True)
-            if not result.anomaly and skeleton <= set(events)
-        ]
+        held = (set(events) for events, ok in zip(data, explained, strict=True) if ok)
+        complete = [events for events in held if skeleton <= events]
         n = len(complete)
-        self.n_explained = n
         vouched = {event for events in pinned for event in events}
         freq = Counter(event for events in complete for event in events if event not in skeleton)
         floor = max(2.0, self.rare_probability * n)  # rarer events are flagged by their rarity
@@ -327,7 +329,7 @@ class SessionModel:
                 if ratio > 1 and ratio > self.outcomes.get(optional[i], (0.0, ()))[0]:
                     self.outcomes[optional[i]] = (float(ratio), names)
 
-    def _learn_cuts(self, data: list[tuple[str, ...]]) -> None:
+    def _learn_cuts(self, data: list[tuple[str, ...]], normal: list[bool]) -> None:
         """Where a normal session could be while still in flight: its *complete cuts*.
 
         A cut of a session is a proper prefix after which none of the events already seen occurs
@@ -339,15 +341,13 @@ class SessionModel:
         least ``rare_probability`` of those sessions pass through is unfinished rather than
         broken, so the count structure alone cannot flag it (its events are still judged for
         rarity). A session that stopped part-way through a step (one replica of three received)
-        is no cut: the events it holds lack their final counts.
+        is no cut: the events it holds lack their final counts. ``normal``: the model's verdict on
+        each of ``data``.
         """
-        if self.residual_basis.shape[1] == 0:
-            return
-        scored = self.score_many(data)
         cuts: Counter[frozenset[tuple[str, int]]] = Counter()
         n_normal = 0
-        for events, result in zip(data, scored, strict=True):
-            if result.anomaly:
+        for events, ok in zip(data, normal, strict=True):
+            if not ok:
                 continue
             n_normal += 1
             final = Counter(events)
@@ -579,7 +579,7 @@ class SessionModel:
                 transition, rare_step = ratio, step
         exclusive = 0.0
         outcome = ""
-        for event in set(events):
+        for event in set(events) if self.outcomes else ():
             learned = self.outcomes.get(event)
             if learned is not None and (learned[0] > exclusive or (learned[0] == exclusive and event < outcome)):
                 exclusive, outcome = learned[0], event

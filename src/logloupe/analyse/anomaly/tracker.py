@@ -217,7 +217,8 @@ class SessionTracker:
                 rare = [parse_pattern_id(result.rarest)] if result.rarity >= 1 and result.rarest else []
                 if result.exclusive >= 1 and result.outcome:
                     outcome = parse_pattern_id(result.outcome)
-                    rare += [] if outcome in rare else [outcome]
+                    if outcome not in rare:
+                        rare.append(outcome)
                 out.append(
                     Anomaly(
                         tenant,
