@@ -29,7 +29,7 @@ import re
 import secrets
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -339,11 +339,11 @@ def resolve_request(request: Request) -> Principal:
     return principal
 
 
-def require_role(role: str) -> Callable[..., Principal]:
+def require_role(role: str) -> Callable[..., Awaitable[Principal]]:
     """A dependency: the principal, if their role is at least ``role`` (viewer < editor < admin)."""
     needed = ROLE_RANK[role]
 
-    def dependency(principal: Principal = Depends(get_principal)) -> Principal:  # noqa: B008
+    async def dependency(principal: Principal = Depends(get_principal)) -> Principal:  # noqa: B008
         if ROLE_RANK.get(principal.role, -1) < needed:
             AUTH_FAILURES.labels("role").inc()
             raise Forbidden(f"this needs the {role} role; you are {principal.role}")
@@ -353,7 +353,7 @@ def require_role(role: str) -> Callable[..., Principal]:
     return dependency
 
 
-def require_ingest(principal: Principal = Depends(get_principal)) -> Principal:  # noqa: B008
+async def require_ingest(principal: Principal = Depends(get_principal)) -> Principal:  # noqa: B008
     """Ingest: an API key (ingest role) or a member who may write (editor or admin)."""
     if principal.role not in ("ingest", "editor", "admin"):
         AUTH_FAILURES.labels("role").inc()
