@@ -275,6 +275,69 @@ def test_split_json_fast_path_gives_what_the_line_loop_gives(body: bytes) -> Non
     assert got == _split_slowly(body)
 
 
+# Lines where simdjson (the validating fast path) and orjson (the decoders) might disagree: every
+# body must split as orjson reads it, line by line, whichever path it takes.
+_EDGE_LINES = [
+    b'\xef\xbb\xbf{"a": 1}',  # a byte-order mark: simdjson takes it, orjson does not
+    b'{"a": "\\ud800"}',  # a lone surrogate escape
+    b'{"a": "\\udc00\\ud800"}',
+    b'{"a": NaN}',
+    b'{"a": Infinity}',
+    b'{"a": 1e400}',
+    b'{"a": 1e-400}',
+    b'{"a": 1' + b"0" * 30 + b"}",  # beyond 64 bits: orjson takes it, simdjson does not
+    b'{"a": 18446744073709551615}',
+    b'{"a": -9223372036854775809}',
+    b'{"a": "\x01"}',  # a raw control character
+    b'{"a": "\x7f"}',
+    b'{"a": 1,}',
+    b'{"a": 1}}',
+    b'{"a": 1} x',
+    b'{"a": 1}\x00',
+    b'{"a": 01}',
+    b'{"a": .5}',
+    b"{'a': 1}",
+    b'{"a": "\\x41"}',
+    b'{"a": 1, "a": 2}',
+    b"{}",
+    b'{"a": "\\u0000"}',
+    b'{"a":' * 1023 + b"1" + b"}" * 1023,  # orjson's deepest; simdjson refuses it
+    b'{"a":' * 1030 + b"1" + b"}" * 1030,
+    b'{"a": "' + b"x" * 70_000 + b'"}',  # longer than the validated lines
+    b'{"a": [1, 2, {"b": null}], "c": true, "d": -0.5e3}',
+]
+
+
+@pytest.mark.parametrize("line", _EDGE_LINES, ids=range(len(_EDGE_LINES)))
+def test_split_json_validates_lines_as_orjson_reads_them(line: bytes) -> None:
+    body = b'{"message": "before"}\n' + line + b'\n{"message": "after"}'
+    got = [(it.index, it.record, it.line, it.error is not None, it.raw, it.raw_is_record) for it in split_json(body)]
+    assert [(*g[:1], _shape(g[1]), *g[2:]) for g in got] == [
+        (*w[:1], _shape(w[1]), *w[2:]) for w in _split_slowly(body)
+    ]
+
+
+def _shape(record: dict[str, Any] | None) -> bytes | tuple[str, ...] | None:
+    """A record as JSON; for the 1,023-level one (beyond what ``==`` and ``orjson.dumps`` recurse
+    into), its keys: that it was read at all is what the case checks."""
+    if record is None:
+        return None
+    try:
+        return orjson.dumps(record)
+    except TypeError:
+        return tuple(record)
+
+
+def test_validated_lines_are_parsed_only_when_read() -> None:
+    body = b"\n".join(orjson.dumps(r) for r in _records(50))
+    items = split_json(body)
+    assert all(it.has_record and it.raw_is_record and not it.error for it in items)
+    assert [it.record for it in items] == [orjson.loads(line) for line in body.split(b"\n")]
+    assert items == split_json(body) and items != split_json(body)[:-1]
+    items[0].record = {"message": "replaced"}  # the ingest paths that rewrite a record still can
+    assert items[0].record == {"message": "replaced"} and items[0].has_record
+
+
 def test_a_column_stage_that_fails_loses_no_events(tmp_path: Path) -> None:
     """A stage whose ``columns`` raises: the batch is stored without its analysis, and the hooks see it."""
 

@@ -300,7 +300,7 @@ def ingest(file: str, service: str, server: str | None, data_dir: Path | None) -
                     body = b"".join(chunk)
                     items = split_json(body) if _looks_json(chunk) else split_lines(body, limits.max_message_bytes)
                     good = [it for it in items if not it.error]
-                    if all(it.record is not None for it in good):
+                    if all(it.has_record for it in good):
                         fields = [record_fields(it.record or {}, limits) for it in good]
                         for it, f in zip(good, fields, strict=True):
                             if it.invalid_utf8:  # read with U+FFFD (bodies.split_json)

@@ -82,9 +82,9 @@ def encode_items(
     client that sends the same body again (a retry after a timeout) sends the same input, its events
     get the same ids and the store keeps them once (``store/events.py: EventStore.insert_arrow``).
     """
-    kept = [it for it in items if it.record is not None]
+    kept = [it for it in items if it.has_record]
     records = [it.raw if it.raw_is_record else orjson.dumps(it.record) for it in kept]
-    lines = [it.line for it in items if it.record is None and it.line is not None and not it.error]
+    lines = [it.line for it in items if not it.has_record and it.line is not None and not it.error]
     key = input_key("body", source, service, host, b"\n".join(records), b"\n".join(lines))
     # one pass for both (the hot path): a sender's own ids, and JSON read with U+FFFD (bodies.split_json)
     marked = [(i, it) for i, it in enumerate(kept) if it.doc_id or it.invalid_utf8]
@@ -192,8 +192,8 @@ def limit_warnings(items: list[Item], limits: Limits) -> list[dict[str, Any]]:
     observed = now_us()
     warnings: list[dict[str, Any]] = []
     for it in suspects:
-        if it.record is not None:
-            flags, kept, levels = record_fields(it.record, limits).flags, count, depth
+        if it.has_record:
+            flags, kept, levels = record_fields(it.record or {}, limits).flags, count, depth
         else:
             parsed = parse_line(it.line or b"", now_us=observed)
             flags, kept, levels = parsed_fields(parsed, limits).flags, line_count, line_depth
