@@ -138,18 +138,19 @@ def main() -> None:
         stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
-    peak_rss = peak_main = peak_children = 0
+    peak_rss = peak_main = peak_children = peak_main_shared = 0
     sampling = True
 
     def sample() -> None:
-        nonlocal peak_rss, peak_main, peak_children
+        nonlocal peak_rss, peak_main, peak_children, peak_main_shared
         p = psutil.Process(proc.pid)
         while sampling:
             try:  # the server and its decoder processes, if any
-                main_rss = p.memory_info().rss
+                main = p.memory_info()
                 children = sum(c.memory_info().rss for c in p.children(recursive=True))
-                peak_rss = max(peak_rss, main_rss + children)
-                peak_main = max(peak_main, main_rss)
+                peak_rss = max(peak_rss, main.rss + children)
+                if main.rss > peak_main:  # with the file-backed part (RssFile) at that moment
+                    peak_main, peak_main_shared = main.rss, main.shared
                 peak_children = max(peak_children, children)
             except psutil.Error:
                 return
@@ -225,7 +226,9 @@ def main() -> None:
     print(f"ack latency per batch: p50 {q[49] * 1000:.0f} ms, p99 {q[98] * 1000:.0f} ms")
     print(
         f"server peak RSS (with decoder processes): {peak_rss / 2**20:.0f} MiB"
-        f" (server {peak_main / 2**20:.0f} MiB, decoder processes {peak_children / 2**20:.0f} MiB, peaks apart)"
+        f" (server {peak_main / 2**20:.0f} MiB, decoder processes {peak_children / 2**20:.0f} MiB, peaks apart;"
+        f" of the server's, {peak_main_shared / 2**20:.0f} MiB file-backed: mapped library pages, mostly the"
+        " store engine's; see docs/ingest.md)"
     )
     print(
         f"server CPU (with decoder processes, load-independent): {cpu_used:.1f} s ="
