@@ -5,6 +5,7 @@ alert exactly like one decoding in its own thread."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from fastapi.testclient import TestClient
 from logloupe.alert.rules import AnomalyParams, ClassificationParams, Rule, match_anomaly_events, match_classification
 from logloupe.analyse.anomaly.live import LiveDetection
 from logloupe.analyse.anomaly.tracker import TrackerSettings
-from logloupe.ingest.bodies import split_json
+from logloupe.ingest.bodies import object_lines, split_json
 from logloupe.metrics import REGISTRY
 from logloupe.model import EventColumns, Level, LogEvent
 from logloupe.parse.patterns import PatternMatch
@@ -25,7 +26,9 @@ from logloupe.pipeline.buffer import WriteAheadBuffer
 from logloupe.pipeline.decode import decode_packed, encode_entry, unpack_columns, unpack_events
 from logloupe.pipeline.enrich import Enricher
 from logloupe.pipeline.workers import IngestPipeline
+from logloupe.serve.api.logs import _entry, _plain, encode_items, store_items
 from logloupe.serve.app import create_app
+from logloupe.serve.deps import Principal
 from logloupe.serve.services import Services
 from logloupe.settings import Settings
 from logloupe.store.events import EventStore
@@ -336,6 +339,34 @@ def test_validated_lines_are_parsed_only_when_read() -> None:
     assert items == split_json(body) and items != split_json(body)[:-1]
     items[0].record = {"message": "replaced"}  # the ingest paths that rewrite a record still can
     assert items[0].record == {"message": "replaced"} and items[0].has_record
+
+
+def test_object_lines_store_what_their_items_store(tmp_path: Path) -> None:
+    """The usual NDJSON body skips the item-by-item walk (``ObjectLines``): the same report and the
+    same buffer entry as its items, so a body sent both ways is stored once."""
+    body = b"\n".join(orjson.dumps(r) for r in _records(200))
+    fast = object_lines(body)
+    assert fast is not None and fast.items() == split_json(body)
+    assert object_lines(b'{"a": 1}') is None and object_lines(b'{"a": 1}\n[1]') is None
+    settings = Settings(data_dir=tmp_path, writer_flush_ms=5, anomaly_tick_s=3600)
+    with TestClient(create_app(settings)) as client:
+        services_: Services = client.app.state.services  # type: ignore[attr-defined]
+        principal = Principal(tenant="default")
+        by_lines = asyncio.run(store_items(services_, principal, fast, source="http", wait=True))
+        by_items = asyncio.run(store_items(services_, principal, fast.items(), source="http", wait=True))
+        assert by_lines == by_items == {"accepted": 200, "rejected": 0, "errors": []}
+        assert services_.store.rows("SELECT count() AS n FROM events")[0]["n"] == 200
+    a = orjson.loads(_entry("t", "http", fast.lines, [], "", "").partition(b"\n")[0])
+    b = orjson.loads(encode_items("t", "http", fast.items())[0].partition(b"\n")[0])
+    assert {**a, "observed_us": 0} == {**b, "observed_us": 0}
+    # A line over the message limit, a record past the nesting or attribute limit: the walk that warns.
+    assert _plain(fast.lines, Limits())
+    assert not _plain(fast.lines, Limits(max_message_bytes=100))
+    assert not _plain(fast.lines, Limits(max_attributes=5))
+    deep = orjson.dumps({"message": "m", "a": {"b": {"c": {"d": {"e": {"f": {"g": {"h": {"i": 1}}}}}}}}})
+    odd = object_lines(body + b"\n" + deep)
+    assert odd is not None and not _plain(odd.lines, Limits())
+    assert object_lines(body + b"\n" + orjson.dumps({"message": "x" * 70_000})) is None  # split_json reads it
 
 
 def test_a_column_stage_that_fails_loses_no_events(tmp_path: Path) -> None:
