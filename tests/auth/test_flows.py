@@ -184,6 +184,26 @@ def test_rate_and_burst_quota_answer_429(app_client: TestClient) -> None:
     assert c.get("/api/v1/search", headers=h).json()["total"] == 2  # nothing of the refused batch stored
 
 
+def test_quotas_hold_for_the_usual_ndjson_body(app_client: TestClient) -> None:
+    """NDJSON whose lines are all objects skips the per-item walk (bodies.ObjectLines): the rate and
+    the daily volume are charged all the same, on its line count and bytes."""
+    c = app_client
+    register(c, "nadia", "Lines Org")
+    h = bearer(login(c, "nadia")["access_token"])
+    ndjson = {**h, "content-type": "application/x-ndjson"}
+    assert c.put("/api/v1/tenant/quotas", json={"rate_per_s": 0.01, "burst": 3}, headers=h).status_code == 200
+    lines = b'{"message": "a"}\n{"message": "b"}'
+    assert c.post("/api/v1/logs", content=lines, headers=ndjson).status_code == 200
+    r = c.post("/api/v1/logs", content=lines, headers=ndjson)
+    assert r.status_code == 429 and r.json()["error"]["quota"] == "rate"
+    quotas = {"rate_per_s": 0, "burst": 0, "daily_bytes": 70}
+    assert c.put("/api/v1/tenant/quotas", json=quotas, headers=h).status_code == 200
+    assert c.post("/api/v1/logs", content=b'{"message": "c"}\n{"message": "d"}', headers=ndjson).status_code == 200
+    r = c.post("/api/v1/logs", content=b'{"message": "e"}\n{"message": "f"}', headers=ndjson)
+    assert r.status_code == 429 and r.json()["error"]["quota"] == "daily_bytes"
+    assert c.get("/api/v1/search", headers=h).json()["total"] == 4
+
+
 def test_daily_volume_quota_answers_429(app_client: TestClient) -> None:
     c = app_client
     register(c, "dora", "Daily Org")

@@ -390,14 +390,16 @@ class QuotaChecker:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def check(self, principal: Principal, source: str, items: Sequence[IngestItem]) -> None:
+        self.check_counts(principal, source, sum(1 for it in items if not it.error), sum(len(it.raw) for it in items))
+
+    def check_counts(self, principal: Principal, source: str, n: int, nbytes: int) -> None:
+        """``check`` for ``n`` good items of ``nbytes`` bytes in all (``ObjectLines``: no item objects)."""
         if principal.role not in ("ingest", "editor", "admin"):
             raise Forbidden(f"ingesting needs an ingest API key or the editor role; you are {principal.role}")
         if principal.sources and not any(fnmatch.fnmatchcase(source, pat) for pat in principal.sources):
             AUTH_FAILURES.labels("key_scope").inc()
             raise Forbidden(f"this API key may not ingest from source {source!r}")
         policy = self.accounts.policy(principal.tenant)
-        n = sum(1 for it in items if not it.error)
-        nbytes = sum(len(it.raw) for it in items)
         now = self.clock()
         day = dt.datetime.fromtimestamp(now, dt.UTC).strftime("%Y-%m-%d")
         if policy.ingest_daily_bytes > 0:

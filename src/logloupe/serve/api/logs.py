@@ -153,11 +153,15 @@ async def store_items(
     del position
     checker = services.extras.get("quota_checker")
     if isinstance(items, ObjectLines):
-        # The usual NDJSON body: nothing to reject or warn about, so nothing to walk item by item.
-        if checker is None and _plain(items.lines, limits_of(services)):
-            payload = _entry(principal.tenant, source, items.lines, [], service, host)
-            await _append(services, principal, payload, len(items), wait=wait, rate_limit=rate_limit)
-            return {"accepted": len(items), "rejected": 0, "errors": []}
+        # The usual NDJSON body: nothing to reject or warn about, so nothing to walk item by item
+        # (the tenant's quotas are still checked first, on its counts).
+        lines = items.lines
+        if _plain(lines, limits_of(services)):
+            if checker is not None:
+                await asyncio.to_thread(checker.check_counts, principal, source, len(lines), sum(map(len, lines)))
+            payload = _entry(principal.tenant, source, lines, [], service, host)
+            await _append(services, principal, payload, len(lines), wait=wait, rate_limit=rate_limit)
+            return {"accepted": len(lines), "rejected": 0, "errors": []}
         items = items.items()
     # First the tenant's quotas and the key's source scope (serve/auth.py: QuotaChecker): 403 / 429.
     if checker is not None:
