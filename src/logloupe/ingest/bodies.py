@@ -177,17 +177,21 @@ class ObjectLines:
 
 
 def object_lines(body: bytes) -> ObjectLines | None:
-    """The body as ``ObjectLines``, or None when ``split_json`` must read it (one object or an array,
-    a bad or blank line, a line simdjson does not take)."""
-    stripped = body.strip()
-    if stripped[:1] != b"{" or b"\n" not in stripped:  # one line: split_json reads it whole
-        return None
-    lines = list(map(bytes.strip, stripped.split(b"\n")))
-    return ObjectLines(lines) if _objects_only(lines) else None
+    """The body as ``ObjectLines``, or None when it is anything else (one object or an array, a bad
+    or blank line, a line simdjson does not take)."""
+    found = read_json(body)
+    return found if isinstance(found, ObjectLines) else None
 
 
 def split_json(body: bytes) -> list[Item]:
     """One JSON object, a JSON array of objects, or NDJSON. Bad lines are items with an error."""
+    found = read_json(body)
+    return found.items() if isinstance(found, ObjectLines) else found
+
+
+def read_json(body: bytes) -> list[Item] | ObjectLines:
+    """``split_json``, with the usual NDJSON body (two or more lines, each one JSON object that
+    simdjson takes) as ``ObjectLines``: validated, not parsed, no ``Item`` per line."""
     stripped = body.strip()
     if not stripped:
         return []
@@ -209,7 +213,7 @@ def split_json(body: bytes) -> list[Item]:
             return found
     lines = list(map(bytes.strip, stripped.split(b"\n")))
     if _objects_only(lines):  # the usual body: validated, parsed later only where something reads it
-        return list(map(Item.unread, range(len(lines)), lines))
+        return ObjectLines(lines)
     try:  # every line an object, but one simdjson does not take: parsed and wrapped in C-level loops
         values = list(map(orjson.loads, lines))
     except orjson.JSONDecodeError:

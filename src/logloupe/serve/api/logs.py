@@ -20,7 +20,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from logloupe.errors import InvalidInput, PayloadTooLarge
-from logloupe.ingest.bodies import Item, ObjectLines, decompress, object_lines, read_limited, split_json, split_lines
+from logloupe.ingest.bodies import Item, ObjectLines, decompress, read_json, read_limited, split_lines
 from logloupe.metrics import INGEST_LATENCY, REJECTED
 from logloupe.model import FLAG_ATTRIBUTES_DROPPED, FLAG_INVALID_UTF8, FLAG_NESTING_FLATTENED, input_key
 from logloupe.parse.formats import MAX_ATTRIBUTES, MAX_DEPTH
@@ -119,16 +119,23 @@ def _entry(
     )
 
 
+def _shape_thresholds(limits: Limits) -> tuple[int, int, int]:
+    """``limit_warnings``' test for a JSON record, as (depth, length, colons): it may be stored shaped
+    only with more ``{`` than ``depth`` (deeper nesting), or at least ``length`` bytes and ``colons``
+    ``:`` (more attributes than the limit, 4 bytes or more each: ``"k":0``)."""
+    count = limits.max_attributes
+    return limits.max_nesting_depth, 4 * (count - 2), count - 2
+
+
 def _plain(lines: list[bytes], limits: Limits) -> bool:
     """True when no line of an ``ObjectLines`` body could get a warning from ``store_items``: none is
-    longer than the message limit, and none passes ``limit_warnings``' tests for a suspect record
-    (more ``{`` than the nesting limit; as many ``:`` as the attribute limit, in enough bytes). Three
-    C-level passes instead of an ``Item`` per line walked in Python."""
+    longer than the message limit, and none could be a record ``limit_warnings`` reads again. Three
+    C-level passes (the longest line, the most ``{``, the most ``:``) instead of an ``Item`` per line."""
+    depth, length, colons = _shape_thresholds(limits)
     longest = max(map(len, lines))
-    depth, count = limits.max_nesting_depth, limits.max_attributes
     if longest > limits.max_message_bytes or max(map(bytes.count, lines, repeat(b"{"))) > depth:
         return False
-    return longest < 4 * (count - 2) or max(map(bytes.count, lines, repeat(b":"))) < count - 2
+    return longest < length or max(map(bytes.count, lines, repeat(b":"))) < colons
 
 
 async def store_items(
@@ -216,6 +223,7 @@ def limit_warnings(items: list[Item], limits: Limits) -> list[dict[str, Any]]:
     what this costs the ingest path (docs/limits.md).
     """
     depth, count = limits.max_nesting_depth, limits.max_attributes
+    _, length, colons = _shape_thresholds(limits)
     # JSON text lines keep at most MAX_ATTRIBUTES attributes and MAX_DEPTH levels (parse/formats.py)
     line_depth, line_count = min(depth, MAX_DEPTH), min(count, MAX_ATTRIBUTES)
     suspects = [
@@ -223,7 +231,7 @@ def limit_warnings(items: list[Item], limits: Limits) -> list[dict[str, Any]]:
         for it in items
         if (
             it.raw_is_record
-            and (it.raw.count(b"{") > depth or (len(it.raw) >= 4 * (count - 2) and it.raw.count(b":") >= count - 2))
+            and (it.raw.count(b"{") > depth or (len(it.raw) >= length and it.raw.count(b":") >= colons))
         )
         or (
             (line := it.line) is not None
@@ -334,7 +342,7 @@ async def ingest_logs(
     elif ctype.startswith("text/"):
         items = split_lines(body, services.settings.max_message_bytes)
     else:
-        items = object_lines(body) or split_json(body)
+        items = read_json(body)
     if not items:
         raise InvalidInput("the body holds no log events")
     # ?service= and ?host= name the stream of a body that does not (text lines, say), like Datadog's intake.
