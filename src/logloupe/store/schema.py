@@ -223,11 +223,48 @@ def _smaller_columns(store: EventStore) -> None:
     )
 
 
+# The table as rebuilt by 0005 (``_rebuild_by_pattern``): rows of one service sorted by pattern, then
+# time. A pattern's events lie together, so a search whose matches are one or a few patterns (a
+# phrase, two words, an error class) reads their granules instead of a few candidates in every
+# granule of the range, and the message column compresses better (similar lines side by side).
+# Measured on the 5M-event benchmark store (docs/storage.md, twelfth session): message 17.6 → 14.0
+# bytes/event, the phrase over 24 h 28 → 16 ms, two words 16 → 13, top-10 services by errors
+# 68–78 → 15–40; a range of minutes on an older day reads one granule per (service, pattern) run
+# instead of per service (15 minutes three days back 17–21 → 23–28 ms, the 7-day histogram's partial
+# minutes 45–49 → 60–70 ms). Events the miner has not named (pattern_id 0) sort by time as before.
+EVENTS_ORDER_BY = "(tenant, service, pattern_id, ts)"
+_ENGINE_V5 = f"""
+ENGINE = MergeTree
+PARTITION BY toDate(ts)
+ORDER BY {EVENTS_ORDER_BY}
+TTL toDateTime(addMicroseconds(ts, observed_lag_us)) + toIntervalDay(retention_days)
+SETTINGS index_granularity = 1024, default_compression_codec = 'ZSTD(3)',
+    non_replicated_deduplication_window = 10000, merge_with_ttl_timeout = 3600
+"""
+
+
+def _rebuild_by_pattern(store: EventStore) -> None:
+    """Rebuild ``events`` ordered by ``EVENTS_ORDER_BY``: a table's sort key is fixed when it is created.
+
+    ``CREATE TABLE … AS events`` takes the columns, codecs, the text index and the per-minute
+    counts as they are; every row is copied and the tables are swapped atomically, as in 0003.
+    """
+    store.execute("DROP TABLE IF EXISTS events_v5 SYNC")
+    store.execute(f"CREATE TABLE events_v5 AS events {_ENGINE_V5.strip()}")
+    store.execute(
+        "INSERT INTO events_v5 SELECT * FROM events"
+        " SETTINGS insert_deduplicate = 0, max_partitions_per_insert_block = 0"
+    )
+    store.execute("EXCHANGE TABLES events AND events_v5")
+    store.execute("DROP TABLE events_v5 SYNC")
+
+
 MIGRATIONS: list[tuple[str, Callable[[EventStore], None]]] = [
     ("0001_create_events", _create_events),
     ("0002_number_prefixes_zstd_minute_counts", _smaller_index_and_minute_counts),
     ("0003_granules_of_1024_observed_lag", _rebuild_events),
     ("0004_uid_runs_smaller_columns", _smaller_columns),
+    ("0005_events_by_pattern", _rebuild_by_pattern),
 ]
 
 

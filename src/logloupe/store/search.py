@@ -118,9 +118,10 @@ def search(
     A query that requires a condition on the message (``_text_required``) over a range of at most
     a day (``_short_range``) takes one statement: the page, with the total counted by the engine in
     the same read (``EventStore.rows_with_total``).
-    Any other query takes two statements: the total, then the page from an ordered read (which stops early
-    when the service is fixed), cheaper than collecting the keys of every match (measured with
-    benchmarks/store.py at 5M events: service + level newest 50 took 2.3 times as long one-pass).
+    Any other query takes two statements: the total, then the page from a window at the near end of
+    the range (``_page_window``; an ordered read that stops early when the service and pattern are
+    fixed), cheaper than collecting the keys of every match (measured with benchmarks/store.py at
+    5M events: service + level newest 50 took 2.3 times as long one-pass).
     Without the engine's block cache (``EventStore.block_cache_mb``), a condition that reads the
     message itself (a phrase's substring check, a regex, a wildcard, a long number's exact token)
     takes one pass over the matching rows for the total and the page's keys (ts, uid), and the
@@ -193,22 +194,24 @@ def search(
             rows = store.rows(page_sql.replace("<window>", ""), params)
         return _page(total, [stored_row_to_event(r) for r in rows], limit, sort)
     # groupArraySorted keeps the smallest keys: negate (ts) and complement (uid) for newest first.
-    # The service rides along: the rows are then read from their own services' granules only.
+    # The service and pattern ride along: the rows are then read from their own granules only.
     key = (
-        "(-toUnixTimestamp64Micro(ts), bitNot(uid), service)"
+        "(-toUnixTimestamp64Micro(ts), bitNot(uid), service, pattern_id)"
         if sort == "desc"
-        else "(toUnixTimestamp64Micro(ts), uid, service)"
+        else "(toUnixTimestamp64Micro(ts), uid, service, pattern_id)"
     )
     unkey = ("-k.1", "bitNot(k.2)") if sort == "desc" else ("k.1", "k.2")
     head = store.rows(
         f"SELECT n, arrayMap(k -> {unkey[0]}, keys) AS ts_us, arrayMap(k -> {unkey[1]}, keys) AS uids,"
-        f" arrayDistinct(arrayMap(k -> toString(k.3), keys)) AS services FROM"
+        " arrayDistinct(arrayMap(k -> toString(k.3), keys)) AS services,"
+        " arrayDistinct(arrayMap(k -> k.4, keys)) AS patterns FROM"
         f" (SELECT count() AS n, groupArraySortedIf({limit})({key}, {page_cond}) AS keys"
         f" FROM events WHERE {where})",
         params,
     )[0]
     keys = list(zip(head["ts_us"], head["uids"], strict=True))
-    return _page(int(head["n"]), _events_by_key(store, scope.tenant, keys, head["services"], fields), limit, sort)
+    page = _events_by_key(store, scope.tenant, keys, head["services"], head["patterns"], fields)
+    return _page(int(head["n"]), page, limit, sort)
 
 
 # The needle statement's read limit: 64 granules of the events table.
@@ -262,8 +265,8 @@ def _text_required(scope: Scope) -> bool:
     (the total, then the page from a window at the near end of the range) planned and read twice
     (5M benchmark events, 24 h: two words 35 → 24 ms, a phrase 52 → 41 ms, both reading the
     message once instead of twice). Queries on other fields alone keep the two statements: their
-    matches can be most of the range, and with a fixed service the page is read in order and
-    stops early, while one statement would read every match.
+    matches can be most of the range, and the page's window at the near end of the range reads a
+    fraction of them, while one statement would read every match.
     """
     for m in _required_matches(scope):
         try:
@@ -312,12 +315,18 @@ def _reads_message(where: str) -> bool:
 
 
 def _events_by_key(
-    store: EventStore, tenant: str, keys: list[tuple[int, int]], services: list[str], fields: frozenset[str]
+    store: EventStore,
+    tenant: str,
+    keys: list[tuple[int, int]],
+    services: list[str],
+    patterns: list[int],
+    fields: frozenset[str],
 ) -> list[LogEvent]:
     """The events with these (ts, uid) keys, in the keys' order (a key twice: its rows in turn).
 
-    ``services`` are the events' services: with them the primary key finds the few granules
-    that hold the rows (without, one granule per service of the tenant in the time span).
+    ``services`` and ``patterns`` are the events' own: with them the primary key (tenant, service,
+    pattern, ts) finds the few granules that hold the rows (without, one granule per service and
+    pattern of the tenant in the time span).
     """
     if not keys:
         return []
@@ -325,11 +334,13 @@ def _events_by_key(
     in_services = ", ".join(f"{{{name}:String}}" for name in names)
     rows = store.rows(
         f"SELECT {event_select(fields)} FROM events WHERE tenant = {{tenant:String}} AND service IN ({in_services})"
+        " AND pattern_id IN {patterns:Array(UInt64)}"
         " AND ts >= fromUnixTimestamp64Micro({lo:Int64}, 'UTC') AND ts <= fromUnixTimestamp64Micro({hi:Int64}, 'UTC')"
         " AND uid IN {uids:Array(UInt64)}",
         {
             "tenant": tenant,
             **names,
+            "patterns": sorted({int(p) for p in patterns}),
             "lo": min(k[0] for k in keys),
             "hi": max(k[0] for k in keys),
             "uids": sorted({k[1] for k in keys}),
