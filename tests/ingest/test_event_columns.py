@@ -175,7 +175,7 @@ def _served(data_dir: Path, processes: int, records: list[dict[str, Any]]) -> di
         live: LiveDetection = services.extras["anomaly_detection"]
         live.flush()
         rows = services.store.rows(
-            "SELECT message, pattern_id, pattern_vars, classification FROM events WHERE tenant = {t:String}",
+            "SELECT message, pattern_id, pattern_variables AS pattern_vars, classification FROM events WHERE tenant = {t:String}",
             {"t": tenant},
         )
         patterns = client.get("/api/v1/patterns", params={"from": "2000-01-01T00:00:00Z"}, headers=headers).json()

@@ -87,11 +87,11 @@ def test_unfinished_ranges_are_syntax_errors(query: str) -> None:
 @pytest.mark.parametrize(
     ("query", "sql_part"),
     [
-        ("var.0:alice", "arrayElement(pattern_vars, {p0:UInt32}) = {p1:String}"),
-        ("var:alice", "has(pattern_vars, {p0:String})"),
-        ("var:ali*", "arrayExists(var_value -> var_value LIKE {p0:String}, pattern_vars)"),
-        ("var.1:>100", "toFloat64OrNull(arrayElement(pattern_vars, {p0:UInt32})) > {p1:Float64}"),
-        ("var:*", "notEmpty(pattern_vars)"),
+        ("var.0:alice", "arrayElement(pattern_variables, {p0:UInt32}) = {p1:String}"),
+        ("var:alice", "has(pattern_variables, {p0:String})"),
+        ("var:ali*", "arrayExists(var_value -> var_value LIKE {p0:String}, pattern_variables)"),
+        ("var.1:>100", "toFloat64OrNull(arrayElement(pattern_variables, {p0:UInt32})) > {p1:Float64}"),
+        ("var:*", "(notEmpty(pattern_var_spans) OR notEmpty(pattern_vars_text))"),
     ],
 )
 def test_pattern_variables_compile_to_parameters(query: str, sql_part: str) -> None:

@@ -37,7 +37,8 @@ def _as_before_the_rebuild(store: EventStore, events: list[LogEvent]) -> None:
         store.execute(
             "ALTER TABLE schema_migrations DELETE WHERE name = {n:String} SETTINGS mutations_sync = 2", {"n": name}
         )
-    store.insert_json_lines(b"\n".join(orjson.dumps(_old_row(e)) for e in events))
+    rows = [_old_row(e) for e in events]
+    store.insert_json_lines(b"\n".join(orjson.dumps(r) for r in rows), columns=list(rows[0]))
     assert "observed_lag_us" not in {r["name"] for r in store.rows("DESCRIBE TABLE events")}
 
 
@@ -132,14 +133,22 @@ def test_0004_smaller_columns_and_level_raw_by_alias(store: EventStore) -> None:
     assert (event.uid, event.level_raw) == (77, "ERROR")
 
 
-def test_0005_sorts_a_service_by_pattern_and_keeps_every_row(store: EventStore) -> None:
-    step = "0005_events_by_pattern"
+def _as_before(store: EventStore, step: str) -> list[str]:
+    """An empty ``events`` as the migrations before ``step`` left it; the names from ``step`` on."""
+    names = [n for n, _ in MIGRATIONS]
+    since = names[names.index(step) :]
     store.execute("DROP TABLE events SYNC")
-    for name, migration in MIGRATIONS[: [n for n, _ in MIGRATIONS].index(step)]:
+    for name, migration in MIGRATIONS[: names.index(step)]:
         migration(store)
-    store.execute(
-        "ALTER TABLE schema_migrations DELETE WHERE name = {n:String} SETTINGS mutations_sync = 2", {"n": step}
-    )
+    for name in since:
+        store.execute(
+            "ALTER TABLE schema_migrations DELETE WHERE name = {n:String} SETTINGS mutations_sync = 2", {"n": name}
+        )
+    return since
+
+
+def test_0005_sorts_a_service_by_pattern_and_keeps_every_row(store: EventStore) -> None:
+    since = _as_before(store, "0005_events_by_pattern")
     events = [
         LogEvent(
             "t1",
@@ -159,7 +168,7 @@ def test_0005_sorts_a_service_by_pattern_and_keeps_every_row(store: EventStore) 
     key = "SELECT sorting_key FROM system.tables WHERE database = currentDatabase() AND name = 'events'"
     assert store.scalar(key) == "tenant, service, ts"
 
-    assert migrate(store) == [step]
+    assert migrate(store) == since
 
     assert store.scalar(key) == "tenant, service, pattern_id, ts"
     assert "Delta" in _codecs(store)["uid"] and "ZSTD(9)" in _codecs(store)["attributes"]
@@ -172,3 +181,41 @@ def test_0005_sorts_a_service_by_pattern_and_keeps_every_row(store: EventStore) 
     # the per-minute counts came along: the histogram by level still adds up
     buckets = ops.histogram(store, ops.Scope("t1", "", from_us=NOW - 3_600_000_000, to_us=NOW), interval="1m")
     assert sum(b["total"] for b in buckets["buckets"]) == 40
+
+
+def test_0006_pattern_variables_as_spans_of_the_message(store: EventStore) -> None:
+    def event(i: int, message: str, variables: list[str]) -> LogEvent:
+        return LogEvent("t1", NOW - i, NOW - i, 4000 + i, message, service="api", pattern_id=5, pattern_vars=variables)
+
+    old = event(0, "stored before 0006: 7 items", ["7"])
+    since = _as_before(store, "0006_pattern_vars_as_spans")
+    store.insert([old])
+    assert migrate(store) == since
+
+    new = [
+        event(1, "took 250 ms for blk_42", ["250", "blk_42"]),
+        event(2, "héllo wörld 5 µs then 5 again", ["wörld", "5", "5"]),  # bytes, not characters
+        event(3, "normalised: CPU#3", ["3 "]),  # not the message's text in order: kept as text
+        event(4, "in order only: b then a", ["a", "b"]),
+        event(5, "no variables", []),
+        event(6, "an empty one here", ["", "here"]),
+    ]
+    store.insert(new)
+    stored = {
+        r["uid"]: r for r in store.rows("SELECT uid, pattern_var_spans AS spans, pattern_vars_text AS text FROM events")
+    }
+    assert stored[4001]["spans"] == [5, 3, 16, 6] and stored[4001]["text"] == []
+    assert stored[4002]["spans"] == [7, 6, 14, 1, 25, 1]  # byte offsets
+    assert stored[4003]["spans"] == [] and stored[4003]["text"] == ["3 "]
+    assert stored[4004]["text"] == ["a", "b"]
+    assert stored[4000]["text"] == ["7"]  # the row stored before keeps its text
+    found = {
+        e.uid: e.pattern_vars for e in ops.search(store, ops.Scope("t1", ""), limit=50, fields=ops.ALL_FIELDS).events
+    }
+    assert found == {e.uid: e.pattern_vars for e in [old, *new]}
+    assert ops.get_event(store, "t1", new[1].id).pattern_vars == ["wörld", "5", "5"]
+    assert ops.count(store, ops.Scope("t1", "var.0:250")) == 1
+    assert ops.count(store, ops.Scope("t1", "var.2:5")) == 1
+    assert ops.count(store, ops.Scope("t1", "var.0:7")) == 1
+    assert ops.count(store, ops.Scope("t1", "var.0:3*")) == 1
+    assert ops.count(store, ops.Scope("t1", "var:*")) == 6

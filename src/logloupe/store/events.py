@@ -50,7 +50,7 @@ _STORED_COLUMNS: tuple[tuple[str, str], ...] = (  # (name in the row, expression
     ("level_raw_text", "level_raw_text"),
     ("message", "message"),
     ("pattern_id", "pattern_id"),
-    ("pattern_vars", "pattern_vars"),
+    ("pattern_vars", "pattern_variables AS pattern_vars"),  # spans of the message or text (schema.py)
     ("attributes", "attributes"),
     ("source", "source"),
     ("trace_id", "trace_id"),
@@ -183,6 +183,11 @@ ARROW_SCHEMA = pa.schema(
         ("retention_days", pa.uint16()),
     ]
 )
+
+
+# Every insert names its columns: ``pattern_vars`` is an ephemeral column (store/schema.py: the
+# variables become spans of the message), which an insert without a column list would leave out.
+INSERT_COLUMNS = ", ".join(ARROW_SCHEMA.names)
 
 
 def string_lists(lists: Sequence[list[str]]) -> pa.Array:
@@ -483,13 +488,17 @@ class EventStore:
         self.insert_json_lines(b"\n".join(orjson.dumps(row) for row in rows), dedup_token=dedup_token)
         return len(rows)
 
-    def insert_json_lines(self, data: bytes, *, dedup_token: str | None = None) -> None:
-        """Insert rows already encoded as JSONEachRow (``event_row`` dicts, one per line) in one block."""
+    def insert_json_lines(
+        self, data: bytes, *, dedup_token: str | None = None, columns: Sequence[str] | None = None
+    ) -> None:
+        """Insert rows already encoded as JSONEachRow (``event_row`` dicts, one per line) in one block;
+        ``columns``: the rows' keys when they are not ``event_row``'s (a table of an older schema)."""
         if not data:
             return
+        names = ", ".join(columns) if columns is not None else INSERT_COLUMNS
         with self._lock:
             try:
-                with self._conn.send_insert(self._insert_sql(dedup_token), "JSONEachRow") as inserter:
+                with self._conn.send_insert(self._insert_sql(dedup_token, names), "JSONEachRow") as inserter:
                     inserter.append(data)
                     inserter.finish()
             except Exception as exc:
@@ -671,12 +680,12 @@ class EventStore:
                 oldest[(tenant, service)] = lo
 
     @staticmethod
-    def _insert_sql(dedup_token: str | None) -> str:
+    def _insert_sql(dedup_token: str | None, columns: str = INSERT_COLUMNS) -> str:
         settings = ["max_partitions_per_insert_block = 10000"]
         if dedup_token:
             safe = "".join(ch for ch in dedup_token if ch.isalnum() or ch in "-_.:")
             settings.append(f"insert_deduplication_token = '{safe}'")
-        return f"INSERT INTO events SETTINGS {', '.join(settings)}"
+        return f"INSERT INTO events ({columns}) SETTINGS {', '.join(settings)}"
 
     # -- lifecycle --------------------------------------------------------------------
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from logloupe.errors import QuerySyntaxError
 from logloupe.model import Level, parse_event_id, parse_pattern_id
-from logloupe.store.schema import NUMBER_PREFIX
+from logloupe.store.schema import HAS_PATTERN_VARIABLES, NUMBER_PREFIX
 from logloupe.store.timerange import parse_time
 
 # ---------------------------------------------------------------- lexer
@@ -487,12 +487,12 @@ class _Compiler:
 
         if position:
             # Arrays count from 1 in SQL; a position past the end reads '' and matches no value.
-            return cond(f"arrayElement(pattern_vars, {self.param(int(position) + 1, 'UInt32')})")
+            return cond(f"arrayElement(pattern_variables, {self.param(int(position) + 1, 'UInt32')})")
         if m.op == "exists":
-            return "notEmpty(pattern_vars)"
+            return HAS_PATTERN_VARIABLES
         if m.op in ("term", "phrase"):
-            return f"has(pattern_vars, {self.param(m.value, 'String')})"
-        return f"arrayExists(var_value -> {cond('var_value')}, pattern_vars)"
+            return f"has(pattern_variables, {self.param(m.value, 'String')})"
+        return f"arrayExists(var_value -> {cond('var_value')}, pattern_variables)"
 
     def numeric(self, col: str, m: Match) -> str:
         def num(text: str) -> float:

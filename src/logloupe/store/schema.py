@@ -259,12 +259,58 @@ def _rebuild_by_pattern(store: EventStore) -> None:
     store.execute("DROP TABLE events_v5 SYNC")
 
 
+# Pattern variables (``pattern_vars``) are stored as spans of the message when they are its own
+# text in order: [start byte, length, start, length, …] in ``pattern_var_spans``, found by the
+# engine at insert from the message and the variables sent in the ephemeral ``pattern_vars``
+# column; variables that are not (a miner could normalise one) are kept as text in
+# ``pattern_vars_text`` instead, and reading takes one or the other (``pattern_variables``). The
+# miner's variables are slices of the line, so for almost every event the text is not stored twice:
+# measured on 1M benchmark events with the miner's variables, the variables cost 11.2 bytes/event
+# as text (the message 13.9). Rows stored before 0006 keep their text and read back unchanged.
+# ``position`` and ``substring`` count bytes, so multi-byte text is cut where it was found.
+PATTERN_VAR_SPANS = (
+    "arrayFold((acc, v) -> if(acc.2 = 0, acc,"
+    " if((position(message, v, acc.2) AS p) = 0, (CAST([], 'Array(UInt32)'), toUInt32(0)),"
+    " (arrayConcat(acc.1, [toUInt32(p - 1), toUInt32(length(v))]), toUInt32(p + length(v))))),"
+    " pattern_vars, (CAST([], 'Array(UInt32)'), toUInt32(1))).1"
+)
+PATTERN_VARS_TEXT = "if(length(pattern_var_spans) = 2 * length(pattern_vars), [], pattern_vars)"
+PATTERN_VARIABLES = (
+    "if(empty(pattern_var_spans), pattern_vars_text, arrayMap(i -> substring(message,"
+    " pattern_var_spans[2 * i - 1] + 1, pattern_var_spans[2 * i]), range(1, intDiv(length(pattern_var_spans), 2) + 1)))"
+)
+# Whether an event has variables, without reading the message.
+HAS_PATTERN_VARIABLES = "(notEmpty(pattern_var_spans) OR notEmpty(pattern_vars_text))"
+
+
+def _pattern_vars_as_spans(store: EventStore) -> None:
+    """Variables as spans of the message (``PATTERN_VAR_SPANS``). Metadata only: no part is
+    rewritten; a part written before reads its spans as empty (their default over no variables)
+    and its variables from ``pattern_vars_text``, the renamed column. A step a crash interrupted
+    is recognised by the columns there and not repeated."""
+    columns = {r["name"] for r in store.rows("DESCRIBE TABLE events")}
+    if "pattern_vars_text" not in columns:
+        store.execute("ALTER TABLE events RENAME COLUMN pattern_vars TO pattern_vars_text")
+    store.execute("ALTER TABLE events ADD COLUMN IF NOT EXISTS pattern_vars Array(String) EPHEMERAL")
+    store.execute(
+        "ALTER TABLE events ADD COLUMN IF NOT EXISTS pattern_var_spans Array(UInt32)"
+        f" DEFAULT {PATTERN_VAR_SPANS} CODEC(ZSTD(3)) AFTER pattern_vars_text"
+    )
+    store.execute(
+        f"ALTER TABLE events MODIFY COLUMN pattern_vars_text Array(String) DEFAULT {PATTERN_VARS_TEXT} CODEC(ZSTD(3))"
+    )
+    store.execute(
+        f"ALTER TABLE events ADD COLUMN IF NOT EXISTS pattern_variables Array(String) ALIAS {PATTERN_VARIABLES}"
+    )
+
+
 MIGRATIONS: list[tuple[str, Callable[[EventStore], None]]] = [
     ("0001_create_events", _create_events),
     ("0002_number_prefixes_zstd_minute_counts", _smaller_index_and_minute_counts),
     ("0003_granules_of_1024_observed_lag", _rebuild_events),
     ("0004_uid_runs_smaller_columns", _smaller_columns),
     ("0005_events_by_pattern", _rebuild_by_pattern),
+    ("0006_pattern_vars_as_spans", _pattern_vars_as_spans),
 ]
 
 

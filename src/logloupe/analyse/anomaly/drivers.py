@@ -14,6 +14,7 @@ from typing import Any
 
 from logloupe.model import Anomaly, format_pattern_id
 from logloupe.store.events import EventStore
+from logloupe.store.schema import HAS_PATTERN_VARIABLES
 
 TOP = 5
 MIN_COUNT = 2  # a value seen once in the anomaly drives nothing
@@ -70,9 +71,10 @@ def store_drivers(store: EventStore, anomaly: Anomaly) -> list[dict[str, Any]]:
     ids = ", ".join(f"{{p{i}:UInt64}}" for i in range(len(anomaly.pattern_ids[:20])))
     params.update({f"p{i}": pid for i, pid in enumerate(anomaly.pattern_ids[:20])})
     sql = (
-        "SELECT pattern_id, pattern_vars FROM events WHERE tenant = {tenant:String} AND service = {service:String}"
+        "SELECT pattern_id, pattern_variables AS pattern_vars FROM events"
+        " WHERE tenant = {tenant:String} AND service = {service:String}"
         " AND ts >= fromUnixTimestamp64Micro({lo:Int64}, 'UTC') AND ts < fromUnixTimestamp64Micro({hi:Int64}, 'UTC')"
-        f" AND pattern_id IN ({ids}) AND notEmpty(pattern_vars) LIMIT {{limit:UInt32}}"
+        f" AND pattern_id IN ({ids}) AND {HAS_PATTERN_VARIABLES} LIMIT {{limit:UInt32}}"
     )
     lo = anomaly.ts_us - WINDOW_US
     now = store.rows(sql, {**params, "lo": lo, "hi": anomaly.ts_us + WINDOW_US})
