@@ -4,7 +4,9 @@
                                [--block-cache-mb MB]
 
 Generates N events over 7 days with a Loghub-like vocabulary (block ids, IPs, user names, numbers —
-high-cardinality tokens) across 10 services and 50 hosts, then reports:
+high-cardinality tokens) across 10 services and 50 hosts, each with the pattern id and variables
+the pipeline's template miner gives it (``PatternMiner``, as the pipeline stores every event),
+then reports:
 
 - ingest events/s through LogLoupe's writer (LogEvent objects → Arrow batches in the producer's
   thread → one writer inserting) versus the raw engine rate (the same number of pre-encoded Arrow
@@ -37,9 +39,17 @@ import pyarrow as pa
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from logloupe.model import Level, LogEvent, input_uid_base
+from logloupe.parse.patterns import PatternMiner
 from logloupe.pipeline.writer import StoreWriter
 from logloupe.store import search as ops
-from logloupe.store.events import ARROW_SCHEMA, BLOCK_CACHE_MB, DEFAULT_FIELDS, EventStore, record_batch
+from logloupe.store.events import (
+    ARROW_SCHEMA,
+    BLOCK_CACHE_MB,
+    DEFAULT_FIELDS,
+    INSERT_COLUMNS,
+    EventStore,
+    record_batch,
+)
 
 TENANT = "bench"
 # What a search page reads: the fields GET /api/v1/search answers with by default.
@@ -117,19 +127,6 @@ def _templates(rng: random.Random) -> list[Callable[[], tuple[str, Level]]]:
     ]
 
 
-def pattern_id(template: int, service: str) -> int:
-    """The pattern id the pipeline's miner gives a line of ``template`` from ``service``.
-
-    The store sorts a service's rows by pattern (``store/schema.py``: ``EVENTS_ORDER_BY``), and every
-    event the pipeline stores carries the id its template miner found. The miner
-    (``parse.patterns.PatternMiner``, one tree per tenant and service) finds one pattern per
-    template and service in these lines: 130 patterns for 13 templates × 10 services over the
-    first 200,000 events, each (template, service) exactly one pattern. So the benchmark gives each (template, service) its own id
-    instead of mining 5M lines twice (~16 µs a line); the values matter only as a grouping.
-    """
-    return 1 + template * len(SERVICES) + SERVICES.index(service)
-
-
 def generate(n: int, now_us: int, seed: int, uid_salt: int) -> list[list[LogEvent]]:
     """``n`` events in chunks of BATCH, timestamps spread over the last 7 days, in time order per chunk.
 
@@ -143,6 +140,7 @@ def generate(n: int, now_us: int, seed: int, uid_salt: int) -> list[list[LogEven
 def generate_iter(n: int, now_us: int, seed: int, uid_salt: int) -> Iterator[list[LogEvent]]:
     rng = random.Random(seed)
     templates = _templates(rng)
+    miner = PatternMiner()  # the same lines give the same ids and variables in every generator
     weights = [12, 12, 12, 8, 4, 12, 2, 10, 3, 5, 3, 2, 15]
     span = 7 * 86_400_000_000
     needle_at = n // 2
@@ -151,11 +149,10 @@ def generate_iter(n: int, now_us: int, seed: int, uid_salt: int) -> Iterator[lis
         key = f"bench:{seed}:{uid_salt}:{start}"
         bases: dict[str, list[int]] = {}  # per service: uid high bits, next ordinal (as the pipeline counts)
         for i in range(start, min(n, start + BATCH)):
-            kind = rng.choices(range(len(templates)), weights)[0]  # the same draw as choosing the template
-            message, level = templates[kind]()
+            make = rng.choices(templates, weights)[0]
+            message, level = make()
             if i == needle_at:
                 message = f"Receiving block {NEEDLE_BLOCK} src: /10.1.2.3:40000 dest: /10.1.2.4:50010"
-                kind = 0  # the template of that line
             ts = now_us - span + (i * span) // n + rng.randint(0, 999)
             rng.getrandbits(63)  # the random uid this took before: the same events as earlier runs
             service = rng.choice(SERVICES)
@@ -167,7 +164,6 @@ def generate_iter(n: int, now_us: int, seed: int, uid_salt: int) -> Iterator[lis
                     0,
                     message,
                     service=service,
-                    pattern_id=pattern_id(kind, service),
                     host=f"host-{rng.randint(1, 50):02d}",
                     level=level,
                     level_raw=level.name,
@@ -175,6 +171,11 @@ def generate_iter(n: int, now_us: int, seed: int, uid_salt: int) -> Iterator[lis
                     attributes={"region": rng.choice(["eu-west-1", "us-east-1", "ap-south-1"])},
                 )
             )
+        # What the pipeline's stage adds before storing: the pattern id and variables its miner finds.
+        for event, (pid, variables, _) in zip(
+            chunk, miner.add_many((e.message, e.tenant, e.service, e.ts_us) for e in chunk), strict=True
+        ):
+            event.pattern_id, event.pattern_vars = pid, list(variables)
         for event in chunk:  # as the pipeline names the events of one input (a request body of BATCH lines)
             counter = bases.setdefault(event.service, [input_uid_base(TENANT, key, event.service), 0])
             event.uid = counter[0] | counter[1]
@@ -204,7 +205,7 @@ def ingest_raw(store: EventStore, chunks: Iterable[list[LogEvent]]) -> float:
     conn = store._conn  # the engine itself, on purpose
     started = time.perf_counter()
     for data in payloads:
-        with conn.send_insert("INSERT INTO events_raw", "ArrowStream") as ins:
+        with conn.send_insert(f"INSERT INTO events_raw ({INSERT_COLUMNS})", "ArrowStream") as ins:
             ins.append(data)
             ins.finish()
     return time.perf_counter() - started
