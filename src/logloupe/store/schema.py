@@ -227,11 +227,12 @@ def _smaller_columns(store: EventStore) -> None:
 # time. A pattern's events lie together, so a search whose matches are one or a few patterns (a
 # phrase, two words, an error class) reads their granules instead of a few candidates in every
 # granule of the range, and the message column compresses better (similar lines side by side).
-# Measured on the 5M-event benchmark store (docs/storage.md, twelfth session): message 17.6 → 14.0
-# bytes/event, the phrase over 24 h 28 → 16 ms, two words 16 → 13, top-10 services by errors
-# 68–78 → 15–40; a range of minutes on an older day reads one granule per (service, pattern) run
-# instead of per service (15 minutes three days back 17–21 → 23–28 ms, the 7-day histogram's partial
-# minutes 45–49 → 60–70 ms). Events the miner has not named (pattern_id 0) sort by time as before.
+# Measured on copies of the 5M-event benchmark store (docs/storage.md, twelfth session): message
+# 17.6 → 14.0 bytes/event, the phrase over 24 h 28 → 16 ms, two words 16 → 13, top-10 services by
+# errors 68–78 → 15–40; a range of minutes on an older day reads one granule per (service, pattern)
+# run instead of per service (15 minutes three days back 17–21 → 23–28 ms; the 7-day histogram
+# 45–49 → 60–70 ms, from its partial minutes at either end). Events the miner has not named
+# (pattern_id 0) sort by time as before.
 EVENTS_ORDER_BY = "(tenant, service, pattern_id, ts)"
 _ENGINE_V5 = f"""
 ENGINE = MergeTree
