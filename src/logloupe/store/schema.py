@@ -172,15 +172,24 @@ def _rebuild_events(store: EventStore) -> None:
     the tables atomically; a crash before the swap leaves the old table in use and the step is
     run again at the next start.
     """
-    store.execute("DROP TABLE IF EXISTS events_v3 SYNC")
-    store.execute(_EVENTS_V3.replace("{name}", "events_v3"))
-    store.execute(
+    _replace_events(
+        store,
+        "events_v3",
+        _EVENTS_V3.replace("{name}", "events_v3"),
         f"INSERT INTO events_v3 ({_COPIED}, observed_lag_us)"
-        f" SELECT {_COPIED}, toUnixTimestamp64Micro(observed_ts) - toUnixTimestamp64Micro(ts) FROM events"
-        " SETTINGS insert_deduplicate = 0, max_partitions_per_insert_block = 0"
+        f" SELECT {_COPIED}, toUnixTimestamp64Micro(observed_ts) - toUnixTimestamp64Micro(ts) FROM events",
     )
-    store.execute("EXCHANGE TABLES events AND events_v3")
-    store.execute("DROP TABLE events_v3 SYNC")
+
+
+def _replace_events(store: EventStore, name: str, create: str, copy: str) -> None:
+    """Create the table ``name`` (``create``), copy every row of ``events`` into it (``copy``), then
+    swap the two atomically and drop the old one. A crash before the swap leaves the old table in
+    use; the step then runs again from the start."""
+    store.execute(f"DROP TABLE IF EXISTS {name} SYNC")
+    store.execute(create)
+    store.execute(f"{copy} SETTINGS insert_deduplicate = 0, max_partitions_per_insert_block = 0")
+    store.execute(f"EXCHANGE TABLES events AND {name}")
+    store.execute(f"DROP TABLE {name} SYNC")
     # The engine's memory of recent insert tokens stayed with the old table: the replay of a
     # write-ahead range a crash interrupted is stored once all the same, because every insert leaves
     # out the rows the table holds (``EventStore._new_rows``).
@@ -250,14 +259,12 @@ def _rebuild_by_pattern(store: EventStore) -> None:
     ``CREATE TABLE … AS events`` takes the columns, codecs, the text index and the per-minute
     counts as they are; every row is copied and the tables are swapped atomically, as in 0003.
     """
-    store.execute("DROP TABLE IF EXISTS events_v5 SYNC")
-    store.execute(f"CREATE TABLE events_v5 AS events {_ENGINE_V5.strip()}")
-    store.execute(
-        "INSERT INTO events_v5 SELECT * FROM events"
-        " SETTINGS insert_deduplicate = 0, max_partitions_per_insert_block = 0"
+    _replace_events(
+        store,
+        "events_v5",
+        f"CREATE TABLE events_v5 AS events {_ENGINE_V5.strip()}",
+        "INSERT INTO events_v5 SELECT * FROM events",
     )
-    store.execute("EXCHANGE TABLES events AND events_v5")
-    store.execute("DROP TABLE events_v5 SYNC")
 
 
 # Pattern variables (``pattern_vars``) are stored as spans of the message when they are its own
