@@ -59,6 +59,8 @@ def raw_insert_rates(records: list[dict[str, Any]]) -> tuple[float, float]:
 
     Arrow (``EventStore.insert_batches``) is the path the pipeline uses and the peer of the ratio;
     JSON rows (``EventStore.insert_rows``) was the pipeline's path before and is shown for reference.
+    Each the better of two runs on fresh stores: the peer at its best (the first insert in a
+    process once ran at a fifth of the usual rate).
     """
     limits = Limits()
     events = assemble([record_fields(r, limits) for r in records], tenant="default", now_us=time.time_ns() // 1000)
@@ -70,11 +72,14 @@ def raw_insert_rates(records: list[dict[str, Any]]) -> tuple[float, float]:
         lambda store, i: store.insert_batches([batches[i // step]]),
         lambda store, i: store.insert_rows(rows[i : i + step]),
     ):
-        with tempfile.TemporaryDirectory() as d, EventStore(Path(d)) as store:
-            started = time.perf_counter()
-            for i in range(0, len(events), step):
-                insert(store, i)
-            rates.append(len(events) / (time.perf_counter() - started))
+        best = 0.0
+        for _ in range(2):  # the better of two: a process's first insert pays the engine's warm-up
+            with tempfile.TemporaryDirectory() as d, EventStore(Path(d)) as store:
+                started = time.perf_counter()
+                for i in range(0, len(events), step):
+                    insert(store, i)
+                best = max(best, len(events) / (time.perf_counter() - started))
+        rates.append(best)
     return rates[0], rates[1]
 
 
@@ -92,6 +97,16 @@ def server_cpu_s(pid: int) -> tuple[float, float]:
         if proc.pid == pid:
             own = t.user + t.system
     return total, own
+
+
+def insert_seconds(metrics: str) -> tuple[float, float]:
+    """(seconds, count) of the store inserts from the server's Prometheus text."""
+    found = {"sum": 0.0, "count": 0.0}
+    for line in metrics.splitlines():
+        for kind in found:
+            if line.startswith(f"logloupe_store_insert_seconds_{kind} "):
+                found[kind] = float(line.split()[-1])
+    return found["sum"], found["count"]
 
 
 def free_port() -> int:
@@ -206,6 +221,7 @@ def main() -> None:
             time.sleep(0.2)  # each count takes the store's lock: poll gently (but within 0.2 s of the end)
         searchable = time.perf_counter() - started
         cpu_after = server_cpu_s(proc.pid)
+        inserts = insert_seconds(httpx.get(f"{url}/metrics", timeout=30).text)
         cpu_used, cpu_own = cpu_after[0] - cpu_before[0], cpu_after[1] - cpu_before[1]
         sampling = False
     finally:
@@ -237,6 +253,10 @@ def main() -> None:
     print(
         f"server process alone (one GIL): {cpu_own / args.events * 1e6:.1f} µs per event,"
         f" {cpu_own / searchable:.2f} cores busy on average"
+    )
+    print(
+        f"store inserts: {inserts[1]:.0f}, {inserts[0]:.2f} s in all ({inserts[0] / searchable:.0%} of the end-to-end"
+        " time; the pipeline's other stages overlap them)"
     )
     print(f"ratio to raw insert rate (Arrow): {rate / raw_rate:.2f}; to JSON rows: {rate / raw_json_rate:.2f}")
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
