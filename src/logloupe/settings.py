@@ -26,6 +26,14 @@ def _default_data_dir() -> Path:
     return Path(base) / "logloupe"
 
 
+def half_the_cores() -> int:
+    """Decoder processes by default: the server process itself keeps about one core busy (the GIL, the
+    store's insert), so on two cores one decoder process parses as fast as two, in less memory and
+    CPU (docs/ingest.md, thirteenth session)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 2
+    return max(1, cores // 2)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LOGLOUPE_", extra="ignore")
 
@@ -261,11 +269,12 @@ class Settings(BaseSettings):
         default=16 * 1024 * 1024, ge=1024, description="Most buffered bytes the ingest worker stores in one insert."
     )
     pipeline_decode_processes: int = Field(
-        default=2,
+        default_factory=half_the_cores,
         ge=0,
         le=64,
-        description="Processes that parse buffered entries in parallel (0 = a thread in the server); they send the"
-        " events back while an analysis stage needs them in the server, else the Arrow columns.",
+        description="Processes that parse buffered entries in parallel (0 = a thread in the server; default: half"
+        " the cores this process may use, at least 1); they send the events back while an analysis stage needs"
+        " them in the server, else the Arrow columns.",
     )
     ingest_wait_stored: bool = Field(
         default=False,
