@@ -68,6 +68,17 @@ def test_the_usual_entry_is_read_as_columns_with_the_same_result() -> None:
     _assert_same(*_both(entries))
 
 
+def test_escaped_text_reads_alike() -> None:
+    """``\\u`` escapes as Python's ``json.dumps`` writes them (ASCII only); a surrogate pair goes to the rows."""
+    body = [b'{"message": "caf\\u00e9 \\u2028 tab\\t", "level": "warn", "meta": {"k\\u00e9": "v\\u00e9"}}']
+    payload = encode_entry("default", "http", body, observed_us=NOW_US)
+    assert plain_entry(0, payload, Limits(), NOW_US) is not None
+    _assert_same(*_both([(0, payload)]))
+    emoji = encode_entry("default", "http", [b'{"message": "\\ud83d\\ude00"}'], observed_us=NOW_US)
+    assert plain_entry(0, emoji, Limits(), NOW_US) is None
+    _assert_same(*_both([(0, emoji)]))
+
+
 def test_mixed_runs_keep_their_order() -> None:
     """Entries the reader takes, and entries it leaves to the row path, in one chunk, in order."""
     entries = [

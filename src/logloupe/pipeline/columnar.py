@@ -100,7 +100,10 @@ def plain_entry(pos: int, payload: bytes, limits: Limits, now_us: int) -> Part |
             return None
         columns[role] = column.combine_chunks()
     observed = int(header.get("observed_us") or now_us)
-    return _part(columns, header, source, count, limits, observed, pos)
+    try:
+        return _part(columns, header, source, count, limits, observed, pos)
+    except Exception:  # anything unforeseen in a column: the row path reads the entry (never rejected here)
+        return None
 
 
 def _part(
