@@ -285,8 +285,8 @@ def _as_text(value: Any, limits: Limits, flags: list[str]) -> str:
     return clean_text(text, limits.max_attribute_value_bytes, flags)
 
 
-# Each known top-level key → its role; the fast path below.
-_ROLES: dict[str, str] = {
+# Each known top-level key → its role: the fast path below, and pipeline/columnar.py.
+RECORD_KEY_ROLES: dict[str, str] = {
     key: role
     for role, keys in (
         ("message", MESSAGE_KEYS),
@@ -324,7 +324,7 @@ def _plain_record_fields(record: dict[str, Any], limits: Limits) -> Fields | Non
         return None
     found: dict[str, Any] = {}
     for key, value in record.items():
-        role = _ROLES.get(key)
+        role = RECORD_KEY_ROLES.get(key)
         if role is None or role in found:
             return None
         found[role] = value

@@ -2,7 +2,7 @@
 Python object, a ``Fields`` and a row per event.
 
 The common entry (an HTTP body of ``{"timestamp","service","host","level","message","meta"}``
-objects) cost the row path 12–14 µs per event in a decoder process on the reference machine
+objects) cost the row path 12–17 µs per event in a decoder process on the reference machine
 (``orjson.loads`` ~2.2, ``record_fields`` ~5.8, the row and the column lists, Arrow and marshal the
 rest); read here, ~7.6, of which Arrow's reader ~1.3: the normalisation runs once per column or per
 distinct value (levels, services, time texts) instead of once per event.
@@ -29,7 +29,7 @@ import pyarrow.compute as pc
 import pyarrow.json as pj
 
 from logloupe.model import INDEX_BITS, input_uid_base
-from logloupe.parse.records import _ROLES, Limits, guess_level, level_from, time_from
+from logloupe.parse.records import RECORD_KEY_ROLES, Limits, guess_level, level_from, time_from
 from logloupe.parse.sources import RAW_LINE_SOURCES
 from logloupe.parse.timestamps import MAX_FUTURE_US, MIN_TS_US
 
@@ -95,7 +95,7 @@ def plain_entry(pos: int, payload: bytes, limits: Limits, now_us: int) -> Part |
         return None
     columns: dict[str, pa.Array] = {}
     for name, column in zip(table.column_names, table.columns, strict=True):
-        role = _ROLES.get(name)
+        role = RECORD_KEY_ROLES.get(name)
         if role is None or role in columns or role == "source":  # a record's own source: the row path
             return None
         columns[role] = column.combine_chunks()
