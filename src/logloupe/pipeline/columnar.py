@@ -32,6 +32,7 @@ from logloupe.model import INDEX_BITS, input_uid_base
 from logloupe.parse.records import RECORD_KEY_ROLES, Limits, guess_level, level_from, time_from
 from logloupe.parse.sources import RAW_LINE_SOURCES
 from logloupe.parse.timestamps import MAX_FUTURE_US, MIN_TS_US
+from logloupe.store.events import empty_string_lists
 
 # Arrow types a column of each role may have here; any other type takes the row path.
 _TEXT = {pa.string()}
@@ -121,7 +122,7 @@ def _part(
             return None
         if column.type == pa.string():
             limit = _text_limit(role, limits)
-            if limit and (pc.max(pc.binary_length(column)).as_py() or 0) > limit:
+            if limit and _longest(column) > limit:
                 return None
     attributes = _attributes(columns.get("attributes"), n, limits)
     if attributes is None:
@@ -166,9 +167,14 @@ def _part(
         "source": pa.array(lists[10], pa.string()),
         "trace_id": trace,
         "span_id": span,
-        "flags": pa.ListArray.from_arrays(pa.array(np.zeros(n + 1, np.int32)), pa.array([], pa.string())),
+        "flags": empty_string_lists(n),
     }
     return Part(lists, arrays, (keys.to_pylist(), values.to_pylist(), np.diff(offsets).tolist()))
+
+
+def _longest(column: pa.Array) -> int:
+    """The longest text of a string column, in bytes (0 when it holds none)."""
+    return int(pc.max(pc.binary_length(column)).as_py() or 0)
 
 
 def _text_limit(role: str, limits: Limits) -> int:
@@ -296,7 +302,7 @@ def _attributes(column: pa.Array | None, n: int, limits: Limits) -> tuple[pa.Arr
             return None
     children = [column.field(i) for i in range(kind.num_fields)]
     for child in children:
-        if (pc.max(pc.binary_length(child)).as_py() or 0) > limits.max_attribute_value_bytes:
+        if _longest(child) > limits.max_attribute_value_bytes:
             return None
     k = len(names)
     if k == 0:

@@ -29,7 +29,14 @@ from logloupe.parse.sources import DEFAULT_OPTIONS, RAW_LINE_SOURCES, SourceOpti
 from logloupe.pipeline.assemble import Row, assemble, assemble_rows
 from logloupe.pipeline.columnar import FlatAttributes, Part, plain_entry
 from logloupe.pipeline.streams import StreamJoiner, entry_joins, join_entry
-from logloupe.store.events import ARROW_SCHEMA, arrow_ipc, record_batch, stored_level_raw, string_lists
+from logloupe.store.events import (
+    ARROW_SCHEMA,
+    arrow_ipc,
+    empty_string_lists,
+    record_batch,
+    stored_level_raw,
+    string_lists,
+)
 
 TAG_RECORD = b"J"  # a JSON object (one line)
 TAG_LINE = b"L"  # a raw text line
@@ -353,7 +360,7 @@ def _batch_of(
     kept = [next(iter(days.values()))] * n if len(days) == 1 else [days[tenant] for tenant in tenants]
     arrays: dict[str, pa.Array] = {
         "pattern_id": pa.array([0] * n, pa.uint64()),
-        "pattern_vars": pa.ListArray.from_arrays(pa.array([0] * (n + 1), pa.int32()), pa.array([], pa.string())),
+        "pattern_vars": empty_string_lists(n),
         "classification": pa.array([""] * n, pa.string()),
         "anomaly_score": pa.array([0.0] * n, pa.float32()),
         "retention_days": pa.array(kept, pa.uint16()),

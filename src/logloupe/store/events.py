@@ -198,6 +198,11 @@ def string_lists(lists: Sequence[list[str]]) -> pa.Array:
     return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), values)
 
 
+def empty_string_lists(n: int) -> pa.Array:
+    """``string_lists`` of ``n`` empty lists (a column no event of the batch has values in yet)."""
+    return pa.ListArray.from_arrays(pa.array([0] * (n + 1), pa.int32()), pa.array([], pa.string()))
+
+
 # The level names by their number: ``level_raw`` equal to its level's name is stored as NUL alone (the
 # table's ``level_raw`` alias gives the name back; store/schema.py, LEVEL_RAW_ALIAS).
 _LEVEL_NAME_OF = ("", *(level.name for level in Level))
