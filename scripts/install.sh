@@ -13,3 +13,5 @@ fi
 python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e "${1:-.}"
+# The libraries pip just wrote would count as more resident memory in the first runs (see the script).
+.venv/bin/python scripts/uncache_libraries.py .venv
